@@ -1,0 +1,50 @@
+import type { AllowedHosts } from "./allowed-hosts.js";
+import type { RotationConfig } from "./config.js";
+import { SecretValueError } from "./errors.js";
+import type { Clock, KeyApi, NovalaCredentials, RevocationScheduler, SecretStore, Telemetry } from "./ports.js";
+import { AWSCURRENT } from "./ports.js";
+import { type ParsedKeySecret, parseKeySecret } from "./secret-value.js";
+
+/** Everything a step needs, injected: the Lambdas pass AWS and Novala adapters, tests and the local run models. */
+export interface RotationDeps {
+  store: SecretStore;
+  keys: KeyApi;
+  scheduler: RevocationScheduler;
+  telemetry: Telemetry;
+  clock: Clock;
+  config: RotationConfig;
+}
+
+/** Reads and validates the value of `secretId` at `stage` (optionally pinned to a version). */
+export async function readKeySecret(
+  deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
+  secretId: string,
+  stage: string,
+  versionId?: string,
+): Promise<(ParsedKeySecret & { versionId: string }) | undefined> {
+  const stored = await deps.store.getValue(secretId, versionId ? { stage, versionId } : { stage });
+  if (!stored) return undefined;
+  const parsed = parseKeySecret(stored.value, `secret ${secretId} ${stage}`, deps.config.allowedHosts);
+  return { ...parsed, versionId: stored.versionId };
+}
+
+/**
+ * The credentials that may create and revoke keys for `current`: the manager key named by managerSecretId, or,
+ * for a self-managed secret, its own current key.
+ */
+export async function managerCredentials(
+  deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
+  secretId: string,
+  current: ParsedKeySecret,
+): Promise<NovalaCredentials> {
+  const managerSecretId = current.secret.managerSecretId;
+  if (!managerSecretId) return { baseUrl: current.secret.baseUrl, bearer: current.secret.secretKey };
+  const manager = await readKeySecret(deps, managerSecretId, AWSCURRENT);
+  if (!manager) throw new SecretValueError(`manager secret ${managerSecretId} has no AWSCURRENT value`);
+  if (new URL(manager.secret.baseUrl).origin !== new URL(current.secret.baseUrl).origin) {
+    throw new SecretValueError(
+      `manager secret ${managerSecretId}: field "baseUrl" names another tenant than secret ${secretId}`,
+    );
+  }
+  return { baseUrl: manager.secret.baseUrl, bearer: manager.secret.secretKey };
+}

@@ -1,0 +1,62 @@
+/**
+ * Errors the rotation raises. Messages name the problem (a field, a variable, a stage, a key id) and never carry
+ * key material or a secret value.
+ */
+
+/** Bad configuration (an environment variable): raised before any side effect. */
+export class ConfigurationError extends Error {
+  override name = "ConfigurationError";
+}
+
+/** A secret value that is not what rotation-design.md describes. */
+export class SecretValueError extends Error {
+  override name = "SecretValueError";
+}
+
+/** The guard refused the step: rotation disabled, unknown token, token not AWSPENDING. */
+export class RotationStateError extends Error {
+  override name = "RotationStateError";
+}
+
+/** testSecret found the pending key unhealthy (after rolling it back, unless it was the current key). */
+export class HealthCheckFailedError extends Error {
+  override name = "HealthCheckFailedError";
+}
+
+/** A URL that the allow-list does not permit: nothing was sent. */
+export class HostNotAllowedError extends Error {
+  override name = "HostNotAllowedError";
+}
+
+/** Novala answered with a status the caller did not expect. `message` is Novala's `error` text, redacted. */
+export class NovalaHttpError extends Error {
+  override name = "NovalaHttpError";
+  constructor(
+    readonly status: number,
+    readonly operation: string,
+    message: string,
+  ) {
+    super(`Novala ${operation} answered ${status}: ${message}`);
+  }
+}
+
+/** Novala could not be reached or kept failing after the retry budget (network errors, 429, 5xx). */
+export class NovalaUnavailableError extends Error {
+  override name = "NovalaUnavailableError";
+  constructor(
+    readonly operation: string,
+    message: string,
+    readonly lastStatus?: number,
+  ) {
+    super(`Novala ${operation} failed: ${message}`);
+  }
+}
+
+/** A create whose request may have reached Novala but whose answer did not come back: a key may exist. */
+export class CreateOutcomeUnknownError extends Error {
+  override name = "CreateOutcomeUnknownError";
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

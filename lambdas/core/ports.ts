@@ -1,0 +1,132 @@
+/**
+ * The small interfaces the rotation logic talks to. AWS, Novala and the in-memory models sit behind them;
+ * nothing in `lambdas/core` knows which one it has.
+ */
+
+export const AWSCURRENT = "AWSCURRENT";
+export const AWSPENDING = "AWSPENDING";
+export const AWSPREVIOUS = "AWSPREVIOUS";
+
+/** What DescribeSecret tells the guard. */
+export interface SecretDescription {
+  arn: string;
+  name: string;
+  rotationEnabled: boolean;
+  /** Versions that carry at least one staging label, as DescribeSecret's VersionIdsToStages. */
+  versionStages: Record<string, string[]>;
+}
+
+export interface StoredValue {
+  versionId: string;
+  value: string;
+}
+
+/** Secrets Manager, reduced to what rotation needs. */
+export interface SecretStore {
+  describe(secretId: string): Promise<SecretDescription>;
+  /**
+   * The value of the version that carries `stage` (and is `versionId`, when given). Always names the stage: moto can
+   * answer a stale version for a plain read after a stage move. Resolves undefined when that version has no value
+   * yet (Secrets Manager's ResourceNotFoundException), for example AWSPENDING right after RotateSecret.
+   */
+  getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined>;
+  /** PutSecretValue with ClientRequestToken = versionId and VersionStages = [AWSPENDING]. */
+  putPendingValue(secretId: string, versionId: string, value: string): Promise<void>;
+  /** UpdateSecretVersionStage. */
+  moveStage(secretId: string, stage: string, move: { toVersionId?: string; fromVersionId?: string }): Promise<void>;
+}
+
+/** Novala's key object: metadata only, never the secret key. */
+export interface NovalaKey {
+  id: string;
+  name: string;
+  scopes: string[];
+  publishableKey: string;
+  status: "active" | "revoked";
+  createdAt: string;
+  lastUsedAt?: string | null;
+}
+
+/** The create response: the only place the secret key ever appears. */
+export interface CreatedNovalaKey extends NovalaKey {
+  secretKey: string;
+}
+
+/** Where and with which key a call is made. */
+export interface NovalaCredentials {
+  baseUrl: string;
+  /** A secret or publishable key, sent as the bearer token. */
+  bearer: string;
+}
+
+/** The Novala key-management contract (novala-key-api.md). Every call lives in one adapter. */
+export interface KeyApi {
+  /** GET /api/v1/api-keys/self: the calling key (for a publishable key, the pair it belongs to). */
+  self(caller: NovalaCredentials): Promise<NovalaKey>;
+  /** GET /api/v1/api-keys/{id}; undefined on 404. */
+  get(manager: NovalaCredentials, keyId: string): Promise<NovalaKey | undefined>;
+  /**
+   * POST /api/v1/api-keys. Not idempotent: when the outcome is unknown (timeout, reset or 5xx after sending) it throws
+   * CreateOutcomeUnknownError instead of retrying, and the caller reconciles by the key's name tag.
+   */
+  create(manager: NovalaCredentials, request: { name: string; scopes: string[] }): Promise<CreatedNovalaKey>;
+  /** Every key of the tenant, active and revoked, across all pages. */
+  list(manager: NovalaCredentials): Promise<NovalaKey[]>;
+  /** DELETE /api/v1/api-keys/{id}; 404 means unknown or already revoked, which a revoker treats as done. */
+  revoke(manager: NovalaCredentials, keyId: string): Promise<"revoked" | "already-revoked">;
+  /**
+   * Calls the read endpoint that proves `scope` works for `caller`. Resolves "no-probe" for a scope that has no read
+   * endpoint (for example api_keys.manage); throws NovalaHttpError for any answer but 200.
+   */
+  probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe">;
+}
+
+/** What the revocation schedule's Input holds, and so the revocation Lambda's event. */
+export interface RevocationRequest {
+  /** The secret's ARN. */
+  secretId: string;
+  /** The Novala key to revoke. */
+  keyId: string;
+  /** The rotation that retired the key, for the logs. */
+  rotationToken?: string;
+  /** When the schedule was meant to fire (ISO 8601, UTC), for the logs. */
+  revokeAfter?: string;
+}
+
+/** EventBridge Scheduler, reduced to one-time revocation schedules. */
+export interface RevocationScheduler {
+  /**
+   * Creates the one-time schedule `name` that fires at `at` with `request` as input. Resolves "exists" when a schedule
+   * of that name is already there (a retried finishSecret), which is never replaced.
+   */
+  ensureScheduled(name: string, at: Date, request: RevocationRequest): Promise<"created" | "exists">;
+}
+
+export type MetricName =
+  | "RotationsSucceeded"
+  | "RotationsFailed"
+  | "RotationsRolledBack"
+  | "KeysRevoked"
+  | "RevocationsScheduled"
+  | "RevocationsRefused"
+  | "RevocationsFailed"
+  | "HealthCheckLatency";
+
+/** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
+export interface Telemetry {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  metric(name: MetricName, value?: number, unit?: "Count" | "Milliseconds"): void;
+}
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};

@@ -1,0 +1,58 @@
+import { type RotationDeps, managerCredentials, readKeySecret } from "./context.js";
+import { RotationStateError } from "./errors.js";
+import { revocationScheduleName } from "./key-name.js";
+import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
+
+/**
+ * Retires the key that AWSPREVIOUS holds after a promotion: revokes it now (grace 0) or makes sure its one-time
+ * revocation schedule exists. Safe to run any number of times: a retried finishSecret calls it again so that a
+ * failure after the promotion never strands the old key.
+ */
+export async function retireOldKey(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
+  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
+  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+  const oldKeyId = previous && keyIdOf(previous.value);
+  if (!oldKeyId) {
+    deps.telemetry.warn("no AWSPREVIOUS key to retire", { previousVersionId: previous?.versionId });
+    return;
+  }
+  if (oldKeyId === current.secret.keyId) {
+    // Secrets Manager's configuration test promotes a copy of the current key: there is nothing to retire.
+    deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: oldKeyId });
+    return;
+  }
+  if (deps.config.graceSeconds === 0 || !deps.config.revocation) {
+    const manager = await managerCredentials(deps, secretArn, current);
+    const outcome = await deps.keys.revoke(manager, oldKeyId);
+    if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
+    deps.telemetry.info("revoked the old key", { keyId: oldKeyId, outcome });
+    return;
+  }
+  const revokeAt = new Date(deps.clock.now().getTime() + deps.config.graceSeconds * 1000);
+  const name = revocationScheduleName(secretArn, oldKeyId);
+  const outcome = await deps.scheduler.ensureScheduled(name, revokeAt, {
+    secretId: secretArn,
+    keyId: oldKeyId,
+    rotationToken: token,
+    revokeAfter: revokeAt.toISOString(),
+  });
+  if (outcome === "created") deps.telemetry.metric("RevocationsScheduled");
+  deps.telemetry.info("scheduled the old key's revocation", {
+    keyId: oldKeyId,
+    schedule: name,
+    revokeAfter: revokeAt.toISOString(),
+    outcome,
+  });
+}
+
+/** The key id of a stored value, leniently: an old version need not pass today's validation to be retired. */
+export function keyIdOf(value: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    const keyId = (parsed as { keyId?: unknown } | null)?.keyId;
+    return typeof keyId === "string" && keyId.length > 0 ? keyId : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,105 @@
+import * as z from "zod/mini";
+import type { AllowedHosts } from "./allowed-hosts.js";
+import { SecretValueError } from "./errors.js";
+
+/**
+ * The secret value consumers read from AWSCURRENT (rotation-design.md). Unknown extra fields are kept as they are
+ * across rotations. Validation errors name the field and never echo the value.
+ */
+export interface KeySecret {
+  baseUrl: string;
+  keyId: string;
+  name: string;
+  scopes: string[];
+  publishableKey: string;
+  secretKey: string;
+  createdAt: string;
+  managerSecretId?: string;
+}
+
+export interface ParsedKeySecret {
+  secret: KeySecret;
+  /** The whole parsed object, extra fields included, to carry them into the next version. */
+  raw: Record<string, unknown>;
+}
+
+const nonEmpty = z.string().check(z.minLength(1));
+
+const keySecretSchema = z.looseObject({
+  baseUrl: nonEmpty,
+  keyId: nonEmpty,
+  name: nonEmpty,
+  scopes: z.array(nonEmpty),
+  publishableKey: nonEmpty,
+  secretKey: nonEmpty,
+  createdAt: nonEmpty,
+  managerSecretId: z.optional(nonEmpty),
+});
+
+const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
+const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
+
+/**
+ * Parses and checks a secret value. `label` says which secret it is in messages ("secret novala/acme AWSCURRENT").
+ */
+export function parseKeySecret(value: string, label: string, allowedHosts: AllowedHosts): ParsedKeySecret {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    throw new SecretValueError(`${label}: the secret value is not JSON`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new SecretValueError(`${label}: the secret value must be a JSON object`);
+  }
+  const result = keySecretSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const field = issue.path.join(".") || "(root)";
+      return issue.code === "invalid_type" && issueInputMissing(json, issue.path)
+        ? `field "${field}" is missing`
+        : `field "${field}" must be ${describeExpected(issue)}`;
+    });
+    throw new SecretValueError(`${label}: ${problems.join("; ")}`);
+  }
+  const secret = result.data as KeySecret & Record<string, unknown>;
+  const publishableMode = secret.publishableKey.match(PUBLISHABLE)?.[1];
+  if (!publishableMode) {
+    throw new SecretValueError(`${label}: field "publishableKey" must start with pk_live_ or pk_test_`);
+  }
+  const secretMode = secret.secretKey.match(SECRET)?.[1];
+  if (!secretMode) {
+    throw new SecretValueError(`${label}: field "secretKey" must start with sk_live_ or sk_test_`);
+  }
+  if (publishableMode !== secretMode) {
+    throw new SecretValueError(`${label}: fields "publishableKey" and "secretKey" mix live and test keys`);
+  }
+  if (!allowedHosts.isAllowed(secret.baseUrl)) {
+    throw new SecretValueError(
+      `${label}: field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS (${allowedHosts.spec}), or plain http to a host that is not an explicitly listed loopback host`,
+    );
+  }
+  return { secret, raw: result.data as Record<string, unknown> };
+}
+
+function issueInputMissing(json: unknown, path: PropertyKey[]): boolean {
+  let node: unknown = json;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return true;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node === undefined;
+}
+
+function describeExpected(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type") return `a ${issue.expected}`;
+  if (issue.code === "too_small") return "non-empty";
+  return "valid";
+}
+
+/** Scopes as a set: order and duplicates do not matter to Novala. */
+export function sameScopes(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((scope) => right.has(scope));
+}
