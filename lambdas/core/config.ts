@@ -55,10 +55,18 @@ export function readRotationConfig(env: Env = process.env): RotationConfig {
     const deadLetterQueueArn = optional(env, "REVOCATION_DEAD_LETTER_QUEUE_ARN");
     config.revocation = {
       scheduleGroup: requiredWithGrace(env, "REVOCATION_SCHEDULE_GROUP", /^[0-9a-zA-Z-_.]{1,64}$/),
-      functionArn: requiredWithGrace(env, "REVOCATION_FUNCTION_ARN", /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:/),
+      functionArn: requiredWithGrace(
+        env,
+        "REVOCATION_FUNCTION_ARN",
+        /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:/,
+      ),
       schedulerRoleArn: requiredWithGrace(env, "REVOCATION_SCHEDULER_ROLE_ARN", /^arn:aws[a-z-]*:iam::\d{12}:role\//),
       ...(deadLetterQueueArn && {
-        deadLetterQueueArn: checkPattern("REVOCATION_DEAD_LETTER_QUEUE_ARN", deadLetterQueueArn, /^arn:aws[a-z-]*:sqs:/),
+        deadLetterQueueArn: checkPattern(
+          "REVOCATION_DEAD_LETTER_QUEUE_ARN",
+          deadLetterQueueArn,
+          /^arn:aws[a-z-]*:sqs:/,
+        ),
       }),
     };
   }

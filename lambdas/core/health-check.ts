@@ -34,7 +34,7 @@ export async function checkKeyHealth(
         // A revoked key answers 401 for ever: say so now rather than wait out the deadline.
         checkedStatus = true;
         const known = await deps.keys.get(manager, pending.keyId);
-        if (!known || known.status !== "active") {
+        if (known?.status !== "active") {
           return { healthy: false, reason: `key ${pending.keyId} is ${known ? known.status : "unknown"} at Novala` };
         }
       }

@@ -1,4 +1,4 @@
-import { type RotationDeps, managerCredentials, readKeySecret } from "./context.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { revocationScheduleName } from "./key-name.js";
 import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";

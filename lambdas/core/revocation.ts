@@ -1,4 +1,4 @@
-import { type RotationDeps, managerCredentials, readKeySecret } from "./context.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
 import type { RevocationRequest } from "./ports.js";
@@ -31,7 +31,15 @@ export async function revokeRetiredKey(
   deps: RevocationDeps,
   request: RevocationRequest,
 ): Promise<"revoked" | "already-revoked" | "refused"> {
-  const { secretId, keyId } = request;
+  try {
+    return await revokeUnlessHeld(deps, request);
+  } catch (error) {
+    deps.telemetry.metric("RevocationsFailed");
+    throw error;
+  }
+}
+
+async function revokeUnlessHeld(deps: RevocationDeps, { secretId, keyId }: RevocationRequest) {
   const description = await deps.store.describe(secretId);
   const current = await readKeySecret(deps, description.arn, AWSCURRENT);
   if (!current) throw new RotationStateError(`secret ${secretId} has no AWSCURRENT value`);
@@ -40,22 +48,18 @@ export async function revokeRetiredKey(
     pendingVersion && pendingVersion !== current.versionId
       ? await deps.store.getValue(description.arn, { stage: AWSPENDING, versionId: pendingVersion })
       : undefined;
-  const holder = current.secret.keyId === keyId ? AWSCURRENT : pending && keyIdOf(pending.value) === keyId ? AWSPENDING : undefined;
+  const holder =
+    current.secret.keyId === keyId ? AWSCURRENT : pending && keyIdOf(pending.value) === keyId ? AWSPENDING : undefined;
   if (holder) {
     deps.telemetry.error("refused to revoke a key that the secret still holds", { keyId, stage: holder });
     deps.telemetry.metric("RevocationsRefused");
-    return "refused";
+    return "refused" as const;
   }
-  try {
-    const manager = await managerCredentials(deps, description.arn, current);
-    const outcome = await deps.keys.revoke(manager, keyId);
-    if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
-    deps.telemetry.info("revoked the retired key", { keyId, outcome });
-    return outcome;
-  } catch (error) {
-    deps.telemetry.metric("RevocationsFailed");
-    throw error;
-  }
+  const manager = await managerCredentials(deps, description.arn, current);
+  const outcome = await deps.keys.revoke(manager, keyId);
+  if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
+  deps.telemetry.info("revoked the retired key", { keyId, outcome });
+  return outcome;
 }
 
 function safeJson(text: string): unknown {

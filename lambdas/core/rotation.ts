@@ -1,4 +1,4 @@
-import { type RotationDeps, managerCredentials, readKeySecret } from "./context.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { CreateOutcomeUnknownError, HealthCheckFailedError, RotationStateError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
@@ -66,7 +66,8 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
     ...current.raw,
     keyId: created.id,
     name: untaggedName(current.secret.name),
-    scopes: created.scopes,
+    // The scopes asked for, not those Novala answered: testSecret checks the new key really has them.
+    scopes,
     publishableKey: created.publishableKey,
     secretKey: created.secretKey,
     createdAt: created.createdAt,
@@ -86,20 +87,26 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   deps.telemetry.info("created the replacement key and stored it as AWSPENDING", {
     oldKeyId: current.secret.keyId,
     keyId: created.id,
-    scopes: created.scopes,
+    scopes,
   });
 }
 
 /** Novala is the source of truth for the current key's scopes; a stored list that disagrees is logged and corrected. */
 async function liveScopes(deps: RotationDeps, current: ParsedKeySecret, manager: NovalaCredentials) {
   const { keyId, secretKey, baseUrl, managerSecretId, scopes } = current.secret;
-  const live = managerSecretId ? await deps.keys.get(manager, keyId) : await deps.keys.self({ baseUrl, bearer: secretKey });
+  const live = managerSecretId
+    ? await deps.keys.get(manager, keyId)
+    : await deps.keys.self({ baseUrl, bearer: secretKey });
   if (!live) throw new RotationStateError(`key ${keyId} of AWSCURRENT is unknown to Novala`);
   if (live.id !== keyId) {
     throw new RotationStateError(`field "keyId" names ${keyId}, but the secret key belongs to ${live.id}`);
   }
   if (!sameScopes(live.scopes, scopes)) {
-    deps.telemetry.warn("stored scopes disagree with Novala; using Novala's", { keyId, stored: scopes, live: live.scopes });
+    deps.telemetry.warn("stored scopes disagree with Novala; using Novala's", {
+      keyId,
+      stored: scopes,
+      live: live.scopes,
+    });
   }
   return live.scopes;
 }

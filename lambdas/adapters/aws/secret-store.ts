@@ -1,0 +1,161 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import type { SecretDescription, SecretStore, StoredValue } from "../../core/ports.js";
+import { AWSPENDING } from "../../core/ports.js";
+
+/**
+ * The SecretStore over AWS Secrets Manager (or any endpoint speaking its API: moto, the embedded model). Reads always
+ * name the stage, so an endpoint that answers a stale version for a plain read (moto) cannot mislead rotation.
+ * Errors keep the service's exception name and message (which name ids and ARNs, never a value) and drop the raw
+ * response the SDK attaches, which for GetSecretValue could hold the value.
+ */
+export class AwsSecretStore implements SecretStore {
+  constructor(private readonly client: SecretsManagerClient) {}
+
+  async describe(secretId: string): Promise<SecretDescription> {
+    const out = await this.call("DescribeSecret", secretId, () =>
+      this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
+    );
+    return describedSecret(secretId, out);
+  }
+
+  async getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined> {
+    try {
+      const out = await this.client.send(
+        new GetSecretValueCommand({
+          SecretId: secretId,
+          VersionStage: ref.stage,
+          ...(ref.versionId !== undefined && { VersionId: ref.versionId }),
+        }),
+      );
+      return storedValue(secretId, ref, out);
+    } catch (error) {
+      if (errorName(error) !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
+      // The same exception says "no such secret" and "no value at that stage/version": only the second is undefined.
+      await this.describe(secretId).catch((describeError: unknown) => {
+        throw errorName(describeError) === "ResourceNotFoundException"
+          ? storeError("GetSecretValue", secretId, error)
+          : describeError;
+      });
+      return undefined;
+    }
+  }
+
+  async putPendingValue(secretId: string, versionId: string, value: string): Promise<void> {
+    await this.call("PutSecretValue", secretId, () =>
+      this.client.send(
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          ClientRequestToken: versionId,
+          SecretString: value,
+          VersionStages: [AWSPENDING],
+        }),
+      ),
+    );
+  }
+
+  async moveStage(
+    secretId: string,
+    stage: string,
+    move: { toVersionId?: string; fromVersionId?: string },
+  ): Promise<void> {
+    await this.call("UpdateSecretVersionStage", secretId, () =>
+      this.client.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: secretId,
+          VersionStage: stage,
+          ...(move.toVersionId !== undefined && { MoveToVersionId: move.toVersionId }),
+          ...(move.fromVersionId !== undefined && { RemoveFromVersionId: move.fromVersionId }),
+        }),
+      ),
+    );
+  }
+
+  private async call<T>(operation: string, secretId: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      throw storeError(operation, secretId, error);
+    }
+  }
+}
+
+/** DescribeSecret's answer as the guard wants it: versions without labels left out (moto lists them with []). */
+export function describedSecret(
+  secretId: string,
+  out: { ARN?: string; Name?: string; RotationEnabled?: boolean; VersionIdsToStages?: Record<string, string[]> },
+): SecretDescription {
+  if (!out.ARN || !out.Name)
+    throw invalidAnswer("DescribeSecret", `DescribeSecret ${secretId}: the answer has no ARN or Name`);
+  const versionStages: Record<string, string[]> = {};
+  for (const [versionId, stages] of Object.entries(out.VersionIdsToStages ?? {})) {
+    if (stages.length > 0) versionStages[versionId] = [...stages];
+  }
+  return { arn: out.ARN, name: out.Name, rotationEnabled: out.RotationEnabled === true, versionStages };
+}
+
+/** GetSecretValue's answer, checked: a binary secret or an answer without a version id is an error, not a value. */
+export function storedValue(
+  secretId: string,
+  ref: { stage: string; versionId?: string },
+  out: { VersionId?: string; SecretString?: string; VersionStages?: string[] },
+): StoredValue {
+  if (out.VersionId === undefined || out.SecretString === undefined) {
+    throw invalidAnswer(
+      "GetSecretValue",
+      `GetSecretValue ${secretId} ${ref.stage}: the version has no SecretString (binary secrets are not supported)`,
+    );
+  }
+  if (ref.versionId !== undefined && out.VersionId !== ref.versionId) {
+    throw invalidAnswer(
+      "GetSecretValue",
+      `GetSecretValue ${secretId} ${ref.stage}: asked for version ${ref.versionId}, got ${out.VersionId}`,
+    );
+  }
+  if (out.VersionStages && !out.VersionStages.includes(ref.stage)) {
+    throw invalidAnswer(
+      "GetSecretValue",
+      `GetSecretValue ${secretId}: version ${out.VersionId} answered for ${ref.stage} does not carry that label`,
+    );
+  }
+  return { versionId: out.VersionId, value: out.SecretString };
+}
+
+/** A Secrets Manager error, reduced to its name, message and status: no raw response, no request, no cause. */
+export class SecretStoreError extends Error {
+  constructor(
+    name: string,
+    message: string,
+    readonly operation?: string,
+    readonly httpStatusCode?: number,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/**
+ * Translates any error of a Secrets Manager call into a SecretStoreError with the service's exception name and
+ * message, prefixed with the operation and secret id. Shared with the model adapter so both fail alike.
+ */
+export function storeError(operation: string, secretId: string, error: unknown): SecretStoreError {
+  if (error instanceof SecretStoreError) return error;
+  const name = errorName(error) ?? "Error";
+  const message = error instanceof Error ? error.message : String(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return new SecretStoreError(name, `${operation} ${secretId}: ${name}: ${message}`, operation, status);
+}
+
+function invalidAnswer(operation: string, message: string): SecretStoreError {
+  return new SecretStoreError("UnexpectedAnswer", message, operation);
+}
+
+function errorName(error: unknown): string | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : undefined;
+}

@@ -1,0 +1,58 @@
+import { SchedulerClient } from "@aws-sdk/client-scheduler";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { NovalaClientConfig, RotationConfig } from "../core/config.js";
+import type { RotationDeps } from "../core/context.js";
+import type { KeyApi, RevocationScheduler, Telemetry } from "../core/ports.js";
+import { systemClock } from "../core/ports.js";
+import { AwsRevocationScheduler } from "./aws/revocation-scheduler.js";
+import { AwsSecretStore } from "./aws/secret-store.js";
+import { createNovalaKeyApi } from "./novala/key-api.js";
+
+/**
+ * Builds the real adapters for a Lambda invocation. Clients are made once per execution environment and reused across
+ * invocations (connection reuse); they are rebuilt only when the configuration they depend on changes, which in
+ * practice happens only in tests that point the same process at different endpoints.
+ */
+let cached: { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient } | undefined;
+let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+
+function awsClients() {
+  const env = process.env;
+  const fingerprint = [
+    env.AWS_REGION,
+    env.AWS_ENDPOINT_URL,
+    env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    env.AWS_ENDPOINT_URL_SCHEDULER,
+  ].join("|");
+  if (cached?.fingerprint !== fingerprint) {
+    cached = { fingerprint, secrets: new SecretsManagerClient({}), scheduler: new SchedulerClient({}) };
+  }
+  return cached;
+}
+
+function keyApi(config: NovalaClientConfig): KeyApi {
+  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
+  if (cachedKeys?.fingerprint !== fingerprint) cachedKeys = { fingerprint, keys: createNovalaKeyApi(config) };
+  return cachedKeys.keys;
+}
+
+export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
+  const clients = awsClients();
+  const scheduler: RevocationScheduler = config.revocation
+    ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
+    : {
+        ensureScheduled: () => Promise.reject(new Error("no revocation schedule is configured (grace period 0)")),
+      };
+  return {
+    store: new AwsSecretStore(clients.secrets),
+    keys: keyApi(config),
+    scheduler,
+    telemetry,
+    clock: systemClock,
+    config,
+  };
+}
+
+export function revocationDepsFromEnvironment(config: NovalaClientConfig, telemetry: Telemetry) {
+  return { store: new AwsSecretStore(awsClients().secrets), keys: keyApi(config), telemetry, config };
+}

@@ -1,0 +1,327 @@
+/**
+ * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
+ * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
+ * backoff and full jitter inside a retry budget. Novala documents no idempotency keys, so a POST is retried only when
+ * it certainly did not take effect (429, or the connection never opened); any other failure after sending throws
+ * CreateOutcomeUnknownError and leaves reconciliation to the caller. Error messages carry statuses, operation names and
+ * Novala's redacted error text, never a bearer token or a key.
+ */
+import { Agent, type Dispatcher, request } from "undici";
+import type { NovalaClientConfig } from "../../core/config.js";
+import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../core/errors.js";
+import { redact } from "../../core/redact.js";
+
+export type HttpMethod = "GET" | "POST" | "DELETE";
+
+export interface NovalaRequest {
+  method: HttpMethod;
+  /** The tenant's base URL; only its origin is used. */
+  baseUrl: string;
+  /** Absolute path, with the query string if any: "/api/v1/api-keys/key_1". */
+  path: string;
+  /** The path as the operation is named in errors and metrics: "/api/v1/api-keys/{id}". Defaults to `path`. */
+  pathTemplate?: string;
+  bearer: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Statuses answered without an error. Default: any 2xx. */
+  expect?: readonly number[];
+}
+
+export interface NovalaResponse {
+  status: number;
+  /** The parsed JSON body; undefined for an empty body. */
+  body: unknown;
+}
+
+/** One HTTP attempt, for call counting in tests and benchmarks. Carries no header or body. */
+export interface AttemptRecord {
+  method: HttpMethod;
+  /** "GET /api/v1/api-keys/{id}" */
+  operation: string;
+  /** 1 for the first attempt of an operation. */
+  attempt: number;
+  /** Undefined when no answer came back (network error or timeout). */
+  status?: number;
+  /** Error code of a failed attempt: ECONNRESET, UND_ERR_CONNECT_TIMEOUT, ATTEMPT_TIMEOUT, … */
+  errorCode?: string;
+  durationMs: number;
+}
+
+export interface NovalaHttpClientOptions {
+  /** Waits between attempts. Default: setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+  /** In [0, 1): the jitter source. Default: Math.random. */
+  random?: () => number;
+  /** Milliseconds, for the retry budget. Default: performance.now. */
+  now?: () => number;
+  onAttempt?: (record: AttemptRecord) => void;
+  /** First backoff ceiling. Default 200 ms. */
+  backoffBaseMs?: number;
+  /** Largest backoff ceiling. Default 10 s. */
+  backoffCapMs?: number;
+  /** Replaces the shared Agent (its own timeouts then apply). */
+  dispatcher?: Dispatcher;
+}
+
+export const DEFAULT_BACKOFF_BASE_MS = 200;
+export const DEFAULT_BACKOFF_CAP_MS = 10_000;
+const MAX_ERROR_TEXT = 200;
+const USER_AGENT = "novala-key-rotation";
+
+/**
+ * Error codes of a connection that never opened: the request bytes were certainly not sent, so even a POST may be
+ * retried. Undici reports a TLS handshake that does not finish in time as UND_ERR_CONNECT_TIMEOUT too.
+ */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+]);
+
+const ATTEMPT_TIMEOUT = "ATTEMPT_TIMEOUT";
+
+type AttemptResult =
+  | { kind: "answer"; status: number; headers: Record<string, string | string[] | undefined>; text: string }
+  | { kind: "failure"; code: string; detail: string; notSent: boolean };
+
+export class NovalaHttpClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly baseMs: number;
+  private readonly capMs: number;
+
+  constructor(
+    private readonly config: NovalaClientConfig,
+    private readonly options: NovalaHttpClientOptions = {},
+  ) {
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher =
+      options.dispatcher ??
+      new Agent({
+        connect: { timeout: config.connectTimeoutMs },
+        headersTimeout: config.requestTimeoutMs,
+        bodyTimeout: config.requestTimeoutMs,
+      });
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? (() => performance.now());
+    this.baseMs = options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
+    this.capMs = options.backoffCapMs ?? DEFAULT_BACKOFF_CAP_MS;
+  }
+
+  /**
+   * Sends `req`, retrying as the module comment describes. Resolves for an expected status; throws NovalaHttpError for
+   * any other non-retryable answer (including a redirect), NovalaUnavailableError when retries run out,
+   * CreateOutcomeUnknownError for a POST that may have taken effect, HostNotAllowedError before sending anything.
+   */
+  async request(req: NovalaRequest): Promise<NovalaResponse> {
+    const operation = `${req.method} ${req.pathTemplate ?? req.path}`;
+    const url = this.buildUrl(req);
+    checkBearer(req.bearer);
+    const idempotent = req.method !== "POST";
+    const started = this.now();
+    let slept = 0;
+    for (let attempt = 1; ; attempt++) {
+      const attemptStarted = this.now();
+      const result = await this.attempt(req, url);
+      this.options.onAttempt?.({
+        method: req.method,
+        operation,
+        attempt,
+        ...(result.kind === "answer" ? { status: result.status } : { errorCode: result.code }),
+        durationMs: Math.max(0, this.now() - attemptStarted),
+      });
+
+      let retryAfterMs: number | undefined;
+      let lastStatus: number | undefined;
+      let failure: string;
+      if (result.kind === "answer") {
+        const { status } = result;
+        if (isExpected(status, req.expect))
+          return { status, body: parseJson(result.text, operation, status, idempotent) };
+        if (status >= 300 && status < 400) {
+          throw new NovalaHttpError(status, operation, redirectMessage(result.headers.location, url, req.bearer));
+        }
+        const message = errorText(result.text, req.bearer);
+        if (status !== 429 && status < 500) throw new NovalaHttpError(status, operation, message);
+        if (!idempotent && status !== 429) {
+          throw new CreateOutcomeUnknownError(
+            `Novala ${operation} answered ${status} (${message}); the create may have taken effect, so it is not retried`,
+          );
+        }
+        lastStatus = status;
+        retryAfterMs = parseRetryAfter(result.headers["retry-after"]);
+        failure = `answered ${status}: ${message}`;
+      } else {
+        if (!idempotent && !result.notSent) {
+          throw new CreateOutcomeUnknownError(
+            `Novala ${operation} failed after the request was sent (${result.detail}); the create may have taken effect, so it is not retried`,
+          );
+        }
+        failure = result.detail;
+      }
+
+      const ceiling = Math.min(this.capMs, this.baseMs * 2 ** (attempt - 1));
+      const waitMs = Math.max(retryAfterMs ?? 0, Math.floor(this.random() * ceiling));
+      // The budget counts the larger of wall time and time slept, so an injected sleep still drains it.
+      const spent = Math.max(this.now() - started, slept);
+      if (spent + waitMs > this.config.retryBudgetMs) {
+        throw new NovalaUnavailableError(
+          operation,
+          `${failure} (gave up after ${attempt} attempt${attempt === 1 ? "" : "s"}; retry budget ${this.config.retryBudgetMs} ms)`,
+          lastStatus,
+        );
+      }
+      await this.sleep(waitMs);
+      slept += waitMs;
+    }
+  }
+
+  /** Closes the shared Agent's connections (tests, benchmarks). */
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  private buildUrl(req: NovalaRequest): URL {
+    if (!req.path.startsWith("/")) throw new Error(`Novala path must be absolute: ${req.pathTemplate ?? req.path}`);
+    // Checking the base first turns an unparseable baseUrl into HostNotAllowedError without echoing it.
+    const origin = this.config.allowedHosts.check(req.baseUrl).origin;
+    return this.config.allowedHosts.check(`${origin}${req.path}`);
+  }
+
+  private async attempt(req: NovalaRequest, url: URL): Promise<AttemptResult> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error("attempt timed out"));
+    }, this.config.requestTimeoutMs);
+    try {
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${req.bearer}`,
+        accept: "application/json",
+        "user-agent": USER_AGENT,
+      };
+      let body: string | undefined;
+      if (req.body !== undefined) {
+        body = JSON.stringify(req.body);
+        headers["content-type"] = "application/json";
+      }
+      const response = await request(url, {
+        method: req.method,
+        headers,
+        body,
+        dispatcher: this.dispatcher,
+        signal: controller.signal,
+      });
+      let text = "";
+      if (response.statusCode >= 300 && response.statusCode < 400) await response.body.dump();
+      else text = await response.body.text();
+      return { kind: "answer", status: response.statusCode, headers: response.headers, text };
+    } catch (error) {
+      if (timedOut) {
+        return {
+          kind: "failure",
+          code: ATTEMPT_TIMEOUT,
+          detail: `no answer within ${this.config.requestTimeoutMs} ms`,
+          notSent: false,
+        };
+      }
+      const code = errorCode(error);
+      return {
+        kind: "failure",
+        code,
+        detail: `${code}: ${scrub(error instanceof Error ? error.message : String(error), req.bearer)}`,
+        notSent: NOT_SENT_CODES.has(code),
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function isExpected(status: number, expect: readonly number[] | undefined): boolean {
+  return expect ? expect.includes(status) : status >= 200 && status < 300;
+}
+
+function checkBearer(bearer: string): void {
+  // Undici would refuse these too; refusing here guarantees nothing is sent and nothing of the token is echoed.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
+  if (bearer.length === 0 || /[\u0000-\u001f\u007f\s]/.test(bearer)) {
+    throw new Error("Novala bearer token is empty or contains characters not allowed in a header");
+  }
+}
+
+/** The error's code, looking through `cause` and AggregateError (happy eyeballs) wrappers. */
+function errorCode(error: unknown, depth = 0): string {
+  if (depth > 4 || typeof error !== "object" || error === null) return "UNKNOWN";
+  const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === "string" && code.length > 0) return code;
+  if (Array.isArray(errors) && errors.length > 0) return errorCode(errors[0], depth + 1);
+  if (cause !== undefined) return errorCode(cause, depth + 1);
+  return error instanceof Error ? error.name : "UNKNOWN";
+}
+
+function parseJson(text: string, operation: string, status: number, idempotent: boolean): unknown {
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    // The body may hold a key (a create answer): name the problem, never the text.
+    if (!idempotent) {
+      throw new CreateOutcomeUnknownError(
+        `Novala ${operation} answered ${status} with a body that is not valid JSON; the create took effect but its result is unreadable`,
+      );
+    }
+    throw new NovalaHttpError(status, operation, "the answer is not valid JSON");
+  }
+}
+
+/** Novala's `{"error": "..."}` text, redacted and cut; other bodies are not echoed. */
+function errorText(text: string, bearer: string): string {
+  let message: unknown;
+  try {
+    message = (JSON.parse(text) as { error?: unknown } | null)?.error;
+  } catch {
+    return "(no error message)";
+  }
+  if (typeof message !== "string" || message.length === 0) return "(no error message)";
+  // Redact before cutting: a cut key would no longer match the redaction pattern.
+  const clean = scrub(message, bearer);
+  return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT)}…` : clean;
+}
+
+function scrub(text: string, bearer: string): string {
+  const withoutBearer = bearer.length >= 8 ? text.split(bearer).join("[bearer]") : text;
+  return redact(withoutBearer);
+}
+
+function redirectMessage(location: string | string[] | undefined, url: URL, bearer: string): string {
+  const raw = Array.isArray(location) ? location[0] : location;
+  let target = "an unknown location";
+  if (raw) {
+    try {
+      target = new URL(raw, url).host;
+    } catch {
+      target = "an unparseable location";
+    }
+  }
+  return `Novala answered a redirect to ${scrub(target, bearer)}; redirects are not followed`;
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function parseRetryAfter(header: string | string[] | undefined, nowMs = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}

@@ -1,0 +1,194 @@
+/**
+ * Novala's key-management contract (docs: novala-key-api.md) behind the KeyApi port. Novala publishes no such
+ * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
+ * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
+ * Response shapes are checked just enough that the rotation never acts on a half-read key; a shape error names the
+ * field and never echoes the body, which may hold a secret key.
+ */
+import type { NovalaClientConfig } from "../../core/config.js";
+import { CreateOutcomeUnknownError, NovalaHttpError } from "../../core/errors.js";
+import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../../core/ports.js";
+import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
+
+const KEYS_PATH = "/api/v1/api-keys";
+const SELF_PATH = `${KEYS_PATH}/self`;
+const KEY_PATH_TEMPLATE = `${KEYS_PATH}/{id}`;
+/** The contract's largest page. */
+export const LIST_PAGE_SIZE = 100;
+/** A runaway-pagination guard: 10,000 pages of 100 keys is far beyond any tenant. */
+const MAX_PAGES = 10_000;
+
+/** Read endpoints that prove a scope works, each asked for one item. Scopes not listed have no probe. */
+export const SCOPE_PROBES: Readonly<Record<string, string>> = {
+  "leads.lead.read": "/api/v1/leads?limit=1",
+  pipeline: "/api/v1/pipeline/deals?limit=1",
+  "bookings.read": "/api/bookings/resources?limit=1",
+};
+
+export class NovalaKeyApi implements KeyApi {
+  constructor(private readonly http: NovalaHttpClient) {}
+
+  async self(caller: NovalaCredentials): Promise<NovalaKey> {
+    const response = await this.http.request({ method: "GET", ...at(caller), path: SELF_PATH, expect: [200] });
+    return readKey(response.body, `GET ${SELF_PATH}`, response.status);
+  }
+
+  async get(manager: NovalaCredentials, keyId: string): Promise<NovalaKey | undefined> {
+    const response = await this.http.request({
+      method: "GET",
+      ...at(manager),
+      path: keyPath(keyId),
+      pathTemplate: KEY_PATH_TEMPLATE,
+      expect: [200, 404],
+    });
+    if (response.status === 404) return undefined;
+    return readKey(response.body, `GET ${KEY_PATH_TEMPLATE}`, response.status);
+  }
+
+  async create(manager: NovalaCredentials, request: { name: string; scopes: string[] }): Promise<CreatedNovalaKey> {
+    const operation = `POST ${KEYS_PATH}`;
+    const response = await this.http.request({
+      method: "POST",
+      ...at(manager),
+      path: KEYS_PATH,
+      body: { name: request.name, scopes: request.scopes },
+    });
+    // From here on a key exists: an unreadable answer means the caller must reconcile, exactly as after a timeout.
+    const data = objectField(response.body, "data");
+    const id = data && typeof data.id === "string" && data.id.length > 0 ? data.id : undefined;
+    try {
+      const key = readKey(response.body, operation, response.status);
+      const secretKey = data?.secretKey;
+      if (typeof secretKey !== "string" || secretKey.length === 0) {
+        throw new NovalaHttpError(response.status, operation, "the answer's data.secretKey is missing or not a string");
+      }
+      return { ...key, secretKey };
+    } catch (error) {
+      if (!(error instanceof NovalaHttpError)) throw error;
+      throw new CreateOutcomeUnknownError(
+        `${error.message}; a key was created${id ? ` (id ${id})` : ""} but cannot be used, reconcile by name`,
+      );
+    }
+  }
+
+  async list(manager: NovalaCredentials): Promise<NovalaKey[]> {
+    const operation = `GET ${KEYS_PATH}`;
+    // Offset pages shift when keys are created or deleted meanwhile; keying by id drops the duplicates that causes.
+    const keys = new Map<string, NovalaKey>();
+    let received = 0;
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const response = await this.http.request({
+        method: "GET",
+        ...at(manager),
+        path: `${KEYS_PATH}?page=${page}&limit=${LIST_PAGE_SIZE}`,
+        pathTemplate: `${KEYS_PATH}?page={page}&limit=${LIST_PAGE_SIZE}`,
+        expect: [200],
+      });
+      const body = asObject(response.body);
+      const data = body?.data;
+      const total = body?.total;
+      if (!Array.isArray(data)) throw shapeError(response.status, operation, "data", "an array");
+      if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
+        throw shapeError(response.status, operation, "total", "a non-negative integer");
+      }
+      data.forEach((item, index) => {
+        const key = readKeyObject(item, `data[${index}]`, operation, response.status);
+        keys.set(key.id, key);
+      });
+      received += data.length;
+      if (received >= total || data.length === 0) return [...keys.values()];
+    }
+    throw new NovalaHttpError(200, operation, `more than ${MAX_PAGES} pages; giving up`);
+  }
+
+  async revoke(manager: NovalaCredentials, keyId: string): Promise<"revoked" | "already-revoked"> {
+    const response = await this.http.request({
+      method: "DELETE",
+      ...at(manager),
+      path: keyPath(keyId),
+      pathTemplate: KEY_PATH_TEMPLATE,
+      expect: [200, 204, 404],
+    });
+    return response.status === 404 ? "already-revoked" : "revoked";
+  }
+
+  async probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe"> {
+    const path = Object.hasOwn(SCOPE_PROBES, scope) ? SCOPE_PROBES[scope] : undefined;
+    if (path === undefined) return "no-probe";
+    await this.http.request({ method: "GET", ...at(caller), path, expect: [200] });
+    return "ok";
+  }
+
+  /** Closes the HTTP client's connections (tests, benchmarks, the local run). */
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+/** The KeyApi the Lambdas use: one HTTP client (one connection pool) per configuration. */
+export function createNovalaKeyApi(config: NovalaClientConfig, options?: NovalaHttpClientOptions): NovalaKeyApi {
+  return new NovalaKeyApi(new NovalaHttpClient(config, options));
+}
+
+function at(credentials: NovalaCredentials): { baseUrl: string; bearer: string } {
+  return { baseUrl: credentials.baseUrl, bearer: credentials.bearer };
+}
+
+function keyPath(keyId: string): string {
+  if (keyId.length === 0) throw new Error("Novala key id is empty");
+  return `${KEYS_PATH}/${encodeURIComponent(keyId)}`;
+}
+
+function asObject(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function objectField(value: unknown, field: string): Record<string, unknown> | undefined {
+  return asObject(asObject(value)?.[field]);
+}
+
+function shapeError(status: number, operation: string, field: string, expected: string): NovalaHttpError {
+  return new NovalaHttpError(status, operation, `the answer's ${field} is missing or not ${expected}`);
+}
+
+/** `{"data": key}` */
+function readKey(body: unknown, operation: string, status: number): NovalaKey {
+  return readKeyObject(asObject(body)?.data, "data", operation, status);
+}
+
+function readKeyObject(value: unknown, where: string, operation: string, status: number): NovalaKey {
+  const item = asObject(value);
+  if (!item) throw shapeError(status, operation, where, "an object");
+  const text = (field: string): string => {
+    const fieldValue = item[field];
+    if (typeof fieldValue !== "string" || fieldValue.length === 0) {
+      throw shapeError(status, operation, `${where}.${field}`, "a non-empty string");
+    }
+    return fieldValue;
+  };
+  const id = text("id");
+  const name = text("name");
+  const publishableKey = text("publishableKey");
+  const createdAt = text("createdAt");
+  const { scopes, status: keyStatus, lastUsedAt } = item;
+  if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === "string")) {
+    throw shapeError(status, operation, `${where}.scopes`, "an array of strings");
+  }
+  if (keyStatus !== "active" && keyStatus !== "revoked") {
+    throw shapeError(status, operation, `${where}.status`, '"active" or "revoked"');
+  }
+  if (lastUsedAt !== undefined && lastUsedAt !== null && typeof lastUsedAt !== "string") {
+    throw shapeError(status, operation, `${where}.lastUsedAt`, "a string or null");
+  }
+  return {
+    id,
+    name,
+    scopes: [...scopes],
+    publishableKey,
+    status: keyStatus,
+    createdAt,
+    lastUsedAt: lastUsedAt ?? null,
+  };
+}

@@ -1,0 +1,49 @@
+import { rotationDepsFromEnvironment } from "../adapters/environment.js";
+import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
+import { readRotationConfig } from "../core/config.js";
+import { RotationStateError } from "../core/errors.js";
+import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../core/rotation.js";
+
+/**
+ * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
+ * Secrets Manager sends it. Configuration comes from environment variables only (lambdas/core/config.ts).
+ */
+export interface RotationEvent {
+  Step: RotationStep;
+  SecretId: string;
+  ClientRequestToken: string;
+  RotationToken?: string;
+}
+
+const telemetry = new PowertoolsTelemetry();
+
+export async function handler(event: RotationEvent): Promise<void> {
+  telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
+  try {
+    const config = readRotationConfig(process.env);
+    const { Step, SecretId, ClientRequestToken } = checkEvent(event);
+    telemetry.info(`${Step} started`);
+    await runRotationStep(rotationDepsFromEnvironment(config, telemetry), Step, SecretId, ClientRequestToken);
+    telemetry.info(`${Step} finished`);
+  } catch (error) {
+    const safe = publicError(error);
+    telemetry.metric("RotationsFailed");
+    telemetry.error(`${event?.Step ?? "step"} failed`, { errorName: safe.name, errorMessage: safe.message });
+    throw safe;
+  } finally {
+    telemetry.end();
+  }
+}
+
+function checkEvent(event: RotationEvent): RotationEvent {
+  if (typeof event !== "object" || event === null) throw new RotationStateError("rotation event must be an object");
+  if (!ROTATION_STEPS.includes(event.Step)) {
+    throw new RotationStateError(`rotation event field "Step" must be one of ${ROTATION_STEPS.join(", ")}`);
+  }
+  for (const field of ["SecretId", "ClientRequestToken"] as const) {
+    if (typeof event[field] !== "string" || event[field].length === 0) {
+      throw new RotationStateError(`rotation event field "${field}" is missing or not a string`);
+    }
+  }
+  return event;
+}

@@ -1,0 +1,97 @@
+import { buildRevocationScheduleInput, schedulerError } from "../lambdas/adapters/aws/revocation-scheduler.js";
+import { describedSecret, storedValue, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import type { RevocationTarget } from "../lambdas/core/config.js";
+import type {
+  RevocationRequest,
+  RevocationScheduler,
+  SecretDescription,
+  SecretStore,
+  StoredValue,
+} from "../lambdas/core/ports.js";
+import { AWSPENDING } from "../lambdas/core/ports.js";
+import type { SchedulerModel } from "./scheduler-model.js";
+import type { SecretsManagerModel } from "./secrets-manager-model.js";
+
+/**
+ * The ports over the in-process models, without HTTP: for unit tests and the local run's fastest mode. They call the
+ * same operations with the same parameters as the AWS adapters and reuse their answer checks, error translation and
+ * schedule builder, so the two differ only in transport.
+ */
+export class ModelSecretStore implements SecretStore {
+  constructor(private readonly model: SecretsManagerModel) {}
+
+  async describe(secretId: string): Promise<SecretDescription> {
+    return describedSecret(
+      secretId,
+      this.run("DescribeSecret", secretId, () => this.model.describeSecret({ SecretId: secretId })),
+    );
+  }
+
+  async getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined> {
+    let out: ReturnType<SecretsManagerModel["getSecretValue"]>;
+    try {
+      out = this.model.getSecretValue({
+        SecretId: secretId,
+        VersionStage: ref.stage,
+        ...(ref.versionId !== undefined && { VersionId: ref.versionId }),
+      });
+    } catch (error) {
+      if ((error as Error).name !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
+      // As the AWS adapter: undefined only when the secret exists and the version has no value.
+      this.run("GetSecretValue", secretId, () => this.model.describeSecret({ SecretId: secretId }));
+      return undefined;
+    }
+    return storedValue(secretId, ref, out);
+  }
+
+  async putPendingValue(secretId: string, versionId: string, value: string): Promise<void> {
+    this.run("PutSecretValue", secretId, () =>
+      this.model.putSecretValue({
+        SecretId: secretId,
+        ClientRequestToken: versionId,
+        SecretString: value,
+        VersionStages: [AWSPENDING],
+      }),
+    );
+  }
+
+  async moveStage(
+    secretId: string,
+    stage: string,
+    move: { toVersionId?: string; fromVersionId?: string },
+  ): Promise<void> {
+    this.run("UpdateSecretVersionStage", secretId, () =>
+      this.model.updateSecretVersionStage({
+        SecretId: secretId,
+        VersionStage: stage,
+        ...(move.toVersionId !== undefined && { MoveToVersionId: move.toVersionId }),
+        ...(move.fromVersionId !== undefined && { RemoveFromVersionId: move.fromVersionId }),
+      }),
+    );
+  }
+
+  private run<T>(operation: string, secretId: string, call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      throw storeError(operation, secretId, error);
+    }
+  }
+}
+
+export class ModelRevocationScheduler implements RevocationScheduler {
+  constructor(
+    private readonly model: SchedulerModel,
+    private readonly target: RevocationTarget,
+  ) {}
+
+  async ensureScheduled(name: string, at: Date, request: RevocationRequest): Promise<"created" | "exists"> {
+    try {
+      this.model.createSchedule(buildRevocationScheduleInput(this.target, name, at, request));
+      return "created";
+    } catch (error) {
+      if ((error as Error).name === "ConflictException") return "exists";
+      throw schedulerError(name, this.target.scheduleGroup, error);
+    }
+  }
+}

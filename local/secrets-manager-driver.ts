@@ -1,0 +1,99 @@
+import { randomUUID } from "node:crypto";
+import {
+  DescribeSecretCommand,
+  RotateSecretCommand,
+  type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { AWSPENDING } from "../lambdas/core/ports.js";
+import { ROTATION_STEPS, type RotationStep } from "../lambdas/core/rotation.js";
+
+/**
+ * Stands in for Secrets Manager's rotation service where no Lambda can run (the embedded model, moto, tests):
+ * RotateSecret makes the AWSPENDING version, then the steps are invoked in order with the exact event Secrets Manager
+ * sends. With rotateImmediately=false only testSecret runs (the configuration test), then AWSPENDING is removed, as
+ * Secrets Manager does.
+ */
+export const LOCAL_ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-rotation-local";
+
+export interface RotationEvent {
+  Step: RotationStep;
+  SecretId: string;
+  ClientRequestToken: string;
+}
+
+export interface DriveOptions {
+  token?: string;
+  rotateImmediately?: boolean;
+  /** Called before each step; the local run prints from here. */
+  onStep?: (step: RotationStep) => void;
+}
+
+/** RotateSecret, as the console or `aws secretsmanager rotate-secret` calls it. Resolves the rotation token. */
+export async function startRotation(
+  client: SecretsManagerClient,
+  secretId: string,
+  options: Pick<DriveOptions, "token" | "rotateImmediately"> = {},
+): Promise<string> {
+  const token = options.token ?? randomUUID();
+  try {
+    await client.send(
+      new RotateSecretCommand({
+        SecretId: secretId,
+        ClientRequestToken: token,
+        RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN,
+        RotationRules: { AutomaticallyAfterDays: 30 },
+        RotateImmediately: options.rotateImmediately ?? true,
+      }),
+    );
+  } catch (error) {
+    // moto cannot find (or run) the Lambda; it has made the AWSPENDING version before it says so.
+    if (!(error instanceof Error && /Resource not found for ARN/.test(error.message))) throw error;
+    const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+    if (!described.VersionIdsToStages?.[token]?.includes(AWSPENDING)) throw error;
+  }
+  return token;
+}
+
+/** Invokes the steps for `token` in Secrets Manager's order; stops at the first that throws, and rethrows it. */
+export async function driveSteps(
+  client: SecretsManagerClient,
+  invoke: (event: RotationEvent) => Promise<unknown>,
+  secretId: string,
+  token: string,
+  options: Omit<DriveOptions, "token"> = {},
+): Promise<void> {
+  const configurationTest = options.rotateImmediately === false;
+  const steps: readonly RotationStep[] = configurationTest ? ["testSecret"] : ROTATION_STEPS;
+  try {
+    for (const step of steps) {
+      options.onStep?.(step);
+      await invoke({ Step: step, SecretId: secretId, ClientRequestToken: token });
+    }
+  } finally {
+    if (configurationTest) {
+      const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
+      if (described.VersionIdsToStages?.[token]?.includes(AWSPENDING)) {
+        await client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: AWSPENDING,
+            RemoveFromVersionId: token,
+          }),
+        );
+      }
+    }
+  }
+}
+
+/** RotateSecret, then every step: a whole rotation as Secrets Manager runs it. Resolves the token. */
+export async function rotateLikeSecretsManager(
+  client: SecretsManagerClient,
+  invoke: (event: RotationEvent) => Promise<unknown>,
+  secretId: string,
+  options: DriveOptions = {},
+): Promise<string> {
+  const token = await startRotation(client, secretId, options);
+  await driveSteps(client, invoke, secretId, token, options);
+  return token;
+}

@@ -1,0 +1,229 @@
+import { randomUUID } from "node:crypto";
+import { readRotationConfig } from "../../lambdas/core/config.js";
+import type { RotationDeps } from "../../lambdas/core/context.js";
+import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
+import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
+import { ModelKeyApi } from "../../local/memory-key-api.js";
+import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
+import { NovalaModel } from "../../local/novala-model.js";
+import { RecordingTelemetry } from "../../local/recording-telemetry.js";
+import { SchedulerModel } from "../../local/scheduler-model.js";
+import { SecretsManagerModel } from "../../local/secrets-manager-model.js";
+
+/** A clock that time-travels: sleep() advances it at once, so backoffs and deadlines cost no real time. */
+export class FakeClock implements Clock {
+  constructor(private ms = Date.parse("2026-11-27T17:00:00Z")) {}
+  now(): Date {
+    return new Date(this.ms);
+  }
+  async sleep(ms: number): Promise<void> {
+    this.ms += ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export const BASE_URL = "https://acme.novala.ai";
+export const SCHEDULE_GROUP = "novala-revocations";
+export const CONSUMER_SCOPES = ["leads.lead.read", "pipeline"];
+
+export interface WorldOptions {
+  graceSeconds?: number;
+  healthCheckDeadlineSeconds?: number;
+  /** A consumer key managed by a separate manager secret (default) or a self-managed key. */
+  managed?: boolean;
+  scopes?: string[];
+  /** Extra fields in the secret value, which rotation must keep. */
+  extraFields?: Record<string, unknown>;
+}
+
+/**
+ * Everything a rotation touches, in memory: Secrets Manager, Scheduler and Novala models behind the same ports the
+ * Lambdas use, with a secret holding a first key pair. Tests drive steps the way Secrets Manager does.
+ */
+export function createWorld(options: WorldOptions = {}) {
+  const clock = new FakeClock();
+  const novala = new NovalaModel({ now: () => clock.now().getTime() });
+  const secretsManager = new SecretsManagerModel({ clock });
+  const schedulerModel = new SchedulerModel({ clock, groups: [SCHEDULE_GROUP] });
+  const keys = new ModelKeyApi(novala);
+  const telemetry = new RecordingTelemetry();
+  const graceSeconds = options.graceSeconds ?? 0;
+  const config = readRotationConfig({
+    NOVALA_ALLOWED_HOSTS: "*.novala.ai",
+    REVOCATION_GRACE_SECONDS: String(graceSeconds),
+    REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
+    REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
+    REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
+    REVOCATION_DEAD_LETTER_QUEUE_ARN: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+    HEALTH_CHECK_DEADLINE_SECONDS: String(options.healthCheckDeadlineSeconds ?? 30),
+  });
+  const scheduler = new ModelRevocationScheduler(
+    schedulerModel,
+    config.revocation ?? {
+      scheduleGroup: SCHEDULE_GROUP,
+      functionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
+      schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
+    },
+  );
+  const deps: RotationDeps = {
+    store: new ModelSecretStore(secretsManager),
+    keys,
+    scheduler,
+    telemetry,
+    clock,
+    config,
+  };
+
+  const managed = options.managed ?? true;
+  const scopes = options.scopes ?? CONSUMER_SCOPES;
+  const firstKey = novala.seedKey({
+    name: "Acumatica Integration",
+    scopes: managed ? scopes : [...scopes, "api_keys.manage"],
+  });
+  let managerKey: CreatedNovalaKey | undefined;
+  let managerSecretArn: string | undefined;
+  if (managed) {
+    managerKey = novala.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+    managerSecretArn = secretsManager.createSecret({
+      Name: "novala/manager",
+      SecretString: secretValue(managerKey),
+    }).ARN;
+  }
+  const secretArn = secretsManager.createSecret({
+    Name: "novala/acumatica",
+    SecretString: secretValue(firstKey, {
+      ...options.extraFields,
+      ...(managerSecretArn && { managerSecretId: managerSecretArn }),
+    }),
+  }).ARN;
+
+  /** RotateSecret: enables rotation and makes the AWSPENDING version. */
+  function startRotation(token = randomUUID(), rotateImmediately = true): string {
+    secretsManager.rotateSecret({
+      SecretId: secretArn,
+      ClientRequestToken: token,
+      RotationLambdaARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-rotation",
+      RotationRules: { AutomaticallyAfterDays: 30 },
+      RotateImmediately: rotateImmediately,
+    });
+    return token;
+  }
+
+  function step(name: RotationStep, token: string): Promise<void> {
+    return runRotationStep(deps, name, secretArn, token);
+  }
+
+  /** A whole rotation, as Secrets Manager runs it; throws what the first failing step throws. */
+  async function rotate(token = startRotation()): Promise<string> {
+    for (const name of ROTATION_STEPS) await step(name, token);
+    return token;
+  }
+
+  function valueAt(stage: string): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(secretsManager.getSecretValue({ SecretId: secretArn, VersionStage: stage }).SecretString ?? "");
+    } catch {
+      return undefined;
+    }
+  }
+
+  function stages(): Record<string, string[]> {
+    return secretsManager.describeSecret({ SecretId: secretArn }).VersionIdsToStages ?? {};
+  }
+
+  /** Fires every revocation schedule that is due, as EventBridge Scheduler would. */
+  async function fireDueRevocations() {
+    const outcomes = [];
+    for (const schedule of schedulerModel.due(clock.now())) {
+      const input: unknown = JSON.parse(schedule.Target?.Input ?? "{}");
+      outcomes.push(await revokeRetiredKey(deps, input as never));
+      schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
+    }
+    return outcomes;
+  }
+
+  /** Keys the rotator created (they carry a rotation tag) that are active at Novala. */
+  function activeRotatorKeys() {
+    return novala.keys().filter((key) => key.status === "active" && / · rot [0-9a-f]{10}$/.test(key.name));
+  }
+
+  return {
+    clock,
+    novala,
+    secretsManager,
+    schedulerModel,
+    keys,
+    telemetry,
+    deps,
+    config,
+    secretArn,
+    managerSecretArn,
+    firstKey,
+    managerKey,
+    startRotation,
+    step,
+    rotate,
+    valueAt,
+    stages,
+    fireDueRevocations,
+    activeRotatorKeys,
+    stageOf: (stage: typeof AWSCURRENT | typeof AWSPENDING | typeof AWSPREVIOUS) =>
+      Object.entries(stages()).find(([, labels]) => labels.includes(stage))?.[0],
+  };
+}
+
+export type World = ReturnType<typeof createWorld>;
+
+export function secretValue(key: CreatedNovalaKey, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    baseUrl: BASE_URL,
+    keyId: key.id,
+    name: key.name,
+    scopes: key.scopes.filter((scope) => scope !== "api_keys.manage" || key.name === "Rotation manager"),
+    publishableKey: key.publishableKey,
+    secretKey: key.secretKey,
+    createdAt: key.createdAt,
+    ...extra,
+  });
+}
+
+/**
+ * A process that dies around a side effect: the `nth` call (1-based) of `port.method` throws Crash "before" the real
+ * call (nothing done) or "after" it (done, answer lost), and from then on every call of every port throws too, so no
+ * cleanup code can run — as when Lambda's process is killed. Secrets Manager's retry then runs with the clean deps.
+ */
+export class Crash extends Error {
+  override name = "Crash";
+}
+
+type Port = "store" | "keys" | "scheduler";
+
+export function crashPoint(deps: RotationDeps, port: Port, method: string, when: "before" | "after", nth = 1) {
+  let calls = 0;
+  let dead = false;
+  const wrap = <T extends object>(target: T, name: Port): T =>
+    new Proxy(target, {
+      get(object, property) {
+        const value = Reflect.get(object, property, object);
+        if (typeof value !== "function") return value;
+        return async (...args: unknown[]) => {
+          if (dead) throw new Crash("the process is dead");
+          if (name !== port || property !== method || ++calls !== nth) return value.apply(object, args);
+          dead = true;
+          if (when === "before") throw new Crash(`crash before ${port}.${method}`);
+          await value.apply(object, args);
+          throw new Crash(`crash after ${port}.${method}`);
+        };
+      },
+    });
+  const faulty: RotationDeps = {
+    ...deps,
+    store: wrap(deps.store, "store"),
+    keys: wrap(deps.keys, "keys"),
+    scheduler: wrap(deps.scheduler, "scheduler"),
+  };
+  return { deps: faulty, fired: () => dead };
+}
