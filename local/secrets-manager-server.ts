@@ -32,7 +32,7 @@ export interface SecretsManagerServer {
 
 type Handler = (model: SecretsManagerModel, input: Record<string, unknown>) => unknown;
 
-// biome-ignore lint/suspicious/noExplicitAny: the model checks each field; the wire gives untyped JSON.
+// biome-ignore lint/suspicious/noExplicitAny: wrongShape() has checked the types of the fields the model reads.
 type AnyInput = any;
 
 const OPERATIONS: Record<string, Handler> = {
@@ -100,6 +100,8 @@ export async function startSecretsManagerServer(
         message: "The request body is not a JSON object.",
       });
     }
+    const shapeError = wrongShape(input);
+    if (shapeError) return send(response, 400, { __type: "InvalidParameterException", message: shapeError });
     let output: unknown;
     try {
       output = handler(model, input);
@@ -137,6 +139,45 @@ export async function startSecretsManagerServer(
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+const STRING_FIELDS = [
+  "SecretId",
+  "Name",
+  "Description",
+  "SecretString",
+  "ClientRequestToken",
+  "VersionId",
+  "VersionStage",
+  "MoveToVersionId",
+  "RemoveFromVersionId",
+  "RotationLambdaARN",
+];
+
+/** The wire gives untyped JSON: fields the model reads must have their documented types. */
+function wrongShape(input: Record<string, unknown>): string | undefined {
+  for (const field of STRING_FIELDS) {
+    if (input[field] !== undefined && typeof input[field] !== "string") return `${field} must be a string.`;
+  }
+  for (const field of ["RotateImmediately", "IncludeDeprecated"]) {
+    if (input[field] !== undefined && typeof input[field] !== "boolean") return `${field} must be a boolean.`;
+  }
+  const stages = input.VersionStages;
+  if (stages !== undefined && !(Array.isArray(stages) && stages.every((stage) => typeof stage === "string"))) {
+    return "VersionStages must be a list of strings.";
+  }
+  const rules = input.RotationRules as Record<string, unknown> | undefined;
+  if (rules !== undefined) {
+    if (typeof rules !== "object" || rules === null || Array.isArray(rules)) return "RotationRules must be an object.";
+    if (rules.AutomaticallyAfterDays !== undefined && typeof rules.AutomaticallyAfterDays !== "number") {
+      return "RotationRules.AutomaticallyAfterDays must be a number.";
+    }
+    for (const field of ["ScheduleExpression", "Duration"]) {
+      if (rules[field] !== undefined && typeof rules[field] !== "string")
+        return `RotationRules.${field} must be a string.`;
+    }
+  }
+  return undefined;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
