@@ -32,18 +32,18 @@ export interface SecretsManagerServer {
 
 type Handler = (model: SecretsManagerModel, input: Record<string, unknown>) => unknown;
 
-// biome-ignore lint/suspicious/noExplicitAny: wrongShape() has checked the types of the fields the model reads.
-type AnyInput = any;
+/** The input type of a model operation; wrongShape() has checked the types of the fields the model reads. */
+type In<K extends keyof SecretsManagerModel> = SecretsManagerModel[K] extends (input: infer I) => unknown ? I : never;
 
 const OPERATIONS: Record<string, Handler> = {
-  CreateSecret: (model, input) => model.createSecret(input as AnyInput),
-  PutSecretValue: (model, input) => model.putSecretValue(input as AnyInput),
-  GetSecretValue: (model, input) => model.getSecretValue(input as AnyInput),
-  DescribeSecret: (model, input) => model.describeSecret(input as AnyInput),
-  ListSecretVersionIds: (model, input) => model.listSecretVersionIds(input as AnyInput),
-  UpdateSecretVersionStage: (model, input) => model.updateSecretVersionStage(input as AnyInput),
-  RotateSecret: (model, input) => model.rotateSecret(input as AnyInput),
-  CancelRotateSecret: (model, input) => model.cancelRotateSecret(input as AnyInput),
+  CreateSecret: (model, input) => model.createSecret(input as In<"createSecret">),
+  PutSecretValue: (model, input) => model.putSecretValue(input as In<"putSecretValue">),
+  GetSecretValue: (model, input) => model.getSecretValue(input as In<"getSecretValue">),
+  DescribeSecret: (model, input) => model.describeSecret(input as In<"describeSecret">),
+  ListSecretVersionIds: (model, input) => model.listSecretVersionIds(input as In<"listSecretVersionIds">),
+  UpdateSecretVersionStage: (model, input) => model.updateSecretVersionStage(input as In<"updateSecretVersionStage">),
+  RotateSecret: (model, input) => model.rotateSecret(input as In<"rotateSecret">),
+  CancelRotateSecret: (model, input) => model.cancelRotateSecret(input as In<"cancelRotateSecret">),
 };
 
 const MAX_BODY_BYTES = 1_048_576;
