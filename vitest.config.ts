@@ -6,5 +6,12 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    setupFiles: ["test/support/capture-output.ts"],
+    globalSetup: ["test/support/leak-scan.ts"],
+    env: {
+      // The pinned SDK supports Node 20; its notice about future versions is noise in test output.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      POWERTOOLS_DEV: "false",
+    },
   },
 });

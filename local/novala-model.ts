@@ -124,6 +124,12 @@ function parsePositiveInteger(raw: unknown, field: string, fallback: number, max
   return value;
 }
 
+/**
+ * Told of every key pair any model issues, in any test file or process: the test suite's leak scan collects them
+ * here and then searches everything the handlers printed for them.
+ */
+export const keyMaterialListeners = new Set<(material: string[]) => void>();
+
 /** One Novala tenant. */
 export class NovalaModel {
   private readonly now: () => number;
@@ -321,6 +327,7 @@ export class NovalaModel {
     this.bySecret.set(record.secretKey, record);
     this.byPublishable.set(record.meta.publishableKey, record);
     this.issued.push(record.secretKey, record.meta.publishableKey);
+    for (const listener of keyMaterialListeners) listener([record.secretKey, record.meta.publishableKey]);
     return record;
   }
 }

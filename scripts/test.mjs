@@ -1,7 +1,8 @@
-// `npm test`: runs vitest (arguments pass through), then prints one plain closing line,
-// "Tests: N passed, N failed, N skipped", that CI reads whether the run passed or not.
+// `npm test`: runs vitest (arguments pass through), scans what the tests printed for key material, then prints one
+// plain closing line, "Tests: N passed, N failed, N skipped", that CI reads whether the run passed or not.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { scanForLeaks } from "./leak-scan.mjs";
 
 const report = "test-output/vitest.json";
 rmSync(report, { force: true });
@@ -10,9 +11,10 @@ const run = spawnSync(
   ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)],
   { stdio: "inherit" },
 );
+const leaks = scanForLeaks();
 if (existsSync(report)) {
   const result = JSON.parse(readFileSync(report, "utf8"));
   const skipped = result.numPendingTests + result.numTodoTests;
   console.log(`Tests: ${result.numPassedTests} passed, ${result.numFailedTests} failed, ${skipped} skipped`);
 }
-process.exit(run.status ?? 1);
+process.exit(leaks.length > 0 ? 1 : (run.status ?? 1));
