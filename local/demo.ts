@@ -278,7 +278,7 @@ async function dueRevocation(
   const name = revocationScheduleName(secretArn, keyId);
   const deadline = Date.now() + (graceSeconds + 5) * 1000;
   await sleep(graceSeconds * 1000);
-  let schedule = client
+  let schedule: { Target?: { Input?: string } } | undefined = client
     ? await client.send(new GetScheduleCommand({ Name: name, GroupName: SCHEDULE_GROUP }))
     : undefined;
   while (!client && !schedule && Date.now() < deadline) {

@@ -3,11 +3,13 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const dir = "test-output/leak-scan";
-
-/** Resolves the leaks found (empty when clean) and prints a summary line. */
-export function scanForLeaks() {
-  if (!existsSync(dir)) return [];
+/** Resolves the leaks found in `dir` (empty when clean) and prints a summary line. */
+export function scanForLeaks(dir) {
+  if (!existsSync(dir)) {
+    // No capture at all means the scan cannot vouch for anything: that is a failure, not a pass.
+    console.error(`Leak scan: no captured output in ${dir}`);
+    return ["no captured output"];
+  }
   const files = readdirSync(dir);
   const keys = new Set();
   for (const file of files.filter((name) => name.startsWith("keys-"))) {

@@ -4,14 +4,17 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { scanForLeaks } from "./leak-scan.mjs";
 
+// Each run captures into its own folder, so concurrent runs cannot clear each other's capture.
+const leakScanDir = `test-output/leak-scan/run-${process.pid}`;
 const report = "test-output/vitest.json";
 rmSync(report, { force: true });
 const run = spawnSync(
   "npx",
   ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)],
-  { stdio: "inherit" },
+  { stdio: "inherit", env: { ...process.env, LEAK_SCAN_DIR: leakScanDir } },
 );
-const leaks = scanForLeaks();
+const leaks = scanForLeaks(leakScanDir);
+rmSync(leakScanDir, { recursive: true, force: true });
 if (existsSync(report)) {
   const result = JSON.parse(readFileSync(report, "utf8"));
   const skipped = result.numPendingTests + result.numTodoTests;

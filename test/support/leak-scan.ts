@@ -5,5 +5,5 @@ import { rmSync } from "node:fs";
  * after vitest, in scripts/leak-scan.mjs, because an error thrown in a global teardown does not fail vitest's exit code.
  */
 export function setup(): void {
-  rmSync("test-output/leak-scan", { recursive: true, force: true });
+  rmSync(process.env.LEAK_SCAN_DIR ?? "test-output/leak-scan/default", { recursive: true, force: true });
 }

@@ -1,0 +1,27 @@
+/**
+ * The CDK app: one NovalaRotationStack from context (see stackPropsFromContext for the keys), checked with cdk-nag's
+ * AwsSolutions rules. Environment-agnostic unless the context sets `account`/`region` or the CLI knows them
+ * (CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION, which `cdk` sets from the current credentials and profile).
+ */
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+
+const app = new App();
+const context = (key: string): string | undefined => {
+  const value: unknown = app.node.tryGetContext(key);
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+};
+// The CLI always sets CDK_DEFAULT_REGION (us-east-1 when nothing is configured), but CDK_DEFAULT_ACCOUNT only with
+// credentials: the CLI's environment is used only when it knows the account, so an offline synth stays agnostic.
+const cliAccount = process.env.CDK_DEFAULT_ACCOUNT;
+const account = context("account") ?? cliAccount;
+const region = context("region") ?? (cliAccount ? process.env.CDK_DEFAULT_REGION : undefined);
+
+new NovalaRotationStack(app, context("stackName") ?? "NovalaKeyRotation", {
+  ...stackPropsFromContext(app.node),
+  ...((account || region) && { env: { ...(account && { account }), ...(region && { region }) } }),
+});
+
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

@@ -1,0 +1,658 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App, Duration, Stack, Validations } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import * as ec2 from "aws-cdk-lib/aws-ec2";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import * as sns from "aws-cdk-lib/aws-sns";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
+import { parseDuration, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+
+/**
+ * Template tests of the NovalaKeyRotation construct. Two apps are synthesized once each (bundling both functions
+ * with the local esbuild and running cdk-nag's AwsSolutions checks): one with every default, one with every option.
+ * The validation tests build no functions and synthesize nothing.
+ */
+
+const ACCOUNT = "111122223333";
+const REGION = "eu-west-1";
+const FULL_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:novala/beta-AbCdEf`;
+const MANAGER_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:novala/manager-XyZ123`;
+const KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+const TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT}:platform-alerts`;
+
+interface Synthesized {
+  template: Template;
+  json: { Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; DependsOn?: string[] }> };
+  outdir: string;
+  nagError?: string;
+  rotation: NovalaKeyRotation;
+  stack: Stack;
+}
+
+const outdirs: string[] = [];
+
+function synthesize(
+  build: (stack: Stack) => NovalaKeyRotation,
+  env?: { account: string; region: string },
+): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), "novala-cdk-"));
+  outdirs.push(outdir);
+  // Asset metadata (the CLI turns it on) tells the bundle test where each function's code went.
+  const app = new App({ outdir, context: { "aws:cdk:enable-asset-metadata": true } });
+  const stack = new Stack(app, "TestStack", env ? { env } : {});
+  const rotation = build(stack);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  let nagError: string | undefined;
+  try {
+    app.synth();
+  } catch (error) {
+    // A cdk-nag violation fails synthesis after the template is written; the test below reports it.
+    nagError = `${(error as Error).message}\n${readFileSync(join(outdir, "validation-report.json"), "utf8")}`;
+  }
+  const json = JSON.parse(readFileSync(join(outdir, "TestStack.template.json"), "utf8"));
+  return { template: Template.fromJSON(json), json, outdir, rotation, stack, ...(nagError && { nagError }) };
+}
+
+let defaults: Synthesized;
+let custom: Synthesized;
+
+beforeAll(() => {
+  defaults = synthesize(
+    (stack) =>
+      new NovalaKeyRotation(stack, "Rotation", {
+        secrets: [
+          secretsmanager.Secret.fromSecretNameV2(stack, "ByName", "novala/acme"),
+          secretsmanager.Secret.fromSecretCompleteArn(stack, "ByArn", FULL_ARN),
+        ],
+      }),
+  );
+  custom = synthesize(
+    (stack) => {
+      const key = kms.Key.fromKeyArn(stack, "SecretsKey", KEY_ARN);
+      const vpc = new ec2.Vpc(stack, "Vpc", { maxAzs: 2, natGateways: 1, restrictDefaultSecurityGroup: false });
+      Validations.of(vpc).acknowledge({
+        id: "AwsSolutions::AwsSolutions-VPC7",
+        reason: "Test fixture VPC: flow logs are the owning platform team's concern, not the construct's.",
+      });
+      return new NovalaKeyRotation(stack, "Rotation", {
+        secrets: [secretsmanager.Secret.fromSecretAttributes(stack, "Acme", { secretCompleteArn: FULL_ARN })],
+        managerSecret: secretsmanager.Secret.fromSecretAttributes(stack, "Manager", {
+          secretCompleteArn: MANAGER_ARN,
+          encryptionKey: key,
+        }),
+        encryptionKey: key,
+        scheduleExpression: "cron(0 4 ? * MON *)",
+        rotationWindow: Duration.hours(3),
+        rotateImmediatelyOnUpdate: true,
+        gracePeriod: Duration.seconds(0),
+        allowedHosts: ["acme.novala.ai", "*.novala.eu"],
+        healthCheckDeadline: Duration.seconds(120),
+        novalaRetryBudget: Duration.seconds(90),
+        alertTopic: sns.Topic.fromTopicArn(stack, "Alerts", TOPIC_ARN),
+        alertEmail: "ops@example.com",
+        vpc,
+        logRetention: logs.RetentionDays.THREE_MONTHS,
+        memorySize: 512,
+        timeout: Duration.minutes(10),
+      });
+    },
+    { account: ACCOUNT, region: REGION },
+  );
+});
+
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The logical id of the one resource of `type` whose id contains `hint`. */
+function logicalId(s: Synthesized, type: string, hint: string): string {
+  const ids = Object.entries(s.json.Resources)
+    .filter(([id, resource]) => resource.Type === type && id.includes(hint))
+    .map(([id]) => id);
+  expect(ids, `${type} ~ ${hint}`).toHaveLength(1);
+  return ids[0] as string;
+}
+
+const getAtt = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
+
+/** The name of the revocation schedule group: CDK generates it at synth time, unique per stack and path. */
+function groupName(s: Synthesized): string {
+  const id = logicalId(s, "AWS::Scheduler::ScheduleGroup", "RevocationSchedules");
+  const name = s.json.Resources[id]?.Properties?.Name;
+  expect(name).toMatch(/^TestStack-Rotation-RevocationSchedules-[0-9A-F]{8}$/);
+  return name as string;
+}
+
+/** An ARN of the env-agnostic stack: `arn:${Partition}:${service}:${Region}:${AccountId}:${resource}`. */
+const agnosticArn = (service: string, resource: string) => ({
+  "Fn::Join": [
+    "",
+    [
+      "arn:",
+      { Ref: "AWS::Partition" },
+      `:${service}:`,
+      { Ref: "AWS::Region" },
+      ":",
+      { Ref: "AWS::AccountId" },
+      `:${resource}`,
+    ],
+  ],
+});
+
+/** An ARN as the env-agnostic stack writes it for a secret named `name`, with Secrets Manager's suffix. */
+const secretNameArn = (suffix: string) => agnosticArn("secretsmanager", `secret:novala/acme${suffix}`);
+
+/** The statements of the DefaultPolicy attached to the role whose logical id contains `hint`. */
+function statementsOf(s: Synthesized, hint: string): Record<string, unknown>[] {
+  const id = logicalId(s, "AWS::IAM::Policy", `${hint}DefaultPolicy`);
+  const document = s.json.Resources[id]?.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] };
+  return document.Statement;
+}
+
+describe("with the defaults", () => {
+  it("puts a rotation schedule of rate(30 days), without a window, on each secret, not rotating on deploy", () => {
+    const rotationFn = logicalId(defaults, "AWS::Lambda::Function", "RotationFunction");
+    defaults.template.resourceCountIs("AWS::SecretsManager::RotationSchedule", 2);
+    for (const secretId of ["novala/acme", FULL_ARN]) {
+      defaults.template.hasResourceProperties("AWS::SecretsManager::RotationSchedule", {
+        SecretId: secretId,
+        RotationLambdaARN: getAtt(rotationFn),
+        RotateImmediatelyOnUpdate: false,
+        RotationRules: { ScheduleExpression: "rate(30 days)", Duration: Match.absent() },
+        HostedRotationLambda: Match.absent(),
+      });
+    }
+    // Secrets Manager tests the configuration as soon as the schedule exists: permission and policy first.
+    const schedule = Object.values(defaults.json.Resources).find(
+      (r) => r.Type === "AWS::SecretsManager::RotationSchedule",
+    );
+    expect(schedule?.DependsOn).toEqual(
+      expect.arrayContaining([
+        logicalId(defaults, "AWS::Lambda::Permission", "SecretsManagerInvoke"),
+        logicalId(defaults, "AWS::IAM::Policy", "RotationRoleDefaultPolicy"),
+      ]),
+    );
+  });
+
+  it("lets Secrets Manager invoke the rotation function for this account only (SourceAccount)", () => {
+    defaults.template.resourceCountIs("AWS::Lambda::Permission", 1);
+    defaults.template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunction",
+      Principal: "secretsmanager.amazonaws.com",
+      FunctionName: getAtt(logicalId(defaults, "AWS::Lambda::Function", "RotationFunction")),
+      SourceAccount: { Ref: "AWS::AccountId" },
+    });
+  });
+
+  it("builds both functions on nodejs24.x, arm64, with the defaults and the Lambdas' environment", () => {
+    const revocationFn = logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction");
+    const common = {
+      NOVALA_ALLOWED_HOSTS: "*.novala.ai",
+      NOVALA_CONNECT_TIMEOUT_SECONDS: "5",
+      NOVALA_REQUEST_TIMEOUT_SECONDS: "10",
+      NOVALA_RETRY_BUDGET_SECONDS: "60",
+      POWERTOOLS_SERVICE_NAME: "novala-rotation",
+      POWERTOOLS_METRICS_NAMESPACE: "NovalaKeyRotation",
+      NODE_OPTIONS: "--enable-source-maps",
+    };
+    const base = {
+      Runtime: "nodejs24.x",
+      Architectures: ["arm64"],
+      Handler: "index.handler",
+      Timeout: 300,
+      MemorySize: 256,
+    };
+    defaults.template.hasResourceProperties("AWS::Lambda::Function", {
+      ...base,
+      Environment: {
+        Variables: {
+          ...common,
+          HEALTH_CHECK_DEADLINE_SECONDS: "60",
+          REVOCATION_GRACE_SECONDS: "86400",
+          REVOCATION_SCHEDULE_GROUP: groupName(defaults),
+          REVOCATION_FUNCTION_ARN: getAtt(revocationFn),
+          REVOCATION_SCHEDULER_ROLE_ARN: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
+          REVOCATION_DEAD_LETTER_QUEUE_ARN: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
+        },
+      },
+      VpcConfig: Match.absent(),
+    });
+    defaults.template.hasResourceProperties("AWS::Lambda::Function", {
+      ...base,
+      Environment: { Variables: common },
+      DeadLetterConfig: { TargetArn: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")) },
+    });
+    defaults.template.resourceCountIs("AWS::Lambda::Function", 2);
+  });
+
+  it("bundles each function into one ES module with a source map, the AWS SDK left to the runtime", () => {
+    for (const resource of Object.values(defaults.json.Resources).filter((r) => r.Type === "AWS::Lambda::Function")) {
+      const assetPath = (resource as { Metadata?: Record<string, string> }).Metadata?.["aws:asset:path"];
+      expect(assetPath).toBeTruthy();
+      const dir = join(defaults.outdir, assetPath as string);
+      expect(existsSync(join(dir, "index.mjs.map"))).toBe(true);
+      const code = readFileSync(join(dir, "index.mjs"), "utf8");
+      expect(code.startsWith("import { createRequire as __novalaCreateRequire }")).toBe(true);
+      expect(code).toMatch(/from\s*"@aws-sdk\/client-secrets-manager"/);
+      expect(code).not.toMatch(/\/\/ node_modules\/@aws-sdk\//);
+    }
+  });
+
+  it("lets the rotation role touch only the listed secrets, its own schedule group and the scheduler role", () => {
+    const statements = statementsOf(defaults, "RotationRole");
+    expect(statements).toHaveLength(4);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        {
+          Sid: "RotateListedSecrets",
+          Effect: "Allow",
+          Action: [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+          ],
+          Resource: [secretNameArn("-??????"), FULL_ARN],
+        },
+        {
+          Sid: "CreateRevocationSchedulesInOwnGroup",
+          Effect: "Allow",
+          Action: "scheduler:CreateSchedule",
+          Resource: agnosticArn("scheduler", `schedule/${groupName(defaults)}/*`),
+        },
+        {
+          Sid: "PassSchedulerRoleOnly",
+          Effect: "Allow",
+          Action: "iam:PassRole",
+          Resource: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
+          Condition: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+        },
+        {
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: getAtt(logicalId(defaults, "AWS::Logs::LogGroup", "RotationFunctionLogs")),
+        },
+      ]),
+    );
+    // No managed policies: logging is granted on the function's own log group above.
+    defaults.template.hasResourceProperties("AWS::IAM::Role", {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: "lambda.amazonaws.com" } })],
+      }),
+      ManagedPolicyArns: Match.absent(),
+    });
+  });
+
+  it("lets the revocation role only read the listed secrets, log, and dead-letter its failures", () => {
+    const statements = statementsOf(defaults, "RevocationRole");
+    expect(statements).toHaveLength(3);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        {
+          Sid: "ReadListedAndManagerSecrets",
+          Effect: "Allow",
+          Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+          Resource: [secretNameArn("-??????"), FULL_ARN],
+        },
+        {
+          Effect: "Allow",
+          Action: "sqs:SendMessage",
+          Resource: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
+        },
+        {
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: getAtt(logicalId(defaults, "AWS::Logs::LogGroup", "RevocationFunctionLogs")),
+        },
+      ]),
+    );
+  });
+
+  it("lets Scheduler's role invoke only the revocation function, for this account's schedule group", () => {
+    expect(statementsOf(defaults, "SchedulerRole")).toEqual([
+      {
+        Sid: "InvokeRevocationFunctionOnly",
+        Effect: "Allow",
+        Action: "lambda:InvokeFunction",
+        Resource: getAtt(logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction")),
+      },
+      {
+        Sid: "SendUndeliveredRevocations",
+        Effect: "Allow",
+        Action: "sqs:SendMessage",
+        Resource: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
+      },
+    ]);
+    defaults.template.hasResourceProperties("AWS::IAM::Role", {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: "sts:AssumeRole",
+            Effect: "Allow",
+            Principal: { Service: "scheduler.amazonaws.com" },
+            Condition: {
+              StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+              ArnLike: {
+                "aws:SourceArn": agnosticArn("scheduler", `schedule-group/${groupName(defaults)}`),
+              },
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  it("never grants an action on every resource", () => {
+    for (const resource of Object.values(defaults.json.Resources).filter((r) => r.Type === "AWS::IAM::Policy")) {
+      const document = resource.Properties?.PolicyDocument as { Statement: { Resource: unknown }[] };
+      for (const statement of document.Statement) expect(statement.Resource).not.toEqual("*");
+    }
+  });
+
+  it("alerts on RotationFailed and RotationAbandoned of these secrets through an EventBridge rule", () => {
+    defaults.template.resourceCountIs("AWS::Events::Rule", 1);
+    defaults.template.hasResourceProperties("AWS::Events::Rule", {
+      State: "ENABLED",
+      EventPattern: {
+        source: ["aws.secretsmanager"],
+        "detail-type": ["AWS Service Event via CloudTrail"],
+        detail: {
+          eventSource: ["secretsmanager.amazonaws.com"],
+          eventName: ["RotationFailed", "RotationAbandoned"],
+          additionalEventData: { SecretId: [{ prefix: secretNameArn("-") }, FULL_ARN] },
+        },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: logicalId(defaults, "AWS::SNS::Topic", "AlertTopic") } })],
+    });
+  });
+
+  it("sends every alarm to one new, KMS-encrypted, TLS-only topic", () => {
+    const topic = logicalId(defaults, "AWS::SNS::Topic", "AlertTopic");
+    const key = logicalId(defaults, "AWS::KMS::Key", "AlertTopicKey");
+    defaults.template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: getAtt(key) });
+    defaults.template.hasResourceProperties("AWS::KMS::Key", {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: "cloudwatch.amazonaws.com" } }),
+          Match.objectLike({ Principal: { Service: "events.amazonaws.com" } }),
+        ]),
+      },
+    });
+    defaults.template.hasResourceProperties("AWS::SNS::TopicPolicy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+        ]),
+      },
+    });
+    defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
+
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 5);
+    const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
+    for (const alarm of Object.values(alarms)) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+      expect(alarm.Properties).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+        Period: 300,
+      });
+    }
+    const rotationFn = logicalId(defaults, "AWS::Lambda::Function", "RotationFunction");
+    const revocationFn = logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction");
+    for (const fn of [rotationFn, revocationFn]) {
+      defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "AWS/Lambda",
+        MetricName: "Errors",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
+      });
+    }
+    for (const metricName of ["RevocationsRefused", "RevocationsFailed"]) {
+      defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+        Namespace: "NovalaKeyRotation",
+        MetricName: metricName,
+        Statistic: "Sum",
+        Dimensions: [{ Name: "service", Value: "novala-rotation" }],
+      });
+    }
+    defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [
+        {
+          Name: "QueueName",
+          Value: { "Fn::GetAtt": [logicalId(defaults, "AWS::SQS::Queue", "DeadLetters"), "QueueName"] },
+        },
+      ],
+    });
+  });
+
+  it("creates the schedule group, an encrypted dead-letter queue and log groups kept for a year", () => {
+    defaults.template.resourceCountIs("AWS::Scheduler::ScheduleGroup", 1);
+    defaults.template.hasResourceProperties("AWS::SQS::Queue", {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    defaults.template.resourceCountIs("AWS::Logs::LogGroup", 2);
+    defaults.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 365 });
+  });
+
+  it("passes cdk-nag's AwsSolutions checks with no unacknowledged finding", () => {
+    expect(defaults.nagError).toBeUndefined();
+    const report = JSON.parse(readFileSync(join(defaults.outdir, "validation-report.json"), "utf8"));
+    const acknowledged = report.pluginReports.flatMap((plugin: { suppressedViolations?: unknown[] }) =>
+      (plugin.suppressedViolations ?? []).map((v) => (v as { ruleName: string; reason: string }).ruleName),
+    );
+    expect(acknowledged).toEqual([expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*:schedule\/.+\/\*\]$/)]);
+  });
+});
+
+describe("with every option", () => {
+  it("uses the cron() expression and its window, and may rotate on update when asked", () => {
+    custom.template.hasResourceProperties("AWS::SecretsManager::RotationSchedule", {
+      SecretId: FULL_ARN,
+      RotateImmediatelyOnUpdate: true,
+      RotationRules: { ScheduleExpression: "cron(0 4 ? * MON *)", Duration: "3h" },
+    });
+  });
+
+  it("passes the settings to the functions", () => {
+    custom.template.hasResourceProperties("AWS::Lambda::Function", {
+      Timeout: 600,
+      MemorySize: 512,
+      Environment: {
+        Variables: Match.objectLike({
+          NOVALA_ALLOWED_HOSTS: "acme.novala.ai,*.novala.eu",
+          NOVALA_RETRY_BUDGET_SECONDS: "90",
+          HEALTH_CHECK_DEADLINE_SECONDS: "120",
+          REVOCATION_GRACE_SECONDS: "0",
+        }),
+      },
+      VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
+    });
+    custom.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 90 });
+  });
+
+  it("reads the manager secret only, and uses the KMS key only through Secrets Manager", () => {
+    // secretsmanager.<region>.<URL suffix>: amazonaws.com, or amazonaws.com.cn in the China partition.
+    const viaSecretsManager = {
+      StringEquals: {
+        "kms:ViaService": { "Fn::Join": ["", [`secretsmanager.${REGION}.`, { Ref: "AWS::URLSuffix" }]] },
+      },
+    };
+    expect(statementsOf(custom, "RotationRole")).toEqual(
+      expect.arrayContaining([
+        {
+          Sid: "RotateListedSecrets",
+          Effect: "Allow",
+          Action: [
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+          ],
+          Resource: FULL_ARN,
+        },
+        { Sid: "ReadManagerSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: MANAGER_ARN },
+        {
+          Sid: "UseSecretsKeyThroughSecretsManager",
+          Effect: "Allow",
+          Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+          Resource: KEY_ARN,
+          Condition: viaSecretsManager,
+        },
+      ]),
+    );
+    expect(statementsOf(custom, "RevocationRole")).toEqual(
+      expect.arrayContaining([
+        {
+          Sid: "ReadListedAndManagerSecrets",
+          Effect: "Allow",
+          Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+          Resource: [FULL_ARN, MANAGER_ARN],
+        },
+        {
+          Sid: "DecryptSecretsThroughSecretsManager",
+          Effect: "Allow",
+          Action: "kms:Decrypt",
+          Resource: KEY_ARN,
+          Condition: viaSecretsManager,
+        },
+      ]),
+    );
+  });
+
+  it("alerts to the given topic, subscribes the e-mail address, and makes no topic of its own", () => {
+    custom.template.resourceCountIs("AWS::SNS::Topic", 0);
+    custom.template.resourceCountIs("AWS::KMS::Key", 0);
+    custom.template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "ops@example.com",
+      TopicArn: TOPIC_ARN,
+    });
+    for (const alarm of Object.values(custom.template.findResources("AWS::CloudWatch::Alarm"))) {
+      expect(alarm.Properties.AlarmActions).toEqual([TOPIC_ARN]);
+    }
+    custom.template.hasResourceProperties("AWS::Events::Rule", { Targets: [Match.objectLike({ Arn: TOPIC_ARN })] });
+  });
+
+  it("passes cdk-nag's AwsSolutions checks in a VPC too", () => {
+    expect(custom.nagError).toBeUndefined();
+  });
+});
+
+describe("rejects wrong props at synth, naming the prop", () => {
+  // No bundling here: "aws:cdk:bundling-stacks" empty makes NodejsFunction skip esbuild.
+  const build = (props: Partial<NovalaKeyRotationProps>) => () => {
+    const stack = new Stack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Validation");
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, "S", "novala/acme");
+    return new NovalaKeyRotation(stack, "Rotation", { secrets: [secret], ...props });
+  };
+
+  it.each([
+    ["an empty list of secrets", { secrets: [] }, /secrets must list at least one secret/],
+    [
+      "a grace period above 7 days",
+      { gracePeriod: Duration.days(8) },
+      /gracePeriod must be whole seconds from 0 to 7 days/,
+    ],
+    ["a grace period in fractions of a second", { gracePeriod: Duration.millis(1500) }, /gracePeriod/],
+    ["a cron schedule without a window", { scheduleExpression: "cron(0 4 * * ? *)" }, /rotationWindow is required/],
+    [
+      "a window that is not whole hours",
+      { rotationWindow: Duration.minutes(90) },
+      /rotationWindow must be whole hours/,
+    ],
+    ["a window above 24 hours", { rotationWindow: Duration.hours(25) }, /rotationWindow must be whole hours/],
+    ["a schedule that is neither rate() nor cron()", { scheduleExpression: "every day" }, /scheduleExpression must be/],
+    ["a rate below 4 hours", { scheduleExpression: "rate(2 hours)" }, /scheduleExpression must rotate every 4 hours/],
+    [
+      "a timeout shorter than the health-check deadline",
+      { timeout: Duration.seconds(30), healthCheckDeadline: Duration.seconds(60) },
+      /timeout \(30 seconds\) is shorter than healthCheckDeadline \(1 minute\)/,
+    ],
+    [
+      "a timeout that leaves no room for the rollback's retries",
+      { timeout: Duration.seconds(100), healthCheckDeadline: Duration.seconds(60) },
+      /timeout .* must cover healthCheckDeadline plus novalaRetryBudget \(120 seconds\)/,
+    ],
+    ["a timeout above Lambda's limit", { timeout: Duration.minutes(16) }, /timeout must be at most 15 minutes/],
+    [
+      "a health-check deadline above 840 s",
+      { healthCheckDeadline: Duration.minutes(15) },
+      /healthCheckDeadline must be/,
+    ],
+    ["no allowed host", { allowedHosts: [] }, /allowedHosts must list at least one host pattern/],
+    ["a URL as an allowed host", { allowedHosts: ["https://acme.novala.ai/"] }, /allowedHosts has "https:\/\/acme/],
+    ["a malformed e-mail address", { alertEmail: "ops" }, /alertEmail must be an e-mail address/],
+    ["a memory size out of range", { memorySize: 64 }, /memorySize must be/],
+  ])("%s", (_name, props, message) => {
+    expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(message);
+    expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(/^NovalaKeyRotation: /);
+  });
+
+  it("subnets or security groups without a VPC", () => {
+    expect(build({ vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } })).toThrow(/vpcSubnets needs vpc/);
+  });
+
+  it("accepts the limits: grace 0 and 7 days, a 24-hour window, timeout equal to deadline plus budget", () => {
+    for (const props of [
+      { gracePeriod: Duration.seconds(0) },
+      { gracePeriod: Duration.days(7) },
+      { scheduleExpression: "cron(0 4 ? * MON *)", rotationWindow: Duration.hours(24) },
+      { timeout: Duration.seconds(120) },
+      { scheduleExpression: "rate(4 hours)" },
+    ]) {
+      expect(build(props)).not.toThrow();
+    }
+  });
+});
+
+describe("the app's context", () => {
+  const node = (context: Record<string, unknown>) => new App({ context }).node;
+
+  it("requires the secrets and reads lists as arrays or comma-separated strings", () => {
+    expect(() => stackPropsFromContext(node({}))).toThrow(/context "secrets" is required/);
+    expect(stackPropsFromContext(node({ secrets: "novala/a, novala/b" })).secrets).toEqual(["novala/a", "novala/b"]);
+    expect(
+      stackPropsFromContext(node({ secrets: ["novala/a"], allowedHosts: "acme.novala.ai,*.novala.eu" })).allowedHosts,
+    ).toEqual(["acme.novala.ai", "*.novala.eu"]);
+  });
+
+  it("reads schedule, window, grace period, e-mail and the rotate-on-update flag", () => {
+    const props = stackPropsFromContext(
+      node({
+        secrets: ["novala/a"],
+        schedule: "cron(0 4 ? * MON *)",
+        rotationWindow: "2h",
+        gracePeriod: "0",
+        alertEmail: "ops@example.com",
+        rotateImmediatelyOnUpdate: "false",
+        managerSecret: "novala/manager",
+      }),
+    );
+    expect(props).toMatchObject({
+      scheduleExpression: "cron(0 4 ? * MON *)",
+      alertEmail: "ops@example.com",
+      rotateImmediatelyOnUpdate: false,
+      managerSecret: "novala/manager",
+    });
+    expect(props.rotationWindow?.toHours()).toBe(2);
+    expect(props.gracePeriod?.toSeconds()).toBe(0);
+  });
+
+  it("parses durations and names the key of a bad one", () => {
+    expect(parseDuration("gracePeriod", "24h").toSeconds()).toBe(86_400);
+    expect(parseDuration("gracePeriod", 3600).toSeconds()).toBe(3600);
+    expect(parseDuration("gracePeriod", "7d").toSeconds()).toBe(604_800);
+    expect(parseDuration("gracePeriod", "90m").toSeconds()).toBe(5400);
+    expect(() => parseDuration("gracePeriod", "one day")).toThrow(/context "gracePeriod" must be a duration/);
+  });
+});
