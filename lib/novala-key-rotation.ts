@@ -327,6 +327,8 @@ export class NovalaKeyRotation extends Construct {
         actions: [
           "secretsmanager:DescribeSecret",
           "secretsmanager:GetSecretValue",
+          // createSecret finds the versions of abandoned rotations, whose keys it revokes.
+          "secretsmanager:ListSecretVersionIds",
           "secretsmanager:PutSecretValue",
           "secretsmanager:UpdateSecretVersionStage",
         ],
@@ -365,7 +367,8 @@ export class NovalaKeyRotation extends Construct {
     rotationRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: "CreateRevocationSchedulesInOwnGroup",
-        actions: ["scheduler:CreateSchedule"],
+        // GetSchedule: createSecret leaves a key alone while its revocation is still scheduled (its grace period).
+        actions: ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
         resources: [scheduleArnsInGroup],
       }),
     );
@@ -542,7 +545,7 @@ export class NovalaKeyRotation extends Construct {
       `AwsSolutions-IAM5[Resource::${nagText(Stack.of(this), scheduleArnsInGroup)}]`,
       "finishSecret names each one-time revocation schedule after the secret and the retired key at run time, so " +
         "the schedule ARNs are not known at deploy time; the wildcard covers only this construct's own schedule " +
-        "group and only scheduler:CreateSchedule.",
+        "group and only scheduler:CreateSchedule and scheduler:GetSchedule.",
     );
     if (props.vpc) {
       for (const role of [rotationRole, revocationRole]) {

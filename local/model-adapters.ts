@@ -70,6 +70,13 @@ export class ModelSecretStore implements SecretStore {
     );
   }
 
+  async listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]> {
+    const out = this.run("ListSecretVersionIds", secretId, () =>
+      this.model.listSecretVersionIds({ SecretId: secretId, IncludeDeprecated: true }),
+    );
+    return out.Versions.map((version) => ({ versionId: version.VersionId, stages: version.VersionStages }));
+  }
+
   private run<T>(operation: string, secretId: string, call: () => T): T {
     try {
       return call();
@@ -91,6 +98,16 @@ export class ModelRevocationScheduler implements RevocationScheduler {
       return "created";
     } catch (error) {
       if ((error as Error).name === "ConflictException") return "exists";
+      throw schedulerError(name, this.target.scheduleGroup, error);
+    }
+  }
+
+  async isScheduled(name: string): Promise<boolean> {
+    try {
+      this.model.getSchedule({ Name: name, GroupName: this.target.scheduleGroup });
+      return true;
+    } catch (error) {
+      if ((error as Error).name === "ResourceNotFoundException") return false;
       throw schedulerError(name, this.target.scheduleGroup, error);
     }
   }

@@ -255,6 +255,7 @@ describe("with the defaults", () => {
           Action: [
             "secretsmanager:DescribeSecret",
             "secretsmanager:GetSecretValue",
+            "secretsmanager:ListSecretVersionIds",
             "secretsmanager:PutSecretValue",
             "secretsmanager:UpdateSecretVersionStage",
           ],
@@ -263,7 +264,7 @@ describe("with the defaults", () => {
         {
           Sid: "CreateRevocationSchedulesInOwnGroup",
           Effect: "Allow",
-          Action: "scheduler:CreateSchedule",
+          Action: ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
           Resource: agnosticArn("scheduler", `schedule/${groupName(defaults)}/*`),
         },
         {
@@ -495,6 +496,7 @@ describe("with every option", () => {
           Action: [
             "secretsmanager:DescribeSecret",
             "secretsmanager:GetSecretValue",
+            "secretsmanager:ListSecretVersionIds",
             "secretsmanager:PutSecretValue",
             "secretsmanager:UpdateSecretVersionStage",
           ],

@@ -158,6 +158,7 @@ describe("createSecret", () => {
       describe: (id) => world.deps.store.describe(id),
       getValue: (id, ref) => world.deps.store.getValue(id, ref),
       moveStage: (id, stage, move) => world.deps.store.moveStage(id, stage, move),
+      listVersions: (id) => world.deps.store.listVersions(id),
       putPendingValue: async (id, version, value) => {
         // A concurrent attempt wins the race and stores its own key first.
         await world.step("createSecret", token);
@@ -182,6 +183,50 @@ describe("createSecret", () => {
     });
     await expect(world.rotate()).rejects.toThrow(/403/);
     expect(world.activeRotatorKeys()).toHaveLength(0);
+  });
+});
+
+describe("a rotation Secrets Manager abandoned", () => {
+  /** Someone puts a value in the middle of a rotation: Secrets Manager removes AWSPENDING and calls no more steps. */
+  async function abandonAfterCreate(world: World) {
+    const token = world.startRotation();
+    await world.step("createSecret", token);
+    const orphan = keyIdAt(world, "AWSPENDING") as string;
+    const current = world.secretsManager.getSecretValue({ SecretId: world.secretArn }).SecretString ?? "";
+    world.secretsManager.putSecretValue({
+      SecretId: world.secretArn,
+      SecretString: current.replace("}", ',"note":"x"}'),
+    });
+    world.secretsManager.updateSecretVersionStage({
+      SecretId: world.secretArn,
+      VersionStage: "AWSPENDING",
+      RemoveFromVersionId: token,
+    });
+    return orphan;
+  }
+
+  it("leaves a key the next rotation revokes", async () => {
+    const world = createWorld();
+    const orphan = await abandonAfterCreate(world);
+    expect(statusOf(world, orphan)).toBe("active");
+    await world.rotate();
+    expect(statusOf(world, orphan)).toBe("revoked");
+    expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([keyIdAt(world, "AWSCURRENT")]);
+    expect(world.telemetry.lines.some((line) => /abandoned rotation/.test(line.message))).toBe(true);
+  });
+
+  it("does not cut short the grace period of a retired key whose version lost its labels", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    await world.rotate();
+    const first = keyIdAt(world, "AWSCURRENT") as string;
+    await world.rotate();
+    await world.rotate();
+    // `first` was retired by the second rotation; the third pushed its version off AWSPREVIOUS.
+    expect(world.stages()[world.stageOf("AWSCURRENT") as string]).toEqual(["AWSCURRENT"]);
+    expect(statusOf(world, first)).toBe("active");
+    world.clock.advance(3600_000);
+    await world.fireDueRevocations();
+    expect(statusOf(world, first)).toBe("revoked");
   });
 });
 

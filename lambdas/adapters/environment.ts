@@ -42,6 +42,8 @@ export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: T
     ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
     : {
         ensureScheduled: () => Promise.reject(new Error("no revocation schedule is configured (grace period 0)")),
+        // No schedule group configured (grace 0): no schedule is ever made; a retired key is revoked in finishSecret.
+        isScheduled: async () => false,
       };
   return {
     store: new AwsSecretStore(clients.secrets),

@@ -26,7 +26,10 @@ export interface RevocationTarget {
 export interface RotationConfig extends NovalaClientConfig {
   /** 0: finishSecret revokes the old key; otherwise a schedule does, this many seconds later. */
   graceSeconds: number;
-  /** Set when graceSeconds > 0. */
+  /**
+   * Where revocation schedules go. Required when graceSeconds > 0; with grace 0 it is optional, and used only to see
+   * whether a key's revocation is still scheduled from a time when the grace was longer.
+   */
   revocation?: RevocationTarget;
   healthCheckDeadlineMs: number;
 }
@@ -51,7 +54,10 @@ export function readRotationConfig(env: Env = process.env): RotationConfig {
     graceSeconds,
     healthCheckDeadlineMs: readSeconds(env, "HEALTH_CHECK_DEADLINE_SECONDS", 60, 0, 840) * 1000,
   };
-  if (graceSeconds > 0) {
+  const targetNamed = ["REVOCATION_SCHEDULE_GROUP", "REVOCATION_FUNCTION_ARN", "REVOCATION_SCHEDULER_ROLE_ARN"].every(
+    (name) => optional(env, name) !== undefined,
+  );
+  if (graceSeconds > 0 || targetNamed) {
     const deadLetterQueueArn = optional(env, "REVOCATION_DEAD_LETTER_QUEUE_ARN");
     config.revocation = {
       scheduleGroup: requiredWithGrace(env, "REVOCATION_SCHEDULE_GROUP", /^[0-9a-zA-Z-_.]{1,64}$/),

@@ -34,6 +34,8 @@ export interface SecretStore {
   putPendingValue(secretId: string, versionId: string, value: string): Promise<void>;
   /** UpdateSecretVersionStage. */
   moveStage(secretId: string, stage: string, move: { toVersionId?: string; fromVersionId?: string }): Promise<void>;
+  /** ListSecretVersionIds with IncludeDeprecated: every version id, labelled or not, with its labels. */
+  listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]>;
 }
 
 /** Novala's key object: metadata only, never the secret key. */
@@ -100,6 +102,8 @@ export interface RevocationScheduler {
    * of that name is already there (a retried finishSecret), which is never replaced.
    */
   ensureScheduled(name: string, at: Date, request: RevocationRequest): Promise<"created" | "exists">;
+  /** Whether the schedule `name` is still there (it has not fired yet: fired schedules delete themselves). */
+  isScheduled(name: string): Promise<boolean>;
 }
 
 export type MetricName =

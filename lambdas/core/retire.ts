@@ -1,6 +1,7 @@
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
-import { revocationScheduleName } from "./key-name.js";
+import { carriesRotationTag, revocationScheduleName } from "./key-name.js";
+import type { NovalaCredentials } from "./ports.js";
 import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 
 /**
@@ -22,9 +23,46 @@ export async function retireOldKey(deps: RotationDeps, secretArn: string, token:
     deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: oldKeyId });
     return;
   }
+  await retireKey(deps, secretArn, oldKeyId, token, () => managerCredentials(deps, secretArn, current));
+}
+
+/**
+ * Before a promotion moves AWSPREVIOUS on, retires the key that is about to lose its last label, when the rotator made
+ * it and it is still active: the key an operator rolled back from (whose revocation was refused while it was
+ * AWSCURRENT) or one a manual put-secret-value pushed to AWSPREVIOUS. Nothing else would ever revoke it. Runs before
+ * the promotion so that a crash after it cannot lose track of the key; idempotent (a pending schedule is found by
+ * name). `pendingKeyId` is the key being promoted.
+ */
+export async function retireOutgoingPreviousKey(
+  deps: RotationDeps,
+  secretArn: string,
+  token: string,
+  pendingKeyId: string,
+): Promise<void> {
+  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+  const keyId = previous && previous.versionId !== token ? keyIdOf(previous.value) : undefined;
+  if (!keyId || keyId === pendingKeyId) return;
+  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
+  if (!current || current.secret.keyId === keyId) return;
+  const manager = await managerCredentials(deps, secretArn, current);
+  const key = await deps.keys.get(manager, keyId);
+  if (key?.status !== "active" || !carriesRotationTag(key.name)) return;
+  deps.telemetry.warn("the AWSPREVIOUS key is still active and is about to lose its last label; retiring it", {
+    keyId,
+  });
+  await retireKey(deps, secretArn, keyId, token, async () => manager);
+}
+
+/** Revokes `keyId` now (grace 0) or makes sure its one-time revocation schedule exists. */
+async function retireKey(
+  deps: RotationDeps,
+  secretArn: string,
+  oldKeyId: string,
+  token: string,
+  manager: () => Promise<NovalaCredentials>,
+): Promise<void> {
   if (deps.config.graceSeconds === 0 || !deps.config.revocation) {
-    const manager = await managerCredentials(deps, secretArn, current);
-    const outcome = await deps.keys.revoke(manager, oldKeyId);
+    const outcome = await deps.keys.revoke(await manager(), oldKeyId);
     if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
     deps.telemetry.info("revoked the old key", { keyId: oldKeyId, outcome });
     return;

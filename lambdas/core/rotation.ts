@@ -2,10 +2,10 @@ import { managerCredentials, type RotationDeps, readKeySecret } from "./context.
 import { CreateOutcomeUnknownError, HealthCheckFailedError, RotationStateError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
-import { hasRotationTag, replacementKeyName, untaggedName } from "./key-name.js";
+import { hasRotationTag, replacementKeyName, revocationScheduleName, untaggedName } from "./key-name.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";
-import { keyIdOf, retireOldKey } from "./retire.js";
+import { keyIdOf, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
 /**
@@ -44,6 +44,7 @@ export async function runRotationStep(
       const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
       if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
       const currentVersion = versionWithStage(description, AWSCURRENT);
+      await retireOutgoingPreviousKey(deps, description.arn, token, pending.secret.keyId);
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
       deps.telemetry.info("promoted the new key to AWSCURRENT", { keyId: pending.secret.keyId, currentVersion });
@@ -61,7 +62,7 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
   const manager = await managerCredentials(deps, secretArn, current);
   const scopes = await liveScopes(deps, current, manager);
-  const created = await createReplacementKey(deps, manager, untaggedName(current.secret.name), scopes, token);
+  const created = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
   const value = JSON.stringify({
     ...current.raw,
     keyId: created.id,
@@ -114,27 +115,44 @@ async function liveScopes(deps: RotationDeps, current: ParsedKeySecret, manager:
 const CREATE_ATTEMPTS = 3;
 
 /**
- * Creates the replacement key after revoking any key an earlier attempt with this token left behind (found by the
- * name tag), so there are never two live replacement keys for one token. A create whose outcome is unknown is not
+ * Creates the replacement key after revoking the keys rotations of this secret left behind (found by the name tag
+ * derived from the token): a key an earlier attempt with this token created but never stored, so there are never two
+ * live replacement keys for one token; and a key of an abandoned rotation (Secrets Manager gives a rotation up when
+ * someone puts a value in the middle of it, and calls no further step), whose version has lost every label. A key
+ * whose revocation is scheduled is in its grace period and left alone. A create whose outcome is unknown is not
  * retried blindly: the next attempt revokes what it may have made first.
  */
 async function createReplacementKey(
   deps: RotationDeps,
   manager: NovalaCredentials,
-  baseName: string,
+  secretArn: string,
+  current: ParsedKeySecret,
   scopes: string[],
   token: string,
 ): Promise<CreatedNovalaKey> {
+  const abandoned = (await deps.store.listVersions(secretArn))
+    .filter((version) => version.stages.length === 0 && version.versionId !== token)
+    .map((version) => version.versionId);
   for (let attempt = 1; ; attempt++) {
-    const leftovers = (await deps.keys.list(manager)).filter(
-      (key) => key.status === "active" && hasRotationTag(key.name, token),
+    const keys = (await deps.keys.list(manager)).filter(
+      (key) => key.status === "active" && key.id !== current.secret.keyId,
     );
-    for (const key of leftovers) {
+    for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, token))) {
       await deps.keys.revoke(manager, key.id);
       deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId: key.id });
     }
+    for (const key of keys.filter((candidate) =>
+      abandoned.some((version) => hasRotationTag(candidate.name, version)),
+    )) {
+      if (await deps.scheduler.isScheduled(revocationScheduleName(secretArn, key.id))) continue;
+      await deps.keys.revoke(manager, key.id);
+      deps.telemetry.warn("revoked a key an abandoned rotation left behind", { keyId: key.id });
+    }
     try {
-      return await deps.keys.create(manager, { name: replacementKeyName(baseName, token), scopes });
+      return await deps.keys.create(manager, {
+        name: replacementKeyName(untaggedName(current.secret.name), token),
+        scopes,
+      });
     } catch (error) {
       if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });

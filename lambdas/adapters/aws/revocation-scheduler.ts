@@ -1,4 +1,9 @@
-import { CreateScheduleCommand, type CreateScheduleInput, type SchedulerClient } from "@aws-sdk/client-scheduler";
+import {
+  CreateScheduleCommand,
+  type CreateScheduleInput,
+  GetScheduleCommand,
+  type SchedulerClient,
+} from "@aws-sdk/client-scheduler";
 import type { RevocationTarget } from "../../core/config.js";
 import type { RevocationRequest, RevocationScheduler } from "../../core/ports.js";
 
@@ -63,6 +68,16 @@ export class AwsRevocationScheduler implements RevocationScheduler {
       return "created";
     } catch (error) {
       if ((error as { name?: unknown } | null)?.name === "ConflictException") return "exists";
+      throw schedulerError(name, this.target.scheduleGroup, error);
+    }
+  }
+
+  async isScheduled(name: string): Promise<boolean> {
+    try {
+      await this.client.send(new GetScheduleCommand({ Name: name, GroupName: this.target.scheduleGroup }));
+      return true;
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name === "ResourceNotFoundException") return false;
       throw schedulerError(name, this.target.scheduleGroup, error);
     }
   }

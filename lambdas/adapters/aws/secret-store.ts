@@ -1,6 +1,7 @@
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
@@ -74,6 +75,23 @@ export class AwsSecretStore implements SecretStore {
         }),
       ),
     );
+  }
+
+  async listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]> {
+    const versions: { versionId: string; stages: string[] }[] = [];
+    let nextToken: string | undefined;
+    do {
+      const out = await this.call("ListSecretVersionIds", secretId, () =>
+        this.client.send(
+          new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, NextToken: nextToken }),
+        ),
+      );
+      for (const version of out.Versions ?? []) {
+        if (version.VersionId) versions.push({ versionId: version.VersionId, stages: version.VersionStages ?? [] });
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+    return versions;
   }
 
   private async call<T>(operation: string, secretId: string, send: () => Promise<T>): Promise<T> {
