@@ -780,7 +780,8 @@ function novalaFunction(
       mainFields: ["module", "main"],
       // The runtime provides AWS SDK v3; bundling it would only grow the package.
       externalModules: ["@aws-sdk/*"],
-      // CommonJS dependencies (undici) call require() on Node built-ins, which an ES module lacks.
+      // A CommonJS dependency would call require() on Node built-ins, which an ES module lacks. None is bundled today
+      // (undici is the runtime's own copy: lambdas/adapters/novala/runtime-undici.ts); the banner keeps one working.
       banner:
         "import { createRequire as __novalaCreateRequire } from 'node:module'; " +
         "const require = __novalaCreateRequire(import.meta.url);",

@@ -50,8 +50,13 @@ const MAX_BODY_BYTES = 1_048_576;
 
 export async function startSecretsManagerServer(
   model: SecretsManagerModel = new SecretsManagerModel(),
-  options: { port?: number } = {},
+  options: {
+    port?: number;
+    /** Milliseconds added before every answer (benchmarks: the round trip of a real Secrets Manager). Default 0. */
+    latencyMs?: number;
+  } = {},
 ): Promise<SecretsManagerServer> {
+  const latencyMs = options.latencyMs ?? 0;
   const faults = new Map<string, { kind: FaultKind; remaining: number }>();
   const callCounts = new Map<string, number>();
   const faultCounts = new Map<string, number>();
@@ -67,6 +72,7 @@ export async function startSecretsManagerServer(
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readBody(request);
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     const target = String(request.headers["x-amz-target"] ?? "");
     const operation = target.startsWith("secretsmanager.") ? target.slice("secretsmanager.".length) : "";
     const handler = OPERATIONS[operation];

@@ -1,0 +1,225 @@
+/**
+ * The `novala-rotation` command line: see, steer and repair rotations of Novala keys held in Secrets Manager.
+ * Commander defines the commands here; each command's implementation lives in local/cli/ and is loaded when the
+ * command runs, so `--help` and a typo answer at once.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_SCHEDULE_GROUP } from "../local/cli/aws.js";
+import { durationOption } from "../local/cli/duration.js";
+import { EXIT, reportError } from "../local/cli/errors.js";
+
+const MAX_GRACE_MS = 7 * 24 * 3600 * 1000;
+
+/** A command that talks to AWS; its AWS options are added last (addAwsOptions), so they close its --help. */
+function awsCommand(name: string): Command {
+  return new Command(name).showHelpAfterError("(add --help for usage)");
+}
+
+function addAwsOptions(command: Command): Command {
+  return command
+    .option("--profile <name>", "AWS shared-config profile (default: the SDK's default chain)")
+    .option("--region <region>", "AWS region (default: AWS_REGION or the profile's region)")
+    .option("--endpoint-url <url>", "a Secrets Manager and Scheduler endpoint instead of AWS (moto, for example)")
+    .option("--debug", "show stack traces and the rotation core's log lines");
+}
+
+function scheduleGroupOption(): Option {
+  return new Option("--schedule-group <name>", "EventBridge Scheduler group of the revocation schedules")
+    .env("REVOCATION_SCHEDULE_GROUP")
+    .default(DEFAULT_SCHEDULE_GROUP);
+}
+
+function jsonOption(): Option {
+  return new Option("--json", "print one JSON document instead of text");
+}
+
+function nonNegativeInteger(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected an integer ≥ 0");
+  return value;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Wraps a command's implementation: its resolved exit code, or the error reported as one line. */
+function action<Args extends unknown[]>(run: (...args: Args) => Promise<number>) {
+  return async (...args: Args) => {
+    try {
+      process.exitCode = await run(...args);
+    } catch (error) {
+      process.exitCode = reportError(error, process.argv.includes("--debug"));
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command("novala-rotation")
+    .description("See and steer rotations of Novala API keys held in AWS Secrets Manager.")
+    .showHelpAfterError("(add --help for usage)")
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
+    .addHelpText(
+      "after",
+      "\nNovala URLs must be on NOVALA_ALLOWED_HOSTS (default *.novala.ai), as for the Lambdas.\n" +
+        "Exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 rotate --timeout reached.",
+    );
+
+  program
+    .command("demo")
+    .description("a whole rotation on this machine: Novala simulator, Secrets Manager model (or --endpoint-url)")
+    .option("--endpoint-url <url>", "use this Secrets Manager and Scheduler endpoint (moto) instead of the models")
+    .option("--region <region>", "AWS region for --endpoint-url")
+    .option("--fail-health-check", "make the new key fail its health check, to show the rollback")
+    .option("--grace-seconds <seconds>", "grace period before the old key is revoked (0: at once)", nonNegativeInteger)
+    .option("--self-managed", "rotate a self-managed key instead of one managed by a manager secret")
+    .option("--keep", "leave the demo secrets in place at the end (with --endpoint-url), for status and friends")
+    .action(
+      action(async (options: import("../local/cli/demo.js").DemoCliOptions) => {
+        const { demo } = await import("../local/cli/demo.js");
+        return demo(options);
+      }),
+    );
+
+  program.addCommand(
+    awsCommand("status")
+      .description("versions and labels, key metadata, rotation schedule and scheduled revocations of a secret")
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option("--check", "also ask Novala about every key (active or revoked, last used)")
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .action(
+        action(async (secretId: string, options: import("../local/cli/status.js").StatusOptions) => {
+          const { status } = await import("../local/cli/status.js");
+          return status(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("put-key")
+      .description("onboard a key pair: read it (stdin or a hidden prompt), introspect it at Novala, store it")
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option("--base-url <url>", "the tenant's Novala URL (default: the one the secret already holds)")
+      .option("--manager-secret <id>", "the secret holding the manager key that rotates this one (managerSecretId)")
+      .option("--self-managed", "drop managerSecretId: the key rotates itself (needs api_keys.manage)")
+      .option("--create", "create the secret when it does not exist")
+      .option("--description <text>", "the description of a secret made with --create")
+      .option("--kms-key-id <id>", "the KMS key of a secret made with --create")
+      .option("--force", "replace a key that still works")
+      .addOption(jsonOption())
+      .addHelpText(
+        "after",
+        "\nThe key pair is read from standard input when it is not a terminal (the publishable and the secret key,\n" +
+          'separated by white space, or a JSON object {"publishableKey": …, "secretKey": …}); otherwise from a\n' +
+          "prompt that does not echo. Only their last four characters are ever shown.",
+      )
+      .action(
+        action(async (secretId: string, options: import("../local/cli/put-key.js").PutKeyOptions) => {
+          const { putKey } = await import("../local/cli/put-key.js");
+          return putKey(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("rotate")
+      .description("start a rotation (RotateSecret) and follow it until AWSCURRENT moves or it fails")
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option("--no-wait", "return once the rotation has started")
+      .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
+      .option(
+        "--schedule <days|expression>",
+        'also set the rotation schedule: days ("30"), "rate(30 days)" or "cron(…)"',
+      )
+      .option(
+        "--timeout <duration>",
+        "stop following after this long (exit 3)",
+        durationOption(1000, 86_400_000),
+        900_000,
+      )
+      .option("--interval <duration>", "how often to look", durationOption(100, 60_000), 1000)
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .action(
+        action(async (secretId: string, options: import("../local/cli/rotate.js").RotateOptions) => {
+          const { rotate } = await import("../local/cli/rotate.js");
+          return rotate(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("rollback")
+      .description("move AWSCURRENT back to AWSPREVIOUS when the previous key is still active, retire the other")
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option(
+        "--grace <duration>",
+        "revoke the key rolled away from after this long (a schedule), not at once",
+        durationOption(1000, MAX_GRACE_MS),
+      )
+      .option(
+        "--revocation-function-arn <arn>",
+        "target of a --grace schedule (default: REVOCATION_FUNCTION_ARN, or as the existing schedules)",
+      )
+      .option(
+        "--scheduler-role-arn <arn>",
+        "role of a --grace schedule (default: REVOCATION_SCHEDULER_ROLE_ARN, or as the existing schedules)",
+      )
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .action(
+        action(async (secretId: string, options: import("../local/cli/rollback.js").RollbackOptions) => {
+          const { rollback } = await import("../local/cli/rollback.js");
+          return rollback(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("reconcile")
+      .description(
+        "find (and with --revoke revoke) stranded keys: tagged by the rotator, held by no secret, unscheduled",
+      )
+      .requiredOption("--manager-secret <id>", "the secret holding the manager key (api_keys.manage) of the tenant")
+      .addOption(new Option("--secret <id>", "a secret whose versions hold keys (repeatable)").argParser(collect))
+      .option("--no-list-secrets", "consider only the --secret secrets, not every secret ListSecrets shows")
+      .addOption(
+        new Option("--min-age <duration>", "leave keys younger than this alone (a rotation may be storing one)")
+          .argParser(durationOption(0, 365 * 86_400_000))
+          .default(3_600_000, "1h"),
+      )
+      .option("--revoke", "revoke the stranded keys (default: a dry run)")
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .action(
+        action(async (options: import("../local/cli/reconcile.js").ReconcileOptions) => {
+          const { reconcile } = await import("../local/cli/reconcile.js");
+          return reconcile(options);
+        }),
+      ),
+  );
+
+  for (const command of program.commands) if (command.name() !== "demo") addAwsOptions(command);
+  return program;
+}
+
+/** Runs the command line; `argv` is process.argv. Sets process.exitCode and exits once output is written. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  // The SDK warns on stderr about Node 20's end of support; a command line keeps stderr for its own one-line errors.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  const program = buildProgram();
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    } else {
+      process.exitCode = reportError(error, argv.includes("--debug"));
+    }
+  }
+  // SDK and Novala clients are closed by each command; this only stops a stray keep-alive from holding the exit.
+  setTimeout(() => process.exit(), 250).unref();
+}

@@ -1,0 +1,243 @@
+import { randomUUID } from "node:crypto";
+import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
+import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
+import { readKeySecret } from "../../lambdas/core/context.js";
+import { errorMessage } from "../../lambdas/core/errors.js";
+import { versionWithStage } from "../../lambdas/core/guard.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../lambdas/core/ports.js";
+import { keyIdOf } from "../../lambdas/core/retire.js";
+import { type Aws, describeSecret, getRevocationSchedule, scheduleTime, versionValue } from "./aws.js";
+import { formatDuration } from "./duration.js";
+import { CliError, EXIT } from "./errors.js";
+import { formatTime } from "./output.js";
+import { type CommonOptions, type Session, withSession } from "./session.js";
+
+/**
+ * `rotate <secret-id>`: RotateSecret, then follow the rotation by reading the secret's labels until AWSCURRENT moves
+ * to the new version (success), AWSPENDING leaves it without that (testSecret rolled it back: failure), or --timeout.
+ * Secrets Manager reports no rotation status of its own, so the labels and the versions' values are the progress.
+ */
+export interface RotateOptions extends CommonOptions {
+  wait: boolean;
+  lambdaArn?: string;
+  schedule?: string;
+  timeout: number;
+  interval: number;
+  scheduleGroup: string;
+}
+
+/** Without a terminal, a plain "still waiting" line this often. */
+const PLAIN_PROGRESS_EVERY_MS = 30_000;
+
+type Outcome = "started" | "succeeded" | "failed" | "timed-out";
+
+interface Report {
+  secretId: string;
+  arn: string;
+  name: string;
+  token: string;
+  outcome: Outcome;
+  previousKeyId?: string;
+  newKeyId?: string;
+  reason?: string;
+  revocation?: { schedule: string; revokeAfter?: string };
+  elapsedMs: number;
+}
+
+export function rotate(secretId: string, options: RotateOptions): Promise<number> {
+  return withSession(options, (session) => run(session, secretId, options));
+}
+
+async function run(session: Session, secretId: string, options: RotateOptions): Promise<number> {
+  const { out } = session;
+  const c = out.color;
+  const started = Date.now();
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
+  const say = (text: string) => out.line(`${c.dim(elapsed())}  ${text}`);
+
+  const before = await describeSecret(session.aws, secretId);
+  const arn = before.ARN as string;
+  const name = before.Name as string;
+  // The configured function is named again explicitly: moto treats a RotateSecret without one as "no function".
+  const lambdaArn = options.lambdaArn ?? before.RotationLambdaARN;
+  if (!lambdaArn) {
+    throw new CliError(
+      `secret ${name} has no rotation function configured: add --lambda-arn (and --schedule)`,
+      EXIT.usage,
+    );
+  }
+  const previousKeyId = keyIdOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value ?? "");
+  const token = randomUUID();
+  await startRotation(session.aws, arn, token, lambdaArn, rotationRules(options.schedule));
+  say(`RotateSecret      rotation of ${name} started: version ${token} is AWSPENDING`);
+  const report: Report = {
+    secretId,
+    arn,
+    name,
+    token,
+    outcome: "started",
+    ...(previousKeyId && { previousKeyId }),
+    elapsedMs: 0,
+  };
+  if (!options.wait) {
+    out.line(`Not waiting (--no-wait). Follow it with: novala-rotation status ${secretId}`);
+    return finish(session, report, started, EXIT.ok);
+  }
+
+  const deadline = started + options.timeout;
+  let lastNote = Date.now();
+  for (;;) {
+    const description = await session.aws.store.describe(arn);
+    const stages = description.versionStages[token] ?? [];
+    if (!report.newKeyId && stages.includes(AWSPENDING)) {
+      const pending = await session.aws.store.getValue(arn, { stage: AWSPENDING, versionId: token });
+      const newKeyId = pending && keyIdOf(pending.value);
+      if (newKeyId) {
+        report.newKeyId = newKeyId;
+        say(`createSecret      new key ${newKeyId} stored in AWSPENDING`);
+      }
+    }
+    if (stages.includes(AWSCURRENT)) {
+      if (!report.newKeyId) {
+        report.newKeyId = keyIdOf((await versionValue(session.aws, arn, token)) ?? "");
+        if (report.newKeyId) say(`createSecret      new key ${report.newKeyId} stored in AWSPENDING`);
+      }
+      say("testSecret        the new key passed its health check");
+      report.outcome = "succeeded";
+      const previousVersion = versionWithStage(description, AWSPREVIOUS);
+      say(
+        `finishSecret      AWSCURRENT moved to version ${token}${report.newKeyId ? ` (key ${report.newKeyId})` : ""}` +
+          (previousVersion && previousKeyId ? `; ${previousKeyId} is AWSPREVIOUS` : ""),
+      );
+      await describeRetirement(session, report, options.scheduleGroup, say);
+      out.line(c.green(`Rotation succeeded in ${formatDuration(Date.now() - started)}.`));
+      return finish(session, report, started, EXIT.ok);
+    }
+    if (!stages.includes(AWSPENDING)) {
+      report.outcome = "failed";
+      report.reason = await failureReason(session, arn, token, report);
+      say(`rotation failed   ${report.reason}`);
+      finish(session, report, started, EXIT.failed);
+      throw new CliError(`rotation of ${name} failed: ${report.reason}`);
+    }
+    if (Date.now() >= deadline) {
+      report.outcome = "timed-out";
+      report.reason =
+        `still in progress after ${formatDuration(options.timeout)}: ` +
+        (report.newKeyId
+          ? `key ${report.newKeyId} is stored in AWSPENDING, AWSCURRENT has not moved`
+          : "createSecret has not stored a value yet") +
+        " (a failing rotation function leaves AWSPENDING in place; its logs say why)";
+      finish(session, report, started, EXIT.timedOut);
+      throw new CliError(`rotation of ${name} ${report.reason}`, EXIT.timedOut);
+    }
+    const waitingFor = report.newKeyId ? "testSecret and finishSecret" : "createSecret";
+    if (out.interactive) {
+      out.live(`${elapsed()}  waiting for ${waitingFor} (version ${token})…`);
+    } else if (Date.now() - lastNote >= PLAIN_PROGRESS_EVERY_MS) {
+      lastNote = Date.now();
+      say(`waiting           for ${waitingFor}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(options.interval, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/**
+ * RotateSecret. moto cannot run a Lambda: it makes the AWSPENDING version and then answers "Resource not found for
+ * ARN"; when that version is there, the rotation has started as far as Secrets Manager goes.
+ */
+async function startRotation(
+  aws: Aws,
+  secretArn: string,
+  token: string,
+  lambdaArn: string,
+  rules: RotationRulesType | undefined,
+) {
+  try {
+    await aws.secrets.send(
+      new RotateSecretCommand({
+        SecretId: secretArn,
+        ClientRequestToken: token,
+        RotateImmediately: true,
+        RotationLambdaARN: lambdaArn,
+        ...(rules && { RotationRules: rules }),
+      }),
+    );
+  } catch (error) {
+    if (error instanceof Error && /Resource not found for ARN/.test(error.message)) {
+      const described = await aws.secrets.send(new DescribeSecretCommand({ SecretId: secretArn }));
+      if (described.VersionIdsToStages?.[token]?.includes(AWSPENDING)) return;
+    }
+    throw storeError("RotateSecret", secretArn, error);
+  }
+}
+
+/** --schedule: a number of days, or a rate() or cron() expression. */
+export function rotationRules(schedule: string | undefined): RotationRulesType | undefined {
+  if (schedule === undefined) return undefined;
+  const trimmed = schedule.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const days = Number(trimmed);
+    if (days < 1 || days > 1000) throw new CliError("--schedule: a number of days from 1 to 1000", EXIT.usage);
+    return { AutomaticallyAfterDays: days };
+  }
+  if (/^(rate|cron)\(.+\)$/.test(trimmed)) return { ScheduleExpression: trimmed };
+  throw new CliError('--schedule: expected days ("30"), "rate(30 days)" or "cron(…)"', EXIT.usage);
+}
+
+/** Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up. */
+async function failureReason(session: Session, arn: string, token: string, report: Report): Promise<string> {
+  const value = await versionValue(session.aws, arn, token);
+  const keyId = report.newKeyId ?? keyIdOf(value ?? "");
+  if (keyId) report.newKeyId = keyId;
+  const stillCurrent = report.previousKeyId ? `; AWSCURRENT still holds ${report.previousKeyId}` : "";
+  if (!keyId) return `AWSPENDING was removed before createSecret stored a value${stillCurrent}`;
+  let novala = "";
+  try {
+    const current = await readKeySecret(session.deps, arn, AWSCURRENT);
+    if (current) {
+      const key = await session.keys.get(await session.managerCredentials(arn, current), keyId);
+      novala = key ? ` (Novala: ${key.status})` : " (Novala: unknown key)";
+    }
+  } catch {
+    // Novala's view only adds detail; the labels already say the rotation failed.
+  }
+  return (
+    `the new key ${keyId}${novala} failed its health check in testSecret and was rolled back, ` +
+    `AWSPENDING removed${stillCurrent}. The rotation function's logs have the details`
+  );
+}
+
+/** After success: when the old key goes (its revocation schedule, when the group has one). */
+async function describeRetirement(
+  session: Session,
+  report: Report,
+  group: string,
+  say: (text: string) => void,
+): Promise<void> {
+  if (!report.previousKeyId || report.previousKeyId === report.newKeyId) return;
+  const name = revocationScheduleName(report.arn, report.previousKeyId);
+  try {
+    const schedule = await getRevocationSchedule(session.aws, group, name);
+    if (schedule) {
+      const at = scheduleTime(schedule);
+      report.revocation = { schedule: name, ...(at && { revokeAfter: at }) };
+      say(`retire            ${report.previousKeyId} will be revoked at ${formatTime(at) || "?"} (schedule ${name})`);
+      return;
+    }
+  } catch (error) {
+    if (session.options.debug) session.out.warn(`could not look up ${group}/${name}: ${errorMessage(error)}`);
+  }
+  say(
+    `retire            no revocation schedule for ${report.previousKeyId} in group ${group} ` +
+      "(not made yet, or no grace period: the rotation function revokes it at once)",
+  );
+}
+
+function finish(session: Session, report: Report, started: number, code: number): number {
+  session.out.clearLive();
+  report.elapsedMs = Date.now() - started;
+  session.out.data(report);
+  return code;
+}
