@@ -12,6 +12,7 @@ import {
   ListSecretVersionIdsCommand,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
+import type { InitializeMiddleware, MetadataBearer } from "@smithy/types";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
@@ -19,10 +20,11 @@ import { readRotationConfig } from "../lambdas/core/config.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey, RevocationRequest, RevocationScheduler } from "../lambdas/core/ports.js";
+import type { RevocationRequest, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../lambdas/core/revocation.js";
 import { runRotationStep } from "../lambdas/core/rotation.js";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { ModelRevocationScheduler } from "./model-adapters.js";
 import { startNovalaSimulator } from "./novala-simulator.js";
 import { type LogLine, RecordingTelemetry } from "./recording-telemetry.js";
@@ -135,13 +137,13 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
     });
     if (!options.selfManaged) {
       const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
-      managerArn = await createSecret(secrets, managerName, secretJson(novala.url, manager));
+      managerArn = await createSecret(secrets, managerName, secretValueFor(novala.url, manager));
       print(`setup   manager secret ${managerName} holds ${manager.id} (api_keys.manage)`);
     }
     secretArn = await createSecret(
       secrets,
       secretName,
-      secretJson(novala.url, consumer, managerArn ? { managerSecretId: managerArn } : {}),
+      secretValueFor(novala.url, consumer, managerArn ? { managerSecretId: managerArn } : {}),
     );
     print(`setup   secret ${secretName} holds ${consumer.id} (${consumer.scopes.join(", ")}) as AWSCURRENT`);
     if (schedulerClient) await ensureScheduleGroup(schedulerClient);
@@ -234,19 +236,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function secretJson(baseUrl: string, key: CreatedNovalaKey, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    baseUrl,
-    keyId: key.id,
-    name: key.name,
-    scopes: key.scopes,
-    publishableKey: key.publishableKey,
-    secretKey: key.secretKey,
-    createdAt: key.createdAt,
-    ...extra,
-  });
-}
-
 async function createSecret(client: SecretsManagerClient, name: string, value: string): Promise<string> {
   const created = await client.send(new CreateSecretCommand({ Name: name, SecretString: value }));
   if (!created.ARN) throw new Error(`CreateSecret ${name} answered no ARN`);
@@ -334,10 +323,9 @@ function formatLine(line: LogLine): string {
 function countCalls(secrets: SecretsManagerClient, scheduler: SchedulerClient | undefined) {
   const counts = { secrets: new Map<string, number>(), scheduler: new Map<string, number>() };
   const counter =
-    (into: Map<string, number>) =>
-    // biome-ignore lint/suspicious/noExplicitAny: the SDK's middleware types are generic over every command.
-    (next: any, context: any) =>
-    async (args: any) => {
+    (into: Map<string, number>): InitializeMiddleware<object, MetadataBearer> =>
+    (next, context) =>
+    async (args) => {
       const name = String(context.commandName ?? "unknown").replace(/Command$/, "");
       into.set(name, (into.get(name) ?? 0) + 1);
       return next(args);

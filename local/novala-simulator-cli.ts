@@ -4,6 +4,7 @@
  * ready-to-use secret value (rotation-design.md's JSON) for each, and runs until Ctrl-C.
  */
 import { Command, InvalidArgumentError } from "commander";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { startNovalaSimulator } from "./novala-simulator.js";
 
 function nonNegativeInteger(raw: string): number {
@@ -50,16 +51,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const manager = simulator.model.seedKey({ name: "Simulator manager", scopes: ["api_keys.manage"] });
   const consumer = simulator.model.seedKey({ name: "Simulator consumer", scopes: ["leads.lead.read", "pipeline"] });
   const secretValue = (key: typeof manager, extra: Record<string, string> = {}) =>
-    JSON.stringify({
-      baseUrl: simulator.url,
-      keyId: key.id,
-      name: key.name,
-      scopes: key.scopes,
-      publishableKey: key.publishableKey,
-      secretKey: key.secretKey,
-      createdAt: key.createdAt,
-      ...extra,
-    });
+    secretValueFor(simulator.url, key, extra);
 
   // These are the simulator's own throw-away test keys, valid only against this process on loopback. Printing them
   // to the user's terminal is the point of this command (so they can be stored as secrets for a local run); it is

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
 import { lastFour } from "../lambdas/core/redact.js";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
 import { driveSteps, startRotation } from "../local/secrets-manager-driver.js";
@@ -100,16 +101,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   }
 
   function secretJson(key: CreatedNovalaKey, extra: Record<string, unknown> = {}): string {
-    return JSON.stringify({
-      baseUrl: novala.url,
-      keyId: key.id,
-      name: key.name,
-      scopes: key.scopes,
-      publishableKey: key.publishableKey,
-      secretKey: key.secretKey,
-      createdAt: key.createdAt,
-      ...extra,
-    });
+    return secretValueFor(novala.url, key, extra);
   }
 
   async function createSecret(name: string, value: string): Promise<string> {

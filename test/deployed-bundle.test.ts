@@ -7,6 +7,7 @@ import { CreateSecretCommand, GetSecretValueCommand, type SecretsManagerClient }
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
 import { startRotation } from "../local/secrets-manager-driver.js";
 import {
@@ -173,16 +174,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run unde
     const group = deployed.rotation.environment.REVOCATION_SCHEDULE_GROUP as string;
     await scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     const secretJson = (key: CreatedNovalaKey, extra: Record<string, unknown> = {}) =>
-      JSON.stringify({
-        baseUrl: novala.url,
-        keyId: key.id,
-        name: key.name,
-        scopes: key.scopes,
-        publishableKey: key.publishableKey,
-        secretKey: key.secretKey,
-        createdAt: key.createdAt,
-        ...extra,
-      });
+      secretValueFor(novala.url, key, extra);
     const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
     const consumer = novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
     const managerArn = (

@@ -10,6 +10,7 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
@@ -82,16 +83,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
   }
 
   function secretJson(key: CreatedNovalaKey, extra: Record<string, unknown> = {}) {
-    return JSON.stringify({
-      baseUrl: novala.url,
-      keyId: key.id,
-      name: key.name,
-      scopes: key.scopes,
-      publishableKey: key.publishableKey,
-      secretKey: key.secretKey,
-      createdAt: key.createdAt,
-      ...extra,
-    });
+    return secretValueFor(novala.url, key, extra);
   }
 
   async function createSecret(name: string, value: string): Promise<string> {

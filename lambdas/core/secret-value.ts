@@ -103,3 +103,24 @@ export function sameScopes(a: readonly string[], b: readonly string[]): boolean 
   const right = new Set(b);
   return left.size === right.size && [...left].every((scope) => right.has(scope));
 }
+
+/**
+ * The secret value for a key pair as Novala's create answer (or the simulator's seed) returns it: what onboarding,
+ * the local run and the tests store as a first version.
+ */
+export function secretValueFor(
+  baseUrl: string,
+  key: Pick<KeySecret, "name" | "scopes" | "publishableKey" | "secretKey" | "createdAt"> & { id: string },
+  extra: Record<string, unknown> = {},
+): string {
+  const value: KeySecret = {
+    baseUrl,
+    keyId: key.id,
+    name: key.name,
+    scopes: key.scopes,
+    publishableKey: key.publishableKey,
+    secretKey: key.secretKey,
+    createdAt: key.createdAt,
+  };
+  return JSON.stringify({ ...value, ...extra });
+}

@@ -4,7 +4,7 @@ import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
 import { errorMessage, HostNotAllowedError, NovalaHttpError } from "../../lambdas/core/errors.js";
 import type { NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { parseKeySecret } from "../../lambdas/core/secret-value.js";
+import { parseKeySecret, secretValueFor } from "../../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
 import { type CommonOptions, maskedKey, type Session, withSession } from "./session.js";
@@ -85,15 +85,10 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     }
   }
 
+  // Extra fields of an existing value are kept, as rotation keeps them.
   const value: Record<string, unknown> = {
     ...existing?.raw,
-    baseUrl,
-    keyId: key.id,
-    name: key.name,
-    scopes: key.scopes,
-    publishableKey: pair.publishableKey,
-    secretKey: pair.secretKey,
-    createdAt: key.createdAt,
+    ...JSON.parse(secretValueFor(baseUrl, { ...key, ...pair })),
   };
   if (options.managerSecret) value.managerSecretId = options.managerSecret;
   if (options.selfManaged) delete value.managerSecretId;

@@ -22,6 +22,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { carriesRotationTag, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { ROTATION_STEPS, type RotationStep } from "../../lambdas/core/rotation.js";
+import { secretValueFor as secretJson } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
@@ -76,19 +77,6 @@ interface Setup {
   errors: string[];
   /** The embedded model, read directly by the checks so that they do not consume the injected faults. */
   model?: SecretsManagerModel;
-}
-
-function secretJson(baseUrl: string, key: CreatedNovalaKey, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    baseUrl,
-    keyId: key.id,
-    name: key.name,
-    scopes: key.scopes,
-    publishableKey: key.publishableKey,
-    secretKey: key.secretKey,
-    createdAt: key.createdAt,
-    ...extra,
-  });
 }
 
 async function makeSecrets(sim: NovalaSimulator, sm: SecretsManagerClient): Promise<Omit<Setup, "errors">> {
