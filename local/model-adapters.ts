@@ -1,5 +1,11 @@
 import { buildRevocationScheduleInput, schedulerError } from "../lambdas/adapters/aws/revocation-scheduler.js";
-import { describedSecret, storedValue, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import {
+  describedSecret,
+  pendingValueInput,
+  stageMoveInput,
+  storedValue,
+  storeError,
+} from "../lambdas/adapters/aws/secret-store.js";
 import type { RevocationTarget } from "../lambdas/core/config.js";
 import type {
   RevocationRequest,
@@ -8,7 +14,6 @@ import type {
   SecretStore,
   StoredValue,
 } from "../lambdas/core/ports.js";
-import { AWSPENDING } from "../lambdas/core/ports.js";
 import type { SchedulerModel } from "./scheduler-model.js";
 import type { SecretsManagerModel } from "./secrets-manager-model.js";
 
@@ -46,12 +51,7 @@ export class ModelSecretStore implements SecretStore {
 
   async putPendingValue(secretId: string, versionId: string, value: string): Promise<void> {
     this.run("PutSecretValue", secretId, () =>
-      this.model.putSecretValue({
-        SecretId: secretId,
-        ClientRequestToken: versionId,
-        SecretString: value,
-        VersionStages: [AWSPENDING],
-      }),
+      this.model.putSecretValue(pendingValueInput(secretId, versionId, value)),
     );
   }
 
@@ -61,12 +61,7 @@ export class ModelSecretStore implements SecretStore {
     move: { toVersionId?: string; fromVersionId?: string },
   ): Promise<void> {
     this.run("UpdateSecretVersionStage", secretId, () =>
-      this.model.updateSecretVersionStage({
-        SecretId: secretId,
-        VersionStage: stage,
-        ...(move.toVersionId !== undefined && { MoveToVersionId: move.toVersionId }),
-        ...(move.fromVersionId !== undefined && { RemoveFromVersionId: move.fromVersionId }),
-      }),
+      this.model.updateSecretVersionStage(stageMoveInput(secretId, stage, move)),
     );
   }
 

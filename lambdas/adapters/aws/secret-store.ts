@@ -49,14 +49,7 @@ export class AwsSecretStore implements SecretStore {
 
   async putPendingValue(secretId: string, versionId: string, value: string): Promise<void> {
     await this.call("PutSecretValue", secretId, () =>
-      this.client.send(
-        new PutSecretValueCommand({
-          SecretId: secretId,
-          ClientRequestToken: versionId,
-          SecretString: value,
-          VersionStages: [AWSPENDING],
-        }),
-      ),
+      this.client.send(new PutSecretValueCommand(pendingValueInput(secretId, versionId, value))),
     );
   }
 
@@ -66,14 +59,7 @@ export class AwsSecretStore implements SecretStore {
     move: { toVersionId?: string; fromVersionId?: string },
   ): Promise<void> {
     await this.call("UpdateSecretVersionStage", secretId, () =>
-      this.client.send(
-        new UpdateSecretVersionStageCommand({
-          SecretId: secretId,
-          VersionStage: stage,
-          ...(move.toVersionId !== undefined && { MoveToVersionId: move.toVersionId }),
-          ...(move.fromVersionId !== undefined && { RemoveFromVersionId: move.fromVersionId }),
-        }),
-      ),
+      this.client.send(new UpdateSecretVersionStageCommand(stageMoveInput(secretId, stage, move))),
     );
   }
 
@@ -101,6 +87,25 @@ export class AwsSecretStore implements SecretStore {
       throw storeError(operation, secretId, error);
     }
   }
+}
+
+/** PutSecretValue's input for a pending value. Pure: the AWS and the model adapters both use it. */
+export function pendingValueInput(secretId: string, versionId: string, value: string) {
+  return { SecretId: secretId, ClientRequestToken: versionId, SecretString: value, VersionStages: [AWSPENDING] };
+}
+
+/** UpdateSecretVersionStage's input. Pure: the AWS and the model adapters both use it. */
+export function stageMoveInput(
+  secretId: string,
+  stage: string,
+  move: { toVersionId?: string; fromVersionId?: string },
+) {
+  return {
+    SecretId: secretId,
+    VersionStage: stage,
+    ...(move.toVersionId !== undefined && { MoveToVersionId: move.toVersionId }),
+    ...(move.fromVersionId !== undefined && { RemoveFromVersionId: move.fromVersionId }),
+  };
 }
 
 /** DescribeSecret's answer as the guard wants it: versions without labels left out (moto lists them with []). */
