@@ -73,17 +73,7 @@ export async function benchBundles(): Promise<{ rows: Row[]; bundles: LambdaBund
     const baseline = join(BENCH_OUT, "default-bundle", name, "index.mjs");
     progress(`default bundle of ${name} …`);
     // Both baselines bundle everything, as a default NodejsFunction would; the first also takes npm's undici.
-    const everything: BuildOptions = {
-      entryPoints: [ENTRIES[name]],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node24",
-      minify: true,
-      mainFields: ["module", "main"],
-      banner: { js: BANNER },
-      logLevel: "silent",
-    };
+    const everything: BuildOptions = { ...lambdaBuild(name), banner: { js: BANNER } };
     await build({ ...everything, plugins: [NPM_UNDICI], outfile: baseline });
     const sdkBundled = join(BENCH_OUT, "sdk-bundled", name, "index.mjs");
     await build({ ...everything, outfile: sdkBundled });
@@ -99,18 +89,11 @@ export async function benchBundles(): Promise<{ rows: Row[]; bundles: LambdaBund
     });
     bundles.push({ name, synthesized: bundle, baseline, sdkBundled });
     const before = await build({
-      entryPoints: [ENTRIES[name]],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node24",
-      minify: true,
-      mainFields: ["module", "main"],
+      ...lambdaBuild(name),
       external: ["@aws-sdk/*"],
       plugins: [NPM_UNDICI],
       write: false,
       outfile: join(BENCH_OUT, "analysis", `${name}-npm-undici.mjs`),
-      logLevel: "silent",
     });
     const beforeBytes = before.outputFiles[0]?.contents.length ?? 0;
     notes.push(
@@ -120,9 +103,9 @@ export async function benchBundles(): Promise<{ rows: Row[]; bundles: LambdaBund
   return { rows, bundles, notes };
 }
 
-/** What the synthesized bundle is made of (same options as the construct), by package, from esbuild's metafile. */
-async function composition(name: keyof typeof ENTRIES): Promise<string> {
-  const result = await build({
+/** The options every bench build of a Lambda shares: minified ESM for the Lambda runtime's Node, as the construct. */
+function lambdaBuild(name: keyof typeof ENTRIES): BuildOptions {
+  return {
     entryPoints: [ENTRIES[name]],
     bundle: true,
     platform: "node",
@@ -130,11 +113,18 @@ async function composition(name: keyof typeof ENTRIES): Promise<string> {
     target: "node24",
     minify: true,
     mainFields: ["module", "main"],
+    logLevel: "silent",
+  };
+}
+
+/** What the synthesized bundle is made of (same options as the construct), by package, from esbuild's metafile. */
+async function composition(name: keyof typeof ENTRIES): Promise<string> {
+  const result = await build({
+    ...lambdaBuild(name),
     external: ["@aws-sdk/*"],
     write: false,
     metafile: true,
     outfile: join(BENCH_OUT, "analysis", `${name}.mjs`),
-    logLevel: "silent",
   });
   const totals = new Map<string, number>();
   const output = Object.values((result.metafile as Metafile).outputs)[0];
