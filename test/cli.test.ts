@@ -17,6 +17,7 @@ import type { RotationEvent } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
 import { driveSteps, startRotation } from "../local/secrets-manager-driver.js";
 import {
+  lambdaEnvironment,
   type Moto,
   motoSuiteTitle,
   schedulerClientFor,
@@ -149,23 +150,19 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
 
     // The rotation handler runs in this process, configured like the deployed Lambda but pointed at moto.
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_SESSION_TOKEN: "test",
-      AWS_REGION: TEST_REGION,
-      AWS_ENDPOINT_URL: moto.endpoint,
-      NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-      REVOCATION_GRACE_SECONDS: "0",
-      REVOCATION_SCHEDULE_GROUP: GROUP,
-      REVOCATION_FUNCTION_ARN: REVOCATION_LAMBDA,
-      REVOCATION_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE,
-      HEALTH_CHECK_DEADLINE_SECONDS: "5",
-      NOVALA_RETRY_BUDGET_SECONDS: "5",
-      POWERTOOLS_LOG_LEVEL: "CRITICAL",
-      POWERTOOLS_METRICS_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    });
+    Object.assign(
+      process.env,
+      lambdaEnvironment(moto.endpoint, {
+        REVOCATION_SCHEDULE_GROUP: GROUP,
+        REVOCATION_FUNCTION_ARN: REVOCATION_LAMBDA,
+        REVOCATION_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE,
+        HEALTH_CHECK_DEADLINE_SECONDS: "5",
+        NOVALA_RETRY_BUDGET_SECONDS: "5",
+        POWERTOOLS_LOG_LEVEL: "CRITICAL",
+        POWERTOOLS_METRICS_DISABLED: "true",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      }),
+    );
     handler = (await import("../lambdas/rotation/index.js")).handler;
 
     const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });

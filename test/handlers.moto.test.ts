@@ -16,13 +16,13 @@ import { handler as rotationHandler } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
 import { driveSteps, rotateLikeSecretsManager, startRotation } from "../local/secrets-manager-driver.js";
 import {
+  lambdaEnvironment,
   type Moto,
   motoSuiteTitle,
   schedulerClientFor,
   secretsManagerClientFor,
   skipMoto,
   startMoto,
-  TEST_REGION,
 } from "./support/moto.js";
 
 /**
@@ -63,18 +63,15 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
   function setEnvironment(overrides: Record<string, string | undefined>) {
     process.env = {
       ...savedEnv,
-      AWS_REGION: TEST_REGION,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL: moto.endpoint,
-      NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-      REVOCATION_SCHEDULE_GROUP: GROUP,
-      REVOCATION_FUNCTION_ARN: FUNCTION_ARN,
-      REVOCATION_SCHEDULER_ROLE_ARN: ROLE_ARN,
-      REVOCATION_DEAD_LETTER_QUEUE_ARN: DLQ_ARN,
-      HEALTH_CHECK_DEADLINE_SECONDS: "2",
-      NOVALA_RETRY_BUDGET_SECONDS: "2",
-      POWERTOOLS_LOG_LEVEL: "WARN",
+      ...lambdaEnvironment(moto.endpoint, {
+        REVOCATION_SCHEDULE_GROUP: GROUP,
+        REVOCATION_FUNCTION_ARN: FUNCTION_ARN,
+        REVOCATION_SCHEDULER_ROLE_ARN: ROLE_ARN,
+        REVOCATION_DEAD_LETTER_QUEUE_ARN: DLQ_ARN,
+        HEALTH_CHECK_DEADLINE_SECONDS: "2",
+        NOVALA_RETRY_BUDGET_SECONDS: "2",
+        POWERTOOLS_LOG_LEVEL: "WARN",
+      }),
     };
     for (const [name, value] of Object.entries(overrides)) {
       if (value === undefined) delete process.env[name];

@@ -30,14 +30,13 @@ import { driveSteps, startRotation } from "../../local/secrets-manager-driver.js
 import type { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
 import {
+  lambdaEnvironment,
   type Moto,
   motoSuiteTitle,
   schedulerClientFor,
   secretsManagerClientFor,
   skipMoto,
   startMoto,
-  TEST_CREDENTIALS,
-  TEST_REGION,
 } from "../support/moto.js";
 
 const RUN_STEP = fileURLToPath(new URL("./support/run-step.ts", import.meta.url));
@@ -50,23 +49,17 @@ const originalWrite = process.stdout.write.bind(process.stdout);
 const savedEnv = { ...process.env };
 
 function configure(endpoint: string, overrides: Record<string, string> = {}) {
-  Object.assign(process.env, {
-    AWS_REGION: TEST_REGION,
-    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-    AWS_SESSION_TOKEN: TEST_CREDENTIALS.sessionToken,
-    AWS_ENDPOINT_URL: endpoint,
-    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-    REVOCATION_GRACE_SECONDS: "0",
-    REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-    REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
-    HEALTH_CHECK_DEADLINE_SECONDS: "5",
-    NOVALA_RETRY_BUDGET_SECONDS: "20",
-    NOVALA_REQUEST_TIMEOUT_SECONDS: "1",
-    NOVALA_CONNECT_TIMEOUT_SECONDS: "1",
-    ...overrides,
-  });
+  Object.assign(
+    process.env,
+    lambdaEnvironment(endpoint, {
+      REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
+      HEALTH_CHECK_DEADLINE_SECONDS: "5",
+      NOVALA_RETRY_BUDGET_SECONDS: "20",
+      NOVALA_REQUEST_TIMEOUT_SECONDS: "1",
+      NOVALA_CONNECT_TIMEOUT_SECONDS: "1",
+      ...overrides,
+    }),
+  );
 }
 
 interface Setup {

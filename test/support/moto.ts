@@ -15,6 +15,29 @@ export const MOTO_HINT = 'moto_server is not on PATH: pip install "moto[server]"
 export const TEST_REGION = "us-east-1";
 export const TEST_ACCOUNT_ID = "123456789012";
 export const TEST_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test", sessionToken: "test" };
+export const TEST_SCHEDULE_GROUP = "novala-revocations";
+export const TEST_REVOCATION_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
+export const TEST_SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/novala-scheduler";
+
+/**
+ * The environment the Lambdas read, as the construct sets it, but pointed at `endpoint` (moto or the embedded model)
+ * with dummy credentials, and at Novala on loopback. Each test adds what it tunes (deadlines, budgets, log level).
+ */
+export function lambdaEnvironment(endpoint: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    AWS_REGION: TEST_REGION,
+    AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: TEST_CREDENTIALS.sessionToken,
+    AWS_ENDPOINT_URL: endpoint,
+    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
+    REVOCATION_GRACE_SECONDS: "0",
+    REVOCATION_SCHEDULE_GROUP: TEST_SCHEDULE_GROUP,
+    REVOCATION_FUNCTION_ARN: TEST_REVOCATION_FUNCTION_ARN,
+    REVOCATION_SCHEDULER_ROLE_ARN: TEST_SCHEDULER_ROLE_ARN,
+    ...overrides,
+  };
+}
 
 export const motoAvailable = onPath("moto_server");
 export const motoRequired = process.env.REQUIRE_MOTO === "1";
