@@ -401,18 +401,21 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
 
   it("reconcile lists stranded keys as a table (dry run) and revokes them with --revoke", async () => {
     const stranded = novala.model.seedKey({
-      name: "Acumatica Integration · rot 0123456789",
+      name: "Acumatica Integration · rot 0123456789abcdef01234567",
       scopes: ["leads.lead.read"],
       createdAt: "2026-01-01T00:00:00Z",
     });
-    const young = novala.model.seedKey({ name: "Acumatica Integration · rot abcdef0123", scopes: ["pipeline"] });
+    const young = novala.model.seedKey({
+      name: "Acumatica Integration · rot abcdef0123456789abcdef01",
+      scopes: ["pipeline"],
+    });
     const held = String((await valueAt(consumerArn, "AWSCURRENT")).keyId);
 
     const dryRun = await cli(["reconcile", "--manager-secret", "novala/manager"]);
     expectNoKeyMaterial(dryRun);
     expect(dryRun.code).toBe(0);
     expect(dryRun.stdout).toMatch(
-      new RegExp(`│ ${stranded.id} │ Acumatica Integration · rot 0123456789 │.*│ would revoke │`),
+      new RegExp(`│ ${stranded.id} │ Acumatica Integration · rot 0123456789abcdef01234567 │.*│ would revoke │`),
     );
     expect(dryRun.stdout).not.toContain(young.id);
     expect(dryRun.stdout).toContain("1 unheld key(s) younger than 1 h left alone");

@@ -32,7 +32,7 @@ describe("a full rotation", () => {
     expect(String(current?.secretKey)).toMatch(/^sk_live_/);
     expect(statusOf(world, world.firstKey.id)).toBe("revoked");
     expect(statusOf(world, current?.keyId as string)).toBe("active");
-    expect(world.novala.inspect(current?.keyId as string)?.name).toMatch(/^Acumatica Integration · rot [0-9a-f]{10}$/);
+    expect(world.novala.inspect(current?.keyId as string)?.name).toMatch(/^Acumatica Integration · rot [0-9a-f]{24}$/);
     expect(world.telemetry.count("RotationsSucceeded")).toBe(1);
     expect(world.telemetry.count("KeysRevoked")).toBe(1);
   });
@@ -55,7 +55,7 @@ describe("a full rotation", () => {
     await world.rotate();
     await world.rotate();
     const keyId = keyIdAt(world, "AWSCURRENT") as string;
-    expect(world.novala.inspect(keyId)?.name).toMatch(/^Acumatica Integration · rot [0-9a-f]{10}$/);
+    expect(world.novala.inspect(keyId)?.name).toMatch(/^Acumatica Integration · rot [0-9a-f]{24}$/);
   });
 
   it("with a grace period schedules the old key's revocation, which the revocation handler then performs", async () => {

@@ -1,30 +1,36 @@
 import { createHash } from "node:crypto";
 
 /**
- * The tag a replacement key carries in its name, derived from the rotation token, so that a retried createSecret can
- * find (and revoke) a key that an earlier attempt created but never stored: "Acumatica Integration · rot a1b2c3d4e5".
+ * The tag a replacement key carries in its name: "Acumatica Integration · rot 3f9a…" (24 hex digits, 96 bits). It is
+ * derived from the secret's ARN and the rotation token together, so a retried createSecret finds (and revokes) a key
+ * that an earlier attempt created but never stored, and no token anyone chooses can match another secret's keys.
  */
 const TAG_SEPARATOR = " · rot ";
-const TAG_PATTERN = / · rot [0-9a-f]{10}$/;
+const TAG_HEX_DIGITS = 24;
+const TAG_PATTERN = new RegExp(` · rot [0-9a-f]{${TAG_HEX_DIGITS}}$`);
+/** Tags of releases before lineage binding (token only, 10 hex digits): stripped from names, never matched. */
+const LEGACY_TAG_PATTERN = / · rot [0-9a-f]{10}$/;
 
-export function rotationTag(token: string): string {
-  return createHash("sha256").update(token).digest("hex").slice(0, 10);
+/** The lineage tag of one rotation (one version) of one secret. */
+export function rotationTag(secretArn: string, versionId: string): string {
+  return createHash("sha256").update(`${secretArn}\n${versionId}`).digest("hex").slice(0, TAG_HEX_DIGITS);
 }
 
-/** The name of the replacement key: the base name (without an earlier rotation's tag) and this token's tag. */
-export function replacementKeyName(baseName: string, token: string): string {
-  return `${untaggedName(baseName)}${TAG_SEPARATOR}${rotationTag(token)}`;
+/** The name of the replacement key: the base name (without an earlier rotation's tag) and this rotation's tag. */
+export function replacementKeyName(baseName: string, secretArn: string, token: string): string {
+  return `${untaggedName(baseName)}${TAG_SEPARATOR}${rotationTag(secretArn, token)}`;
 }
 
 export function untaggedName(name: string): string {
-  return name.replace(TAG_PATTERN, "");
+  return name.replace(TAG_PATTERN, "").replace(LEGACY_TAG_PATTERN, "");
 }
 
-export function hasRotationTag(name: string, token: string): boolean {
-  return name.endsWith(`${TAG_SEPARATOR}${rotationTag(token)}`);
+/** Whether `name` carries the tag of version `versionId` of the secret `secretArn`. */
+export function hasRotationTag(name: string, secretArn: string, versionId: string): boolean {
+  return name.endsWith(`${TAG_SEPARATOR}${rotationTag(secretArn, versionId)}`);
 }
 
-/** Whether a key name carries any rotator tag (the reconcile command looks for these). */
+/** Whether a key name carries any rotator tag. Says nothing about whose: never enough to revoke a key. */
 export function carriesRotationTag(name: string): boolean {
   return TAG_PATTERN.test(name);
 }

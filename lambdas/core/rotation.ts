@@ -137,12 +137,12 @@ async function createReplacementKey(
     const keys = (await deps.keys.list(manager)).filter(
       (key) => key.status === "active" && key.id !== current.secret.keyId,
     );
-    for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, token))) {
+    for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, secretArn, token))) {
       await deps.keys.revoke(manager, key.id);
       deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId: key.id });
     }
     for (const key of keys.filter((candidate) =>
-      abandoned.some((version) => hasRotationTag(candidate.name, version)),
+      abandoned.some((version) => hasRotationTag(candidate.name, secretArn, version)),
     )) {
       if (await deps.scheduler.isScheduled(revocationScheduleName(secretArn, key.id))) continue;
       await deps.keys.revoke(manager, key.id);
@@ -150,7 +150,7 @@ async function createReplacementKey(
     }
     try {
       return await deps.keys.create(manager, {
-        name: replacementKeyName(untaggedName(current.secret.name), token),
+        name: replacementKeyName(current.secret.name, secretArn, token),
         scopes,
       });
     } catch (error) {

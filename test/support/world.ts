@@ -147,7 +147,7 @@ export function createWorld(options: WorldOptions = {}) {
 
   /** Keys the rotator created (they carry a rotation tag) that are active at Novala. */
   function activeRotatorKeys() {
-    return novala.keys().filter((key) => key.status === "active" && / · rot [0-9a-f]{10}$/.test(key.name));
+    return novala.keys().filter((key) => key.status === "active" && / · rot [0-9a-f]{24}$/.test(key.name));
   }
 
   return {

@@ -289,7 +289,7 @@ export class FaultHarness {
     const liveByTag = new Map<string, string[]>();
     for (const key of this.world.novala.keys()) {
       if (key.status !== "active" || !carriesRotationTag(key.name)) continue;
-      const tag = key.name.slice(-10);
+      const tag = key.name.slice(-24);
       liveByTag.set(tag, [...(liveByTag.get(tag) ?? []), key.id]);
     }
     for (const [tag, ids] of liveByTag) {
@@ -321,12 +321,12 @@ export class FaultHarness {
     const pendingKey = inProgressToken ? this.valueOf(AWSPENDING)?.keyId : undefined;
     const previous = this.valueOf(AWSPREVIOUS)?.keyId;
     const revocations = this.pendingRevocations();
-    const abandonedTags = new Set([...this.abandonedTokens].map(rotationTag));
-    const inProgressTag = inProgressToken ? rotationTag(inProgressToken) : undefined;
+    const abandonedTags = new Set([...this.abandonedTokens].map((token) => rotationTag(this.world.secretArn, token)));
+    const inProgressTag = inProgressToken ? rotationTag(this.world.secretArn, inProgressToken) : undefined;
     const abandonedKeys: string[] = [];
     for (const key of this.world.novala.keys()) {
       if (key.status !== "active" || !carriesRotationTag(key.name)) continue;
-      const tag = key.name.slice(-10);
+      const tag = key.name.slice(-24);
       if (key.id === current || (pendingKey && key.id === pendingKey) || revocations.has(key.id)) continue;
       // A crash between create and PutSecretValue in a rotation still in progress: the retry will revoke it.
       if (inProgressTag === tag) continue;
