@@ -216,7 +216,10 @@ export class NovalaKeyRotation extends Construct {
   public readonly alertTopic: sns.ITopic;
   /** The rule on Secrets Manager's RotationFailed and RotationAbandoned events for these secrets. */
   public readonly rotationFailureRule: events.Rule;
-  /** The alarms, by name: RotationErrors, RevocationErrors, RevocationsRefused, RevocationsFailed, DeadLetters. */
+  /**
+   * The alarms, by name: RotationErrors, RevocationErrors, RevocationsRefused, KeyClaimsRefused, RevocationsFailed,
+   * DeadLetters.
+   */
   public readonly alarms: Record<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: NovalaKeyRotationProps) {
@@ -388,6 +391,14 @@ export class NovalaKeyRotation extends Construct {
         resources: [...rotatedArns, ...managerArns],
       }),
     );
+    // The key to revoke must be held by a retired version of its secret: rotations back to back leave it unlabelled.
+    revocationRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "FindRetiredVersions",
+        actions: ["secretsmanager:ListSecretVersionIds"],
+        resources: rotatedArns,
+      }),
+    );
     if (decryptOnly.length > 0) {
       revocationRole.addToPrincipalPolicy(
         new iam.PolicyStatement({
@@ -490,6 +501,12 @@ export class NovalaKeyRotation extends Construct {
         "RevocationsRefused",
         customMetric("RevocationsRefused"),
         "A scheduled revocation was refused because the secret still holds that key (rolled back?)",
+      ),
+      KeyClaimsRefused: alarm(
+        "KeyClaimsRefused",
+        customMetric("KeyClaimsRefused"),
+        "A secret's value or a revocation event named a Novala key it could not prove it holds (see docs/security.md): " +
+          "nothing was minted or revoked for it; find who wrote that secret version",
       ),
       RevocationsFailed: alarm(
         "RevocationsFailed",

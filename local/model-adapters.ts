@@ -5,6 +5,7 @@ import {
   stageMoveInput,
   storedValue,
   storeError,
+  valueRefInput,
 } from "../lambdas/adapters/aws/secret-store.js";
 import type { RevocationTarget } from "../lambdas/core/config.js";
 import type {
@@ -13,6 +14,7 @@ import type {
   SecretDescription,
   SecretStore,
   StoredValue,
+  ValueRef,
 } from "../lambdas/core/ports.js";
 import type { SchedulerModel } from "./scheduler-model.js";
 import type { SecretsManagerModel } from "./secrets-manager-model.js";
@@ -32,14 +34,10 @@ export class ModelSecretStore implements SecretStore {
     );
   }
 
-  async getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined> {
+  async getValue(secretId: string, ref: ValueRef): Promise<StoredValue | undefined> {
     let out: ReturnType<SecretsManagerModel["getSecretValue"]>;
     try {
-      out = this.model.getSecretValue({
-        SecretId: secretId,
-        VersionStage: ref.stage,
-        ...(ref.versionId !== undefined && { VersionId: ref.versionId }),
-      });
+      out = this.model.getSecretValue(valueRefInput(secretId, ref));
     } catch (error) {
       if ((error as Error).name !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
       // As the AWS adapter: undefined only when the secret exists and the version has no value.

@@ -292,13 +292,19 @@ describe("with the defaults", () => {
 
   it("lets the revocation role only read the listed secrets, log, and dead-letter its failures", () => {
     const statements = statementsOf(defaults, "RevocationRole");
-    expect(statements).toHaveLength(3);
+    expect(statements).toHaveLength(4);
     expect(statements).toEqual(
       expect.arrayContaining([
         {
           Sid: "ReadListedAndManagerSecrets",
           Effect: "Allow",
           Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+          Resource: [secretNameArn("-??????"), FULL_ARN],
+        },
+        {
+          Sid: "FindRetiredVersions",
+          Effect: "Allow",
+          Action: "secretsmanager:ListSecretVersionIds",
           Resource: [secretNameArn("-??????"), FULL_ARN],
         },
         {
@@ -395,7 +401,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 5);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -415,7 +421,7 @@ describe("with the defaults", () => {
         Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
       });
     }
-    for (const metricName of ["RevocationsRefused", "RevocationsFailed"]) {
+    for (const metricName of ["RevocationsRefused", "KeyClaimsRefused", "RevocationsFailed"]) {
       defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "NovalaKeyRotation",
         MetricName: metricName,

@@ -270,8 +270,11 @@ describe("testSecret", () => {
   it("rolls back a key created with fewer scopes than the current key", async () => {
     const world = createWorld();
     const keys: KeyApi = Object.assign(Object.create(world.keys), {
-      create: (manager: never, request: { name: string; scopes: string[] }) =>
-        world.keys.create(manager, { ...request, scopes: request.scopes.slice(1) }),
+      // The answer claims the scopes asked for; the key Novala really made has fewer, which testSecret finds.
+      create: async (manager: never, request: { name: string; scopes: string[] }) => ({
+        ...(await world.keys.create(manager, { ...request, scopes: request.scopes.slice(1) })),
+        scopes: request.scopes,
+      }),
     });
     const token = world.startRotation();
     await runRotationStep({ ...world.deps, keys }, "createSecret", world.secretArn, token);
@@ -403,23 +406,32 @@ describe("the revocation handler's logic", () => {
     expect(statusOf(world, pending)).toBe("active");
   });
 
-  it("treats Novala's 404 as already revoked", async () => {
+  it("treats a retired key Novala already reports revoked as done, without a DELETE", async () => {
     const world = createWorld();
     await world.rotate();
+    const deletes = world.telemetry.count("KeysRevoked");
     expect(await revokeRetiredKey(world.deps, { secretId: world.secretArn, keyId: world.firstKey.id })).toBe(
       "already-revoked",
     );
-    expect(await revokeRetiredKey(world.deps, { secretId: world.secretArn, keyId: "key_unknown" })).toBe(
-      "already-revoked",
-    );
+    expect(world.telemetry.count("KeysRevoked")).toBe(deletes);
+  });
+
+  it("refuses a key id that no retired version of the secret holds, and counts it", async () => {
+    const world = createWorld();
+    await world.rotate();
+    expect(await revokeRetiredKey(world.deps, { secretId: world.secretArn, keyId: "key_unknown" })).toBe("refused");
+    expect(world.telemetry.count("RevocationsRefused")).toBe(1);
   });
 
   it("counts a failed revocation and throws, so Scheduler retries", async () => {
-    const world = createWorld();
+    const world = createWorld({ graceSeconds: 3600 });
     await world.rotate();
     world.keys.injectFailure({ operation: "revoke", kind: "unavailable" });
-    await expect(revokeRetiredKey(world.deps, { secretId: world.secretArn, keyId: "key_x" })).rejects.toThrow();
+    await expect(
+      revokeRetiredKey(world.deps, { secretId: world.secretArn, keyId: world.firstKey.id }),
+    ).rejects.toThrow();
     expect(world.telemetry.count("RevocationsFailed")).toBe(1);
+    expect(world.novala.inspect(world.firstKey.id)?.status).toBe("active");
   });
 });
 

@@ -1,8 +1,9 @@
 import type { AllowedHosts } from "./allowed-hosts.js";
 import type { RotationConfig } from "./config.js";
 import { SecretValueError } from "./errors.js";
-import type { Clock, KeyApi, NovalaCredentials, RevocationScheduler, SecretStore, Telemetry } from "./ports.js";
+import type { Clock, KeyApi, RevocationScheduler, SecretStore, Telemetry } from "./ports.js";
 import { AWSCURRENT } from "./ports.js";
+import type { ManagerCredentials } from "./possession.js";
 import { type ParsedKeySecret, parseKeySecret } from "./secret-value.js";
 
 /** Everything a step needs, injected: the Lambdas pass AWS and Novala adapters, tests and the local run models. */
@@ -36,9 +37,16 @@ export async function managerCredentials(
   deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
   secretId: string,
   current: ParsedKeySecret,
-): Promise<NovalaCredentials> {
+): Promise<ManagerCredentials> {
   const managerSecretId = current.secret.managerSecretId;
-  if (!managerSecretId) return { baseUrl: current.secret.baseUrl, bearer: current.secret.secretKey };
+  if (!managerSecretId) {
+    return {
+      baseUrl: current.secret.baseUrl,
+      bearer: current.secret.secretKey,
+      keyId: current.secret.keyId,
+      managed: false,
+    };
+  }
   const manager = await readKeySecret(deps, managerSecretId, AWSCURRENT);
   if (!manager) throw new SecretValueError(`manager secret ${managerSecretId} has no AWSCURRENT value`);
   if (new URL(manager.secret.baseUrl).origin !== new URL(current.secret.baseUrl).origin) {
@@ -46,5 +54,10 @@ export async function managerCredentials(
       `manager secret ${managerSecretId}: field "baseUrl" names another tenant than secret ${secretId}`,
     );
   }
-  return { baseUrl: manager.secret.baseUrl, bearer: manager.secret.secretKey };
+  return {
+    baseUrl: manager.secret.baseUrl,
+    bearer: manager.secret.secretKey,
+    keyId: manager.secret.keyId,
+    managed: true,
+  };
 }

@@ -18,6 +18,15 @@ export class RotationStateError extends Error {
   override name = "RotationStateError";
 }
 
+/**
+ * A secret's value or an event claimed a key that Novala's answers do not prove: the claimed key id is not the one
+ * the stored secret key authenticates as, it is the manager key, or it would carry rights the lineage never had.
+ * Nothing was minted or revoked on the strength of the claim.
+ */
+export class KeyClaimRefusedError extends Error {
+  override name = "KeyClaimRefusedError";
+}
+
 /** testSecret found the pending key unhealthy (after rolling it back, unless it was the current key). */
 export class HealthCheckFailedError extends Error {
   override name = "HealthCheckFailedError";

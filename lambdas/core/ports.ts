@@ -21,15 +21,19 @@ export interface StoredValue {
   value: string;
 }
 
+/** Which version to read: by staging label (optionally pinned to a version id), or by version id alone. */
+export type ValueRef = { stage: string; versionId?: string } | { stage?: undefined; versionId: string };
+
 /** Secrets Manager, reduced to what rotation needs. */
 export interface SecretStore {
   describe(secretId: string): Promise<SecretDescription>;
   /**
-   * The value of the version that carries `stage` (and is `versionId`, when given). Always names the stage: moto can
-   * answer a stale version for a plain read after a stage move. Resolves undefined when that version has no value
-   * yet (Secrets Manager's ResourceNotFoundException), for example AWSPENDING right after RotateSecret.
+   * The value of the version that carries `stage` (and is `versionId`, when given), or of version `versionId` whatever
+   * its labels (an unlabelled, deprecated version). Names the stage or the version, never neither: moto can answer a
+   * stale version for a plain read after a stage move. Resolves undefined when that version has no value yet (Secrets
+   * Manager's ResourceNotFoundException), for example AWSPENDING right after RotateSecret.
    */
-  getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined>;
+  getValue(secretId: string, ref: ValueRef): Promise<StoredValue | undefined>;
   /** PutSecretValue with ClientRequestToken = versionId and VersionStages = [AWSPENDING]. */
   putPendingValue(secretId: string, versionId: string, value: string): Promise<void>;
   /** UpdateSecretVersionStage. */
@@ -91,6 +95,8 @@ export interface RevocationRequest {
   keyId: string;
   /** The rotation that retired the key, for the logs. */
   rotationToken?: string;
+  /** The version that held the key when it was retired: where the revocation looks first for the proof. */
+  versionId?: string;
   /** When the schedule was meant to fire (ISO 8601, UTC), for the logs. */
   revokeAfter?: string;
 }
@@ -113,6 +119,7 @@ export type MetricName =
   | "KeysRevoked"
   | "RevocationsScheduled"
   | "RevocationsRefused"
+  | "KeyClaimsRefused"
   | "RevocationsFailed"
   | "HealthCheckLatency";
 

@@ -1,37 +1,38 @@
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
-import { carriesRotationTag, revocationScheduleName } from "./key-name.js";
-import type { NovalaCredentials } from "./ports.js";
-import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
+import { revocationScheduleName } from "./key-name.js";
+import { AWSCURRENT, AWSPREVIOUS, type StoredValue } from "./ports.js";
+import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 
 /**
  * Retires the key that AWSPREVIOUS holds after a promotion: revokes it now (grace 0) or makes sure its one-time
  * revocation schedule exists. Safe to run any number of times: a retried finishSecret calls it again so that a
- * failure after the promotion never strands the old key.
+ * failure after the promotion never strands the old key. Acts only on a key the version proves it holds.
  */
 export async function retireOldKey(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
   if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-  const oldKeyId = previous && keyIdOf(previous.value);
-  if (!oldKeyId) {
+  const claim = previousClaim(secretArn, previous);
+  if (!previous || !claim) {
     deps.telemetry.warn("no AWSPREVIOUS key to retire", { previousVersionId: previous?.versionId });
     return;
   }
-  if (oldKeyId === current.secret.keyId) {
+  if (claim.keyId === current.secret.keyId) {
     // Secrets Manager's configuration test promotes a copy of the current key: there is nothing to retire.
-    deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: oldKeyId });
+    deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: claim.keyId });
     return;
   }
-  await retireKey(deps, secretArn, oldKeyId, token, () => managerCredentials(deps, secretArn, current));
+  const manager = await managerCredentials(deps, secretArn, current);
+  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId);
 }
 
 /**
- * Before a promotion moves AWSPREVIOUS on, retires the key that is about to lose its last label, when the rotator made
- * it and it is still active: the key an operator rolled back from (whose revocation was refused while it was
- * AWSCURRENT) or one a manual put-secret-value pushed to AWSPREVIOUS. Nothing else would ever revoke it. Runs before
- * the promotion so that a crash after it cannot lose track of the key; idempotent (a pending schedule is found by
- * name). `pendingKeyId` is the key being promoted.
+ * Before a promotion moves AWSPREVIOUS on, retires the key that is about to lose its last label when it is still
+ * active: the key an operator rolled back from (whose revocation was refused while it was AWSCURRENT), one a manual
+ * put-secret-value pushed to AWSPREVIOUS, or one whose scheduled revocation was lost. Nothing else would ever revoke
+ * it. Runs before the promotion so that a crash after it cannot lose track of the key; idempotent (a pending schedule
+ * is found by name, a revoked key is left alone). `pendingKeyId` is the key being promoted.
  */
 export async function retireOutgoingPreviousKey(
   deps: RotationDeps,
@@ -40,44 +41,59 @@ export async function retireOutgoingPreviousKey(
   pendingKeyId: string,
 ): Promise<void> {
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-  const keyId = previous && previous.versionId !== token ? keyIdOf(previous.value) : undefined;
-  if (!keyId || keyId === pendingKeyId) return;
+  const claim = previous && previous.versionId !== token ? previousClaim(secretArn, previous) : undefined;
+  if (!previous || !claim || claim.keyId === pendingKeyId) return;
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current || current.secret.keyId === keyId) return;
+  if (!current || current.secret.keyId === claim.keyId) return;
   const manager = await managerCredentials(deps, secretArn, current);
-  const key = await deps.keys.get(manager, keyId);
-  if (key?.status !== "active" || !carriesRotationTag(key.name)) return;
-  deps.telemetry.warn("the AWSPREVIOUS key is still active and is about to lose its last label; retiring it", {
-    keyId,
-  });
-  await retireKey(deps, secretArn, keyId, token, async () => manager);
+  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId);
 }
 
-/** Revokes `keyId` now (grace 0) or makes sure its one-time revocation schedule exists. */
-async function retireKey(
+function previousClaim(secretArn: string, previous: StoredValue | undefined): KeyClaim | undefined {
+  return keyClaimOf(previous?.value, `AWSPREVIOUS (version ${previous?.versionId}) of secret ${secretArn}`);
+}
+
+/** Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. */
+async function retireClaimedKey(
   deps: RotationDeps,
   secretArn: string,
-  oldKeyId: string,
   token: string,
-  manager: () => Promise<NovalaCredentials>,
+  manager: ManagerCredentials,
+  claim: KeyClaim,
+  versionId: string,
 ): Promise<void> {
+  const keyId = claim.keyId;
+  const proof = await proveClaim(deps, manager, claim);
+  if (proof.outcome === "gone") {
+    deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
+      keyId,
+      status: proof.status,
+    });
+    return;
+  }
+  if (proof.outcome === "refused") {
+    // The promotion stands (the new key is proven and healthy); only the claimed key is left alone, loudly.
+    reportRefusedClaim(deps, `refused to retire key ${keyId} named by ${claim.where}: ${proof.reason}`, { keyId });
+    return;
+  }
   if (deps.config.graceSeconds === 0 || !deps.config.revocation) {
-    const outcome = await deps.keys.revoke(await manager(), oldKeyId);
+    const outcome = await deps.keys.revoke(manager, keyId);
     if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
-    deps.telemetry.info("revoked the old key", { keyId: oldKeyId, outcome });
+    deps.telemetry.info("revoked the old key", { keyId, outcome });
     return;
   }
   const revokeAt = new Date(deps.clock.now().getTime() + deps.config.graceSeconds * 1000);
-  const name = revocationScheduleName(secretArn, oldKeyId);
+  const name = revocationScheduleName(secretArn, keyId);
   const outcome = await deps.scheduler.ensureScheduled(name, revokeAt, {
     secretId: secretArn,
-    keyId: oldKeyId,
+    keyId,
+    versionId,
     rotationToken: token,
     revokeAfter: revokeAt.toISOString(),
   });
   if (outcome === "created") deps.telemetry.metric("RevocationsScheduled");
   deps.telemetry.info("scheduled the old key's revocation", {
-    keyId: oldKeyId,
+    keyId,
     schedule: name,
     revokeAfter: revokeAt.toISOString(),
     outcome,
@@ -86,11 +102,5 @@ async function retireKey(
 
 /** The key id of a stored value, leniently: an old version need not pass today's validation to be retired. */
 export function keyIdOf(value: string): string | undefined {
-  try {
-    const parsed: unknown = JSON.parse(value);
-    const keyId = (parsed as { keyId?: unknown } | null)?.keyId;
-    return typeof keyId === "string" && keyId.length > 0 ? keyId : undefined;
-  } catch {
-    return undefined;
-  }
+  return keyClaimOf(value, "")?.keyId;
 }

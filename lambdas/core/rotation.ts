@@ -1,12 +1,21 @@
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { CreateOutcomeUnknownError, HealthCheckFailedError, RotationStateError } from "./errors.js";
+import {
+  CreateOutcomeUnknownError,
+  HealthCheckFailedError,
+  KeyClaimRefusedError,
+  RotationStateError,
+} from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, untaggedName } from "./key-name.js";
-import type { CreatedNovalaKey, NovalaCredentials } from "./ports.js";
+import type { CreatedNovalaKey } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";
+import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { keyIdOf, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
-import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
+import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
+
+/** The scope that mints and revokes keys: held by the manager (or a self-managed secret), never by a consumer. */
+const MANAGE_SCOPE = "api_keys.manage";
 
 /**
  * The four steps Secrets Manager drives (rotation-design.md). Each starts with the guard and is safe to run again,
@@ -61,7 +70,7 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
   if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
   const manager = await managerCredentials(deps, secretArn, current);
-  const scopes = await liveScopes(deps, current, manager);
+  const scopes = await provenScopes(deps, secretArn, current, manager);
   const created = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
   const value = JSON.stringify({
     ...current.raw,
@@ -92,24 +101,83 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   });
 }
 
-/** Novala is the source of truth for the current key's scopes; a stored list that disagrees is logged and corrected. */
-async function liveScopes(deps: RotationDeps, current: ParsedKeySecret, manager: NovalaCredentials) {
-  const { keyId, secretKey, baseUrl, managerSecretId, scopes } = current.secret;
-  const live = managerSecretId
-    ? await deps.keys.get(manager, keyId)
-    : await deps.keys.self({ baseUrl, bearer: secretKey });
-  if (!live) throw new RotationStateError(`key ${keyId} of AWSCURRENT is unknown to Novala`);
-  if (live.id !== keyId) {
-    throw new RotationStateError(`field "keyId" names ${keyId}, but the secret key belongs to ${live.id}`);
+/**
+ * The current key's scopes, from Novala, once the current version proves it holds the key it names: its secret key
+ * must authenticate as its keyId. Novala is the source of truth; a stored list that disagrees is logged and corrected.
+ * A consumer of a manager never holds api_keys.manage, so its replacement never receives it.
+ */
+async function provenScopes(
+  deps: RotationDeps,
+  secretArn: string,
+  current: ParsedKeySecret,
+  manager: ManagerCredentials,
+): Promise<string[]> {
+  const { keyId, secretKey, scopes } = current.secret;
+  const where = `AWSCURRENT of secret ${secretArn}`;
+  const proof = await proveClaim(deps, manager, { keyId, secretKey, where });
+  if (proof.outcome === "gone") {
+    throw new RotationStateError(
+      `the current key ${keyId} is ${proof.status} at Novala: it was rotated or revoked outside this rotator. ` +
+        "Put the pair that works in with `novala-rotation put-key` and rotate again",
+    );
   }
-  if (!sameScopes(live.scopes, scopes)) {
-    deps.telemetry.warn("stored scopes disagree with Novala; using Novala's", {
-      keyId,
-      stored: scopes,
-      live: live.scopes,
-    });
+  if (proof.outcome === "refused")
+    throw refuse(deps, `refused to rotate: ${where} claims key ${keyId}, but ${proof.reason}`, { keyId });
+  const live = proof.key.scopes;
+  if (manager.managed && live.includes(MANAGE_SCOPE)) {
+    throw refuse(
+      deps,
+      `refused to rotate: key ${keyId} of a consumer secret holds ${MANAGE_SCOPE}; only the manager may`,
+      {
+        keyId,
+      },
+    );
   }
-  return live.scopes;
+  if (!sameScopes(live, scopes)) {
+    deps.telemetry.warn("stored scopes disagree with Novala; using Novala's", { keyId, stored: scopes, live });
+  }
+  return live;
+}
+
+/** Logs and counts a refused claim, and returns the error that fails the step. */
+function refuse(deps: RotationDeps, message: string, fields: Record<string, unknown>): KeyClaimRefusedError {
+  reportRefusedClaim(deps, message, fields);
+  return new KeyClaimRefusedError(message);
+}
+
+/**
+ * The create answer is input from a host, not a fact: it must describe exactly the key asked for, or the key is
+ * revoked (when its id is usable) and the step fails. A key whose id is unusable carries this rotation's lineage tag,
+ * so the retried createSecret finds and revokes it.
+ */
+async function checkCreatedKey(
+  deps: RotationDeps,
+  manager: ManagerCredentials,
+  created: CreatedNovalaKey,
+  asked: { name: string; scopes: string[] },
+  current: ParsedKeySecret,
+): Promise<void> {
+  const mode = current.secret.secretKey.match(SECRET)?.[1];
+  const existing = created.id === current.secret.keyId || created.id === manager.keyId;
+  const problem = [
+    [!KEY_ID_PATTERN.test(created.id), "a malformed key id"],
+    [existing, `the id of an existing key (${created.id})`],
+    [created.name !== asked.name, "another name than asked for"],
+    [!sameScopes(created.scopes, asked.scopes), `scopes [${created.scopes}] instead of [${asked.scopes}]`],
+    [created.status !== "active", `status ${created.status}`],
+    [created.publishableKey.match(PUBLISHABLE)?.[1] !== mode, `a publishable key that is not pk_${mode}_…`],
+    [created.secretKey.match(SECRET)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
+  ].find(([failed]) => failed)?.[1] as string | undefined;
+  if (!problem) return;
+  const revocable = KEY_ID_PATTERN.test(created.id) && !existing;
+  if (revocable) await deps.keys.revoke(manager, created.id);
+  throw refuse(
+    deps,
+    `Novala's create answer describes ${problem}; ${revocable ? "the new key was revoked" : "nothing was stored"}`,
+    {
+      keyId: created.id,
+    },
+  );
 }
 
 const CREATE_ATTEMPTS = 3;
@@ -124,7 +192,7 @@ const CREATE_ATTEMPTS = 3;
  */
 async function createReplacementKey(
   deps: RotationDeps,
-  manager: NovalaCredentials,
+  manager: ManagerCredentials,
   secretArn: string,
   current: ParsedKeySecret,
   scopes: string[],
@@ -135,7 +203,11 @@ async function createReplacementKey(
     .map((version) => version.versionId);
   for (let attempt = 1; ; attempt++) {
     const keys = (await deps.keys.list(manager)).filter(
-      (key) => key.status === "active" && key.id !== current.secret.keyId,
+      (key) =>
+        key.status === "active" &&
+        KEY_ID_PATTERN.test(key.id) &&
+        key.id !== current.secret.keyId &&
+        key.id !== manager.keyId,
     );
     for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, secretArn, token))) {
       await deps.keys.revoke(manager, key.id);
@@ -148,11 +220,11 @@ async function createReplacementKey(
       await deps.keys.revoke(manager, key.id);
       deps.telemetry.warn("revoked a key an abandoned rotation left behind", { keyId: key.id });
     }
+    const asked = { name: replacementKeyName(current.secret.name, secretArn, token), scopes };
     try {
-      return await deps.keys.create(manager, {
-        name: replacementKeyName(current.secret.name, secretArn, token),
-        scopes,
-      });
+      const created = await deps.keys.create(manager, asked);
+      await checkCreatedKey(deps, manager, created, asked, current);
+      return created;
     } catch (error) {
       if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
@@ -176,10 +248,27 @@ async function testSecret(deps: RotationDeps, secretArn: string, token: string):
     throw new HealthCheckFailedError(`health check of the current key ${keyId} failed: ${verdict.reason}`);
   }
   deps.telemetry.error("the pending key failed the health check; rolling back", { keyId, reason: verdict.reason });
-  await deps.keys.revoke(manager, keyId);
+  // The pending value is a claim too (anyone who may write the secret can put one): revoke only a proven key.
+  const where = `AWSPENDING of secret ${secretArn}`;
+  const proof = await proveClaim(
+    deps,
+    manager,
+    { keyId, secretKey: pending.secret.secretKey, where },
+    {
+      secretArn,
+      versionId: token,
+    },
+  );
+  let revoked = "key revoked";
+  if (proof.outcome === "proven") await deps.keys.revoke(manager, keyId);
+  else if (proof.outcome === "gone") revoked = `key already ${proof.status} at Novala`;
+  else {
+    revoked = "key NOT revoked: not proven to be this secret's";
+    reportRefusedClaim(deps, `refused to revoke key ${keyId} named by ${where}: ${proof.reason}`, { keyId });
+  }
   await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
   deps.telemetry.metric("RotationsRolledBack");
   throw new HealthCheckFailedError(
-    `health check of key ${keyId} failed: ${verdict.reason}; rolled back (key revoked, AWSPENDING removed, AWSCURRENT untouched)`,
+    `health check of key ${keyId} failed: ${verdict.reason}; rolled back (${revoked}, AWSPENDING removed, AWSCURRENT untouched)`,
   );
 }

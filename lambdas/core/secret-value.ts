@@ -36,8 +36,14 @@ const keySecretSchema = z.looseObject({
   managerSecretId: z.optional(nonEmpty),
 });
 
-const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
-const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
+/**
+ * A Novala key id: "key_" and letters or digits. Anything else is refused before it reaches a URL path, so a claimed id
+ * such as ".." can never turn a DELETE of one key into a request to another resource.
+ */
+export const KEY_ID_PATTERN = /^key_[A-Za-z0-9]{1,64}$/;
+
+export const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
+export const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
 
 /**
  * Parses and checks a secret value. `label` says which secret it is in messages ("secret novala/acme AWSCURRENT").
@@ -63,6 +69,9 @@ export function parseKeySecret(value: string, label: string, allowedHosts: Allow
     throw new SecretValueError(`${label}: ${problems.join("; ")}`);
   }
   const secret = result.data as KeySecret & Record<string, unknown>;
+  if (!KEY_ID_PATTERN.test(secret.keyId)) {
+    throw new SecretValueError(`${label}: field "keyId" must be "key_" followed by 1 to 64 letters or digits`);
+  }
   const publishableMode = secret.publishableKey.match(PUBLISHABLE)?.[1];
   if (!publishableMode) {
     throw new SecretValueError(`${label}: field "publishableKey" must start with pk_live_ or pk_test_`);

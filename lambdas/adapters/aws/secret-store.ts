@@ -6,7 +6,7 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
-import type { SecretDescription, SecretStore, StoredValue } from "../../core/ports.js";
+import type { SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
 import { AWSPENDING } from "../../core/ports.js";
 
 /**
@@ -25,15 +25,9 @@ export class AwsSecretStore implements SecretStore {
     return describedSecret(secretId, out);
   }
 
-  async getValue(secretId: string, ref: { stage: string; versionId?: string }): Promise<StoredValue | undefined> {
+  async getValue(secretId: string, ref: ValueRef): Promise<StoredValue | undefined> {
     try {
-      const out = await this.client.send(
-        new GetSecretValueCommand({
-          SecretId: secretId,
-          VersionStage: ref.stage,
-          ...(ref.versionId !== undefined && { VersionId: ref.versionId }),
-        }),
-      );
+      const out = await this.client.send(new GetSecretValueCommand(valueRefInput(secretId, ref)));
       return storedValue(secretId, ref, out);
     } catch (error) {
       if (errorName(error) !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
@@ -94,6 +88,15 @@ export function pendingValueInput(secretId: string, versionId: string, value: st
   return { SecretId: secretId, ClientRequestToken: versionId, SecretString: value, VersionStages: [AWSPENDING] };
 }
 
+/** GetSecretValue's input: the stage, the version, or both; never neither. Pure: both adapters use it. */
+export function valueRefInput(secretId: string, ref: ValueRef) {
+  return {
+    SecretId: secretId,
+    ...(ref.stage !== undefined && { VersionStage: ref.stage }),
+    ...(ref.versionId !== undefined && { VersionId: ref.versionId }),
+  };
+}
+
 /** UpdateSecretVersionStage's input. Pure: the AWS and the model adapters both use it. */
 export function stageMoveInput(
   secretId: string,
@@ -125,22 +128,23 @@ export function describedSecret(
 /** GetSecretValue's answer, checked: a binary secret or an answer without a version id is an error, not a value. */
 export function storedValue(
   secretId: string,
-  ref: { stage: string; versionId?: string },
+  ref: ValueRef,
   out: { VersionId?: string; SecretString?: string; VersionStages?: string[] },
 ): StoredValue {
+  const asked = ref.stage ?? `version ${ref.versionId}`;
   if (out.VersionId === undefined || out.SecretString === undefined) {
     throw invalidAnswer(
       "GetSecretValue",
-      `GetSecretValue ${secretId} ${ref.stage}: the version has no SecretString (binary secrets are not supported)`,
+      `GetSecretValue ${secretId} ${asked}: the version has no SecretString (binary secrets are not supported)`,
     );
   }
   if (ref.versionId !== undefined && out.VersionId !== ref.versionId) {
     throw invalidAnswer(
       "GetSecretValue",
-      `GetSecretValue ${secretId} ${ref.stage}: asked for version ${ref.versionId}, got ${out.VersionId}`,
+      `GetSecretValue ${secretId} ${asked}: asked for version ${ref.versionId}, got ${out.VersionId}`,
     );
   }
-  if (out.VersionStages && !out.VersionStages.includes(ref.stage)) {
+  if (ref.stage !== undefined && out.VersionStages && !out.VersionStages.includes(ref.stage)) {
     throw invalidAnswer(
       "GetSecretValue",
       `GetSecretValue ${secretId}: version ${out.VersionId} answered for ${ref.stage} does not carry that label`,

@@ -151,8 +151,11 @@ export class FaultHarness {
         const value = Reflect.get(target, property, target) as unknown;
         if (typeof value !== "function") return value;
         if (property === "create" && health === "fewer-scopes") {
-          return (manager: never, request: { name: string; scopes: string[] }) =>
-            keys.create(manager, { ...request, scopes: request.scopes.slice(1) });
+          // The answer claims the scopes asked for; the key really made has fewer, which only testSecret can find.
+          return async (manager: never, request: { name: string; scopes: string[] }) => ({
+            ...(await keys.create(manager, { ...request, scopes: request.scopes.slice(1) })),
+            scopes: request.scopes,
+          });
         }
         if (property === "probe" && health === "probe-403") {
           return async (caller: { bearer: string }, scope: string) => {

@@ -1,0 +1,101 @@
+import type { RotationDeps } from "./context.js";
+import { NovalaHttpError } from "./errors.js";
+import { hasRotationTag } from "./key-name.js";
+import type { NovalaCredentials, NovalaKey } from "./ports.js";
+import { KEY_ID_PATTERN } from "./secret-value.js";
+
+/**
+ * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
+ * or revokes, a key only when the version that names it proves it: its secret key authenticates as that key id
+ * (GET /api-keys/self), or Novala already reports the key revoked or unknown (nothing left to do). See docs/security.md.
+ */
+
+/** Credentials that create and revoke keys, and the key behind them, which no consumer secret's rotation may touch. */
+export interface ManagerCredentials extends NovalaCredentials {
+  /** The key id of the credentials: the manager key, or for a self-managed secret its own current key. */
+  keyId: string;
+  /** True when a separate manager secret supplies the credentials (the secret is a consumer). */
+  managed: boolean;
+}
+
+/** A version's claim to a key, read leniently: an old version need not pass today's validation to be retired. */
+export interface KeyClaim {
+  keyId: string;
+  secretKey?: string;
+  /** Where the claim comes from, for messages: "AWSPREVIOUS of secret …", "version … of secret …". */
+  where: string;
+}
+
+export type Proof =
+  | { outcome: "proven"; key: NovalaKey; by: "secret-key" | "lineage-tag" }
+  | { outcome: "gone"; status: "revoked" | "unknown" }
+  | { outcome: "refused"; reason: string };
+
+/**
+ * Checks `claim` against Novala, calling with `manager`'s origin only (the tenant the key would be revoked in).
+ * `lineage` (this secret's ARN and the rotation's version id) also accepts a key whose secret key does not authenticate
+ * yet (propagation) when its name carries exactly that lineage tag: the rotator minted it for this very version.
+ */
+export async function proveClaim(
+  deps: Pick<RotationDeps, "keys">,
+  manager: ManagerCredentials,
+  claim: KeyClaim,
+  lineage?: { secretArn: string; versionId: string },
+): Promise<Proof> {
+  if (!KEY_ID_PATTERN.test(claim.keyId)) return { outcome: "refused", reason: "the key id is malformed" };
+  if (manager.managed && claim.keyId === manager.keyId) {
+    return { outcome: "refused", reason: `key ${claim.keyId} is the manager key` };
+  }
+  let key: NovalaKey | undefined;
+  if (claim.secretKey) {
+    try {
+      key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: claim.secretKey });
+    } catch (error) {
+      if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+    }
+  }
+  if (key) {
+    if (key.id !== claim.keyId) {
+      return { outcome: "refused", reason: `its secret key authenticates as key ${key.id}, not ${claim.keyId}` };
+    }
+    return key.status === "active"
+      ? { outcome: "proven", key, by: "secret-key" }
+      : { outcome: "gone", status: "revoked" };
+  }
+  // The secret key does not authenticate (or there is none): only Novala's own record can settle the claim.
+  const known = await deps.keys.get(manager, claim.keyId);
+  if (!known) return { outcome: "gone", status: "unknown" };
+  if (known.status === "revoked") return { outcome: "gone", status: "revoked" };
+  if (lineage && hasRotationTag(known.name, lineage.secretArn, lineage.versionId)) {
+    return { outcome: "proven", key: known, by: "lineage-tag" };
+  }
+  return {
+    outcome: "refused",
+    reason: `${claim.secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`,
+  };
+}
+
+/** A refused claim: logged at error level and counted (the KeyClaimsRefused alarm watches the metric). */
+export function reportRefusedClaim(
+  deps: Pick<RotationDeps, "telemetry">,
+  message: string,
+  fields: Record<string, unknown>,
+): void {
+  deps.telemetry.error(message, fields);
+  deps.telemetry.metric("KeyClaimsRefused");
+}
+
+/** The key id and secret key a stored value claims, leniently; undefined when it names no key id. */
+export function keyClaimOf(value: string | undefined, where: string): KeyClaim | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(value) as { keyId?: unknown; secretKey?: unknown } | null;
+    const keyId = parsed?.keyId;
+    if (typeof keyId !== "string" || keyId.length === 0) return undefined;
+    const secretKey =
+      typeof parsed?.secretKey === "string" && parsed.secretKey.length > 0 ? parsed.secretKey : undefined;
+    return { keyId, ...(secretKey && { secretKey }), where };
+  } catch {
+    return undefined;
+  }
+}
