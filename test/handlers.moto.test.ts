@@ -281,10 +281,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     ).rejects.toThrow();
   });
 
-  it("rejects an event without a Step, naming the field", async () => {
+  it("rejects an event without a Step, naming the field; refuses a revocation event without a keyId", async () => {
     await expect(
       rotationHandler({ SecretId: "x", ClientRequestToken: "y" } as unknown as Parameters<typeof rotationHandler>[0]),
     ).rejects.toThrow(/field "Step"/);
-    await expect(revocationHandler({ secretId: "x" })).rejects.toThrow(/field "keyId"/);
+    // Whoever invoked the revocation function sent it: refused, counted, not retried.
+    expect(await revocationHandler({ secretId: "x" })).toEqual({ outcome: "refused" });
+    expect(novala.requestLog()).toEqual([]);
   });
 });

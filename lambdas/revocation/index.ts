@@ -1,14 +1,17 @@
 import { revocationDepsFromEnvironment } from "../adapters/environment.js";
 import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
 import { readNovalaClientConfig } from "../core/config.js";
+import type { RevocationRequest } from "../core/ports.js";
 import { parseRevocationRequest, revokeRetiredKey } from "../core/revocation.js";
 
 /**
  * The revocation function, the target of the one-time EventBridge Scheduler schedule that finishSecret creates.
  * Event: the schedule's Input, `{"secretId": "<secret ARN>", "keyId": "key_…", "rotationToken"?: "…",
- * "revokeAfter"?: "<ISO time>"}`. It refuses to revoke a key the secret still holds (logged at error level and
- * counted as RevocationsRefused) and treats Novala's 404 as already revoked. A failure throws, so Scheduler retries
- * and finally sends the event to the dead-letter queue.
+ * "versionId"?: "…", "revokeAfter"?: "<ISO time>"}`. The event is a claim from whoever could invoke the function: it
+ * revokes only a key that a retired version of that secret holds and proves (lambdas/core/revocation.ts); anything
+ * else, a malformed event included, is refused (logged at error level, counted as RevocationsRefused). A key Novala
+ * already reports gone is done. A failure throws, so Scheduler retries and finally sends the event to the dead-letter
+ * queue.
  */
 const telemetry = new PowertoolsTelemetry();
 
@@ -21,7 +24,15 @@ export async function handler(event: unknown): Promise<{ outcome: "revoked" | "a
   });
   try {
     const config = readNovalaClientConfig(process.env);
-    const request = parseRevocationRequest(event);
+    let request: RevocationRequest;
+    try {
+      request = parseRevocationRequest(event);
+    } catch (error) {
+      // Whoever could invoke the function sent it: refused and counted, not retried (a retry cannot mend it).
+      telemetry.error("refused a malformed revocation event", { errorMessage: publicError(error).message });
+      telemetry.metric("RevocationsRefused");
+      return { outcome: "refused" };
+    }
     const outcome = await revokeRetiredKey(revocationDepsFromEnvironment(config, telemetry), request);
     return { outcome };
   } catch (error) {

@@ -1,0 +1,89 @@
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  type SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import { lambdaEnvironment, type Moto, secretsManagerClientFor, startMoto } from "./moto.js";
+
+/**
+ * One moto_server and one Novala simulator for a suite, with the Lambdas' environment pointed at both: moto is
+ * started once and reset before each test, the simulator is new for each test. Call from a `describe` body.
+ */
+export interface Integration {
+  moto: Moto;
+  novala: NovalaSimulator;
+  secrets: SecretsManagerClient;
+  /** Sets process.env as the construct would for the Lambdas, plus `overrides` (undefined deletes a variable). */
+  setEnvironment(overrides?: Record<string, string | undefined>): void;
+  /** CreateSecret holding `key` at the simulator; resolves the ARN. */
+  createSecret(name: string, key: CreatedNovalaKey, extra?: Record<string, unknown>): Promise<string>;
+  /** The parsed value at `stage` (always naming the stage: moto can answer a stale version otherwise). */
+  valueAt(secretId: string, stage: string): Promise<Record<string, unknown>>;
+  stagesOf(secretId: string): Promise<Record<string, string[]>>;
+  /** Novala's status of a key: active, revoked, or undefined when unknown. */
+  status(keyId: unknown): "active" | "revoked" | undefined;
+  /** Every create (POST) and revoke (DELETE) that reached the simulator, as "METHOD /path". */
+  keyWrites(): string[];
+}
+
+export function useMotoAndSimulator(baseEnvironment: Record<string, string> = {}): Integration {
+  const savedEnv = { ...process.env };
+  const it = {} as Integration;
+  beforeAll(async () => {
+    it.moto = await startMoto();
+    it.secrets = secretsManagerClientFor(it.moto.endpoint);
+  });
+  afterAll(async () => {
+    it.secrets?.destroy();
+    await it.moto?.stop();
+  });
+  beforeEach(async () => {
+    await it.moto.reset();
+    it.novala = await startNovalaSimulator();
+    it.setEnvironment();
+  });
+  afterEach(async () => {
+    await it.novala?.stop();
+    process.env = { ...savedEnv };
+  });
+
+  it.setEnvironment = (overrides = {}) => {
+    process.env = {
+      ...savedEnv,
+      ...lambdaEnvironment(it.moto.endpoint, {
+        HEALTH_CHECK_DEADLINE_SECONDS: "2",
+        NOVALA_RETRY_BUDGET_SECONDS: "2",
+        POWERTOOLS_LOG_LEVEL: "ERROR",
+        ...baseEnvironment,
+      }),
+    };
+    for (const [name, value] of Object.entries(overrides)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  it.createSecret = async (name, key, extra = {}) => {
+    const created = await it.secrets.send(
+      new CreateSecretCommand({ Name: name, SecretString: secretValueFor(it.novala.url, key, extra) }),
+    );
+    return created.ARN as string;
+  };
+  it.valueAt = async (secretId, stage) => {
+    const answer = await it.secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    return JSON.parse(answer.SecretString ?? "{}") as Record<string, unknown>;
+  };
+  it.stagesOf = async (secretId) =>
+    (await it.secrets.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
+  it.status = (keyId) => it.novala.model.inspect(String(keyId))?.status;
+  it.keyWrites = () =>
+    it.novala
+      .requestLog()
+      .filter((entry) => entry.method === "POST" || entry.method === "DELETE")
+      .map((entry) => `${entry.method} ${entry.path}`);
+  return it;
+}
