@@ -37,7 +37,7 @@ export interface NovalaKeyRotationProps {
   /**
    * The secrets that hold a Novala key pair and that this construct rotates. Existing secrets
    * (`Secret.fromSecretNameV2`, `Secret.fromSecretCompleteArn`, `Secret.fromSecretPartialArn`) or a `Secret` created
-   * in the same stack. A new secret must hold a key pair (the JSON of rotation-design.md) before its first rotation:
+   * in the same stack. A new secret must hold a key pair (the JSON of docs/design.md) before its first rotation:
    * put the first key in with `aws secretsmanager put-secret-value` right after the deploy.
    *
    * The rotation function may read and write only these secrets.

@@ -27,7 +27,7 @@ export const BUILT_IN_SCOPES: readonly string[] = ["leads.lead.read", "pipeline"
 
 export const MANAGE_SCOPE = "api_keys.manage";
 
-/** The read endpoint (path, without query) that proves each probe-able scope, per novala-key-api.md. */
+/** The read endpoint (path, without query) that proves each probe-able scope, per docs/novala-key-api.md. */
 export const SCOPE_PROBES: Readonly<Record<string, string>> = {
   "leads.lead.read": "/api/v1/leads",
   pipeline: "/api/v1/pipeline/deals",

@@ -1,7 +1,7 @@
 /**
  * The command line of the local Novala simulator (bin/novala-simulator.js): starts novala-simulator.ts on loopback,
  * seeds a manager key (api_keys.manage) and a consumer key (leads.lead.read, pipeline), prints the URL and a
- * ready-to-use secret value (rotation-design.md's JSON) for each, and runs until Ctrl-C.
+ * ready-to-use secret value (docs/design.md's JSON) for each, and runs until Ctrl-C.
  */
 import { Command, InvalidArgumentError } from "commander";
 import { secretValueFor } from "../lambdas/core/secret-value.js";

@@ -1,5 +1,5 @@
 /**
- * The Novala simulator over real HTTP on loopback (undici): the key-management contract of novala-key-api.md, its
+ * The Novala simulator over real HTTP on loopback (undici): the key-management contract of docs/novala-key-api.md, its
  * switches (latency, propagation delay, rate limit) and each injected fault kind, and that its request log never holds
  * key material.
  */

@@ -8,7 +8,7 @@ export class ConfigurationError extends Error {
   override name = "ConfigurationError";
 }
 
-/** A secret value that is not what rotation-design.md describes. */
+/** A secret value that is not what docs/design.md describes. */
 export class SecretValueError extends Error {
   override name = "SecretValueError";
 }

@@ -65,7 +65,7 @@ export interface NovalaCredentials {
   bearer: string;
 }
 
-/** The Novala key-management contract (novala-key-api.md). Every call lives in one adapter. */
+/** The Novala key-management contract (docs/novala-key-api.md). Every call lives in one adapter. */
 export interface KeyApi {
   /** GET /api/v1/api-keys/self: the calling key (for a publishable key, the pair it belongs to). */
   self(caller: NovalaCredentials): Promise<NovalaKey>;

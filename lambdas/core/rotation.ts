@@ -18,7 +18,7 @@ import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes }
 const MANAGE_SCOPE = "api_keys.manage";
 
 /**
- * The four steps Secrets Manager drives (rotation-design.md). Each starts with the guard and is safe to run again,
+ * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
  * any number of times, after a crash at any line.
  */
 export type RotationStep = "createSecret" | "setSecret" | "testSecret" | "finishSecret";

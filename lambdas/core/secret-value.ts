@@ -3,7 +3,7 @@ import type { AllowedHosts } from "./allowed-hosts.js";
 import { SecretValueError } from "./errors.js";
 
 /**
- * The secret value consumers read from AWSCURRENT (rotation-design.md). Unknown extra fields are kept as they are
+ * The secret value consumers read from AWSCURRENT (docs/design.md). Unknown extra fields are kept as they are
  * across rotations. Validation errors name the field and never echo the value.
  */
 export interface KeySecret {

@@ -12,7 +12,7 @@ import { type CommonOptions, maskedKey, type Session, withSession } from "./sess
 /**
  * `put-key <secret-id>`: onboarding. Reads a key pair (standard input, or a prompt that does not echo), checks the
  * prefixes, introspects the pair at Novala (GET /api-keys/self with each key) for id, name, scopes and creation time,
- * and writes the secret value of rotation-design.md as the new AWSCURRENT, keeping any extra fields the secret held.
+ * and writes the secret value of docs/design.md as the new AWSCURRENT, keeping any extra fields the secret held.
  * A secret that holds another key that still works is not overwritten without --force. Only the last four characters
  * of either key are ever printed.
  */

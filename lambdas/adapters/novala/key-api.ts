@@ -1,5 +1,5 @@
 /**
- * Novala's key-management contract (docs: novala-key-api.md) behind the KeyApi port. Novala publishes no such
+ * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
  * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
  * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
  * Response shapes are checked just enough that the rotation never acts on a half-read key; a shape error names the
