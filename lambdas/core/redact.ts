@@ -6,7 +6,7 @@
  */
 const SEPARATOR = String.raw`(?:_|%5f|%255f|\\u005f)`;
 /** One character of a key's random part: alphanumeric, or any byte percent-encoded once or twice. */
-const KEY_CHARACTER = String.raw`(?:[a-z0-9]|%[0-9a-f]{2}|%25[0-9a-f]{2})`;
+const KEY_CHARACTER = "(?:[a-z0-9]|%[0-9a-f]{2}|%25[0-9a-f]{2})";
 const KEY_PATTERN = new RegExp(`(pk|sk)${SEPARATOR}(live|test)${SEPARATOR}${KEY_CHARACTER}+`, "gi");
 /** The shortest run of a key's characters that counts as leaking it. */
 export const MIN_LEAK_RUN = 8;
