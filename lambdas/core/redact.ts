@@ -1,25 +1,38 @@
 /**
  * A last line of defence: anything shaped like a Novala key is cut to its prefix and last four characters before it
  * reaches a log line or an error message. Code never logs keys on purpose; this catches what slips through, also when
- * a server echoes a key back in another case (`SK_LIVE_…`), URL-encoded (`sk%5Flive%5F…`, once or twice), as a JSON
- * escape (`sk\u005flive…`) or glued to other word characters (`xxsk_live_…`).
+ * a server echoes a key back in another case (`SK_LIVE_…`), percent-encoded (`sk%5Flive%5F…`, any character, once or
+ * twice), as a JSON escape (`sk\u005flive…`) or glued to other word characters (`xxsk_live_…`): the text is matched
+ * as a reader would decode it, and the span it came from is replaced.
  */
-const SEPARATOR = String.raw`(?:_|%5f|%255f|\\u005f)`;
-/** One character of a key's random part: alphanumeric, or any byte percent-encoded once or twice. */
-const KEY_CHARACTER = "(?:[a-z0-9]|%[0-9a-f]{2}|%25[0-9a-f]{2})";
-const KEY_PATTERN = new RegExp(`(pk|sk)${SEPARATOR}(live|test)${SEPARATOR}${KEY_CHARACTER}+`, "gi");
+const KEY_PATTERN = /(pk|sk)_(live|test)_[a-z0-9]+/gi;
 /** The shortest run of a key's characters that counts as leaking it. */
 export const MIN_LEAK_RUN = 8;
 /** A key's public prefix: on its own it says nothing about which key. */
 const PUBLIC_PREFIX = /^(?:pk|sk)_(?:live|test)_/i;
 
 export function redact(text: string): string {
-  return text.replace(KEY_PATTERN, (match: string, kind: string, mode: string) => {
-    const body = percentDecode(match).replace(/^(?:pk|sk)(?:_|\\u005f)(?:live|test)(?:_|\\u005f)/i, "");
-    // Four characters of a long key help an operator tell keys apart; of a short fragment they would be most of it.
-    const tail = body.length >= MIN_LEAK_RUN ? body.slice(-4) : "";
-    return `${kind.toLowerCase()}_${mode.toLowerCase()}_…${tail}`;
-  });
+  // Most lines hold no escape at all: match them as they are.
+  if (!/[%\\]/.test(text))
+    return text.replace(KEY_PATTERN, (match, kind: string, mode: string) => masked(match, kind, mode));
+  const decoded = decodeWithOffsets(text);
+  const plain = decoded.map((entry) => entry.char).join("");
+  let out = "";
+  let copied = 0;
+  for (const match of plain.matchAll(KEY_PATTERN)) {
+    const first = decoded[match.index];
+    const last = decoded[match.index + match[0].length - 1];
+    if (!first || !last) continue;
+    out += text.slice(copied, first.start) + masked(match[0], match[1] as string, match[2] as string);
+    copied = last.end;
+  }
+  return out + text.slice(copied);
+}
+
+/** "sk_live_…abcd": four characters of a long key help an operator tell keys apart; of a fragment, none. */
+function masked(key: string, kind: string, mode: string): string {
+  const body = key.slice(kind.length + mode.length + 2);
+  return `${kind.toLowerCase()}_${mode.toLowerCase()}_…${body.length >= MIN_LEAK_RUN ? body.slice(-4) : ""}`;
 }
 
 /**
@@ -83,17 +96,18 @@ interface DecodedChar {
   end: number;
 }
 
-/** The text as characters after percent-decoding (`%5F`, `%255F`), each with the span it came from. */
+/**
+ * The text as a reader would decode it, one UTF-16 unit per entry with the span it came from: percent escapes
+ * (`%5F`, and `%255F` encoded twice) and JSON/JavaScript escapes (`\u005f`) become their character.
+ */
 function decodeWithOffsets(text: string): DecodedChar[] {
   const out: DecodedChar[] = [];
   for (let index = 0; index < text.length; ) {
-    const twice = /^%25([0-9a-f]{2})/i.exec(text.slice(index, index + 5));
-    const once = twice ? undefined : /^%([0-9a-f]{2})/i.exec(text.slice(index, index + 3));
-    const hex = twice?.[1] ?? once?.[1];
-    if (hex !== undefined) {
-      const length = twice ? 5 : 3;
-      out.push({ char: String.fromCharCode(Number.parseInt(hex, 16)), start: index, end: index + length });
-      index += length;
+    const escaped = ESCAPE.exec(text.slice(index, index + 6));
+    const hex = escaped?.[1] ?? escaped?.[2] ?? escaped?.[3];
+    if (escaped && hex !== undefined) {
+      out.push({ char: String.fromCharCode(Number.parseInt(hex, 16)), start: index, end: index + escaped[0].length });
+      index += escaped[0].length;
       continue;
     }
     out.push({ char: text[index] as string, start: index, end: index + 1 });
@@ -102,8 +116,4 @@ function decodeWithOffsets(text: string): DecodedChar[] {
   return out;
 }
 
-function percentDecode(text: string): string {
-  return decodeWithOffsets(text)
-    .map((entry) => entry.char)
-    .join("");
-}
+const ESCAPE = /^(?:%25([0-9a-f]{2})|%([0-9a-f]{2})|\\u([0-9a-f]{4}))/i;

@@ -269,7 +269,7 @@ export class NovalaHttpClient {
         return { kind: "answer", status, headers: response.headers, text: "" };
       }
       if (announcedLength(response.headers["content-length"]) > MAX_ANSWER_BYTES) {
-        response.body.destroy();
+        discard(response.body);
         return { kind: "too-large", status, announced: true };
       }
       // The attempt timer (above) aborts a body that trickles in: it bounds the whole answer, not each chunk.
@@ -299,21 +299,24 @@ export class NovalaHttpClient {
 }
 
 /** Reads a body as UTF-8 up to `limit` bytes; undefined (and the stream destroyed) when it holds more. */
-async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(): unknown },
-  limit: number,
-): Promise<string | undefined> {
+async function readCapped(body: Dispatcher.ResponseData["body"], limit: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
     if (size > limit) {
-      body.destroy();
+      discard(body);
       return undefined;
     }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size).toString("utf8");
+}
+
+/** Drops an unread body and its connection; the abort it causes is expected, not an error to report. */
+function discard(body: { on(event: "error", listener: () => void): unknown; destroy(): unknown }): void {
+  body.on("error", () => {});
+  body.destroy();
 }
 
 /** A content-length header as a number; 0 when absent or unreadable (the streamed count still applies). */
@@ -379,8 +382,9 @@ function parseJson(text: string, operation: string, status: number, idempotent: 
 /**
  * Novala's `{"error": "..."}` text, when it is a short line of plain text; other bodies are not echoed. The text can
  * echo the request, so any run of the bearer token (any case, percent-encoded) and anything shaped like a key is
- * scrubbed first; what then still holds an encoding character (`%`, `\`, `&`, `=`, `+`) or is longer than
- * MAX_ERROR_TEXT may hide a key in a form the scrubbing does not know, and is withheld whole.
+ * scrubbed first; what then still holds an encoding character (`%`, `\`, `&`, `=`, `+`), an unbroken token of 32 or
+ * more characters (base64, hex) or is longer than MAX_ERROR_TEXT may hide a key in a form the scrubbing does not
+ * know, and is withheld whole.
  */
 function errorText(text: string, bearer: string): string {
   let message: unknown;
@@ -391,12 +395,16 @@ function errorText(text: string, bearer: string): string {
   }
   if (typeof message !== "string" || message.length === 0) return "(no error message)";
   const clean = scrub(message, bearer);
-  if (clean.length > MAX_ERROR_TEXT || !PLAIN_TEXT.test(clean)) return "(error message withheld: not short plain text)";
+  if (clean.length > MAX_ERROR_TEXT || !PLAIN_TEXT.test(clean) || LONG_TOKEN.test(clean)) {
+    return "(error message withheld: not short plain text)";
+  }
   return clean;
 }
 
 /** Letters, digits, spaces and the punctuation of a plain status line (and the "…" of a redacted key). */
 const PLAIN_TEXT = /^[\p{L}\p{N} .,:;!?'"()[\]{}<>/_#@*…-]*$/u;
+/** An unbroken token this long is no word: it may be a credential in an encoding the scrubbing does not know. */
+const LONG_TOKEN = /[A-Za-z0-9+/=_-]{32,}/;
 
 function scrub(text: string, bearer: string): string {
   // Key-shaped text first, so a key that shares a run with the bearer still reads as "sk_live_…abcd".
