@@ -90,7 +90,7 @@ export const DEFAULT_BACKOFF_CAP_MS = 10_000;
 export const DEFAULT_RATE_LIMIT_BUDGET_MS = 180_000;
 /**
  * The largest answer read, in bytes. Novala's largest legitimate answer is a list page of 100 key objects (about
- * 40 KB); 1 MB leaves room for long names and still fits many concurrent reads in a 256 MB Lambda.
+ * 30 KB with long names and three scopes each); 1 MB leaves ample room and still fits in a 256 MB Lambda.
  */
 export const MAX_ANSWER_BYTES = 1024 * 1024;
 /** Novala's error text is kept only up to this length (and only as plain text): a longer one is not a status line. */
