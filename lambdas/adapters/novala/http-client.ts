@@ -6,7 +6,9 @@
  * CreateOutcomeUnknownError and leaves reconciliation to the caller. An answer is read as a stream and refused past
  * MAX_ANSWER_BYTES (at once when its content-length announces more), so an allowed host cannot exhaust the Lambda's
  * memory. Error messages carry statuses, operation names and Novala's error text only when it is short plain text
- * with nothing of the bearer token or of any key in it (see errorText), never a body. The undici is the Node.js runtime's own copy
+ * with nothing of the bearer token or of any key in it (see errorText), never a body.
+ *
+ * The undici is the Node.js runtime's own copy
  * (runtime-undici.ts): only types come from the npm package, so the Lambda bundles carry none of it.
  */
 import type { Dispatcher } from "undici";
