@@ -179,7 +179,7 @@ export function buildProgram(): Command {
   program.addCommand(
     awsCommand("reconcile")
       .description(
-        "find (and with --revoke revoke) stranded keys: tagged by the rotator, held by no secret, unscheduled",
+        "find (and with --revoke revoke) stranded keys: tagged by the rotator for an abandoned version of a secret it read, held by no secret, unscheduled, unused within --grace",
       )
       .requiredOption("--manager-secret <id>", "the secret holding the manager key (api_keys.manage) of the tenant")
       .addOption(new Option("--secret <id>", "a secret whose versions hold keys (repeatable)").argParser(collect))
@@ -188,6 +188,12 @@ export function buildProgram(): Command {
         new Option("--min-age <duration>", "leave keys younger than this alone (a rotation may be storing one)")
           .argParser(durationOption(0, 365 * 86_400_000))
           .default(3_600_000, "1h"),
+      )
+      .addOption(
+        // 7 days: the longest grace period a rotation gives a retired key, so no key still in its grace is revoked.
+        new Option("--grace <duration>", "leave keys Novala saw used within this long alone (lastUsedAt)")
+          .argParser(durationOption(0, 365 * 86_400_000))
+          .default(7 * 86_400_000, "7d"),
       )
       .option("--revoke", "revoke the stranded keys (default: a dry run)")
       .addOption(scheduleGroupOption())

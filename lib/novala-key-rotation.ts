@@ -1,11 +1,10 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
+import { ArnFormat, Duration, Lazy, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as events from "aws-cdk-lib/aws-events";
-import * as eventsTargets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -438,10 +437,16 @@ export class NovalaKeyRotation extends Construct {
     });
 
     // --- Alerts ------------------------------------------------------------------------------------------------
-    this.alertTopic = props.alertTopic ?? this.createAlertTopic();
+    // The rule and the alarms get physical names, so that the alert key's policy can name them as the only sources
+    // (aws:SourceArn) without referencing them: they target the topic that key encrypts, a dependency cycle.
+    const alertSources = alertSourceNames(this);
+    const alarmArns: string[] = [];
+    const namedAlarms = new Set<cloudwatch.Alarm>();
+    this.alertTopic = props.alertTopic ?? this.createAlertTopic(alarmArns);
     if (props.alertEmail) this.alertTopic.addSubscription(new snsSubscriptions.EmailSubscription(props.alertEmail));
 
     this.rotationFailureRule = new events.Rule(this, "RotationFailedRule", {
+      ruleName: alertSources.ruleName,
       description: "Secrets Manager RotationFailed or RotationAbandoned on a Novala key secret",
       eventPattern: {
         source: ["aws.secretsmanager"],
@@ -453,20 +458,37 @@ export class NovalaKeyRotation extends Construct {
         },
       },
     });
-    this.rotationFailureRule.addTarget(
-      new eventsTargets.SnsTopic(this.alertTopic, {
-        message: events.RuleTargetInput.fromObject({
-          alert: `Novala key rotation: ${events.EventField.fromPath("$.detail.eventName")}`,
-          secretId: events.EventField.fromPath("$.detail.additionalEventData.SecretId"),
-          region: events.EventField.region,
-          time: events.EventField.time,
-        }),
+    // Not events-targets' SnsTopic: it grants events.amazonaws.com on the topic and its key without any condition.
+    const alertTopic = this.alertTopic;
+    const message = events.RuleTargetInput.fromObject({
+      alert: `Novala key rotation: ${events.EventField.fromPath("$.detail.eventName")}`,
+      secretId: events.EventField.fromPath("$.detail.additionalEventData.SecretId"),
+      region: events.EventField.region,
+      time: events.EventField.time,
+    });
+    this.rotationFailureRule.addTarget({
+      bind: () => ({ arn: alertTopic.topicArn, input: message, targetResource: alertTopic }),
+    });
+    // On a topic of this stack also its key (grantPublish); on an imported topic a no-op, as before.
+    alertTopic.grantPublish(
+      new iam.ServicePrincipal("events.amazonaws.com", {
+        conditions: sourceConditions(stack.account, alertSources.ruleArn),
       }),
     );
 
     const action = new cloudwatchActions.SnsAction(this.alertTopic);
     const alarm = (name: string, metric: cloudwatch.IMetric, description: string) => {
+      const alarmName = `${alertSources.alarmPrefix}-${name}`;
+      alarmArns.push(
+        stack.formatArn({
+          service: "cloudwatch",
+          resource: "alarm",
+          resourceName: alarmName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      );
       const created = new cloudwatch.Alarm(this, `${name}Alarm`, {
+        alarmName,
         metric,
         alarmDescription: description,
         threshold: 1,
@@ -475,8 +497,17 @@ export class NovalaKeyRotation extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       created.addAlarmAction(action);
+      namedAlarms.add(created);
       return created;
     };
+    // An alarm made some other way would have a name the alert key's policy does not allow, and fail silently.
+    this.node.addValidation({
+      validate: () =>
+        this.node
+          .findAll()
+          .filter((child): child is cloudwatch.Alarm => child instanceof cloudwatch.Alarm && !namedAlarms.has(child))
+          .map((child) => `alarm ${child.node.path} was not made by the alarm helper: the alert key would refuse it`),
+    });
     const period = Duration.minutes(5);
     const customMetric = (metricName: string) =>
       new cloudwatch.Metric({
@@ -523,28 +554,43 @@ export class NovalaKeyRotation extends Construct {
     this.acknowledgeNagFindings(props, rotationRole, revocationRole, scheduleArnsInGroup);
   }
 
-  private createAlertTopic(): sns.Topic {
+  /**
+   * The alert topic and its key. An SNS topic under the AWS-managed aws/sns key cannot receive from CloudWatch alarms
+   * or EventBridge, so the key admits both, each only for this account and its own sources: CloudWatch for `alarmArns`
+   * (filled as the alarms are made) here, EventBridge for the rule where the rule's target is granted.
+   */
+  private createAlertTopic(alarmArns: string[]): sns.Topic {
+    const account = Stack.of(this).account;
     const key = new kms.Key(this, "AlertTopicKey", {
       description: "Encrypts the Novala key rotation alert topic",
       enableKeyRotation: true,
     });
-    // An SNS topic under the AWS-managed aws/sns key cannot receive from CloudWatch alarms or EventBridge.
-    for (const service of ["cloudwatch.amazonaws.com", "events.amazonaws.com"]) {
-      key.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: `Allow${service.split(".")[0]}ToPublish`,
-          principals: [new iam.ServicePrincipal(service)],
-          actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
-          resources: ["*"],
-          conditions: { StringEquals: { "aws:SourceAccount": Stack.of(this).account } },
-        }),
-      );
-    }
-    return new sns.Topic(this, "AlertTopic", {
+    const alarmSources = sourceConditions(account, Lazy.list({ produce: () => alarmArns }));
+    const cloudwatchPrincipal = new iam.ServicePrincipal("cloudwatch.amazonaws.com");
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "AllowcloudwatchToPublish",
+        principals: [cloudwatchPrincipal],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources: ["*"],
+        conditions: alarmSources,
+      }),
+    );
+    const topic = new sns.Topic(this, "AlertTopic", {
       displayName: "Novala key rotation alerts",
       masterKey: key,
       enforceSSL: true,
     });
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "AllowcloudwatchAlarmsToPublish",
+        principals: [cloudwatchPrincipal],
+        actions: ["sns:Publish"],
+        resources: [topic.topicArn],
+        conditions: alarmSources,
+      }),
+    );
+    return topic;
   }
 
   /** cdk-nag AwsSolutions findings that this design accepts, each with the reason that holds for it. */
@@ -822,4 +868,27 @@ function nagText(stack: Stack, value: string): string {
     throw new Error(`NovalaKeyRotation: cannot name ${JSON.stringify(part)} in a cdk-nag acknowledgement`);
   };
   return render(stack.resolve(value));
+}
+
+/**
+ * Physical names for the alert sources, unique in the account and region (the stack name, the construct's path and a
+ * hash of it), and the rule's ARN built from its name.
+ */
+function alertSourceNames(scope: Construct): { ruleName: string; ruleArn: string; alarmPrefix: string } {
+  const ruleName = `${Names.uniqueResourceName(scope, { maxLength: 48, separator: "-" })}-rotation-failed`;
+  return {
+    ruleName,
+    ruleArn: Stack.of(scope).formatArn({
+      service: "events",
+      resource: "rule",
+      resourceName: ruleName,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    }),
+    alarmPrefix: Names.uniqueResourceName(scope, { maxLength: 120, separator: "-" }),
+  };
+}
+
+/** A service may act for this account only, and only for these sources (its confused-deputy conditions). */
+function sourceConditions(account: string, sourceArns: string | string[]): Record<string, Record<string, unknown>> {
+  return { StringEquals: { "aws:SourceAccount": account }, ArnEquals: { "aws:SourceArn": sourceArns } };
 }

@@ -8,7 +8,7 @@
  *   `propagationDelayMs` (a new key answers 401 for that long), a per-tenant token-bucket `rateLimitPerSecond`
  *   (429, with `Retry-After` in seconds unless `retryAfterHeader` is false);
  * - a queue of injected faults, each matching "METHOD /path" and firing `count` times: answer a status, reset the
- *   connection, hang, or perform the operation and then lose the answer.
+ *   connection, hang, perform the operation and then lose the answer, or flood the client with a huge or slow body.
  *
  * `requestLog()` records method, path, route and outcome of every request: never headers or bodies, and any key
  * material that a client might put into a path is redacted.
@@ -42,7 +42,23 @@ export type FaultAction =
    */
   | { kind: "hang"; ms: number; perform?: boolean }
   /** Perform the operation (for example really create the key), then destroy the socket instead of answering. */
-  | { kind: "lose-answer" };
+  | { kind: "lose-answer" }
+  /**
+   * Answer `status` (default 200) with a body of `bytes` bytes that opens like a JSON answer and never closes,
+   * written `chunkBytes` (default 64 KiB) at a time, `intervalMs` apart (default 0: as fast as the client reads); with
+   * `announce` the content-length says `bytes` up front, otherwise the body is chunked. Stops as soon as the client
+   * hangs up and holds one chunk at most, so a 400 MB answer costs the simulator nothing. With `perform: true` the
+   * operation is done first (a create whose answer cannot be read).
+   */
+  | {
+      kind: "flood";
+      bytes: number;
+      status?: number;
+      chunkBytes?: number;
+      intervalMs?: number;
+      announce?: boolean;
+      perform?: boolean;
+    };
 
 export type FaultKind = FaultAction["kind"];
 
@@ -60,7 +76,7 @@ export interface PendingFault {
   remaining: number;
 }
 
-export type RequestOutcome = "answered" | "reset" | "hang" | "lost";
+export type RequestOutcome = "answered" | "reset" | "hang" | "lost" | "flooded";
 
 export interface RequestLogEntry {
   /** Epoch ms when the request arrived. */
@@ -77,6 +93,8 @@ export interface RequestLogEntry {
   fault?: FaultKind;
   /** True when the rate limit answered 429. */
   rateLimited?: boolean;
+  /** For a flood: the body bytes written before the client hung up (or all of them). */
+  bytesWritten?: number;
 }
 
 export interface NovalaSimulatorOptions extends Partial<SimulatorSwitches> {
@@ -192,6 +210,19 @@ async function readBody(request: IncomingMessage): Promise<{ ok: true; text: str
     chunks.push(buffer);
   }
   return { ok: true, text: Buffer.concat(chunks).toString("utf8") };
+}
+
+/** Waits until `response` can take more or its socket closed, leaving no listener behind on the (kept-alive) socket. */
+async function drainedOrClosed(response: ServerResponse, socket: Socket): Promise<void> {
+  const controller = new AbortController();
+  const { signal } = controller;
+  try {
+    await Promise.race([once(response, "drain", { signal }), once(socket, "close", { signal })]);
+  } catch {
+    // The response errored: the loop's check for a destroyed response ends the flood.
+  } finally {
+    controller.abort();
+  }
 }
 
 /** Starts a simulator on 127.0.0.1 (port 0 = a free port). */
@@ -352,6 +383,10 @@ export async function startNovalaSimulator(options: NovalaSimulatorOptions = {})
       send(response, { status: fault.status, body: { error: fault.message ?? "Injected failure" }, headers });
       return;
     }
+    if (fault?.kind === "flood" && !fault.perform) {
+      await flood(request, response, fault, entry);
+      return;
+    }
     if (fault?.kind === "hang" && !fault.perform) {
       entry.outcome = "hang";
       await delay(fault.ms);
@@ -379,6 +414,10 @@ export async function startNovalaSimulator(options: NovalaSimulatorOptions = {})
     }
     entry.status = answer.status;
 
+    if (fault?.kind === "flood") {
+      await flood(request, response, fault, entry);
+      return;
+    }
     if (fault?.kind === "lose-answer") {
       entry.outcome = "lost";
       request.socket.destroy();
@@ -391,6 +430,32 @@ export async function startNovalaSimulator(options: NovalaSimulatorOptions = {})
       return;
     }
     send(response, answer);
+  }
+
+  async function flood(
+    request: IncomingMessage,
+    response: ServerResponse,
+    fault: Extract<FaultAction, { kind: "flood" }>,
+    entry: RequestLogEntry,
+  ): Promise<void> {
+    entry.outcome = "flooded";
+    entry.status = fault.status ?? 200;
+    entry.bytesWritten = 0;
+    const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8" };
+    if (fault.announce) headers["content-length"] = String(fault.bytes);
+    response.writeHead(entry.status, headers);
+    const opening = Buffer.from('{"data":{"id":"key_flood","name":"');
+    const filler = Buffer.alloc(Math.max(1, fault.chunkBytes ?? 64 * 1024), "x");
+    const gone = () => stopped || response.destroyed || request.socket.destroyed;
+    while (entry.bytesWritten < fault.bytes && !gone()) {
+      const source = entry.bytesWritten === 0 ? Buffer.concat([opening, filler]).subarray(0, filler.length) : filler;
+      const chunk = source.subarray(0, Math.min(source.length, fault.bytes - entry.bytesWritten));
+      const flushed = response.write(chunk);
+      entry.bytesWritten += chunk.length;
+      if (!flushed) await drainedOrClosed(response, request.socket);
+      if (fault.intervalMs) await delay(fault.intervalMs);
+    }
+    if (!gone()) response.end();
   }
 
   const server = createServer((request, response) => {
@@ -420,6 +485,9 @@ export async function startNovalaSimulator(options: NovalaSimulatorOptions = {})
       const count = fault.count ?? 1;
       if (!Number.isInteger(count) || count < 1) throw new Error("fault count must be a positive integer");
       if (fault.kind === "hang" && !(fault.ms >= 0)) throw new Error("hang fault needs ms ≥ 0");
+      if (fault.kind === "flood" && !(Number.isInteger(fault.bytes) && fault.bytes >= 0)) {
+        throw new Error("flood fault needs a whole number of bytes ≥ 0");
+      }
       const { count: _count, ...rest } = fault;
       faults.push({ ...rest, remaining: count });
     },

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CreateScheduleGroupCommand, GetScheduleCommand, type SchedulerClient } from "@aws-sdk/client-scheduler";
@@ -6,10 +7,12 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  PutSecretValueCommand,
   type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { revocationScheduleName } from "../lambdas/core/key-name.js";
+import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
 import { lastFour } from "../lambdas/core/redact.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
@@ -400,23 +403,36 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   });
 
   it("reconcile lists stranded keys as a table (dry run) and revokes them with --revoke", async () => {
+    // A rotation that created its replacement and lost its version's labels (abandoned): its keys carry its tag.
+    const abandoned = randomUUID();
+    await secrets.send(
+      new PutSecretValueCommand({
+        SecretId: consumerArn,
+        ClientRequestToken: abandoned,
+        SecretString: JSON.stringify(await valueAt(consumerArn, "AWSCURRENT")),
+        VersionStages: ["ABANDONED_IN_TEST"],
+      }),
+    );
+    await secrets.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: consumerArn,
+        VersionStage: "ABANDONED_IN_TEST",
+        RemoveFromVersionId: abandoned,
+      }),
+    );
+    const tagged = replacementKeyName("Acumatica Integration", consumerArn, abandoned);
     const stranded = novala.model.seedKey({
-      name: "Acumatica Integration · rot 0123456789abcdef01234567",
+      name: tagged,
       scopes: ["leads.lead.read"],
       createdAt: "2026-01-01T00:00:00Z",
     });
-    const young = novala.model.seedKey({
-      name: "Acumatica Integration · rot abcdef0123456789abcdef01",
-      scopes: ["pipeline"],
-    });
+    const young = novala.model.seedKey({ name: tagged, scopes: ["pipeline"] });
     const held = String((await valueAt(consumerArn, "AWSCURRENT")).keyId);
 
     const dryRun = await cli(["reconcile", "--manager-secret", "novala/manager"]);
     expectNoKeyMaterial(dryRun);
     expect(dryRun.code).toBe(0);
-    expect(dryRun.stdout).toMatch(
-      new RegExp(`│ ${stranded.id} │ Acumatica Integration · rot 0123456789abcdef01234567 │.*│ would revoke │`),
-    );
+    expect(dryRun.stdout).toMatch(new RegExp(`│ ${stranded.id} │ ${tagged} │.*│ would revoke │`));
     expect(dryRun.stdout).not.toContain(young.id);
     expect(dryRun.stdout).toContain("1 unheld key(s) younger than 1 h left alone");
     expect(novala.model.inspect(stranded.id)?.status).toBe("active");

@@ -598,15 +598,22 @@ describe("key calls", () => {
 });
 
 describe("secrecy", () => {
-  it("redacts a secret key and the bearer token echoed in an error body, and cuts long text", async () => {
-    const message = `invalid key ${ECHOED_SECRET} (Bearer ${BEARER}) ${"x".repeat(500)}`;
-    const server = await startServer([json(400, { error: message })]);
+  it("redacts a secret key and the bearer token echoed in an error body, and withholds long text", async () => {
+    const server = await startServer([
+      json(400, { error: `invalid key ${ECHOED_SECRET} (Bearer ${BEARER})` }),
+      json(400, { error: `unknown scope ${"x".repeat(500)}` }),
+    ]);
     const { api, creds } = harness(server);
     const error = await caught(api.create(creds, { name: "n", scopes: ["nope"] }));
     expect(error).toBeInstanceOf(NovalaHttpError);
     expectNoKeyMaterial(error);
-    expect(error.message).toContain("sk_live_…9999");
-    expect(error.message.length).toBeLessThan(300);
+    expect(error.message).toBe(
+      "Novala POST /api/v1/api-keys answered 400: invalid key sk_live_…9999 (Bearer sk_live_…0001)",
+    );
+    const long = await caught(api.create(creds, { name: "n", scopes: ["nope"] }));
+    expect(long.message).toBe(
+      "Novala POST /api/v1/api-keys answered 400: (error message withheld: not short plain text)",
+    );
   });
 
   it("scrubs a bearer that is not shaped like a Novala key", async () => {

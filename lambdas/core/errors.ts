@@ -49,6 +49,30 @@ export class NovalaHttpError extends Error {
   }
 }
 
+/**
+ * Novala's answer was larger than the client reads (it was not kept): a broken or hostile server. Not retried. The
+ * message names the operation and the limit, never the body.
+ */
+export class NovalaAnswerTooLargeError extends NovalaHttpError {
+  override name = "NovalaAnswerTooLargeError";
+  constructor(
+    status: number,
+    operation: string,
+    readonly limitBytes: number,
+    announced: boolean,
+  ) {
+    super(
+      status,
+      operation,
+      `${announced ? "its content-length announces" : "it sent"} an answer larger than the ${formatBytes(limitBytes)} limit; the answer was not read`,
+    );
+  }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MB` : `${bytes} bytes`;
+}
+
 /** Novala could not be reached or kept failing after the retry budget (network errors, 429, 5xx). */
 export class NovalaUnavailableError extends Error {
   override name = "NovalaUnavailableError";

@@ -2,10 +2,10 @@ import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
 import { readKeySecret } from "../../lambdas/core/context.js";
 import { errorMessage } from "../../lambdas/core/errors.js";
-import { carriesRotationTag } from "../../lambdas/core/key-name.js";
+import { carriesRotationTag, hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { describeSecret, labelledVersions, revocationSchedules } from "./aws.js";
+import { allVersions, describeSecret, revocationSchedules } from "./aws.js";
 import { formatDuration } from "./duration.js";
 import { CliError } from "./errors.js";
 import { formatTime } from "./output.js";
@@ -14,16 +14,24 @@ import { type CommonOptions, keyMetadata, type Session, withSession } from "./se
 /**
  * `reconcile --manager-secret <id> [--revoke]`: the keys a crash between Novala's create and PutSecretValue can leave
  * behind. A key is stranded when it is active, carries the rotator's name tag, no labelled version of any secret
- * holds it, no schedule in the group will revoke it, and it is older than --min-age (a rotation in flight may be
- * about to store it). Secrets considered: the manager secret, every --secret, and (unless --no-list-secrets) every
- * secret ListSecrets shows whose AWSCURRENT names this manager or the same Novala tenant (a self-managed secret of
- * the tenant holds tagged keys too). A dry run unless --revoke; --revoke refuses when a secret could not be read.
+ * holds it, no schedule in the group will revoke it, it is older than --min-age (a rotation in flight may be about to
+ * store it), its tag is that of an unlabelled version of a secret read in this run (hasRotationTag: the secret's ARN
+ * and the version id), and Novala saw it used no later than --grace ago. Secrets considered: the manager secret,
+ * every --secret, and (unless --no-list-secrets) every secret ListSecrets shows whose AWSCURRENT names this manager
+ * or the same Novala tenant (a self-managed secret of the tenant holds tagged keys too).
+ *
+ * The tenant may be shared with secrets this run cannot see (another region or account, a secret it may not read):
+ * their keys look stranded from here. So a key is revoked only when its tag proves which of the secrets read here
+ * made it; every other unheld tagged key is listed as left alone, with the reason, and so is every secret that could
+ * not be read. A dry run unless --revoke.
  */
 export interface ReconcileOptions extends CommonOptions {
   managerSecret: string;
   secret?: string[];
   listSecrets: boolean;
   minAge: number;
+  /** Milliseconds: a key Novala saw used more recently than this is left alone (someone still relies on it). */
+  grace: number;
   revoke?: boolean;
   scheduleGroup: string;
 }
@@ -31,6 +39,19 @@ export interface ReconcileOptions extends CommonOptions {
 interface Holder {
   secret: string;
   stages: string[];
+}
+
+/** A version of a secret read in this run, whose tag a key may carry. */
+interface ReadVersion {
+  secretArn: string;
+  secretName: string;
+  versionId: string;
+  stages: string[];
+}
+
+interface LeftAlone {
+  key: NovalaKey;
+  reason: string;
 }
 
 export function reconcile(options: ReconcileOptions): Promise<number> {
@@ -63,6 +84,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   }
 
   const holders = new Map<string, Holder[]>();
+  const readVersions: ReadVersion[] = [];
   const unreadable: string[] = [];
   const considered: string[] = [];
   const seen = new Set<string>();
@@ -82,7 +104,8 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     if (seen.has(arn)) continue;
     seen.add(arn);
     try {
-      const versions = await labelledVersions(session.aws, arn);
+      const everyVersion = await allVersions(session.aws, arn);
+      const versions = everyVersion.filter((version) => version.stages.length > 0);
       const values: { stages: string[]; keyId?: string; baseUrl?: string; managerSecretId?: string }[] = [];
       for (const version of versions) {
         const stage = version.stages[0] as string;
@@ -96,6 +119,9 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
         (current?.baseUrl !== undefined && sameOrigin(current.baseUrl, tenant));
       if (!related) continue;
       considered.push(name);
+      for (const version of everyVersion) {
+        readVersions.push({ secretArn: arn, secretName: name, versionId: version.versionId, stages: version.stages });
+      }
       for (const value of values) {
         if (!value.keyId) continue;
         holders.set(value.keyId, [...(holders.get(value.keyId) ?? []), { secret: name, stages: value.stages }]);
@@ -113,6 +139,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   const now = Date.now();
   const tagged = keys.filter((key) => key.status === "active" && carriesRotationTag(key.name));
   const stranded: NovalaKey[] = [];
+  const leftAlone: LeftAlone[] = [];
   let tooYoung = 0;
   for (const key of tagged) {
     if (holders.has(key.id) || scheduled.has(key.id)) continue;
@@ -121,19 +148,15 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
       tooYoung++;
       continue;
     }
-    stranded.push(key);
+    const reason = leaveAloneReason(key, readVersions, now, options.grace);
+    if (reason) leftAlone.push({ key, reason });
+    else stranded.push(key);
   }
 
   for (const problem of unreadable) out.warn(`could not read secret ${problem}`);
   const actions = new Map<string, string>();
   let failed = 0;
   if (options.revoke && stranded.length > 0) {
-    if (unreadable.length > 0) {
-      throw new CliError(
-        `refusing to revoke: ${unreadable.length} secret(s) could not be read and may hold a stranded-looking key; ` +
-          "grant read access, or name the secrets with --secret and add --no-list-secrets",
-      );
-    }
     for (const key of stranded) {
       try {
         const outcome = await session.keys.revoke(credentials, key.id);
@@ -155,6 +178,14 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     heldBySecrets: tagged.filter((key) => holders.has(key.id)).length,
     scheduledForRevocation: tagged.filter((key) => !holders.has(key.id) && scheduled.has(key.id)).length,
     youngerThanMinAge: tooYoung,
+    graceMs: options.grace,
+    leftAlone: leftAlone.map(({ key, reason }) => ({
+      keyId: key.id,
+      name: key.name,
+      createdAt: key.createdAt,
+      lastUsedAt: key.lastUsedAt ?? null,
+      reason,
+    })),
     stranded: stranded.map((key) => ({
       keyId: key.id,
       name: key.name,
@@ -189,8 +220,47 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     if (!options.revoke) out.line(`${stranded.length} stranded key(s). Add --revoke to revoke them.`);
     if (tooYoung > 0) out.line(`${tooYoung} unheld key(s) younger than ${formatDuration(options.minAge)} left alone.`);
   }
+  if (leftAlone.length > 0) {
+    out.line(`${leftAlone.length} unheld tagged key(s) left alone (not ours to revoke, or still in use):`);
+    out.table(
+      ["Key id", "Name", "Created", "Last used", "Why left alone"],
+      leftAlone.map(({ key, reason }) => [
+        key.id,
+        key.name,
+        formatTime(key.createdAt),
+        key.lastUsedAt ? formatTime(key.lastUsedAt) : "never",
+        reason,
+      ]),
+    );
+  }
+  if (unreadable.length > 0) {
+    out.line(
+      `Not seen: ${unreadable.length} secret(s) could not be read (warnings above); ` +
+        "keys they made are not attributable here and were left alone.",
+    );
+  }
   if (failed > 0) throw new CliError(`${failed} of ${stranded.length} stranded key(s) could not be revoked`);
   return 0;
+}
+
+/**
+ * Why an unheld, unscheduled tagged key is not revoked; undefined when it may be. It may only when its tag is that of
+ * an unlabelled version of a secret read in this run (an abandoned or rolled-back rotation of that secret), and it
+ * has not been used within the grace.
+ */
+function leaveAloneReason(key: NovalaKey, versions: ReadVersion[], now: number, graceMs: number): string | undefined {
+  const version = versions.find((candidate) => hasRotationTag(key.name, candidate.secretArn, candidate.versionId));
+  if (!version) {
+    return "not ours / not attributable: its tag is no version of a secret read here (another region or account, or a secret this run could not read)";
+  }
+  if (version.stages.length > 0) {
+    return `its rotation of ${version.secretName} (version ${version.versionId}, ${version.stages.join(", ")}) is not over; that rotation revokes it`;
+  }
+  const lastUsed = key.lastUsedAt ? new Date(key.lastUsedAt).getTime() : Number.NaN;
+  if (Number.isFinite(lastUsed) && lastUsed > now - graceMs) {
+    return `used at ${formatTime(key.lastUsedAt)}, within the grace (${formatDuration(graceMs)})`;
+  }
+  return undefined;
 }
 
 function sameOrigin(url: string, origin: string): boolean {

@@ -3,14 +3,23 @@
  * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
  * backoff and full jitter inside a retry budget. Novala documents no idempotency keys, so a POST is retried only when
  * it certainly did not take effect (429, or the connection never opened); any other failure after sending throws
- * CreateOutcomeUnknownError and leaves reconciliation to the caller. Error messages carry statuses, operation names and
- * Novala's redacted error text, never a bearer token or a key. The undici is the Node.js runtime's own copy
+ * CreateOutcomeUnknownError and leaves reconciliation to the caller. An answer is read as a stream and refused past
+ * MAX_ANSWER_BYTES (at once when its content-length announces more), so an allowed host cannot exhaust the Lambda's
+ * memory. Error messages carry statuses, operation names and Novala's error text only when it is short plain text
+ * with nothing of the bearer token or of any key in it (see errorText), never a body.
+ *
+ * The undici is the Node.js runtime's own copy
  * (runtime-undici.ts): only types come from the npm package, so the Lambda bundles carry none of it.
  */
 import type { Dispatcher } from "undici";
 import type { NovalaClientConfig } from "../../core/config.js";
-import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../core/errors.js";
-import { redact } from "../../core/redact.js";
+import {
+  CreateOutcomeUnknownError,
+  NovalaAnswerTooLargeError,
+  NovalaHttpError,
+  NovalaUnavailableError,
+} from "../../core/errors.js";
+import { redact, redactSecrets } from "../../core/redact.js";
 import { runtimeAgentClass } from "./runtime-undici.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
@@ -81,7 +90,13 @@ export const DEFAULT_BACKOFF_CAP_MS = 10_000;
  * in bench/ (fleet rotation): with 60 s, 11 % of 500 concurrent rotations gave up; with 180 s none did.
  */
 export const DEFAULT_RATE_LIMIT_BUDGET_MS = 180_000;
-const MAX_ERROR_TEXT = 200;
+/**
+ * The largest answer read, in bytes. Novala's largest legitimate answer is a list page of 100 key objects (about
+ * 30 KB with long names and three scopes each); 1 MB leaves ample room and still fits in a 256 MB Lambda.
+ */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+/** Novala's error text is kept only up to this length (and only as plain text): a longer one is not a status line. */
+const MAX_ERROR_TEXT = 120;
 const USER_AGENT = "novala-key-rotation";
 
 /**
@@ -102,6 +117,8 @@ const ATTEMPT_TIMEOUT = "ATTEMPT_TIMEOUT";
 
 type AttemptResult =
   | { kind: "answer"; status: number; headers: Record<string, string | string[] | undefined>; text: string }
+  /** An answer whose body was larger than MAX_ANSWER_BYTES (announced or read): the body was not kept. */
+  | { kind: "too-large"; status: number; announced: boolean }
   | { kind: "failure"; code: string; detail: string; notSent: boolean };
 
 export class NovalaHttpClient {
@@ -155,9 +172,11 @@ export class NovalaHttpClient {
         method: req.method,
         operation,
         attempt,
-        ...(result.kind === "answer" ? { status: result.status } : { errorCode: result.code }),
+        ...(result.kind === "failure" ? { errorCode: result.code } : { status: result.status }),
         durationMs: Math.max(0, this.now() - attemptStarted),
       });
+
+      if (result.kind === "too-large") throw tooLargeError(result, operation, idempotent);
 
       let retryAfterMs: number | undefined;
       let lastStatus: number | undefined;
@@ -246,10 +265,19 @@ export class NovalaHttpClient {
         body,
         signal: controller.signal,
       });
-      let text = "";
-      if (response.statusCode >= 300 && response.statusCode < 400) await response.body.dump();
-      else text = await response.body.text();
-      return { kind: "answer", status: response.statusCode, headers: response.headers, text };
+      const status = response.statusCode;
+      if (status >= 300 && status < 400) {
+        await response.body.dump();
+        return { kind: "answer", status, headers: response.headers, text: "" };
+      }
+      if (announcedLength(response.headers["content-length"]) > MAX_ANSWER_BYTES) {
+        discard(response.body);
+        return { kind: "too-large", status, announced: true };
+      }
+      // The attempt timer (above) aborts a body that trickles in: it bounds the whole answer, not each chunk.
+      const text = await readCapped(response.body, MAX_ANSWER_BYTES);
+      if (text === undefined) return { kind: "too-large", status, announced: false };
+      return { kind: "answer", status, headers: response.headers, text };
     } catch (error) {
       if (timedOut) {
         return {
@@ -270,6 +298,50 @@ export class NovalaHttpClient {
       clearTimeout(timer);
     }
   }
+}
+
+/** Reads a body as UTF-8 up to `limit` bytes; undefined (and the stream destroyed) when it holds more. */
+async function readCapped(body: Dispatcher.ResponseData["body"], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      discard(body);
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
+}
+
+/** Drops an unread body and its connection; the abort it causes is expected, not an error to report. */
+function discard(body: { on(event: "error", listener: () => void): unknown; destroy(): unknown }): void {
+  body.on("error", () => {});
+  body.destroy();
+}
+
+/** A content-length header as a number; 0 when absent or unreadable (the streamed count still applies). */
+function announcedLength(header: string | string[] | undefined): number {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  return value && /^\d+$/.test(value) ? Number(value) : 0;
+}
+
+/**
+ * An answer past MAX_ANSWER_BYTES. For a create it is a key that may exist (the answer was cut off, so its id and
+ * secret are unknown) unless Novala refused the request (4xx): the caller reconciles by the key's name tag.
+ */
+function tooLargeError(
+  result: { status: number; announced: boolean },
+  operation: string,
+  idempotent: boolean,
+): NovalaAnswerTooLargeError | CreateOutcomeUnknownError {
+  const error = new NovalaAnswerTooLargeError(result.status, operation, MAX_ANSWER_BYTES, result.announced);
+  const refused = result.status >= 400 && result.status < 500;
+  if (idempotent || refused) return error;
+  return new CreateOutcomeUnknownError(
+    `${error.message}; the create may have taken effect, so it is not retried and its answer is not used`,
+  );
 }
 
 function isExpected(status: number, expect: readonly number[] | undefined): boolean {
@@ -309,7 +381,13 @@ function parseJson(text: string, operation: string, status: number, idempotent: 
   }
 }
 
-/** Novala's `{"error": "..."}` text, redacted and cut; other bodies are not echoed. */
+/**
+ * Novala's `{"error": "..."}` text, when it is a short line of plain text; other bodies are not echoed. The text can
+ * echo the request, so any run of the bearer token (any case, percent-encoded) and anything shaped like a key is
+ * scrubbed first; what then still holds an encoding character (`%`, `\`, `&`, `=`, `+`), an unbroken token of 32 or
+ * more characters (base64, hex) or is longer than MAX_ERROR_TEXT may hide a key in a form the scrubbing does not
+ * know, and is withheld whole.
+ */
 function errorText(text: string, bearer: string): string {
   let message: unknown;
   try {
@@ -318,14 +396,21 @@ function errorText(text: string, bearer: string): string {
     return "(no error message)";
   }
   if (typeof message !== "string" || message.length === 0) return "(no error message)";
-  // Redact before cutting: a cut key would no longer match the redaction pattern.
   const clean = scrub(message, bearer);
-  return clean.length > MAX_ERROR_TEXT ? `${clean.slice(0, MAX_ERROR_TEXT)}…` : clean;
+  if (clean.length > MAX_ERROR_TEXT || !PLAIN_TEXT.test(clean) || LONG_TOKEN.test(clean)) {
+    return "(error message withheld: not short plain text)";
+  }
+  return clean;
 }
 
+/** Letters, digits, spaces and the punctuation of a plain status line (and the "…" of a redacted key). */
+const PLAIN_TEXT = /^[\p{L}\p{N} .,:;!?'"()[\]{}<>/_#@*…-]*$/u;
+/** An unbroken token this long is no word: it may be a credential in an encoding the scrubbing does not know. */
+const LONG_TOKEN = /[A-Za-z0-9+/=_-]{32,}/;
+
 function scrub(text: string, bearer: string): string {
-  const withoutBearer = bearer.length >= 8 ? text.split(bearer).join("[bearer]") : text;
-  return redact(withoutBearer);
+  // Key-shaped text first, so a key that shares a run with the bearer still reads as "sk_live_…abcd".
+  return redactSecrets(redact(text), [bearer], "[bearer]");
 }
 
 function redirectMessage(location: string | string[] | undefined, url: URL, bearer: string): string {

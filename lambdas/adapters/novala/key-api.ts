@@ -8,6 +8,7 @@
 import type { NovalaClientConfig } from "../../core/config.js";
 import { CreateOutcomeUnknownError, NovalaHttpError } from "../../core/errors.js";
 import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../../core/ports.js";
+import { KEY_ID_PATTERN } from "../../core/secret-value.js";
 import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
 
 const KEYS_PATH = "/api/v1/api-keys";
@@ -55,7 +56,8 @@ export class NovalaKeyApi implements KeyApi {
     });
     // From here on a key exists: an unreadable answer means the caller must reconcile, exactly as after a timeout.
     const data = objectField(response.body, "data");
-    const id = data && typeof data.id === "string" && data.id.length > 0 ? data.id : undefined;
+    // Only a well-formed id reaches the message: the answer is a hostile host's text until proven otherwise.
+    const id = data && typeof data.id === "string" && KEY_ID_PATTERN.test(data.id) ? data.id : undefined;
     try {
       const key = readKey(response.body, operation, response.status);
       const secretKey = data?.secretKey;
