@@ -2,7 +2,7 @@ import type { RotationDeps } from "./context.js";
 import { NovalaHttpError } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
-import { KEY_ID_PATTERN } from "./secret-value.js";
+import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
 
 /**
  * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
@@ -46,10 +46,12 @@ export async function proveClaim(
   if (manager.managed && claim.keyId === manager.keyId) {
     return { outcome: "refused", reason: `key ${claim.keyId} is the manager key` };
   }
+  // Only a secret key proves possession: /api-keys/self also answers for the pair's publishable key, which is public.
+  const secretKey = claim.secretKey && SECRET.test(claim.secretKey) ? claim.secretKey : undefined;
   let key: NovalaKey | undefined;
-  if (claim.secretKey) {
+  if (secretKey) {
     try {
-      key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: claim.secretKey });
+      key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
     } catch (error) {
       if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
     }
@@ -71,7 +73,7 @@ export async function proveClaim(
   }
   return {
     outcome: "refused",
-    reason: `${claim.secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`,
+    reason: `${secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`,
   };
 }
 

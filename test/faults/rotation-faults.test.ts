@@ -2,7 +2,11 @@
  * Fault injection over the in-memory world, for breadth: fast-check generates fault schedules (which port call fails,
  * loses its answer or kills the process) combined with Novala behaviour (propagation delay, health-check failures),
  * operator actions (rollback, manual put-secret-value), the configuration test and back-to-back rotations. After every
- * port call and at the end of every run the five invariants of issue 4 are checked (support/harness.ts).
+ * port call and at the end of every run the five invariants of issue 4 are checked (support/harness.ts), and the two of
+ * issue 9: no key outside the rotated secret's lineage changes status (6), no key is minted beyond the lineage's first
+ * key's scopes (7). The tenant also holds the manager key and two other teams' secrets; the adversary properties add a
+ * writer of the rotated secret who forges values, plays label games and fires forged revocation events
+ * (support/adversary.ts), its moves shrinking like faults.
  *
  * FAULT_RUNS sets the number of random schedules (default: a CI-sized run), FAULT_SEED replays a run: a failure prints
  * fast-check's seed, path and the shrunk (shortest) schedule; FAULT_SEED=<seed> FAULT_PATH=<path> replays exactly that
@@ -10,7 +14,25 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FAULT_KINDS, type Fault, type FaultKind, runScenario, type Scenario } from "./support/harness.js";
+import {
+  type Adversary,
+  type AdversaryMove,
+  adversaryArb,
+  eventsOnlyAdversaryArb,
+  type KeyRef,
+  NO_ADVERSARY,
+  type PutStage,
+  type SecretKeyRef,
+  type Twist,
+} from "./support/adversary.js";
+import {
+  FAULT_KINDS,
+  type Fault,
+  type FaultKind,
+  type RotationOutcome,
+  runScenario,
+  type Scenario,
+} from "./support/harness.js";
 
 const RUNS = Number(process.env.FAULT_RUNS ?? 1000);
 const SEED = process.env.FAULT_SEED === undefined ? undefined : Number(process.env.FAULT_SEED);
@@ -38,19 +60,46 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   ),
   secondRotation: fc.boolean(),
   faults: fc.uniqueArray(faultArb, { selector: (fault) => fault.at, maxLength: 10 }),
+  adversary: fc.constant(NO_ADVERSARY),
 });
+
+/** The combined scenarios with an adversary, and fewer faults (its moves shift the call indexes anyway). */
+function withAdversary(adversary: fc.Arbitrary<Adversary>): fc.Arbitrary<Scenario> {
+  return fc
+    .tuple(scenarioArb, adversary, fc.uniqueArray(faultArb, { selector: (fault) => fault.at, maxLength: 4 }))
+    .map(([scenario, chosen, faults]) => ({ ...scenario, faults, adversary: chosen }));
+}
 
 /** Runs a property and, when it fails, prints the seed and the shrunk schedule before failing the test. */
 async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: number) {
   const started = Date.now();
   const outcomes = new Map<string, number>();
   let abandonedKeys = 0;
+  const adversary = {
+    schedules: 0,
+    disturbed: 0,
+    fired: 0,
+    rejected: 0,
+    keyClaimsRefused: 0,
+    revocationsRefused: 0,
+    eventsMalformed: 0,
+    foreignKeysChanged: 0,
+  };
   const details = await fc.check(
     fc.asyncProperty(arbitrary, async (scenario) => {
       const summary = await runScenario(scenario);
       const label = `${summary.first}${summary.second ? `+${summary.second}` : ""}`;
       outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
       abandonedKeys += summary.abandonedKeys.length;
+      const moves = summary.adversary;
+      if (moves.planned > 0) adversary.schedules += 1;
+      if (moves.disturbed) adversary.disturbed += 1;
+      adversary.fired += moves.fired;
+      adversary.rejected += moves.rejected;
+      adversary.keyClaimsRefused += moves.keyClaimsRefused;
+      adversary.revocationsRefused += moves.revocationsRefused;
+      adversary.eventsMalformed += moves.eventsMalformed;
+      adversary.foreignKeysChanged += moves.foreignKeysChanged;
     }),
     {
       numRuns: runs,
@@ -71,10 +120,16 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   console.info(
     `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}`,
   );
+  if (adversary.schedules > 0) {
+    console.info(
+      `  adversary: ${adversary.schedules} schedules with moves (${adversary.disturbed} disturbed the rotations), ${adversary.fired} moves fired, ${adversary.rejected} rejected by Secrets Manager; refusals: ${adversary.keyClaimsRefused} KeyClaimsRefused, ${adversary.revocationsRefused} RevocationsRefused, ${adversary.eventsMalformed} malformed events rejected; keys outside the lineage revoked or changed: ${adversary.foreignKeysChanged}`,
+    );
+  }
+  return adversary;
 }
 
 describe("fault schedules over the in-memory world (fast-check)", () => {
-  it("hold the five invariants under random combined faults", async () => {
+  it("hold the seven invariants under random combined faults", async () => {
     await check("combined", scenarioArb, RUNS);
   });
 
@@ -95,6 +150,27 @@ describe("fault schedules over the in-memory world (fast-check)", () => {
   });
 });
 
+describe("an adversary holding write access to the rotated secret (fast-check, issue 9)", () => {
+  it("never gets a key outside its lineage revoked, nor a key beyond its first key's scopes minted", async () => {
+    const stats = await check("adversary", withAdversary(adversaryArb), RUNS);
+    // The property ran what it claims: moves fired, forged values were refused, not just ignored.
+    expect(stats.fired).toBeGreaterThan(RUNS);
+    expect(stats.keyClaimsRefused).toBeGreaterThan(0);
+    expect(stats.revocationsRefused).toBeGreaterThan(0);
+    expect(stats.foreignKeysChanged).toBe(0);
+  });
+
+  it("forged revocation events and chosen tokens alone change nothing: all seven invariants and outcomes hold", async () => {
+    const stats = await check(
+      "forged events and tokens",
+      withAdversary(eventsOnlyAdversaryArb),
+      Math.max(50, RUNS / 2),
+    );
+    expect(stats.revocationsRefused).toBeGreaterThan(0);
+    expect(stats.foreignKeysChanged).toBe(0);
+  });
+});
+
 /** The clean scenarios whose every port call is a crash point in the exhaustive test. */
 const BASE: Scenario = {
   seed: 1,
@@ -107,6 +183,7 @@ const BASE: Scenario = {
   manualPutBeforeStep: null,
   secondRotation: false,
   faults: [],
+  adversary: NO_ADVERSARY,
 };
 const CONFIGURATIONS: Array<[string, Partial<Scenario>]> = [
   ["grace 0, manager key", {}],
@@ -162,5 +239,130 @@ describe("process death at every point between two side effects (exhaustive)", (
     }
     expect(trace.length).toBeGreaterThan(5);
     console.info(`crash points (${_label}): ${trace.length} calls × before/after; ${[...points].join(" | ")}`);
+  });
+});
+
+/** One adversary move at hook `at` (0: before anything runs; 1: before the first rotation's createSecret). */
+function oneMove(move: AdversaryMove, at = 0): Adversary {
+  return { tokens: [null, null], moves: [{ at, move }] };
+}
+const put = (keyId: KeyRef, secretKey: SecretKeyRef, stage: PutStage = "AWSCURRENT", twist: Twist = "none") =>
+  ({ kind: "put", stage, keyId, secretKey, twist }) as const;
+
+describe("each attack of issue 9, once (the adversary's moves one by one)", () => {
+  const cases: Array<{
+    name: string;
+    scenario: Partial<Scenario>;
+    expect: { first?: RotationOutcome; keyClaimsRefused?: boolean; revocationsRefused?: boolean; malformed?: number };
+  }> = [
+    {
+      name: "AWSCURRENT claims the manager key with the team's own secret key: refused, nothing minted or revoked",
+      scenario: { adversary: oneMove(put("manager", "own-current")) },
+      expect: { first: "refused", keyClaimsRefused: true },
+    },
+    {
+      name: "AWSCURRENT claims another team's key: refused (its scopes are not cloned, it is not retired)",
+      scenario: { adversary: oneMove(put("victim", "own-current")) },
+      expect: { first: "refused", keyClaimsRefused: true },
+    },
+    {
+      name: "a self-managed secret claims the manager key: refused",
+      scenario: { managed: false, adversary: oneMove(put("manager", "own-current")) },
+      expect: { first: "refused", keyClaimsRefused: true },
+    },
+    {
+      name: "RotateSecret with the victim secret's current version id as token: an ordinary rotation",
+      scenario: { secondRotation: true, adversary: { tokens: ["victim-current", "victim-previous"], moves: [] } },
+      expect: { first: "succeeded", keyClaimsRefused: false },
+    },
+    {
+      name: "AWSPREVIOUS names the victim's rotator-made key: the next rotation succeeds and refuses to retire it",
+      scenario: { adversary: oneMove(put("victim", "none", "AWSPREVIOUS")) },
+      expect: { first: "succeeded", keyClaimsRefused: true },
+    },
+    {
+      name: "AWSPREVIOUS names the manager key, grace 3600: no revocation is scheduled for it",
+      scenario: { graceSeconds: 3600, adversary: oneMove(put("manager", "garbage", "AWSPREVIOUS")) },
+      expect: { first: "succeeded", keyClaimsRefused: true },
+    },
+    {
+      name: "a retired version offers the victim's publishable key as proof (self answers for it): refused",
+      scenario: {
+        adversary: oneMove({
+          kind: "claim-and-revoke",
+          stage: "AWSPREVIOUS",
+          keyId: "victim",
+          secretKey: "victim-publishable",
+          versionId: "own-forged",
+        }),
+      },
+      expect: { first: "succeeded", keyClaimsRefused: true, revocationsRefused: true },
+    },
+    {
+      name: "a self-managed secret's retired version offers the manager's publishable key: refused",
+      scenario: {
+        managed: false,
+        adversary: oneMove({
+          kind: "claim-and-revoke",
+          stage: "unlabelled",
+          keyId: "manager",
+          secretKey: "manager-publishable",
+          versionId: "own-forged",
+        }),
+      },
+      expect: { first: "succeeded", revocationsRefused: true },
+    },
+    {
+      name: "the pending value names the victim's key: the rollback does not revoke it",
+      scenario: { adversary: oneMove(put("victim", "own-current", "pending-token"), 1) },
+      expect: { first: "refused", keyClaimsRefused: true },
+    },
+    {
+      name: "scopes claiming api_keys.manage: the replacement gets the first key's scopes from Novala",
+      scenario: { adversary: oneMove(put("own-current", "own-current", "AWSCURRENT", "manage-scope")) },
+      expect: { first: "succeeded", keyClaimsRefused: false },
+    },
+    {
+      name: "a name carrying the victim secret's lineage tag: the replacement carries this secret's",
+      scenario: { adversary: oneMove(put("own-current", "own-current", "AWSCURRENT", "victim-name")) },
+      expect: { first: "succeeded", keyClaimsRefused: false },
+    },
+    {
+      name: "forged events: the victim's live key, the manager key, path tricks",
+      scenario: {
+        adversary: {
+          tokens: [null, null],
+          moves: (
+            [
+              ["victim", "victim", "victim-previous"],
+              ["victim", "manager", "none"],
+              ["manager", "manager", "none"],
+              ["own", "victim", "victim-current"],
+              ["own", "dotdot", "none"],
+              ["own", "path", "none"],
+              ["own", "encoded", "none"],
+              ["traversal", "own-current", "malformed"],
+            ] as const
+          ).map(([secretId, keyId, versionId]) => ({
+            at: 0,
+            move: { kind: "revoke-event", secretId, keyId, versionId } as const,
+          })),
+        },
+      },
+      expect: { first: "succeeded", revocationsRefused: true, malformed: 4 },
+    },
+  ];
+
+  it.each(cases)("$name", async ({ scenario, expect: expected }) => {
+    const summary = await runScenario({ ...BASE, ...scenario });
+    expect(summary.adversary.foreignKeysChanged).toBe(0);
+    if (expected.first) expect(summary.first).toBe(expected.first);
+    if (expected.keyClaimsRefused !== undefined) {
+      expect(summary.adversary.keyClaimsRefused > 0).toBe(expected.keyClaimsRefused);
+    }
+    if (expected.revocationsRefused !== undefined) {
+      expect(summary.adversary.revocationsRefused > 0).toBe(expected.revocationsRefused);
+    }
+    if (expected.malformed !== undefined) expect(summary.adversary.eventsMalformed).toBe(expected.malformed);
   });
 });

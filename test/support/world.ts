@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readRotationConfig } from "../../lambdas/core/config.js";
 import type { RotationDeps } from "../../lambdas/core/context.js";
+import { replacementKeyName } from "../../lambdas/core/key-name.js";
 import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
@@ -28,6 +29,9 @@ export class FakeClock implements Clock {
 export const BASE_URL = "https://acme.novala.ai";
 export const SCHEDULE_GROUP = "novala-revocations";
 export const CONSUMER_SCOPES = ["leads.lead.read", "pipeline"];
+/** Other teams' scopes differ from CONSUMER_SCOPES, so a key cloned from theirs would show. */
+export const VICTIM_SCOPES = ["bookings.read", "leads.lead.read"];
+export const BYSTANDER_SCOPES = ["bookings.read"];
 
 export interface WorldOptions {
   graceSeconds?: number;
@@ -37,6 +41,28 @@ export interface WorldOptions {
   scopes?: string[];
   /** Extra fields in the secret value, which rotation must keep. */
   extraFields?: Record<string, unknown>;
+  /** Other teams' secrets on the same tenant (see {@link Neighbours}); default none. */
+  neighbours?: boolean;
+}
+
+/**
+ * What else lives on the tenant when `neighbours` is set: the manager secret and key (also for a self-managed world,
+ * where the rotated secret does not use them), a second team's consumer secret ("victim") whose AWSCURRENT holds a key
+ * the rotator made in an earlier rotation (its name carries the victim secret's lineage tag) and whose AWSPREVIOUS holds
+ * the key that rotation revoked, and a third team's consumer secret ("bystander") holding a key made by hand.
+ */
+export interface Neighbours {
+  managerKey: CreatedNovalaKey;
+  managerSecretArn: string;
+  victimSecretArn: string;
+  /** Rotator-made, active, AWSCURRENT of the victim secret (version victimVersions.current). */
+  victimKey: CreatedNovalaKey;
+  /** Revoked, AWSPREVIOUS of the victim secret (version victimVersions.previous). */
+  victimOldKey: CreatedNovalaKey;
+  victimVersions: { current: string; previous: string };
+  bystanderSecretArn: string;
+  bystanderKey: CreatedNovalaKey;
+  bystanderVersion: string;
 }
 
 /**
@@ -99,9 +125,16 @@ export function createWorld(options: WorldOptions = {}) {
       ...(managerSecretArn && { managerSecretId: managerSecretArn }),
     }),
   }).ARN;
+  const neighbours = options.neighbours
+    ? seedNeighbours(
+        novala,
+        secretsManager,
+        managerKey && managerSecretArn ? { managerKey, managerSecretArn } : undefined,
+      )
+    : undefined;
 
   /** RotateSecret: enables rotation and makes the AWSPENDING version. */
-  function startRotation(token = randomUUID(), rotateImmediately = true): string {
+  function startRotation(token: string = randomUUID(), rotateImmediately = true): string {
     secretsManager.rotateSecret({
       SecretId: secretArn,
       ClientRequestToken: token,
@@ -163,6 +196,7 @@ export function createWorld(options: WorldOptions = {}) {
     managerSecretArn,
     firstKey,
     managerKey,
+    neighbours,
     startRotation,
     step,
     rotate,
@@ -176,6 +210,53 @@ export function createWorld(options: WorldOptions = {}) {
 }
 
 export type World = ReturnType<typeof createWorld>;
+
+function seedNeighbours(
+  novala: NovalaModel,
+  secretsManager: SecretsManagerModel,
+  manager: { managerKey: CreatedNovalaKey; managerSecretArn: string } | undefined,
+): Neighbours {
+  const managerKey = manager?.managerKey ?? novala.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+  const managerSecretArn =
+    manager?.managerSecretArn ??
+    secretsManager.createSecret({ Name: "novala/manager", SecretString: secretValue(managerKey) }).ARN;
+  const managed = { managerSecretId: managerSecretArn };
+
+  const victimOldKey = novala.seedKey({ name: "Victim Integration", scopes: VICTIM_SCOPES });
+  const victimFirst = secretsManager.createSecret({
+    Name: "novala/victim",
+    SecretString: secretValue(victimOldKey, managed),
+  });
+  // An earlier rotation of the victim secret: its key carries the victim's lineage tag; the old key is revoked.
+  const victimVersion = randomUUID();
+  const victimKey = novala.seedKey({
+    name: replacementKeyName("Victim Integration", victimFirst.ARN, victimVersion),
+    scopes: VICTIM_SCOPES,
+  });
+  secretsManager.putSecretValue({
+    SecretId: victimFirst.ARN,
+    ClientRequestToken: victimVersion,
+    SecretString: secretValue(victimKey, { ...managed, name: "Victim Integration" }),
+  });
+  novala.forceRevoke(victimOldKey.id);
+
+  const bystanderKey = novala.seedKey({ name: "Bystander Integration", scopes: BYSTANDER_SCOPES });
+  const bystander = secretsManager.createSecret({
+    Name: "novala/bystander",
+    SecretString: secretValue(bystanderKey, managed),
+  });
+  return {
+    managerKey,
+    managerSecretArn,
+    victimSecretArn: victimFirst.ARN,
+    victimKey,
+    victimOldKey: { ...victimOldKey, status: "revoked" },
+    victimVersions: { current: victimVersion, previous: victimFirst.VersionId as string },
+    bystanderSecretArn: bystander.ARN,
+    bystanderKey,
+    bystanderVersion: bystander.VersionId as string,
+  };
+}
 
 export function secretValue(key: CreatedNovalaKey, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({

@@ -1,8 +1,17 @@
 /**
  * The in-memory fault harness: a world (test/support/world.ts) whose ports are wrapped so that any call can fail, lose
- * its answer, or kill the process, and so that the invariants of issue 4 are checked between EVERY two port calls; and
- * a driver that replays what Secrets Manager and EventBridge Scheduler do (step retries, whole-rotation retries, the
- * configuration test, revocation schedules firing) plus what operators do (rollback, manual put-secret-value).
+ * its answer, or kill the process, and so that the invariants of issues 4 and 9 are checked between EVERY two port
+ * calls; and a driver that replays what Secrets Manager and EventBridge Scheduler do (step retries, whole-rotation
+ * retries, the configuration test, revocation schedules firing), what operators do (rollback, manual
+ * put-secret-value), and what an adversary holding write access to the rotated secret does (support/adversary.ts).
+ *
+ * The invariants: (1) AWSCURRENT holds an active key that authenticates; (2) no key the rotator made for the secret is
+ * left live with nothing to revoke it; (3) a rotation ends rotated (old key revoked or scheduled, after its grace) or
+ * untouched; (4) no key material in any log, metric or error; (5) never two live replacement keys for one tag, never
+ * two revocation schedules for one key; (6) no key outside the secret's lineage (its first key, keys an operator put
+ * in, keys the rotator minted for it, found by its lineage tags) ever changes status — the manager key and the other
+ * teams' keys on the tenant stay active; (7) every key minted belongs to the lineage and holds no scope beyond the
+ * first key's (never api_keys.manage for a consumer of a manager).
  *
  * Modelling choices (documented here, referenced by the report):
  * - Faults are addressed by the global index of a port call in one scenario (0 = the first call any Lambda makes),
@@ -23,6 +32,20 @@
  * - An operator rollback (update-secret-version-stage AWSCURRENT back to AWSPREVIOUS) happens between finishSecret and
  *   the revocation schedule firing, with a grace period above 0 (with grace 0 the old key is already revoked at finish,
  *   and rolling back to it would be the operator's own outage).
+ * - The adversary's moves run at hooks: before every step invocation (each attempt), before each revocation schedule
+ *   fires, at the start, after the first rotation, before the graces run out and at the end. Its writes take effect
+ *   at once and Secrets Manager goes on driving the rotation in progress (it need not notice), the worst case.
+ * - Invariant 1 holds for what the rotator or an operator put into AWSCURRENT. While AWSCURRENT sits on a version whose
+ *   value the adversary wrote, or that it labelled AWSCURRENT, it holds what the adversary chose (a forged value that
+ *   names another key, a malformed one): that is the adversary's own outage, and its rotations then fail or are
+ *   refused, which is the defence. The check resumes when a promotion or an operator moves AWSCURRENT on.
+ * - Once the adversary "disturbed" the scenario (wrote into its secret, moved a label, started a rotation, or had one
+ *   of its own retired keys revoked early by a forged event), the outcome checks (invariants 2 and 3, the configuration
+ *   test's, the rollback's) no longer apply: it may strand or keep its own keys. Invariants 1 (scoped), 4, 5, 6 and 7
+ *   still hold after every call. Forged events that were refused and tokens it chose disturb nothing: then every check
+ *   applies, and a KeyClaimsRefused without a forged value fails the run (a false alarm).
+ * - A rotation the adversary made fail leaves AWSPENDING on its version; before the scenario's next rotation the
+ *   operator, alerted, removes it (Secrets Manager would refuse every RotateSecret until then).
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
@@ -38,6 +61,7 @@ import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
 import { createWorld, type World } from "../../support/world.js";
+import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
 
 export type FaultKind = "error" | "lost" | "crash-before" | "crash-after";
 export const FAULT_KINDS: readonly FaultKind[] = ["error", "lost", "crash-before", "crash-after"];
@@ -71,6 +95,8 @@ export interface Scenario {
   /** A second rotation right after the first (back to back: before the first one's revocation fires). */
   secondRotation: boolean;
   faults: Fault[];
+  /** The writer of the rotated secret and forger of revocation events (support/adversary.ts); NO_ADVERSARY: none. */
+  adversary: Adversary;
 }
 
 export class Crash extends Error {
@@ -97,10 +123,11 @@ export interface CallRecord {
   fault?: FaultKind;
 }
 
-export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up";
+/** "refused": the rotation did not complete and a claim was refused on the way (KeyClaimsRefused). */
+export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up" | "refused";
 
 /** One scenario's world, wrapped. */
-export class FaultHarness {
+export class FaultHarness implements AdversaryStage {
   readonly world: World;
   /** Every port call made, in order (for the failure report). */
   readonly calls: CallRecord[] = [];
@@ -119,6 +146,15 @@ export class FaultHarness {
   private readonly firstKeyId: string;
   private readonly healthBase: KeyApi;
   private readonly firstSecretKey: string;
+  readonly actor: AdversaryActor;
+  /** Status of every key on the tenant when the scenario starts: all but the first key are outside the lineage. */
+  private readonly setupStatus = new Map<string, string>();
+  /** What each key outside the lineage is, for messages. */
+  private readonly foreign = new Map<string, string>();
+  /** Keys an operator made by hand and put into the secret (lineage members the rotator did not mint). */
+  private readonly manualKeys = new Set<string>();
+  /** Tokens of the rotations in progress (an adversary's extra rotation nests inside the scenario's). */
+  private readonly activeTokens: string[] = [];
 
   constructor(scenario: Scenario) {
     this.scenario = scenario;
@@ -126,7 +162,17 @@ export class FaultHarness {
       graceSeconds: scenario.graceSeconds,
       managed: scenario.managed,
       healthCheckDeadlineSeconds: 5,
+      neighbours: true,
     });
+    for (const key of this.world.novala.keys()) this.setupStatus.set(key.id, key.status);
+    const n = this.world.neighbours;
+    if (n) {
+      this.foreign.set(n.managerKey.id, "the manager key");
+      this.foreign.set(n.victimKey.id, "the victim secret's current, rotator-made key");
+      this.foreign.set(n.victimOldKey.id, "the victim secret's old key");
+      this.foreign.set(n.bystanderKey.id, "the bystander secret's key");
+    }
+    this.actor = new AdversaryActor(this, scenario.adversary);
     this.world.novala.setPropagationDelayMs(scenario.propagationMs);
     this.faults = new Map(scenario.faults.map((fault) => [fault.at, fault]));
     this.firstKeyId = this.world.firstKey.id;
@@ -281,13 +327,22 @@ export class FaultHarness {
     }
   }
 
-  /** Invariants 1 and 5 (first half), at any moment a consumer could read the secret. */
+  /**
+   * Invariants 1, 5 (first half), 6 and 7, at any moment a consumer could read the secret. Invariant 1 is about what the
+   * rotator (or an operator) put into AWSCURRENT: while AWSCURRENT sits on a version whose value the adversary wrote, or
+   * that the adversary labelled AWSCURRENT, it holds whatever the adversary chose, and a broken value is the adversary's
+   * own outage (its rotations then fail or are refused). It applies again once a promotion moves AWSCURRENT on.
+   */
   checkBetweenCalls(where: string): void {
     const current = this.currentValue();
-    const status = this.world.novala.inspect(current.keyId)?.status;
-    if (status !== "active") this.fail(`invariant 1: AWSCURRENT holds ${current.keyId}, which is ${status} (${where})`);
-    if (!this.world.novala.authenticate(current.secretKey).ok) {
-      this.fail(`invariant 1: the key in AWSCURRENT (${current.keyId}) does not authenticate at Novala (${where})`);
+    if (!this.actor.ownsCurrent(current.versionId)) {
+      const status = this.world.novala.inspect(current.keyId)?.status;
+      if (status !== "active") {
+        this.fail(`invariant 1: AWSCURRENT holds ${current.keyId}, which is ${status} (${where})`);
+      }
+      if (!this.world.novala.authenticate(current.secretKey).ok) {
+        this.fail(`invariant 1: the key in AWSCURRENT (${current.keyId}) does not authenticate at Novala (${where})`);
+      }
     }
     const liveByTag = new Map<string, string[]>();
     for (const key of this.world.novala.keys()) {
@@ -298,6 +353,64 @@ export class FaultHarness {
     for (const [tag, ids] of liveByTag) {
       if (ids.length > 1) this.fail(`invariant 5: two live replacement keys for token tag ${tag}: ${ids} (${where})`);
     }
+    this.checkLineage(where);
+  }
+
+  /** The lineage tags of the rotated secret: one per version it has (labelled or not), by version id. */
+  private readonly tagsByVersion = new Map<string, string>();
+  private lineageTags(): Set<string> {
+    const versions = this.world.secretsManager.listSecretVersionIds({
+      SecretId: this.world.secretArn,
+      IncludeDeprecated: true,
+    }).Versions;
+    for (const { VersionId: versionId } of versions) {
+      if (!this.tagsByVersion.has(versionId)) {
+        this.tagsByVersion.set(versionId, rotationTag(this.world.secretArn, versionId));
+      }
+    }
+    return new Set(this.tagsByVersion.values());
+  }
+
+  /**
+   * Invariants 6 and 7. The lineage of the rotated secret is its first key, the keys an operator put into it by hand,
+   * and every key the rotator minted for it (whose name carries the tag of one of its versions). 6: no key outside the
+   * lineage ever changes status (the manager key and the other teams' keys stay active, the revoked one revoked). 7:
+   * every key minted since the start belongs to the lineage and holds no scope the first key does not hold (so never
+   * api_keys.manage for a consumer of a manager).
+   */
+  checkLineage(where: string): void {
+    let tags: Set<string> | undefined;
+    const firstScopes = this.world.firstKey.scopes;
+    for (const key of this.world.novala.keys()) {
+      const before = this.setupStatus.get(key.id);
+      if (before !== undefined) {
+        if (key.id !== this.firstKeyId && key.status !== before) {
+          this.fail(
+            `invariant 6: ${this.foreign.get(key.id) ?? "a key"} (${key.id}), outside the rotated secret's lineage, went from ${before} to ${key.status} (${where})`,
+          );
+        }
+        continue;
+      }
+      if (this.manualKeys.has(key.id)) continue;
+      tags ??= this.lineageTags();
+      if (!carriesRotationTag(key.name) || !tags.has(key.name.slice(-24))) {
+        this.fail(`invariant 7: key ${key.id} was minted without the rotated secret's lineage tag (${where})`);
+      }
+      const beyond = key.scopes.filter((scope) => !firstScopes.includes(scope));
+      if (beyond.length > 0) {
+        this.fail(
+          `invariant 7: key ${key.id} was minted with [${beyond}], beyond the first key's scopes [${firstScopes}] (${where})`,
+        );
+      }
+    }
+  }
+
+  /** Keys outside the lineage whose status is not what it was at the start (0 unless invariant 6 broke). */
+  foreignKeysChanged(): number {
+    return this.world.novala
+      .keys()
+      .filter((key) => key.id !== this.firstKeyId && this.setupStatus.has(key.id))
+      .filter((key) => key.status !== this.setupStatus.get(key.id)).length;
   }
 
   /** Enabled revocation schedules, by key id. */
@@ -320,6 +433,13 @@ export class FaultHarness {
    * a rotation Secrets Manager abandoned are reported apart (see the module comment).
    */
   checkNoStrandedKeys(where: string, inProgressToken?: string): { abandonedKeys: string[] } {
+    for (const [keyId, count] of this.schedulesCreated) {
+      if (count > 1) this.fail(`invariant 5: ${count} revocation schedules were created for key ${keyId} (${where})`);
+    }
+    // The adversary can strand its own keys (moving labels off them, overwriting the values that name them): they
+    // are of its lineage and scopes (invariants 6 and 7), and the next rotation's createSecret revokes what it can prove.
+    if (this.actor.disturbed) return { abandonedKeys: [] };
+    const lineageTags = this.lineageTags();
     const current = this.valueOf(AWSCURRENT)?.keyId;
     const pendingKey = inProgressToken ? this.valueOf(AWSPENDING)?.keyId : undefined;
     const previous = this.valueOf(AWSPREVIOUS)?.keyId;
@@ -330,6 +450,7 @@ export class FaultHarness {
     for (const key of this.world.novala.keys()) {
       if (key.status !== "active" || !carriesRotationTag(key.name)) continue;
       const tag = key.name.slice(-24);
+      if (!lineageTags.has(tag)) continue;
       if (key.id === current || (pendingKey && key.id === pendingKey) || revocations.has(key.id)) continue;
       // A crash between create and PutSecretValue in a rotation still in progress: the retry will revoke it.
       if (inProgressTag === tag) continue;
@@ -343,9 +464,6 @@ export class FaultHarness {
       this.fail(
         `invariant 2: active key ${key.id} (tag ${tag}) is stranded ${where}: AWSCURRENT=${current} AWSPREVIOUS=${previous} pending=${pendingKey} schedules=[${[...revocations.keys()]}]`,
       );
-    }
-    for (const [keyId, count] of this.schedulesCreated) {
-      if (count > 1) this.fail(`invariant 5: ${count} revocation schedules were created for key ${keyId} (${where})`);
     }
     return { abandonedKeys };
   }
@@ -366,8 +484,9 @@ export class FaultHarness {
 
   // ---- Secrets Manager, Scheduler and operators ----
 
-  /** One Lambda invocation of `step`. */
+  /** One Lambda invocation of `step` (after the adversary's moves placed before it). */
   async invoke(step: RotationStep, token: string): Promise<Error | undefined> {
+    await this.actor.hook(`before ${step}`);
     this.during = step;
     try {
       await runRotationStep(this.process(), step, this.world.secretArn, token);
@@ -388,15 +507,52 @@ export class FaultHarness {
    * rotation whose step keeps failing is reattempted as a whole (same token) while AWSPENDING still sits on its
    * version, up to ROTATION_ROUNDS rounds.
    */
-  async rotate(options: { onBeforeStep?: (step: number, round: number, token: string) => boolean } = {}) {
-    const token = this.world.startRotation();
+  async rotate(
+    options: { index?: 0 | 1; onBeforeStep?: (step: number, round: number, token: string) => boolean } = {},
+  ) {
+    this.clearStalePending();
+    // The adversary may start the rotation itself, with a token of its choosing; Secrets Manager rejects one in use.
+    const chosen = options.index === undefined ? undefined : this.actor.tokenFor(options.index);
+    let token: string;
+    try {
+      token = this.world.startRotation(chosen);
+    } catch (error) {
+      if (chosen === undefined) throw error;
+      this.actor.stats.rejected += 1;
+      token = this.world.startRotation();
+    }
+    return this.drive(token, options.onBeforeStep);
+  }
+
+  /** Secrets Manager's invocations of one rotation's steps, with its retries; the outcome. */
+  private async drive(token: string, onBeforeStep?: (step: number, round: number, token: string) => boolean) {
+    this.activeTokens.push(token);
+    try {
+      const refusedBefore = this.world.telemetry.count("KeyClaimsRefused");
+      const outcome = await this.driveSteps(token, onBeforeStep);
+      const refused = this.world.telemetry.count("KeyClaimsRefused") > refusedBefore;
+      return {
+        token,
+        outcome: (refused && outcome !== "succeeded" && outcome !== "abandoned"
+          ? "refused"
+          : outcome) as RotationOutcome,
+      };
+    } finally {
+      this.activeTokens.pop();
+    }
+  }
+
+  private async driveSteps(
+    token: string,
+    onBeforeStep?: (step: number, round: number, token: string) => boolean,
+  ): Promise<RotationOutcome> {
     this.checkBetweenCalls("after RotateSecret");
     for (let round = 1; round <= ROTATION_ROUNDS; round++) {
       let failed = false;
       for (const [index, step] of ROTATION_STEPS.entries()) {
-        if (options.onBeforeStep?.(index, round, token)) {
+        if (onBeforeStep?.(index, round, token)) {
           this.abandonedTokens.add(token);
-          return { token, outcome: "abandoned" as RotationOutcome };
+          return "abandoned";
         }
         let error: Error | undefined;
         for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
@@ -408,17 +564,73 @@ export class FaultHarness {
           break;
         }
       }
-      if (!failed) return { token, outcome: "succeeded" as RotationOutcome };
+      if (!failed) return "succeeded";
       const stages = this.stagesOf(token);
-      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) {
-        return { token, outcome: "rolled-back" as RotationOutcome };
-      }
+      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) return "rolled-back";
     }
-    return { token, outcome: "gave-up" as RotationOutcome };
+    return "gave-up";
+  }
+
+  /**
+   * After the adversary made a rotation fail (refused or given up), AWSPENDING stays on its version and Secrets
+   * Manager would refuse every later RotateSecret: the operator answers the alarm by removing it. Never needed
+   * without the adversary (a rotation that gives up breaks invariant 3 before).
+   */
+  private clearStalePending(): void {
+    const pending = this.world.stageOf(AWSPENDING);
+    if (!pending || pending === this.world.stageOf(AWSCURRENT) || !this.actor.disturbed) return;
+    this.world.secretsManager.updateSecretVersionStage({
+      SecretId: this.world.secretArn,
+      VersionStage: AWSPENDING,
+      RemoveFromVersionId: pending,
+    });
+    this.checkBetweenCalls("after the operator removed a stale AWSPENDING");
+  }
+
+  // ---- the adversary's stage (support/adversary.ts) ----
+
+  /** A hook where the adversary's moves placed at the next index run. */
+  adversaryHook(where: string): Promise<void> {
+    return this.actor.hook(where);
+  }
+
+  get disturbed(): boolean {
+    return this.actor.disturbed;
+  }
+
+  activeToken(): string | undefined {
+    return this.activeTokens.at(-1);
+  }
+
+  check(where: string): void {
+    this.checkBetweenCalls(where);
+  }
+
+  async revocation(request: RevocationRequest): Promise<string> {
+    this.during = "forged revocation";
+    try {
+      return await revokeRetiredKey(this.process(), request);
+    } catch (error) {
+      if (error instanceof InvariantViolation) throw error;
+      this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      return "error";
+    }
+  }
+
+  async rotation(token: string | undefined): Promise<string> {
+    let started: string;
+    try {
+      started = this.world.startRotation(token);
+    } catch (error) {
+      if (!/Exception$/.test((error as Error).name)) throw error;
+      return "rejected";
+    }
+    return (await this.drive(started)).outcome;
   }
 
   /** The configuration test: RotateSecret with RotateImmediately=false runs testSecret, then removes AWSPENDING. */
   async configurationTest(): Promise<void> {
+    this.clearStalePending();
     const token = this.world.startRotation(undefined, false);
     this.checkBetweenCalls("after RotateSecret (RotateImmediately=false)");
     for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
@@ -441,10 +653,12 @@ export class FaultHarness {
     const current = JSON.parse(
       this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn }).SecretString ?? "{}",
     ) as Record<string, unknown>;
+    // The operator makes a key like the team's first (not like whatever AWSCURRENT claims: the adversary may forge it).
     const manual = this.world.novala.seedKey({
       name: "Acumatica Integration (manual)",
-      scopes: this.world.novala.inspect(current.keyId as string)?.scopes ?? [],
+      scopes: this.world.firstKey.scopes,
     });
+    this.manualKeys.add(manual.id);
     this.world.secretsManager.putSecretValue({
       SecretId: this.world.secretArn,
       SecretString: JSON.stringify({
@@ -487,6 +701,7 @@ export class FaultHarness {
     this.world.clock.advance(advanceMs);
     const outcomes: string[] = [];
     for (const schedule of this.world.schedulerModel.due(this.world.clock.now())) {
+      await this.actor.hook("before a revocation schedule fires");
       const input = JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest;
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
@@ -535,7 +750,7 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * Runs one scenario end to end and checks the five invariants; throws InvariantViolation (with the call trail) on the
+ * Runs one scenario end to end and checks the seven invariants; throws InvariantViolation (with the call trail) on the
  * first breach. Returns a summary for statistics.
  */
 export async function runScenario(scenario: Scenario) {
@@ -548,47 +763,61 @@ export async function runScenario(scenario: Scenario) {
   }
 }
 
+/**
+ * The scenario's checks of outcomes (invariants 2 and 3, the configuration test, the rollback's refusal) apply while the
+ * adversary has not disturbed it (AdversaryActor.disturbed): forged events it fired were refused, tokens it chose were
+ * just tokens. Once it wrote into its secret or revoked one of its own keys, the rotations may fail, be refused or
+ * leave its own keys behind; invariants 1 (scoped), 4, 5, 6 and 7 still hold after every call.
+ */
 async function runScenarioInner(scenario: Scenario) {
   const h = new FaultHarness(scenario);
   const graceMs = scenario.graceSeconds * 1000;
   h.checkBetweenCalls("at the start");
+  await h.adversaryHook("at the start");
   if (scenario.configTest) {
     await h.configurationTest();
-    if (h.keyAt(AWSCURRENT) !== h.firstKey || h.statusOf(h.firstKey) !== "active") {
+    if (!h.disturbed && (h.keyAt(AWSCURRENT) !== h.firstKey || h.statusOf(h.firstKey) !== "active")) {
       throw new InvariantViolation("the configuration test changed AWSCURRENT or revoked its key");
     }
-    if (h.world.stageOf(AWSPENDING)) throw new InvariantViolation("AWSPENDING left after the configuration test");
+    if (!h.disturbed && h.world.stageOf(AWSPENDING)) {
+      throw new InvariantViolation("AWSPENDING left after the configuration test");
+    }
   }
   const healthBroken = scenario.health !== "none" || scenario.propagationMs > 5_000;
 
+  const originalKey = h.keyAt(AWSCURRENT) as string;
   const first = await h.rotate({
+    index: 0,
     onBeforeStep: (step, round, token) => {
       if (scenario.manualPutBeforeStep !== step || round !== 1) return false;
       h.manualPut(token);
       return true;
     },
   });
-  const originalKey = h.firstKey;
   const afterFirst = h.keyAt(AWSCURRENT);
   h.checkNoStrandedKeys(
     `after the first rotation (${first.outcome})`,
     first.outcome === "gave-up" ? first.token : undefined,
   );
-  checkEventuallyClean(h, first.outcome, originalKey, healthBroken, scenario);
+  if (!h.disturbed) checkEventuallyClean(h, first.outcome, originalKey, healthBroken, scenario);
 
-  if (first.outcome === "succeeded" && scenario.rollback && scenario.graceSeconds > 0) {
+  if (first.outcome === "succeeded" && scenario.rollback && scenario.graceSeconds > 0 && !h.disturbed) {
     h.operatorRollback();
     const outcomes = await h.fireRevocations(graceMs + 1000);
-    if (!outcomes.includes("refused")) {
+    // (Unless the adversary's moves placed just before the schedule fired disturbed it.)
+    if (!h.disturbed && !outcomes.includes("refused")) {
       throw new InvariantViolation(`the revocation after a rollback was not refused: ${outcomes}`);
     }
-    if (h.statusOf(originalKey) !== "active") throw new InvariantViolation("the rolled-back-to key was revoked");
+    if (!h.disturbed && h.statusOf(originalKey) !== "active") {
+      throw new InvariantViolation("the rolled-back-to key was revoked");
+    }
   }
+  await h.adversaryHook("after the first rotation");
 
   let second: Awaited<ReturnType<FaultHarness["rotate"]>> | undefined;
   if (scenario.secondRotation) {
     const before = h.keyAt(AWSCURRENT) as string;
-    second = await h.rotate();
+    second = await h.rotate({ index: 1 });
     const { abandonedKeys: leftAfterSecond } = h.checkNoStrandedKeys(
       `after the second rotation (${second.outcome})`,
       second.outcome === "gave-up" ? second.token : undefined,
@@ -599,11 +828,13 @@ async function runScenarioInner(scenario: Scenario) {
         `invariant 2: the next rotation left the abandoned rotation's key(s) ${leftAfterSecond.join(", ")} active`,
       );
     }
-    checkEventuallyClean(h, second.outcome, before, healthBroken, scenario);
+    if (!h.disturbed) checkEventuallyClean(h, second.outcome, before, healthBroken, scenario);
   }
 
   // Let every grace period run out and the schedules fire.
+  await h.adversaryHook("before the graces run out");
   await h.fireRevocations(graceMs + 1000);
+  await h.adversaryHook("at the end");
   const inProgress =
     second?.outcome === "gave-up" ? second.token : first.outcome === "gave-up" ? first.token : undefined;
   const { abandonedKeys } = h.checkNoStrandedKeys("at the end, after every revocation fired", inProgress);
@@ -611,15 +842,34 @@ async function runScenarioInner(scenario: Scenario) {
     throw new InvariantViolation("a schedule did not fire");
   // After the graces: a retired key is revoked unless AWSCURRENT holds it again (rollback).
   const current = h.keyAt(AWSCURRENT);
-  if (first.outcome === "succeeded" && afterFirst !== originalKey && current !== originalKey) {
+  if (!h.disturbed && first.outcome === "succeeded" && afterFirst !== originalKey && current !== originalKey) {
     if (h.statusOf(originalKey) !== "revoked") {
       throw new InvariantViolation(
         `invariant 3: the old key ${originalKey} is still ${h.statusOf(originalKey)} after its grace`,
       );
     }
   }
+  h.checkLineage("at the end");
+  // Refusals are alarms (KeyClaimsRefused): without a forged value there must be none, or they would be false alarms.
+  const keyClaimsRefused = h.world.telemetry.count("KeyClaimsRefused");
+  if (!h.disturbed && keyClaimsRefused > 0) {
+    throw new InvariantViolation(`${keyClaimsRefused} claim(s) refused in a schedule without forged values`);
+  }
   h.checkNoLeaks();
-  return { first: first.outcome, second: second?.outcome, abandonedKeys, calls: h.calls };
+  return {
+    first: first.outcome,
+    second: second?.outcome,
+    abandonedKeys,
+    calls: h.calls,
+    adversary: {
+      ...h.actor.stats,
+      planned: scenario.adversary.moves.length + scenario.adversary.tokens.filter((token) => token !== null).length,
+      disturbed: h.disturbed,
+      keyClaimsRefused,
+      revocationsRefused: h.world.telemetry.count("RevocationsRefused"),
+      foreignKeysChanged: h.foreignKeysChanged(),
+    } satisfies AdversaryStats & Record<string, unknown>,
+  };
 }
 
 /** Invariant 3 after a rotation ended: rotated (new key current, old key revoked or scheduled) or untouched. */
@@ -636,6 +886,7 @@ function checkEventuallyClean(
     throw new InvariantViolation(`invariant 3 (${outcome}): ${message}\n  calls: ${h.describeCalls()}`);
   };
   if (outcome === "gave-up") fail("Secrets Manager's bounded retries did not end the rotation");
+  if (outcome === "refused") fail("a claim was refused though nothing was forged");
   if (outcome === "succeeded") {
     if (current === oldKey) fail("the rotation succeeded but AWSCURRENT still holds the old key");
     if (pendingVersion && h.world.stageOf(AWSCURRENT) !== pendingVersion) fail("AWSPENDING left on a version");
