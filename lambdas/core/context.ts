@@ -1,7 +1,15 @@
 import type { AllowedHosts } from "./allowed-hosts.js";
 import type { RotationConfig } from "./config.js";
 import { SecretValueError } from "./errors.js";
-import type { Clock, KeyApi, NovalaCredentials, RevocationScheduler, SecretStore, Telemetry } from "./ports.js";
+import type {
+  Clock,
+  KeyApi,
+  NovalaCredentials,
+  RevocationScheduler,
+  RotationEvents,
+  SecretStore,
+  Telemetry,
+} from "./ports.js";
 import { AWSCURRENT } from "./ports.js";
 import { type ParsedKeySecret, parseKeySecret } from "./secret-value.js";
 
@@ -10,6 +18,7 @@ export interface RotationDeps {
   store: SecretStore;
   keys: KeyApi;
   scheduler: RevocationScheduler;
+  events: RotationEvents;
   telemetry: Telemetry;
   clock: Clock;
   config: RotationConfig;

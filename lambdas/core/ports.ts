@@ -106,6 +106,33 @@ export interface RevocationScheduler {
   isScheduled(name: string): Promise<boolean>;
 }
 
+/** A Key Rotated event (docs/events.md): ids only, never key material. */
+export interface KeyRotated {
+  secretArn: string;
+  /** The key AWSCURRENT holds now, and its version. */
+  newKeyId: string;
+  newVersionId: string;
+  /** The key it replaced (now AWSPREVIOUS, revoked after the grace period), and its version. */
+  oldKeyId?: string;
+  oldVersionId?: string;
+}
+
+/** A Key Rotation Rolled Back event: which key AWSCURRENT holds after the rollback, which key was given up, why. */
+export interface KeyRotationRolledBack {
+  secretArn: string;
+  currentKeyId: string;
+  currentVersionId: string;
+  rolledBackKeyId: string;
+  rolledBackVersionId: string;
+  reason: string;
+}
+
+/** Tells the secret's consumers that its key changed (EventBridge in AWS), so they can refresh a cached key at once. */
+export interface RotationEvents {
+  keyRotated(event: KeyRotated): Promise<void>;
+  rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
+}
+
 export type MetricName =
   | "RotationsSucceeded"
   | "RotationsFailed"
@@ -114,7 +141,9 @@ export type MetricName =
   | "RevocationsScheduled"
   | "RevocationsRefused"
   | "RevocationsFailed"
-  | "HealthCheckLatency";
+  | "HealthCheckLatency"
+  | "RotationEventsFailed"
+  | "RotationsOverdue";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {

@@ -6,6 +6,7 @@ import { hasRotationTag, replacementKeyName, revocationScheduleName, untaggedNam
 import type { CreatedNovalaKey, NovalaCredentials } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";
 import { keyIdOf, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
+import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
 import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
 /**
@@ -29,6 +30,7 @@ export async function runRotationStep(
     if (description.versionStages[token]?.includes(AWSPENDING)) {
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
     }
+    await announceKeyRotated(deps, description.arn, token);
     await retireOldKey(deps, description.arn, token);
     return deps.telemetry.metric("RotationsSucceeded");
   }
@@ -48,6 +50,7 @@ export async function runRotationStep(
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
       deps.telemetry.info("promoted the new key to AWSCURRENT", { keyId: pending.secret.keyId, currentVersion });
+      await announceKeyRotated(deps, description.arn, token);
       await retireOldKey(deps, description.arn, token);
       return deps.telemetry.metric("RotationsSucceeded");
     }
@@ -179,6 +182,14 @@ async function testSecret(deps: RotationDeps, secretArn: string, token: string):
   await deps.keys.revoke(manager, keyId);
   await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
   deps.telemetry.metric("RotationsRolledBack");
+  await announceRolledBack(deps, {
+    secretArn,
+    currentKeyId: current.secret.keyId,
+    currentVersionId: current.versionId,
+    rolledBackKeyId: keyId,
+    rolledBackVersionId: token,
+    reason: `health check failed: ${verdict.reason}`,
+  });
   throw new HealthCheckFailedError(
     `health check of key ${keyId} failed: ${verdict.reason}; rolled back (key revoked, AWSPENDING removed, AWSCURRENT untouched)`,
   );

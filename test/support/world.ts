@@ -5,6 +5,7 @@ import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } fro
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
 import { ModelKeyApi } from "../../local/memory-key-api.js";
+import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
 import { NovalaModel } from "../../local/novala-model.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
@@ -68,10 +69,12 @@ export function createWorld(options: WorldOptions = {}) {
       schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
     },
   );
+  const events = new MemoryRotationEvents();
   const deps: RotationDeps = {
     store: new ModelSecretStore(secretsManager),
     keys,
     scheduler,
+    events,
     telemetry,
     clock,
     config,
@@ -156,6 +159,7 @@ export function createWorld(options: WorldOptions = {}) {
     secretsManager,
     schedulerModel,
     keys,
+    events,
     telemetry,
     deps,
     config,
