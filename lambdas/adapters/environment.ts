@@ -70,6 +70,11 @@ export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: T
   };
 }
 
+/** The overdue check only describes secrets. */
+export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
+  return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
+}
+
 export function revocationDepsFromEnvironment(config: NovalaClientConfig, telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), keys: keyApi(config), telemetry, config };
 }

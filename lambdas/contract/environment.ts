@@ -67,6 +67,13 @@ export const ROTATION_EVENT_SOURCE = "novala.key-rotation";
 export const KEY_ROTATED = "Key Rotated";
 export const KEY_ROTATION_ROLLED_BACK = "Key Rotation Rolled Back";
 
+/**
+ * The event of the daily overdue check (a scheduled rule's input to the rotation function), besides `secretIds`, and
+ * the metric it publishes: how many of those secrets are overdue.
+ */
+export const OVERDUE_CHECK = "rotation-overdue";
+export const OVERDUE_METRIC = "RotationsOverdue";
+
 /** What EventBridge Scheduler accepts as a schedule-group name. */
 export const SCHEDULE_GROUP_NAME = /^[0-9a-zA-Z-_.]{1,64}$/;
 

@@ -14,6 +14,17 @@ export interface SecretDescription {
   rotationEnabled: boolean;
   /** Versions that carry at least one staging label, as DescribeSecret's VersionIdsToStages. */
   versionStages: Record<string, string[]>;
+  /** The rotation schedule and its last and next dates, as DescribeSecret gives them (the overdue check reads them). */
+  schedule?: RotationScheduleState;
+}
+
+export interface RotationScheduleState {
+  lastRotated?: Date;
+  nextRotation?: Date;
+  automaticallyAfterDays?: number;
+  scheduleExpression?: string;
+  /** The rotation window, as RotationRules.Duration: "3h". */
+  window?: string;
 }
 
 export interface StoredValue {
