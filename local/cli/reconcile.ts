@@ -6,8 +6,9 @@ import { carriesRotationTag } from "../../lambdas/core/key-name.js";
 import type { NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
 import { describeSecret, labelledVersions, revocationSchedules } from "./aws.js";
+import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
-import { CliError } from "./errors.js";
+import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
 import { type CommonOptions, keyMetadata, type Session, withSession } from "./session.js";
 
@@ -25,7 +26,7 @@ export interface ReconcileOptions extends CommonOptions {
   listSecrets: boolean;
   minAge: number;
   revoke?: boolean;
-  scheduleGroup: string;
+  scheduleGroup?: string;
 }
 
 interface Holder {
@@ -62,6 +63,8 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     }
   }
 
+  // The schedule groups to look in: --schedule-group, else those the considered secrets' rotation functions name.
+  const rotationFunctions = new Set<string>();
   const holders = new Map<string, Holder[]>();
   const unreadable: string[] = [];
   const considered: string[] = [];
@@ -70,10 +73,12 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     const isExplicit = explicit.has(id);
     let arn: string;
     let name: string;
+    let rotationFunction: string | undefined;
     try {
       const described = await describeSecret(session.aws, id);
       arn = described.ARN as string;
       name = described.Name as string;
+      rotationFunction = described.RotationLambdaARN;
     } catch (error) {
       if (isExplicit) throw error;
       unreadable.push(`${id}: ${errorMessage(error)}`);
@@ -96,6 +101,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
         (current?.baseUrl !== undefined && sameOrigin(current.baseUrl, tenant));
       if (!related) continue;
       considered.push(name);
+      if (rotationFunction) rotationFunctions.add(rotationFunction);
       for (const value of values) {
         if (!value.keyId) continue;
         holders.set(value.keyId, [...(holders.get(value.keyId) ?? []), { secret: name, stages: value.stages }]);
@@ -106,7 +112,27 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     }
   }
 
-  const schedules = await revocationSchedules(session.aws, options.scheduleGroup);
+  const groups = new Set(options.scheduleGroup ? [options.scheduleGroup] : []);
+  if (!options.scheduleGroup) {
+    for (const functionArn of rotationFunctions) {
+      try {
+        const group = (await readRotationFunction(session.aws, functionArn)).scheduleGroup;
+        if (group) groups.add(group);
+      } catch (error) {
+        // A group not looked in could hold the schedule of a key in its grace period: --revoke refuses below.
+        unreadable.push(`rotation function ${functionArn}: ${errorMessage(error)}`);
+      }
+    }
+    if (rotationFunctions.size === 0) {
+      throw new CliError(
+        "none of the secrets considered has a rotation function, so where revocations are scheduled is unknown: " +
+          "give --schedule-group",
+        EXIT.usage,
+      );
+    }
+  }
+  const schedules = [];
+  for (const group of groups) schedules.push(...(await revocationSchedules(session.aws, group)));
   const scheduled = new Set(schedules.map((schedule) => schedule.keyId).filter((id): id is string => Boolean(id)));
 
   const keys = await session.keys.list(credentials);
@@ -148,6 +174,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   out.data({
     managerSecret: managerArn,
     tenant,
+    scheduleGroups: [...groups],
     dryRun: !options.revoke,
     secretsConsidered: considered,
     unreadableSecrets: unreadable,
