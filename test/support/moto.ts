@@ -155,24 +155,35 @@ async function createMotoRole(endpoint: string, roleName: string, service: strin
     Version: "2012-10-17",
     Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
   });
+  const answer = await motoQuery(endpoint, "iam", {
+    Action: "CreateRole",
+    Version: "2010-05-08",
+    RoleName: roleName,
+    AssumeRolePolicyDocument: trust,
+  });
+  if (!answer.ok && !answer.text.includes("EntityAlreadyExists")) {
+    throw new Error(`moto CreateRole ${roleName} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+  }
+}
+
+/**
+ * One call of an AWS query-protocol API (IAM, SQS) on moto, for services the project has no SDK client of. moto
+ * routes by the credential scope's service and does not check the signature.
+ */
+export async function motoQuery(
+  endpoint: string,
+  service: string,
+  params: Record<string, string>,
+): Promise<{ ok: boolean; status: number; text: string }> {
   const answer = await fetch(endpoint, {
     method: "POST",
     headers: {
       "content-type": "application/x-www-form-urlencoded",
-      // moto routes by the credential scope's service and does not check the signature.
-      authorization: `AWS4-HMAC-SHA256 Credential=${TEST_CREDENTIALS.accessKeyId}/20260101/${TEST_REGION}/iam/aws4_request, SignedHeaders=host, Signature=0`,
+      authorization: `AWS4-HMAC-SHA256 Credential=${TEST_CREDENTIALS.accessKeyId}/20260101/${TEST_REGION}/${service}/aws4_request, SignedHeaders=host, Signature=0`,
     },
-    body: new URLSearchParams({
-      Action: "CreateRole",
-      Version: "2010-05-08",
-      RoleName: roleName,
-      AssumeRolePolicyDocument: trust,
-    }).toString(),
+    body: new URLSearchParams(params).toString(),
   });
-  const text = await answer.text();
-  if (!answer.ok && !text.includes("EntityAlreadyExists")) {
-    throw new Error(`moto CreateRole ${roleName} answered ${answer.status}: ${text.slice(0, 300)}`);
-  }
+  return { ok: answer.ok, status: answer.status, text: await answer.text() };
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
