@@ -223,6 +223,12 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
         print(`  ${service.padEnd(16)} ${formatCounts(counts)}`);
     }
     print(`Done in ${Date.now() - started} ms: ${ok ? "as expected" : "NOT as expected"}.`);
+    if (options.keep && options.endpointUrl) {
+      // The demo's rotation function is not registered at the endpoint, so the CLI is told where the schedules are.
+      print(
+        `Kept. See it: novala-rotation status ${secretName} --endpoint-url ${endpoint} --schedule-group ${SCHEDULE_GROUP}`,
+      );
+    }
     return { ok, secretArn };
   } finally {
     if (!options.keep && options.endpointUrl) {

@@ -10,6 +10,7 @@ import {
 } from "@aws-sdk/client-lambda";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 
 /**
  * Runs moto_server for tests that want a second, independent Secrets Manager / Scheduler endpoint. Without moto on
@@ -36,11 +37,13 @@ export function lambdaEnvironment(endpoint: string, overrides: Record<string, st
     AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     AWS_SESSION_TOKEN: TEST_CREDENTIALS.sessionToken,
     AWS_ENDPOINT_URL: endpoint,
-    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-    REVOCATION_GRACE_SECONDS: "0",
-    REVOCATION_SCHEDULE_GROUP: TEST_SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: TEST_REVOCATION_FUNCTION_ARN,
-    REVOCATION_SCHEDULER_ROLE_ARN: TEST_SCHEDULER_ROLE_ARN,
+    ...rotationEnvironment({
+      allowedHosts: ["127.0.0.1"],
+      gracePeriodSeconds: 0,
+      scheduleGroup: TEST_SCHEDULE_GROUP,
+      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
+      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
+    }),
     ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { readRotationConfig } from "../../lambdas/core/config.js";
 import type { RotationDeps } from "../../lambdas/core/context.js";
 import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
@@ -52,15 +53,17 @@ export function createWorld(options: WorldOptions = {}) {
   const keys = new ModelKeyApi(novala);
   const telemetry = new RecordingTelemetry();
   const graceSeconds = options.graceSeconds ?? 0;
-  const config = readRotationConfig({
-    NOVALA_ALLOWED_HOSTS: "*.novala.ai",
-    REVOCATION_GRACE_SECONDS: String(graceSeconds),
-    REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-    REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
-    REVOCATION_DEAD_LETTER_QUEUE_ARN: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
-    HEALTH_CHECK_DEADLINE_SECONDS: String(options.healthCheckDeadlineSeconds ?? 30),
-  });
+  const config = readRotationConfig(
+    rotationEnvironment({
+      allowedHosts: ["*.novala.ai"],
+      gracePeriodSeconds: graceSeconds,
+      scheduleGroup: SCHEDULE_GROUP,
+      revocationFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
+      schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
+      deadLetterQueueArn: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+      healthCheckDeadlineSeconds: options.healthCheckDeadlineSeconds ?? 30,
+    }),
+  );
   const scheduler = new ModelRevocationScheduler(
     schedulerModel,
     config.revocation ?? {
