@@ -9,6 +9,7 @@ import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
+import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
 import { SchedulerModel } from "../local/scheduler-model.js";
@@ -101,6 +102,7 @@ export async function benchOverhead(): Promise<{ rows: Row[]; notes: string[] }>
         latency,
         schedulerCalls,
       ),
+      events: new MemoryRotationEvents(),
       telemetry: silentTelemetry,
       clock: systemClock,
       config,
@@ -196,6 +198,7 @@ export async function benchHealthCheck(): Promise<{ rows: Row[] }> {
       store: new ModelSecretStore(model),
       keys,
       scheduler: new ModelRevocationScheduler(new SchedulerModel({ groups: [GROUP] }), TARGET),
+      events: new MemoryRotationEvents(),
       telemetry: silentTelemetry,
       clock: systemClock,
       config,
@@ -288,6 +291,7 @@ export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResu
         store: new ModelSecretStore(model),
         keys,
         scheduler: new ModelRevocationScheduler(schedulerModel, TARGET),
+        events: new MemoryRotationEvents(),
         telemetry: silentTelemetry,
         clock: systemClock,
         config,

@@ -4,11 +4,12 @@
  * command runs, so `--help` and a typo answer at once.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_SCHEDULE_GROUP } from "../local/cli/aws.js";
+import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 import { durationOption } from "../local/cli/duration.js";
 import { EXIT, reportError } from "../local/cli/errors.js";
 
-const MAX_GRACE_MS = 7 * 24 * 3600 * 1000;
+const MAX_GRACE_MS = MAX_GRACE_SECONDS * 1000;
 
 /** A command that talks to AWS; its AWS options are added last (addAwsOptions), so they close its --help. */
 function awsCommand(name: string): Command {
@@ -24,9 +25,10 @@ function addAwsOptions(command: Command): Command {
 }
 
 function scheduleGroupOption(): Option {
-  return new Option("--schedule-group <name>", "EventBridge Scheduler group of the revocation schedules")
-    .env("REVOCATION_SCHEDULE_GROUP")
-    .default(DEFAULT_SCHEDULE_GROUP);
+  return new Option(
+    "--schedule-group <name>",
+    "EventBridge Scheduler group of the revocation schedules (default: the one the secret's rotation function names)",
+  ).env(ENV.scheduleGroup);
 }
 
 function jsonOption(): Option {
@@ -61,7 +63,8 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
     .addHelpText(
       "after",
-      "\nNovala URLs must be on NOVALA_ALLOWED_HOSTS (default *.novala.ai), as for the Lambdas.\n" +
+      `\nNovala URLs must be on ${ENV.allowedHosts} (default ${DEFAULT_ALLOWED_HOSTS}), as for the Lambdas.\n` +
+        "The schedule group, revocation function and grace period come from the secret's rotation function.\n" +
         "Exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 rotate --timeout reached.",
     );
 
@@ -160,11 +163,11 @@ export function buildProgram(): Command {
       )
       .option(
         "--revocation-function-arn <arn>",
-        "target of a --grace schedule (default: REVOCATION_FUNCTION_ARN, or as the existing schedules)",
+        `target of a --grace schedule (default: the rotation function's ${ENV.revocationFunctionArn})`,
       )
       .option(
         "--scheduler-role-arn <arn>",
-        "role of a --grace schedule (default: REVOCATION_SCHEDULER_ROLE_ARN, or as the existing schedules)",
+        `role of a --grace schedule (default: the rotation function's ${ENV.schedulerRoleArn})`,
       )
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())

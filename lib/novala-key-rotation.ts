@@ -5,6 +5,7 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as events from "aws-cdk-lib/aws-events";
+import * as eventsTargets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -17,18 +18,29 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as snsSubscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import {
+  defaultScheduleGroupName,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
+  novalaClientEnvironment,
+  OVERDUE_CHECK,
+  OVERDUE_METRIC,
+  parseAllowedHosts,
+  ROTATION_EVENT_SOURCE,
+  rotationEnvironment,
+  SCHEDULE_GROUP_NAME,
+  SECONDS,
+  type SecondsSetting,
+  secondsProblem,
+} from "../lambdas/contract/environment.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 
 /** The repository root: entry points, package-lock.json and tsconfig.json live there. */
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Powertools metrics: the namespace and the `service` dimension that both Lambdas publish under. */
-export const METRICS_NAMESPACE = "NovalaKeyRotation";
-export const METRICS_SERVICE = "novala-rotation";
+/** Powertools metrics: the namespace and the `service` dimension that both Lambdas publish under (the contract's). */
+export { METRICS_NAMESPACE, METRICS_SERVICE };
 
-/** The upper bound of the grace period (lambdas/core/config.ts, MAX_GRACE_SECONDS). */
-const MAX_GRACE = Duration.days(7);
-/** What lambdas/core/config.ts accepts for HEALTH_CHECK_DEADLINE_SECONDS and NOVALA_RETRY_BUDGET_SECONDS. */
-const MAX_DEADLINE_SECONDS = 840;
 const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
 
 /** Properties of a {@link NovalaKeyRotation}. */
@@ -77,6 +89,24 @@ export interface NovalaKeyRotationProps {
    * @default Duration.hours(24)
    */
   readonly gracePeriod?: Duration;
+
+  /**
+   * The name of the EventBridge Scheduler group that holds the one-time revocation schedules. The rotation function
+   * finds it in its environment, and the `novala-rotation` CLI through the secret's rotation function; the stack
+   * outputs it. Give each NovalaKeyRotation in one stack its own name.
+   *
+   * @default `<stack name>-revocations` (cut to 64 characters, with a hash, for a long stack name)
+   */
+  readonly scheduleGroupName?: string;
+
+  /**
+   * The event bus that receives a `Key Rotated` event after every successful rotation and a `Key Rotation Rolled
+   * Back` event after every rollback (source `novala.key-rotation`; docs/events.md). The rotation function may put
+   * events on this bus only.
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
 
   /**
    * The secret that holds the Novala manager key (scope `api_keys.manage`) that the rotated secrets' `managerSecretId`
@@ -215,9 +245,13 @@ export class NovalaKeyRotation extends Construct {
   public readonly alertTopic: sns.ITopic;
   /** The rule on Secrets Manager's RotationFailed and RotationAbandoned events for these secrets. */
   public readonly rotationFailureRule: events.Rule;
+  /** Where the Key Rotated and Key Rotation Rolled Back events go. */
+  public readonly eventBus: events.IEventBus;
+  /** The daily rule that has the rotation function check every secret for an overdue rotation. */
+  public readonly overdueCheckRule: events.Rule;
   /**
    * The alarms, by name: RotationErrors, RevocationErrors, RevocationsRefused, KeyClaimsRefused, RevocationsFailed,
-   * DeadLetters.
+   * DeadLetters, RotationOverdue, RotationEventsFailed.
    */
   public readonly alarms: Record<string, cloudwatch.Alarm>;
 
@@ -230,6 +264,10 @@ export class NovalaKeyRotation extends Construct {
     // Retained on stack deletion (CDK's default, kept on purpose): schedules still pending in it name the keys whose
     // revocation never ran, which deleting the group would silently discard. Delete it by hand once it is empty.
     this.scheduleGroup = new scheduler.ScheduleGroup(this, "RevocationSchedules", {
+      scheduleGroupName: claimScheduleGroupName(
+        stack,
+        props.scheduleGroupName ?? defaultScheduleGroupName(stack.stackName),
+      ),
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const groupName = this.scheduleGroup.scheduleGroupName;
@@ -252,15 +290,15 @@ export class NovalaKeyRotation extends Construct {
     const rotationRole = lambdaRole(this, "RotationRole", "Novala key rotation function", props.vpc);
     const revocationRole = lambdaRole(this, "RevocationRole", "Novala key revocation function", props.vpc);
 
-    const novalaEnvironment = {
-      NOVALA_ALLOWED_HOSTS: settings.allowedHosts.join(","),
-      NOVALA_CONNECT_TIMEOUT_SECONDS: String(settings.connectTimeout.toSeconds()),
-      NOVALA_REQUEST_TIMEOUT_SECONDS: String(settings.requestTimeout.toSeconds()),
-      NOVALA_RETRY_BUDGET_SECONDS: String(settings.retryBudget.toSeconds()),
-      POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
-      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-      NODE_OPTIONS: "--enable-source-maps",
+    // The environment is written through the contract (lambdas/contract/environment.ts) that the functions read.
+    const novalaSettings = {
+      allowedHosts: settings.allowedHosts,
+      connectTimeoutSeconds: seconds(settings.connectTimeout),
+      requestTimeoutSeconds: seconds(settings.requestTimeout),
+      retryBudgetSeconds: seconds(settings.retryBudget),
     };
+    const runtimeEnvironment = { NODE_OPTIONS: "--enable-source-maps" };
+    const novalaEnvironment = { ...novalaClientEnvironment(novalaSettings), ...runtimeEnvironment };
     const common = { props, settings };
 
     this.revocationFunction = novalaFunction(this, "RevocationFunction", common, {
@@ -303,18 +341,23 @@ export class NovalaKeyRotation extends Construct {
       }),
     );
 
+    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, "DefaultEventBus", "default");
     this.rotationFunction = novalaFunction(this, "RotationFunction", common, {
       entry: "lambdas/rotation/index.ts",
       description: "Secrets Manager rotation function for Novala API keys",
       role: rotationRole,
       environment: {
-        ...novalaEnvironment,
-        HEALTH_CHECK_DEADLINE_SECONDS: String(settings.healthCheckDeadline.toSeconds()),
-        REVOCATION_GRACE_SECONDS: String(settings.gracePeriod.toSeconds()),
-        REVOCATION_SCHEDULE_GROUP: groupName,
-        REVOCATION_FUNCTION_ARN: this.revocationFunction.functionArn,
-        REVOCATION_SCHEDULER_ROLE_ARN: this.schedulerRole.roleArn,
-        REVOCATION_DEAD_LETTER_QUEUE_ARN: this.deadLetterQueue.queueArn,
+        ...rotationEnvironment({
+          ...novalaSettings,
+          healthCheckDeadlineSeconds: seconds(settings.healthCheckDeadline),
+          gracePeriodSeconds: seconds(settings.gracePeriod),
+          scheduleGroup: groupName,
+          revocationFunctionArn: this.revocationFunction.functionArn,
+          schedulerRoleArn: this.schedulerRole.roleArn,
+          deadLetterQueueArn: this.deadLetterQueue.queueArn,
+          eventBus: this.eventBus.eventBusArn,
+        }),
+        ...runtimeEnvironment,
       },
     });
 
@@ -372,6 +415,15 @@ export class NovalaKeyRotation extends Construct {
         // GetSchedule: createSecret leaves a key alone while its revocation is still scheduled (its grace period).
         actions: ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
         resources: [scheduleArnsInGroup],
+      }),
+    );
+    rotationRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "PublishRotationEvents",
+        actions: ["events:PutEvents"],
+        resources: [this.eventBus.eventBusArn],
+        // Only events in the rotation's own source, so the role cannot impersonate another service on the bus.
+        conditions: { StringEquals: { "events:source": ROTATION_EVENT_SOURCE } },
       }),
     );
     rotationRole.addToPrincipalPolicy(
@@ -476,6 +528,22 @@ export class NovalaKeyRotation extends Construct {
       }),
     );
 
+    // CloudWatch cannot alarm on 30 days without a success (Period × EvaluationPeriods is at most 7 days), so a daily
+    // rule has the rotation function, which may already describe these secrets, count the overdue ones.
+    this.overdueCheckRule = new events.Rule(this, "OverdueCheckRule", {
+      description: "Daily check that every Novala key secret rotated within its schedule plus the window",
+      schedule: events.Schedule.rate(Duration.days(1)),
+    });
+    this.overdueCheckRule.addTarget(
+      new eventsTargets.LambdaFunction(this.rotationFunction, {
+        event: events.RuleTargetInput.fromObject({
+          check: OVERDUE_CHECK,
+          secretIds: props.secrets.map((secret) => secret.secretFullArn ?? secret.secretName),
+        }),
+        retryAttempts: 2,
+      }),
+    );
+
     const action = new cloudwatchActions.SnsAction(this.alertTopic);
     const alarm = (name: string, metric: cloudwatch.IMetric, description: string) => {
       const alarmName = `${alertSources.alarmPrefix}-${name}`;
@@ -548,6 +616,25 @@ export class NovalaKeyRotation extends Construct {
         "DeadLetters",
         this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: cloudwatch.Stats.MAXIMUM }),
         "A retired Novala key's revocation could not be delivered or completed: revoke it by hand (see the message)",
+      ),
+      RotationEventsFailed: alarm(
+        "RotationEventsFailed",
+        customMetric("RotationEventsFailed"),
+        "A Key Rotated or Key Rotation Rolled Back event could not be published: consumers were not told (the " +
+          "rotation itself is done; see the rotation function's logs)",
+      ),
+      // A daily count of overdue secrets (the overdue check below); one day is the metric's natural period.
+      RotationOverdue: alarm(
+        "RotationOverdue",
+        new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: OVERDUE_METRIC,
+          dimensionsMap: { service: METRICS_SERVICE },
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.days(1),
+        }),
+        "A Novala key secret has not rotated successfully for longer than its schedule plus the window, or its " +
+          "rotation is disabled (the rotation function's log names the secret and the reason)",
       ),
     };
 
@@ -678,56 +765,75 @@ function validate(props: NovalaKeyRotationProps): Settings {
     }
   }
 
-  const gracePeriod = props.gracePeriod ?? Duration.hours(24);
+  // Bounds and defaults are the contract's, which the functions enforce when they read their environment.
+  const gracePeriod = props.gracePeriod ?? Duration.seconds(SECONDS.gracePeriod.defaultSeconds);
   if (!gracePeriod.isUnresolved()) {
     const ms = gracePeriod.toMilliseconds();
-    if (ms < 0 || ms > MAX_GRACE.toMilliseconds() || ms % 1000 !== 0) {
-      fail("gracePeriod", `must be whole seconds from 0 to 7 days, got ${gracePeriod.toHumanString()}`);
+    if (ms % 1000 !== 0 || secondsProblem(SECONDS.gracePeriod, ms / 1000)) {
+      const max = Duration.seconds(SECONDS.gracePeriod.maxSeconds).toHumanString();
+      fail("gracePeriod", `must be whole seconds from 0 to ${max}, got ${gracePeriod.toHumanString()}`);
     }
   }
 
-  const allowedHosts = props.allowedHosts ?? ["*.novala.ai"];
+  // The Lambdas' own parser: a pattern one accepts, the other accepts too.
+  const allowedHosts = props.allowedHosts ?? [DEFAULT_ALLOWED_HOSTS];
   if (allowedHosts.length === 0) fail("allowedHosts", "must list at least one host pattern");
   for (const host of allowedHosts) {
-    if (!/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(host)) {
-      fail("allowedHosts", `has "${host}", which is not a host pattern (examples: *.novala.ai, acme.novala.ai)`);
+    if (Token.isUnresolved(host)) continue;
+    if (host.includes(",")) fail("allowedHosts", `entry "${host}" holds several patterns: give one per entry`);
+    try {
+      parseAllowedHosts(host);
+    } catch (error) {
+      fail("allowedHosts", `entry ${(error as Error).message}`);
     }
   }
 
-  const seconds = (prop: string, value: Duration, min: number, max: number) => {
-    const ms = value.toMilliseconds();
-    if (ms < min * 1000 || ms > max * 1000 || ms % 1000 !== 0) {
-      fail(prop, `must be whole seconds from ${min} to ${max}, got ${value.toHumanString()}`);
+  const checked = (prop: string, value: Duration, setting: SecondsSetting) => {
+    if (secondsProblem(setting, seconds(value))) {
+      fail(prop, `must be from ${setting.minSeconds} to ${setting.maxSeconds} seconds, got ${value.toHumanString()}`);
     }
     return value;
   };
-  const healthCheckDeadline = seconds(
+  const orDefault = (value: Duration | undefined, setting: SecondsSetting) =>
+    value ?? Duration.seconds(setting.defaultSeconds);
+  const healthCheckDeadline = checked(
     "healthCheckDeadline",
-    props.healthCheckDeadline ?? Duration.seconds(60),
-    0,
-    MAX_DEADLINE_SECONDS,
+    orDefault(props.healthCheckDeadline, SECONDS.healthCheckDeadline),
+    SECONDS.healthCheckDeadline,
   );
-  const retryBudget = seconds(
+  const retryBudget = checked(
     "novalaRetryBudget",
-    props.novalaRetryBudget ?? Duration.seconds(60),
-    0,
-    MAX_DEADLINE_SECONDS,
+    orDefault(props.novalaRetryBudget, SECONDS.retryBudget),
+    SECONDS.retryBudget,
   );
-  const connectTimeout = seconds("novalaConnectTimeout", props.novalaConnectTimeout ?? Duration.seconds(5), 1, 60);
-  const requestTimeout = seconds("novalaRequestTimeout", props.novalaRequestTimeout ?? Duration.seconds(10), 1, 120);
+  const connectTimeout = checked(
+    "novalaConnectTimeout",
+    orDefault(props.novalaConnectTimeout, SECONDS.connectTimeout),
+    SECONDS.connectTimeout,
+  );
+  const requestTimeout = checked(
+    "novalaRequestTimeout",
+    orDefault(props.novalaRequestTimeout, SECONDS.requestTimeout),
+    SECONDS.requestTimeout,
+  );
+  if (props.scheduleGroupName !== undefined && !Token.isUnresolved(props.scheduleGroupName)) {
+    if (!SCHEDULE_GROUP_NAME.test(props.scheduleGroupName)) {
+      fail("scheduleGroupName", `must be 1 to 64 letters, digits, "-", "_" or ".", got "${props.scheduleGroupName}"`);
+    }
+  }
 
   const timeout = props.timeout ?? Duration.minutes(5);
   const timeoutSeconds = timeout.toSeconds();
   if (timeoutSeconds > MAX_LAMBDA_TIMEOUT.toSeconds()) {
     fail("timeout", `must be at most 15 minutes (Lambda's limit), got ${timeout.toHumanString()}`);
   }
-  if (timeoutSeconds < healthCheckDeadline.toSeconds()) {
+  if (timeoutSeconds < seconds(healthCheckDeadline)) {
     fail(
       "timeout",
       `(${timeout.toHumanString()}) is shorter than healthCheckDeadline (${healthCheckDeadline.toHumanString()})`,
     );
   }
-  const needed = healthCheckDeadline.toSeconds() + retryBudget.toSeconds();
+  const needed = seconds(healthCheckDeadline) + seconds(retryBudget);
   if (timeoutSeconds < needed) {
     fail(
       "timeout",
@@ -763,6 +869,27 @@ function validate(props: NovalaKeyRotationProps): Settings {
     memorySize,
     timeout,
   };
+}
+
+/** A duration in seconds, fractions kept: the form the contract's variables take. */
+function seconds(duration: Duration): number {
+  return duration.toMilliseconds() / 1000;
+}
+
+/** Schedule-group names already taken in each stack: two constructs in one stack must not share a group. */
+const scheduleGroupNames = new WeakMap<Stack, Set<string>>();
+
+function claimScheduleGroupName(stack: Stack, name: string): string {
+  const taken = scheduleGroupNames.get(stack) ?? new Set<string>();
+  if (!Token.isUnresolved(name) && taken.has(name)) {
+    throw new Error(
+      `NovalaKeyRotation: scheduleGroupName "${name}" is already used by another NovalaKeyRotation in stack ` +
+        `${stack.stackName}: give each its own scheduleGroupName`,
+    );
+  }
+  taken.add(name);
+  scheduleGroupNames.set(stack, taken);
+  return name;
 }
 
 /** The ARN that an IAM policy needs for a secret: the full ARN, or the partial one plus Secrets Manager's suffix. */

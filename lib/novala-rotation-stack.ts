@@ -1,4 +1,4 @@
-import { Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
@@ -26,6 +26,8 @@ export interface NovalaRotationStackProps extends StackProps {
   readonly allowedHosts?: string[];
   /** @default Duration.seconds(60) */
   readonly healthCheckDeadline?: Duration;
+  /** @default `<stack name>-revocations` */
+  readonly scheduleGroupName?: string;
 }
 
 /** One {@link NovalaKeyRotation} over existing secrets, named or referenced by ARN. */
@@ -51,8 +53,19 @@ export class NovalaRotationStack extends Stack {
       ...(props.alertEmail && { alertEmail: props.alertEmail }),
       ...(props.allowedHosts && { allowedHosts: props.allowedHosts }),
       ...(props.healthCheckDeadline && { healthCheckDeadline: props.healthCheckDeadline }),
+      ...(props.scheduleGroupName && { scheduleGroupName: props.scheduleGroupName }),
     };
     this.rotation = new NovalaKeyRotation(this, "NovalaKeyRotation", rotationProps);
+
+    // What operators and their tools look up (the CLI also finds them from a secret's rotation function).
+    const outputs: Record<string, [string, string]> = {
+      ScheduleGroupName: [this.rotation.scheduleGroup.scheduleGroupName, "Scheduler group of the revocation schedules"],
+      RotationFunctionArn: [this.rotation.rotationFunction.functionArn, "The Secrets Manager rotation function"],
+      RevocationFunctionArn: [this.rotation.revocationFunction.functionArn, "The function that revokes retired keys"],
+      AlertTopicArn: [this.rotation.alertTopic.topicArn, "The SNS topic of every alert"],
+      EventBusArn: [this.rotation.eventBus.eventBusArn, "Where Key Rotated and Key Rotation Rolled Back events go"],
+    };
+    for (const [id, [value, description]] of Object.entries(outputs)) new CfnOutput(this, id, { value, description });
   }
 }
 
@@ -84,6 +97,7 @@ export function importSecret(scope: Construct, id: string, ref: string): secrets
  * | `healthCheckDeadline` | a duration |
  * | `alertEmail` | an e-mail address |
  * | `allowedHosts` | host patterns: a JSON array or one string separated by commas |
+ * | `scheduleGroupName` | the revocation schedule group (default `<stack name>-revocations`) |
  */
 export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
   const get = (key: string): unknown => node.tryGetContext(key);
@@ -112,6 +126,7 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
   const kmsKeyArn = text("kmsKeyArn");
   const scheduleExpression = text("schedule");
   const alertEmail = text("alertEmail");
+  const scheduleGroupName = text("scheduleGroupName");
   return {
     secrets,
     ...(managerSecret && { managerSecret }),
@@ -123,6 +138,7 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
     ...(healthCheckDeadline && { healthCheckDeadline }),
     ...(alertEmail && { alertEmail }),
     ...(allowedHosts && { allowedHosts }),
+    ...(scheduleGroupName && { scheduleGroupName }),
   };
 }
 

@@ -16,6 +16,7 @@ import type { InitializeMiddleware, MetadataBearer } from "@smithy/types";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
+import { rotationEnvironment } from "../lambdas/contract/environment.js";
 import { readRotationConfig } from "../lambdas/core/config.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { errorMessage } from "../lambdas/core/errors.js";
@@ -25,6 +26,7 @@ import { systemClock } from "../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../lambdas/core/revocation.js";
 import { runRotationStep } from "../lambdas/core/rotation.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
+import { MemoryRotationEvents } from "./memory-rotation-events.js";
 import { ModelRevocationScheduler } from "./model-adapters.js";
 import { startNovalaSimulator } from "./novala-simulator.js";
 import { type LogLine, RecordingTelemetry } from "./recording-telemetry.js";
@@ -80,15 +82,17 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
   const awsCalls = countCalls(secrets, schedulerClient);
   const novalaCalls = new Map<string, number>();
 
-  const config = readRotationConfig({
-    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-    REVOCATION_GRACE_SECONDS: String(graceSeconds),
-    REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: DEMO_LAMBDA_ARN,
-    REVOCATION_SCHEDULER_ROLE_ARN: DEMO_ROLE_ARN,
-    HEALTH_CHECK_DEADLINE_SECONDS: "10",
-    NOVALA_RETRY_BUDGET_SECONDS: "10",
-  });
+  const config = readRotationConfig(
+    rotationEnvironment({
+      allowedHosts: ["127.0.0.1"],
+      gracePeriodSeconds: graceSeconds,
+      scheduleGroup: SCHEDULE_GROUP,
+      revocationFunctionArn: DEMO_LAMBDA_ARN,
+      schedulerRoleArn: DEMO_ROLE_ARN,
+      healthCheckDeadlineSeconds: 10,
+      retryBudgetSeconds: 10,
+    }),
+  );
   const schedulerModel = new SchedulerModel({ groups: [SCHEDULE_GROUP] });
   const scheduler: RevocationScheduler =
     schedulerClient && config.revocation
@@ -105,10 +109,15 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
     onAttempt: (attempt) => novalaCalls.set(attempt.operation, (novalaCalls.get(attempt.operation) ?? 0) + 1),
   });
   const telemetry = new RecordingTelemetry((line) => print(formatLine(line)));
+  // What consumers would receive from EventBridge, shown as it is published.
+  const events = new MemoryRotationEvents("default", (entry) =>
+    print(`${" ".repeat(10)}  event "${entry.DetailType}" ${entry.Detail}`),
+  );
   const deps: RotationDeps = {
     store: new AwsSecretStore(secrets),
     keys,
     scheduler,
+    events,
     telemetry,
     clock: systemClock,
     config,
@@ -214,6 +223,12 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
         print(`  ${service.padEnd(16)} ${formatCounts(counts)}`);
     }
     print(`Done in ${Date.now() - started} ms: ${ok ? "as expected" : "NOT as expected"}.`);
+    if (options.keep && options.endpointUrl) {
+      // The demo's rotation function is not registered at the endpoint, so the CLI is told where the schedules are.
+      print(
+        `Kept. See it: novala-rotation status ${secretName} --endpoint-url ${endpoint} --schedule-group ${SCHEDULE_GROUP}`,
+      );
+    }
     return { ok, secretArn };
   } finally {
     if (!options.keep && options.endpointUrl) {

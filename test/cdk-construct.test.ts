@@ -10,8 +10,17 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ENV,
+  OVERDUE_CHECK,
+  parseAllowedHosts,
+  rotationEnvironment,
+  SECONDS,
+} from "../lambdas/contract/environment.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
+import { readNovalaClientConfig, readRotationConfig } from "../lambdas/core/config.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
-import { parseDuration, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+import { NovalaRotationStack, parseDuration, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
 
 /**
  * Template tests of the NovalaKeyRotation construct. Two apps are synthesized once each (bundling both functions
@@ -36,6 +45,7 @@ interface Synthesized {
 }
 
 const outdirs: string[] = [];
+type Env = Record<string, unknown>;
 
 function synthesize(
   build: (stack: Stack) => NovalaKeyRotation,
@@ -121,11 +131,11 @@ function logicalId(s: Synthesized, type: string, hint: string): string {
 
 const getAtt = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
 
-/** The name of the revocation schedule group: CDK generates it at synth time, unique per stack and path. */
+/** The name of the revocation schedule group: by default `<stack name>-revocations`. */
 function groupName(s: Synthesized): string {
   const id = logicalId(s, "AWS::Scheduler::ScheduleGroup", "RevocationSchedules");
   const name = s.json.Resources[id]?.Properties?.Name;
-  expect(name).toMatch(/^TestStack-Rotation-RevocationSchedules-[0-9A-F]{8}$/);
+  expect(name).toBe("TestStack-revocations");
   return name as string;
 }
 
@@ -181,7 +191,8 @@ describe("with the defaults", () => {
   });
 
   it("lets Secrets Manager invoke the rotation function for this account only (SourceAccount)", () => {
-    defaults.template.resourceCountIs("AWS::Lambda::Permission", 1);
+    // The other permission is the overdue check rule's (see the alarms).
+    defaults.template.resourceCountIs("AWS::Lambda::Permission", 2);
     defaults.template.hasResourceProperties("AWS::Lambda::Permission", {
       Action: "lambda:InvokeFunction",
       Principal: "secretsmanager.amazonaws.com",
@@ -231,6 +242,71 @@ describe("with the defaults", () => {
     defaults.template.resourceCountIs("AWS::Lambda::Function", 2);
   });
 
+  it("writes the environment through the contract, which the Lambdas' own reader accepts as written", () => {
+    const rotationFn = logicalId(defaults, "AWS::Lambda::Function", "RotationFunction");
+    const resource = defaults.json.Resources[rotationFn] as unknown as {
+      Properties: { Environment: { Variables: Env } };
+    };
+    const environment = resource.Properties.Environment.Variables;
+    const arns: Record<string, string> = {
+      RevocationFunction: "arn:aws:lambda:eu-west-1:111122223333:function:revocation",
+      SchedulerRole: "arn:aws:iam::111122223333:role/scheduler",
+      RevocationDeadLetters: "arn:aws:sqs:eu-west-1:111122223333:dead-letters",
+    };
+    // Deploy-time values (GetAtt, the bus ARN) stand in as the ARNs CloudFormation would write.
+    const resolved = Object.fromEntries(
+      Object.entries(environment).map(([name, value]) => {
+        if (typeof value === "string") return [name, value];
+        const target = JSON.stringify(value);
+        const hint = Object.keys(arns).find((key) => target.includes(key));
+        return [name, hint ? arns[hint] : "arn:aws:events:eu-west-1:111122223333:event-bus/default"];
+      }),
+    );
+    expect(resolved).toEqual({
+      ...rotationEnvironment({
+        allowedHosts: [DEFAULT_ALLOWED_HOSTS],
+        scheduleGroup: groupName(defaults),
+        revocationFunctionArn: arns.RevocationFunction as string,
+        schedulerRoleArn: arns.SchedulerRole as string,
+        deadLetterQueueArn: arns.RevocationDeadLetters as string,
+        eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+      }),
+      NODE_OPTIONS: "--enable-source-maps",
+    });
+    const config = readRotationConfig(resolved);
+    expect(config).toMatchObject({
+      graceSeconds: SECONDS.gracePeriod.defaultSeconds,
+      healthCheckDeadlineMs: SECONDS.healthCheckDeadline.defaultSeconds * 1000,
+      eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+      revocation: {
+        scheduleGroup: "TestStack-revocations",
+        functionArn: arns.RevocationFunction,
+        schedulerRoleArn: arns.SchedulerRole,
+        deadLetterQueueArn: arns.RevocationDeadLetters,
+      },
+    });
+    // The bus is the account's default one.
+    expect(environment[ENV.eventBus]).toEqual(agnosticArn("events", "event-bus/default"));
+  });
+
+  it("outputs the schedule group, both functions, the alert topic and the event bus from the app's stack", () => {
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const stack = new NovalaRotationStack(app, "Platform", { secrets: ["novala/acme"] });
+    const outputs = Template.fromStack(stack).toJSON().Outputs as Record<string, { Value: unknown }>;
+    const id = (type: string, hint: string) =>
+      Object.entries(Template.fromStack(stack).findResources(type)).find(([key]) => key.includes(hint))?.[0] as string;
+    expect(outputs.ScheduleGroupName?.Value).toBe("Platform-revocations");
+    expect(outputs.RotationFunctionArn?.Value).toEqual(getAtt(id("AWS::Lambda::Function", "RotationFunction")));
+    expect(outputs.RevocationFunctionArn?.Value).toEqual(getAtt(id("AWS::Lambda::Function", "RevocationFunction")));
+    expect(outputs.AlertTopicArn?.Value).toEqual({ Ref: id("AWS::SNS::Topic", "AlertTopic") });
+    expect(outputs.EventBusArn?.Value).toEqual(agnosticArn("events", "event-bus/default"));
+    const named = new NovalaRotationStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Named", {
+      secrets: ["novala/acme"],
+      scheduleGroupName: "platform.novala-revocations",
+    });
+    expect(Template.fromStack(named).toJSON().Outputs.ScheduleGroupName.Value).toBe("platform.novala-revocations");
+  });
+
   it("bundles each function into one ES module with a source map, the AWS SDK left to the runtime", () => {
     for (const resource of Object.values(defaults.json.Resources).filter((r) => r.Type === "AWS::Lambda::Function")) {
       const assetPath = (resource as { Metadata?: Record<string, string> }).Metadata?.["aws:asset:path"];
@@ -246,7 +322,7 @@ describe("with the defaults", () => {
 
   it("lets the rotation role touch only the listed secrets, its own schedule group and the scheduler role", () => {
     const statements = statementsOf(defaults, "RotationRole");
-    expect(statements).toHaveLength(4);
+    expect(statements).toHaveLength(5);
     expect(statements).toEqual(
       expect.arrayContaining([
         {
@@ -273,6 +349,13 @@ describe("with the defaults", () => {
           Action: "iam:PassRole",
           Resource: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
           Condition: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+        },
+        {
+          Sid: "PublishRotationEvents",
+          Effect: "Allow",
+          Action: "events:PutEvents",
+          Resource: agnosticArn("events", "event-bus/default"),
+          Condition: { StringEquals: { "events:source": "novala.key-rotation" } },
         },
         {
           Effect: "Allow",
@@ -363,7 +446,7 @@ describe("with the defaults", () => {
   });
 
   it("alerts on RotationFailed and RotationAbandoned of these secrets through an EventBridge rule", () => {
-    defaults.template.resourceCountIs("AWS::Events::Rule", 1);
+    defaults.template.resourceCountIs("AWS::Events::Rule", 2);
     defaults.template.hasResourceProperties("AWS::Events::Rule", {
       State: "ENABLED",
       EventPattern: {
@@ -401,7 +484,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 8);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -409,7 +492,7 @@ describe("with the defaults", () => {
         Threshold: 1,
         ComparisonOperator: "GreaterThanOrEqualToThreshold",
         TreatMissingData: "notBreaching",
-        Period: 300,
+        Period: alarm.Properties.MetricName === "RotationsOverdue" ? 86_400 : 300,
       });
     }
     const rotationFn = logicalId(defaults, "AWS::Lambda::Function", "RotationFunction");
@@ -421,7 +504,7 @@ describe("with the defaults", () => {
         Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
       });
     }
-    for (const metricName of ["RevocationsRefused", "KeyClaimsRefused", "RevocationsFailed"]) {
+    for (const metricName of ["RevocationsRefused", "KeyClaimsRefused", "RevocationsFailed", "RotationEventsFailed"]) {
       defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "NovalaKeyRotation",
         MetricName: metricName,
@@ -438,6 +521,35 @@ describe("with the defaults", () => {
           Value: { "Fn::GetAtt": [logicalId(defaults, "AWS::SQS::Queue", "DeadLetters"), "QueueName"] },
         },
       ],
+    });
+  });
+
+  it("checks daily for overdue rotations with the rotation function, and alarms on the count it publishes", () => {
+    const rotationFn = logicalId(defaults, "AWS::Lambda::Function", "RotationFunction");
+    const rule = logicalId(defaults, "AWS::Events::Rule", "OverdueCheckRule");
+    defaults.template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 day)",
+      Targets: [
+        Match.objectLike({
+          Arn: getAtt(rotationFn),
+          Input: JSON.stringify({ check: OVERDUE_CHECK, secretIds: ["novala/acme", FULL_ARN] }),
+        }),
+      ],
+    });
+    // Only this rule may invoke the function with the check (besides Secrets Manager).
+    defaults.template.hasResourceProperties("AWS::Lambda::Permission", {
+      Principal: "events.amazonaws.com",
+      FunctionName: getAtt(rotationFn),
+      SourceArn: getAtt(rule),
+    });
+    // One day: the check runs once a day, and no alarm can look further back than 7 days anyway.
+    defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "NovalaKeyRotation",
+      MetricName: "RotationsOverdue",
+      Statistic: "Maximum",
+      Period: 86_400,
+      EvaluationPeriods: 1,
+      Dimensions: [{ Name: "service", Value: "novala-rotation" }],
     });
   });
 
@@ -598,12 +710,39 @@ describe("rejects wrong props at synth, naming the prop", () => {
       /healthCheckDeadline must be/,
     ],
     ["no allowed host", { allowedHosts: [] }, /allowedHosts must list at least one host pattern/],
-    ["a URL as an allowed host", { allowedHosts: ["https://acme.novala.ai/"] }, /allowedHosts has "https:\/\/acme/],
+    [
+      "a URL as an allowed host",
+      { allowedHosts: ["https://acme.novala.ai/"] },
+      /allowedHosts entry "https:\/\/acme.novala.ai\/" is not a host pattern/,
+    ],
+    ["two patterns in one entry", { allowedHosts: ["a.novala.ai,b.novala.ai"] }, /allowedHosts entry .* one per entry/],
+    ["a schedule group name Scheduler rejects", { scheduleGroupName: "novala revocations" }, /scheduleGroupName must/],
     ["a malformed e-mail address", { alertEmail: "ops" }, /alertEmail must be an e-mail address/],
     ["a memory size out of range", { memorySize: 64 }, /memorySize must be/],
   ])("%s", (_name, props, message) => {
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(message);
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(/^NovalaKeyRotation: /);
+  });
+
+  it("accepts every host pattern the Lambdas accept, and rejects what they reject", () => {
+    for (const host of ["*.novala.ai", "acme.novala.ai:8443", "127.0.0.1", "[::1]:8443", "::1", "fd00::1"]) {
+      expect(() => parseAllowedHosts(host)).not.toThrow();
+      expect(build({ allowedHosts: [host] })).not.toThrow();
+    }
+    for (const host of ["https://acme.novala.ai", "acme.novala.ai/path", "*", "a b"]) {
+      expect(() => readNovalaClientConfig({ [ENV.allowedHosts]: host })).toThrow(/is not a host pattern/);
+      expect(build({ allowedHosts: [host] })).toThrow(/is not a host pattern/);
+    }
+  });
+
+  it("two constructs in one stack with the same schedule group", () => {
+    const stack = new Stack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Twice");
+    const secrets = [secretsmanager.Secret.fromSecretNameV2(stack, "S", "novala/acme")];
+    new NovalaKeyRotation(stack, "One", { secrets });
+    expect(() => new NovalaKeyRotation(stack, "Two", { secrets })).toThrow(
+      /scheduleGroupName "Twice-revocations" is already used by another NovalaKeyRotation/,
+    );
+    expect(() => new NovalaKeyRotation(stack, "Three", { secrets, scheduleGroupName: "Twice-more" })).not.toThrow();
   });
 
   it("subnets or security groups without a VPC", () => {

@@ -12,17 +12,19 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defaultScheduleGroupName, rotationEnvironment } from "../lambdas/contract/environment.js";
 import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
 import { lastFour } from "../lambdas/core/redact.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
-import { driveSteps, startRotation } from "../local/secrets-manager-driver.js";
+import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../local/secrets-manager-driver.js";
 import {
   lambdaEnvironment,
   type Moto,
   motoSuiteTitle,
+  registerMotoFunction,
   schedulerClientFor,
   secretsManagerClientFor,
   skipMoto,
@@ -38,10 +40,27 @@ import {
  */
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const GROUP = "novala-revocations";
-const ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:novala-rotation";
+/** The group a stack named NovalaKeyRotation makes, which the CLI must find from the secret alone. */
+const GROUP = defaultScheduleGroupName("NovalaKeyRotation");
+/** The rotation function, registered in moto with the environment the construct writes (deployedEnvironment). */
+const ROTATION_LAMBDA = LOCAL_ROTATION_LAMBDA_ARN;
 const REVOCATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
 const SCHEDULER_ROLE = "arn:aws:iam::123456789012:role/novala-scheduler";
+const EVENT_BUS = "arn:aws:events:us-east-1:123456789012:event-bus/default";
+
+/** The rotation function's environment as the construct writes it (through the contract), for a grace period. */
+function deployedEnvironment(graceSeconds: number): Record<string, string> {
+  return rotationEnvironment({
+    allowedHosts: ["127.0.0.1"],
+    gracePeriodSeconds: graceSeconds,
+    healthCheckDeadlineSeconds: 5,
+    retryBudgetSeconds: 5,
+    scheduleGroup: GROUP,
+    revocationFunctionArn: REVOCATION_LAMBDA,
+    schedulerRoleArn: SCHEDULER_ROLE,
+    eventBus: EVENT_BUS,
+  });
+}
 /** Anything shaped like a whole Novala key (the masked "pk_live_…abcd" does not match). */
 const KEY_SHAPE = /\b(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/;
 
@@ -141,8 +160,10 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     throw new Error(`no rotation started for ${secretId}: ${run ? run.stderr : "timed out"}`);
   }
 
-  function setGrace(seconds: number): void {
-    process.env.REVOCATION_GRACE_SECONDS = String(seconds);
+  /** The grace period of the "deployed" function: its configuration in moto and the handler run in this process. */
+  async function setGrace(seconds: number): Promise<void> {
+    Object.assign(process.env, deployedEnvironment(seconds));
+    await registerMotoFunction(moto.endpoint, ROTATION_LAMBDA, deployedEnvironment(seconds));
   }
 
   beforeAll(async () => {
@@ -152,20 +173,18 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     scheduler = schedulerClientFor(moto.endpoint);
     await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
 
-    // The rotation handler runs in this process, configured like the deployed Lambda but pointed at moto.
+    // The rotation handler runs in this process, configured like the deployed Lambda but pointed at moto; the same
+    // environment is registered in moto as the rotation function's, where the CLI finds it.
     Object.assign(
       process.env,
       lambdaEnvironment(moto.endpoint, {
-        REVOCATION_SCHEDULE_GROUP: GROUP,
-        REVOCATION_FUNCTION_ARN: REVOCATION_LAMBDA,
-        REVOCATION_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE,
-        HEALTH_CHECK_DEADLINE_SECONDS: "5",
-        NOVALA_RETRY_BUDGET_SECONDS: "5",
+        ...deployedEnvironment(0),
         POWERTOOLS_LOG_LEVEL: "CRITICAL",
         POWERTOOLS_METRICS_DISABLED: "true",
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       }),
     );
+    await setGrace(0);
     handler = (await import("../lambdas/rotation/index.js")).handler;
 
     const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
@@ -269,9 +288,14 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     expect(text.stdout).toMatch(new RegExp(`AWSCURRENT\\s+│ ${consumerKey.id} │ Acumatica Integration`));
     expect(text.stdout).toContain("leads.lead.read, pipeline");
     expect(text.stdout).toMatch(/│ active │ \d{4}-\d\d-\d\d [\d:]+Z │/);
-    expect(text.stdout).toMatch(/Scheduled revocations[^\n]*\n {2}none/);
+    // No rotation function yet, and no --schedule-group: the rest of the status stands, the revocations are unknown.
+    expect(text.stdout).toMatch(
+      /Scheduled revocations\n {2}! could not list them: secret novala\/acumatica has no rotation function, so where its revocations are scheduled is unknown: give --schedule-group/,
+    );
     const report = JSON.parse(json.stdout);
     expect(report.arn).toBe(consumerArn);
+    expect(report.scheduleGroup).toBeNull();
+    expect(report.revocationsError).toMatch(/has no rotation function/);
     expect(report.rotation.enabled).toBe(false);
     expect(report.versions).toEqual([
       expect.objectContaining({
@@ -287,7 +311,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   });
 
   it("rotate follows a rotation driven by the rotation handler until AWSCURRENT moves (exit 0)", async () => {
-    setGrace(0);
+    await setGrace(0);
     const child = cli(["rotate", "novala/acumatica", "--lambda-arn", ROTATION_LAMBDA, "--schedule", "30"]);
     const token = await pendingToken(consumerArn, child);
     await driveSteps(secrets, handler, consumerArn, token);
@@ -309,7 +333,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   });
 
   it("rotate exits non-zero with the reason when the new key fails its health check", async () => {
-    setGrace(0);
+    await setGrace(0);
     const before = await valueAt(consumerArn, "AWSCURRENT");
     novala.injectFault({ match: "GET /api/v1/pipeline/deals", kind: "status", status: 403, count: 1000 });
     try {
@@ -335,7 +359,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
 
   it("rollback restores AWSPREVIOUS, revokes the key rolled away from and removes the restored key's schedule", async () => {
     // A rotation with a grace period: the old key stays active and a schedule will revoke it.
-    setGrace(3600);
+    await setGrace(3600);
     const before = await valueAt(consumerArn, "AWSCURRENT");
     const token = await startRotation(secrets, consumerArn);
     await driveSteps(secrets, handler, consumerArn, token);
@@ -378,7 +402,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   });
 
   it("rollback --grace schedules the revocation of the key rolled away from, like finishSecret", async () => {
-    setGrace(3600);
+    await setGrace(3600);
     const before = await valueAt(consumerArn, "AWSCURRENT");
     const token = await startRotation(secrets, consumerArn);
     await driveSteps(secrets, handler, consumerArn, token);
@@ -446,6 +470,91 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     expect(novala.model.inspect(stranded.id)?.status).toBe("revoked");
     expect(novala.model.inspect(young.id)?.status).toBe("active");
     expect(novala.model.inspect(held)?.status).toBe("active");
+  });
+
+  it("finds the deployment from the secret: rotate, status, reconcile and rollback with no location flags", async () => {
+    // 1. rotate: the function from the secret, the revocation schedule in the group its configuration names.
+    await setGrace(3600);
+    const keyA = String((await valueAt(consumerArn, "AWSCURRENT")).keyId);
+    const child = cli(["rotate", "novala/acumatica", "--json"]);
+    await driveSteps(secrets, handler, consumerArn, await pendingToken(consumerArn, child));
+    const rotated = await child;
+    expectNoKeyMaterial(rotated);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const keyB = String((await valueAt(consumerArn, "AWSCURRENT")).keyId);
+    expect(JSON.parse(rotated.stdout).revocation).toMatchObject({
+      schedule: revocationScheduleName(consumerArn, keyA),
+    });
+
+    // 2. status lists that pending revocation, in the group the rotation function names.
+    const [text, json] = await Promise.all([
+      cli(["status", "novala/acumatica"]),
+      cli(["status", "novala/acumatica", "--json"]),
+    ]);
+    expect(text.stdout).toContain(`Scheduled revocations (schedule group ${GROUP})`);
+    expect(text.stdout).toMatch(new RegExp(`${keyA} │ \\d{4}-\\d\\d-\\d\\d [\\d:]+Z │ ENABLED`));
+    expect(text.stdout).toMatch(/Grace period\s+1 h/);
+    const status = JSON.parse(json.stdout);
+    expect(status).toMatchObject({
+      scheduleGroup: GROUP,
+      gracePeriodSeconds: 3600,
+      eventBus: EVENT_BUS,
+      rotation: { lambdaArn: ROTATION_LAMBDA },
+    });
+    expect(status.revocations).toEqual(expect.arrayContaining([expect.objectContaining({ keyId: keyA })]));
+
+    // 3. Another rotation: key A loses its last label while its revocation is still scheduled (its grace period).
+    await driveSteps(secrets, handler, consumerArn, await startRotation(secrets, consumerArn));
+    expect(Object.values(await stages(consumerArn)).flat()).toHaveLength(2);
+    expect([await valueAt(consumerArn, "AWSCURRENT"), await valueAt(consumerArn, "AWSPREVIOUS")]).not.toContainEqual(
+      expect.objectContaining({ keyId: keyA }),
+    );
+    expect(novala.model.inspect(keyA)?.status).toBe("active");
+
+    // reconcile looks in the discovered group, so key A is not stranded; in a wrong group it would look stranded.
+    const found = await cli(["reconcile", "--manager-secret", "novala/manager", "--min-age", "0", "--json"]);
+    expect(found.code, found.stderr).toBe(0);
+    const report = JSON.parse(found.stdout);
+    expect(report.scheduleGroups).toEqual([GROUP]);
+    expect(report.stranded.map((key: { keyId: string }) => key.keyId)).not.toContain(keyA);
+    const elsewhere = await cli([
+      "reconcile",
+      "--manager-secret",
+      "novala/manager",
+      "--min-age",
+      "0",
+      "--schedule-group",
+      "some-other-group",
+      // Key A was used in its health check: only with no grace for recent use does it look stranded.
+      "--grace",
+      "0",
+      "--json",
+    ]);
+    expect(JSON.parse(elsewhere.stdout).stranded.map((key: { keyId: string }) => key.keyId)).toContain(keyA);
+
+    // 4. rollback removes the restored key's schedule from the discovered group and tells consumers.
+    const back = await cli(["rollback", "novala/acumatica", "--json"]);
+    expectNoKeyMaterial(back);
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({
+      restoredKeyId: keyB,
+      scheduleRemoved: revocationScheduleName(consumerArn, keyB),
+      event: { published: true, eventBus: EVENT_BUS },
+    });
+    await expect(
+      scheduler.send(new GetScheduleCommand({ GroupName: GROUP, Name: revocationScheduleName(consumerArn, keyB) })),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+  });
+
+  it("says clearly when a secret has no rotation function and no location flag, and lets flags override", async () => {
+    const run = await cli(["rollback", "novala/billing"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      "novala-rotation: secret novala/billing has no rotation function, so where its revocations are scheduled is " +
+        "unknown: give --schedule-group (or REVOCATION_SCHEDULE_GROUP)\n",
+    );
+    const flagged = await cli(["status", "novala/acumatica", "--schedule-group", "some-other-group", "--json"]);
+    expect(JSON.parse(flagged.stdout)).toMatchObject({ scheduleGroup: "some-other-group", gracePeriodSeconds: 3600 });
   });
 
   it.skipIf(!existsSync(`${ROOT}local/demo.ts`))("demo runs a whole rotation against moto and exits 0", async () => {

@@ -38,6 +38,8 @@ const UNRESOLVED: Record<string, string> = {
   REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
   REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
   REVOCATION_DEAD_LETTER_QUEUE_ARN: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+  // The account's default bus; the bundle's PutEvents goes to moto's.
+  ROTATION_EVENT_BUS: "arn:aws:events:us-east-1:123456789012:event-bus/default",
 };
 
 interface DeployedFunction {
@@ -204,6 +206,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run unde
     expect(current.keyId).not.toBe(consumer.id);
     expect(novala.model.inspect(current.keyId)?.status).toBe("active");
     expect(novala.model.inspect(consumer.id)?.status).toBe("active");
+    // The bundle published Key Rotated (to moto's default bus): no "could not publish" warning, no failure counted.
+    expect(outputs.join("\n")).not.toContain("could not publish");
+    expect(outputs.join("\n")).not.toContain("RotationEventsFailed");
 
     const schedule = await scheduler.send(
       new GetScheduleCommand({ Name: revocationScheduleName(secretArn, consumer.id), GroupName: group }),

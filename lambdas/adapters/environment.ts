@@ -1,10 +1,12 @@
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { NovalaClientConfig, RotationConfig } from "../core/config.js";
 import type { RotationDeps } from "../core/context.js";
-import type { KeyApi, RevocationScheduler, Telemetry } from "../core/ports.js";
+import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../core/ports.js";
 import { systemClock } from "../core/ports.js";
 import { AwsRevocationScheduler } from "./aws/revocation-scheduler.js";
+import { EventBridgeRotationEvents } from "./aws/rotation-events.js";
 import { AwsSecretStore } from "./aws/secret-store.js";
 import { createNovalaKeyApi } from "./novala/key-api.js";
 
@@ -13,7 +15,9 @@ import { createNovalaKeyApi } from "./novala/key-api.js";
  * invocations (connection reuse); they are rebuilt only when the configuration they depend on changes, which in
  * practice happens only in tests that point the same process at different endpoints.
  */
-let cached: { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient } | undefined;
+let cached:
+  | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
+  | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
 
 function awsClients() {
@@ -23,9 +27,15 @@ function awsClients() {
     env.AWS_ENDPOINT_URL,
     env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
     env.AWS_ENDPOINT_URL_SCHEDULER,
+    env.AWS_ENDPOINT_URL_EVENTBRIDGE,
   ].join("|");
   if (cached?.fingerprint !== fingerprint) {
-    cached = { fingerprint, secrets: new SecretsManagerClient({}), scheduler: new SchedulerClient({}) };
+    cached = {
+      fingerprint,
+      secrets: new SecretsManagerClient({}),
+      scheduler: new SchedulerClient({}),
+      events: new EventBridgeClient({}),
+    };
   }
   return cached;
 }
@@ -45,14 +55,24 @@ export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: T
         // No schedule group configured (grace 0): no schedule is ever made; a retired key is revoked in finishSecret.
         isScheduled: async () => false,
       };
+  // No bus configured (a local run, a test): rotations publish nothing.
+  const events: RotationEvents = config.eventBus
+    ? new EventBridgeRotationEvents(clients.events, config.eventBus)
+    : { keyRotated: async () => {}, rotationRolledBack: async () => {} };
   return {
     store: new AwsSecretStore(clients.secrets),
     keys: keyApi(config),
     scheduler,
+    events,
     telemetry,
     clock: systemClock,
     config,
   };
+}
+
+/** The overdue check only describes secrets. */
+export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
+  return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
 }
 
 export function revocationDepsFromEnvironment(config: NovalaClientConfig, telemetry: Telemetry) {

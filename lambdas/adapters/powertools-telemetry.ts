@@ -1,5 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../contract/environment.js";
 import type { MetricName, Telemetry } from "../core/ports.js";
 import { redact } from "../core/redact.js";
 
@@ -7,19 +8,14 @@ import { redact } from "../core/redact.js";
  * Telemetry for the Lambdas: structured JSON logs (Powertools Logger) and CloudWatch metrics as EMF (Powertools
  * Metrics). Every message and field passes through redact() on the way out, a last guard against key material.
  */
-export const SERVICE_NAME = "novala-rotation";
-export const METRICS_NAMESPACE = "NovalaKeyRotation";
-
 export class PowertoolsTelemetry implements Telemetry {
   readonly logger: Logger;
   readonly metrics: Metrics;
 
   constructor() {
-    this.logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
-    this.metrics = new Metrics({
-      namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
-      serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
-    });
+    const serviceName = process.env[ENV.serviceName] ?? METRICS_SERVICE;
+    this.logger = new Logger({ serviceName });
+    this.metrics = new Metrics({ namespace: process.env[ENV.metricsNamespace] ?? METRICS_NAMESPACE, serviceName });
   }
 
   debug(message: string, fields?: Record<string, unknown>): void {

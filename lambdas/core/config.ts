@@ -1,10 +1,18 @@
-import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
+import {
+  ENV,
+  parseAllowedHosts,
+  SCHEDULE_GROUP_NAME,
+  SECONDS,
+  type SecondsSetting,
+  secondsProblem,
+} from "../contract/environment.js";
+import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
 import { ConfigurationError } from "./errors.js";
 
 /**
  * Configuration of both Lambdas, from environment variables only (plus the AWS SDK's own: region, credentials,
- * AWS_ENDPOINT_URL*). Read once per invocation, before any side effect; a bad value throws a ConfigurationError that
- * names the variable.
+ * AWS_ENDPOINT_URL*), whose names, defaults and limits are the contract's (lambdas/contract/environment.ts). Read once
+ * per invocation, before any side effect; a bad value throws a ConfigurationError that names the variable.
  */
 export interface NovalaClientConfig {
   allowedHosts: AllowedHosts;
@@ -32,71 +40,70 @@ export interface RotationConfig extends NovalaClientConfig {
    */
   revocation?: RevocationTarget;
   healthCheckDeadlineMs: number;
+  /** Where Key Rotated and Key Rotation Rolled Back events go (a bus name or ARN); none: no events. */
+  eventBus?: string;
 }
 
 type Env = Record<string, string | undefined>;
 
-export const MAX_GRACE_SECONDS = 7 * 24 * 3600;
-
 export function readNovalaClientConfig(env: Env = process.env): NovalaClientConfig {
   return {
     allowedHosts: readAllowedHosts(env),
-    connectTimeoutMs: readSeconds(env, "NOVALA_CONNECT_TIMEOUT_SECONDS", 5, 0.1, 60) * 1000,
-    requestTimeoutMs: readSeconds(env, "NOVALA_REQUEST_TIMEOUT_SECONDS", 10, 0.1, 120) * 1000,
-    retryBudgetMs: readSeconds(env, "NOVALA_RETRY_BUDGET_SECONDS", 60, 0, 840) * 1000,
+    connectTimeoutMs: readSeconds(env, SECONDS.connectTimeout) * 1000,
+    requestTimeoutMs: readSeconds(env, SECONDS.requestTimeout) * 1000,
+    retryBudgetMs: readSeconds(env, SECONDS.retryBudget) * 1000,
   };
 }
 
 export function readRotationConfig(env: Env = process.env): RotationConfig {
-  const graceSeconds = readSeconds(env, "REVOCATION_GRACE_SECONDS", 86_400, 0, MAX_GRACE_SECONDS);
+  const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
+  const eventBus = optional(env, ENV.eventBus);
   const config: RotationConfig = {
     ...readNovalaClientConfig(env),
     graceSeconds,
-    healthCheckDeadlineMs: readSeconds(env, "HEALTH_CHECK_DEADLINE_SECONDS", 60, 0, 840) * 1000,
+    healthCheckDeadlineMs: readSeconds(env, SECONDS.healthCheckDeadline) * 1000,
+    ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
   };
-  const targetNamed = ["REVOCATION_SCHEDULE_GROUP", "REVOCATION_FUNCTION_ARN", "REVOCATION_SCHEDULER_ROLE_ARN"].every(
+  const targetNamed = [ENV.scheduleGroup, ENV.revocationFunctionArn, ENV.schedulerRoleArn].every(
     (name) => optional(env, name) !== undefined,
   );
   if (graceSeconds > 0 || targetNamed) {
-    const deadLetterQueueArn = optional(env, "REVOCATION_DEAD_LETTER_QUEUE_ARN");
+    const deadLetterQueueArn = optional(env, ENV.deadLetterQueueArn);
     config.revocation = {
-      scheduleGroup: requiredWithGrace(env, "REVOCATION_SCHEDULE_GROUP", /^[0-9a-zA-Z-_.]{1,64}$/),
+      scheduleGroup: requiredWithGrace(env, ENV.scheduleGroup, SCHEDULE_GROUP_NAME),
       functionArn: requiredWithGrace(
         env,
-        "REVOCATION_FUNCTION_ARN",
+        ENV.revocationFunctionArn,
         /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:/,
       ),
-      schedulerRoleArn: requiredWithGrace(env, "REVOCATION_SCHEDULER_ROLE_ARN", /^arn:aws[a-z-]*:iam::\d{12}:role\//),
+      schedulerRoleArn: requiredWithGrace(env, ENV.schedulerRoleArn, /^arn:aws[a-z-]*:iam::\d{12}:role\//),
       ...(deadLetterQueueArn && {
-        deadLetterQueueArn: checkPattern(
-          "REVOCATION_DEAD_LETTER_QUEUE_ARN",
-          deadLetterQueueArn,
-          /^arn:aws[a-z-]*:sqs:/,
-        ),
+        deadLetterQueueArn: checkPattern(ENV.deadLetterQueueArn, deadLetterQueueArn, /^arn:aws[a-z-]*:sqs:/),
       }),
     };
   }
   return config;
 }
 
+/** An event bus name, or the ARN of one (PutEvents takes either). */
+const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
+
 function readAllowedHosts(env: Env): AllowedHosts {
-  const spec = optional(env, "NOVALA_ALLOWED_HOSTS") ?? DEFAULT_ALLOWED_HOSTS;
-  for (const pattern of spec.split(",").map((part) => part.trim())) {
-    if (!/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$|^[0-9a-fA-F:]+$/.test(pattern)) {
-      throw new ConfigurationError(
-        `NOVALA_ALLOWED_HOSTS: "${pattern}" is not a host pattern (examples: *.novala.ai, 127.0.0.1, [::1]:8443)`,
-      );
-    }
+  try {
+    return parseAllowedHosts(optional(env, ENV.allowedHosts) ?? DEFAULT_ALLOWED_HOSTS);
+  } catch (error) {
+    throw new ConfigurationError(`${ENV.allowedHosts}: ${(error as Error).message}`);
   }
-  return new AllowedHosts(spec);
 }
 
-function readSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = optional(env, name);
-  if (raw === undefined) return fallback;
+function readSeconds(env: Env, setting: SecondsSetting): number {
+  const raw = optional(env, setting.variable);
+  if (raw === undefined) return setting.defaultSeconds;
   const value = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(value) || value < min || value > max) {
-    throw new ConfigurationError(`${name} must be a number of seconds from ${min} to ${max}, got "${raw}"`);
+  if (!/^\d+(\.\d+)?$/.test(raw) || secondsProblem(setting, value)) {
+    throw new ConfigurationError(
+      `${setting.variable} must be a number of seconds from ${setting.minSeconds} to ${setting.maxSeconds}, got "${raw}"`,
+    );
   }
   return value;
 }
@@ -104,7 +111,7 @@ function readSeconds(env: Env, name: string, fallback: number, min: number, max:
 function requiredWithGrace(env: Env, name: string, pattern: RegExp): string {
   const value = optional(env, name);
   if (value === undefined) {
-    throw new ConfigurationError(`${name} is required when REVOCATION_GRACE_SECONDS is above 0`);
+    throw new ConfigurationError(`${name} is required when ${ENV.gracePeriod} is above 0`);
   }
   return checkPattern(name, value, pattern);
 }

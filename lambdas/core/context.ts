@@ -1,7 +1,7 @@
 import type { AllowedHosts } from "./allowed-hosts.js";
 import type { RotationConfig } from "./config.js";
 import { SecretValueError } from "./errors.js";
-import type { Clock, KeyApi, RevocationScheduler, SecretStore, Telemetry } from "./ports.js";
+import type { Clock, KeyApi, RevocationScheduler, RotationEvents, SecretStore, Telemetry } from "./ports.js";
 import { AWSCURRENT } from "./ports.js";
 import type { ManagerCredentials } from "./possession.js";
 import { type ParsedKeySecret, parseKeySecret } from "./secret-value.js";
@@ -11,6 +11,7 @@ export interface RotationDeps {
   store: SecretStore;
   keys: KeyApi;
   scheduler: RevocationScheduler;
+  events: RotationEvents;
   telemetry: Telemetry;
   clock: Clock;
   config: RotationConfig;

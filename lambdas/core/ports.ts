@@ -14,6 +14,17 @@ export interface SecretDescription {
   rotationEnabled: boolean;
   /** Versions that carry at least one staging label, as DescribeSecret's VersionIdsToStages. */
   versionStages: Record<string, string[]>;
+  /** The rotation schedule and its last and next dates, as DescribeSecret gives them (the overdue check reads them). */
+  schedule?: RotationScheduleState;
+}
+
+export interface RotationScheduleState {
+  lastRotated?: Date;
+  nextRotation?: Date;
+  automaticallyAfterDays?: number;
+  scheduleExpression?: string;
+  /** The rotation window, as RotationRules.Duration: "3h". */
+  window?: string;
 }
 
 export interface StoredValue {
@@ -112,6 +123,33 @@ export interface RevocationScheduler {
   isScheduled(name: string): Promise<boolean>;
 }
 
+/** A Key Rotated event (docs/events.md): ids only, never key material. */
+export interface KeyRotated {
+  secretArn: string;
+  /** The key AWSCURRENT holds now, and its version. */
+  newKeyId: string;
+  newVersionId: string;
+  /** The key it replaced (now AWSPREVIOUS, revoked after the grace period), and its version. */
+  oldKeyId?: string;
+  oldVersionId?: string;
+}
+
+/** A Key Rotation Rolled Back event: which key AWSCURRENT holds after the rollback, which key was given up, why. */
+export interface KeyRotationRolledBack {
+  secretArn: string;
+  currentKeyId: string;
+  currentVersionId: string;
+  rolledBackKeyId: string;
+  rolledBackVersionId: string;
+  reason: string;
+}
+
+/** Tells the secret's consumers that its key changed (EventBridge in AWS), so they can refresh a cached key at once. */
+export interface RotationEvents {
+  keyRotated(event: KeyRotated): Promise<void>;
+  rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
+}
+
 export type MetricName =
   | "RotationsSucceeded"
   | "RotationsFailed"
@@ -121,7 +159,9 @@ export type MetricName =
   | "RevocationsRefused"
   | "KeyClaimsRefused"
   | "RevocationsFailed"
-  | "HealthCheckLatency";
+  | "HealthCheckLatency"
+  | "RotationEventsFailed"
+  | "RotationsOverdue";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {

@@ -12,6 +12,7 @@ import type { CreatedNovalaKey } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { keyIdOf, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
+import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
 import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
 
 /** The scope that mints and revokes keys: held by the manager (or a self-managed secret), never by a consumer. */
@@ -38,6 +39,7 @@ export async function runRotationStep(
     if (description.versionStages[token]?.includes(AWSPENDING)) {
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
     }
+    await announceKeyRotated(deps, description.arn, token);
     await retireOldKey(deps, description.arn, token);
     return deps.telemetry.metric("RotationsSucceeded");
   }
@@ -57,6 +59,7 @@ export async function runRotationStep(
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
       deps.telemetry.info("promoted the new key to AWSCURRENT", { keyId: pending.secret.keyId, currentVersion });
+      await announceKeyRotated(deps, description.arn, token);
       await retireOldKey(deps, description.arn, token);
       return deps.telemetry.metric("RotationsSucceeded");
     }
@@ -268,6 +271,14 @@ async function testSecret(deps: RotationDeps, secretArn: string, token: string):
   }
   await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
   deps.telemetry.metric("RotationsRolledBack");
+  await announceRolledBack(deps, {
+    secretArn,
+    currentKeyId: current.secret.keyId,
+    currentVersionId: current.versionId,
+    rolledBackKeyId: keyId,
+    rolledBackVersionId: token,
+    reason: `health check failed: ${verdict.reason}`,
+  });
   throw new HealthCheckFailedError(
     `health check of key ${keyId} failed: ${verdict.reason}; rolled back (${revoked}, AWSPENDING removed, AWSCURRENT untouched)`,
   );

@@ -1,12 +1,14 @@
-import { rotationDepsFromEnvironment } from "../adapters/environment.js";
+import { overdueCheckDepsFromEnvironment, rotationDepsFromEnvironment } from "../adapters/environment.js";
 import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
 import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
+import { checkRotationsOverdue, isOverdueCheck, type OverdueCheckRequest } from "../core/overdue.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../core/rotation.js";
 
 /**
  * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
  * Secrets Manager sends it. Configuration comes from environment variables only (lambdas/core/config.ts).
+ * The construct's daily rule also invokes it with an overdue check (lambdas/core/overdue.ts), which only reads.
  */
 export interface RotationEvent {
   Step: RotationStep;
@@ -17,7 +19,8 @@ export interface RotationEvent {
 
 const telemetry = new PowertoolsTelemetry();
 
-export async function handler(event: RotationEvent): Promise<void> {
+export async function handler(event: RotationEvent | OverdueCheckRequest): Promise<void> {
+  if (isOverdueCheck(event)) return overdueCheck(event);
   telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
   try {
     const config = readRotationConfig(process.env);
@@ -29,6 +32,22 @@ export async function handler(event: RotationEvent): Promise<void> {
     const safe = publicError(error);
     telemetry.metric("RotationsFailed");
     telemetry.error(`${event?.Step ?? "step"} failed`, { errorName: safe.name, errorMessage: safe.message });
+    throw safe;
+  } finally {
+    telemetry.end();
+  }
+}
+
+async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
+  telemetry.begin({ check: request.check });
+  try {
+    if (!Array.isArray(request.secretIds) || request.secretIds.some((id) => typeof id !== "string")) {
+      throw new RotationStateError('overdue check field "secretIds" must be a list of secret ids');
+    }
+    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), request);
+  } catch (error) {
+    const safe = publicError(error);
+    telemetry.error("overdue check failed", { errorName: safe.name, errorMessage: safe.message });
     throw safe;
   } finally {
     telemetry.end();

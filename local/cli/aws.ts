@@ -1,3 +1,5 @@
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { LambdaClient } from "@aws-sdk/client-lambda";
 import {
   DeleteScheduleCommand,
   GetScheduleCommand,
@@ -27,11 +29,13 @@ export interface AwsOptions {
   endpointUrl?: string;
 }
 
-export const DEFAULT_SCHEDULE_GROUP = "novala-revocations";
-
 export interface Aws {
   secrets: SecretsManagerClient;
   scheduler: SchedulerClient;
+  /** Reads the rotation function's configuration (local/cli/deployment.ts). */
+  lambda: LambdaClient;
+  /** Publishes rollback's Key Rotation Rolled Back event. */
+  events: EventBridgeClient;
   store: AwsSecretStore;
   destroy(): void;
 }
@@ -45,13 +49,16 @@ export function createAws(options: AwsOptions): Aws {
   };
   const secrets = new SecretsManagerClient(config);
   const scheduler = new SchedulerClient(config);
+  const lambda = new LambdaClient(config);
+  const events = new EventBridgeClient(config);
   return {
     secrets,
     scheduler,
+    lambda,
+    events,
     store: new AwsSecretStore(secrets),
     destroy() {
-      secrets.destroy();
-      scheduler.destroy();
+      for (const client of [secrets, scheduler, lambda, events]) client.destroy();
     },
   };
 }

@@ -5,9 +5,10 @@ import { errorMessage } from "../../lambdas/core/errors.js";
 import { carriesRotationTag, hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { allVersions, describeSecret, revocationSchedules } from "./aws.js";
+import { allVersions, describeSecret, labelledVersions, revocationSchedules } from "./aws.js";
+import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
-import { CliError } from "./errors.js";
+import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
 import { type CommonOptions, keyMetadata, type Session, withSession } from "./session.js";
 
@@ -33,7 +34,7 @@ export interface ReconcileOptions extends CommonOptions {
   /** Milliseconds: a key Novala saw used more recently than this is left alone (someone still relies on it). */
   grace: number;
   revoke?: boolean;
-  scheduleGroup: string;
+  scheduleGroup?: string;
 }
 
 interface Holder {
@@ -83,6 +84,8 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     }
   }
 
+  // The schedule groups to look in: --schedule-group, else those the considered secrets' rotation functions name.
+  const rotationFunctions = new Set<string>();
   const holders = new Map<string, Holder[]>();
   const readVersions: ReadVersion[] = [];
   const unreadable: string[] = [];
@@ -92,10 +95,12 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     const isExplicit = explicit.has(id);
     let arn: string;
     let name: string;
+    let rotationFunction: string | undefined;
     try {
       const described = await describeSecret(session.aws, id);
       arn = described.ARN as string;
       name = described.Name as string;
+      rotationFunction = described.RotationLambdaARN;
     } catch (error) {
       if (isExplicit) throw error;
       unreadable.push(`${id}: ${errorMessage(error)}`);
@@ -122,6 +127,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
       for (const version of everyVersion) {
         readVersions.push({ secretArn: arn, secretName: name, versionId: version.versionId, stages: version.stages });
       }
+      if (rotationFunction) rotationFunctions.add(rotationFunction);
       for (const value of values) {
         if (!value.keyId) continue;
         holders.set(value.keyId, [...(holders.get(value.keyId) ?? []), { secret: name, stages: value.stages }]);
@@ -132,7 +138,27 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     }
   }
 
-  const schedules = await revocationSchedules(session.aws, options.scheduleGroup);
+  const groups = new Set(options.scheduleGroup ? [options.scheduleGroup] : []);
+  if (!options.scheduleGroup) {
+    for (const functionArn of rotationFunctions) {
+      try {
+        const group = (await readRotationFunction(session.aws, functionArn)).scheduleGroup;
+        if (group) groups.add(group);
+      } catch (error) {
+        // A group not looked in could hold the schedule of a key in its grace period: --revoke refuses below.
+        unreadable.push(`rotation function ${functionArn}: ${errorMessage(error)}`);
+      }
+    }
+    if (rotationFunctions.size === 0) {
+      throw new CliError(
+        "none of the secrets considered has a rotation function, so where revocations are scheduled is unknown: " +
+          "give --schedule-group",
+        EXIT.usage,
+      );
+    }
+  }
+  const schedules = [];
+  for (const group of groups) schedules.push(...(await revocationSchedules(session.aws, group)));
   const scheduled = new Set(schedules.map((schedule) => schedule.keyId).filter((id): id is string => Boolean(id)));
 
   const keys = await session.keys.list(credentials);
@@ -171,6 +197,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   out.data({
     managerSecret: managerArn,
     tenant,
+    scheduleGroups: [...groups],
     dryRun: !options.revoke,
     secretsConsidered: considered,
     unreadableSecrets: unreadable,

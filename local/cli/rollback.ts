@@ -1,5 +1,7 @@
 import type { Target } from "@aws-sdk/client-scheduler";
 import { AwsRevocationScheduler } from "../../lambdas/adapters/aws/revocation-scheduler.js";
+import { EventBridgeRotationEvents } from "../../lambdas/adapters/aws/rotation-events.js";
+import { ENV, KEY_ROTATION_ROLLED_BACK } from "../../lambdas/contract/environment.js";
 import type { RevocationTarget } from "../../lambdas/core/config.js";
 import { readKeySecret } from "../../lambdas/core/context.js";
 import { errorMessage, NovalaHttpError } from "../../lambdas/core/errors.js";
@@ -7,7 +9,8 @@ import { versionWithStage } from "../../lambdas/core/guard.js";
 import { revocationScheduleName, revocationSchedulePrefix } from "../../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
-import { deleteSchedule, getRevocationSchedule, revocationSchedules } from "./aws.js";
+import { deleteSchedule, describeSecret, getRevocationSchedule, revocationSchedules } from "./aws.js";
+import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
@@ -23,7 +26,7 @@ export interface RollbackOptions extends CommonOptions {
   grace?: number;
   revocationFunctionArn?: string;
   schedulerRoleArn?: string;
-  scheduleGroup: string;
+  scheduleGroup?: string;
 }
 
 export function rollback(secretId: string, options: RollbackOptions): Promise<number> {
@@ -37,6 +40,8 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
 
   const description = await session.aws.store.describe(secretId);
   const { arn, name } = description;
+  // Where the restored key's revocation is scheduled, and where a --grace schedule goes: the rotation function says.
+  const deployment = await findDeployment(session.aws, await describeSecret(session.aws, arn), options);
   const pendingVersion = versionWithStage(description, AWSPENDING);
   const currentVersion = versionWithStage(description, AWSCURRENT);
   const previousVersion = versionWithStage(description, AWSPREVIOUS);
@@ -68,16 +73,16 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
     throw error;
   }
 
-  // --grace needs a revocation target: the options, the environment, or the schedules that already exist.
-  const group = options.scheduleGroup;
+  // --grace needs a revocation target: the options, the rotation function's, or the schedules that already exist.
+  const group = deployment.scheduleGroup;
   const restoredSchedule = revocationScheduleName(arn, restoredKeyId);
-  const existing = await getRevocationSchedule(session.aws, group, restoredSchedule);
+  const existing = group ? await getRevocationSchedule(session.aws, group, restoredSchedule) : undefined;
   let target: RevocationTarget | undefined;
   if (options.grace !== undefined) {
-    target = await revocationTarget(session, options, existing?.target, arn);
+    target = await revocationTarget(session, options, deployment, existing?.target, arn);
   }
 
-  const removed = await deleteSchedule(session.aws, group, restoredSchedule);
+  const removed = group ? await deleteSchedule(session.aws, group, restoredSchedule) : false;
   await session.aws.store.moveStage(arn, AWSCURRENT, {
     toVersionId: previous.versionId,
     fromVersionId: current.versionId,
@@ -91,6 +96,25 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
       ? `  removed schedule ${group}/${restoredSchedule}, which would have revoked ${restoredKeyId}`
       : `  no schedule was due to revoke ${restoredKeyId}`,
   );
+  // Consumers that cached the key rolled away from must refresh now: it is revoked next.
+  let event: Record<string, unknown> = { published: false };
+  if (deployment.eventBus) {
+    try {
+      await new EventBridgeRotationEvents(session.aws.events, deployment.eventBus).rotationRolledBack({
+        secretArn: arn,
+        currentKeyId: restoredKeyId,
+        currentVersionId: previous.versionId,
+        rolledBackKeyId: retiredKeyId,
+        rolledBackVersionId: current.versionId,
+        reason: "rolled back by an operator (novala-rotation rollback)",
+      });
+      event = { published: true, eventBus: deployment.eventBus };
+      out.line(`  published "${KEY_ROTATION_ROLLED_BACK}" on ${deployment.eventBus}`);
+    } catch (error) {
+      event = { published: false, eventBus: deployment.eventBus, error: errorMessage(error) };
+      out.warn(`could not publish "${KEY_ROTATION_ROLLED_BACK}" (consumers were not told): ${errorMessage(error)}`);
+    }
+  }
 
   let retirement: Record<string, unknown>;
   if (target && options.grace !== undefined) {
@@ -121,6 +145,7 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
         restoredKeyId,
         retiredKeyId,
         scheduleRemoved: removed,
+        event,
         retirement: { error: errorMessage(error) },
       });
       throw new CliError(
@@ -139,41 +164,52 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
     restoredKeyId,
     retiredKeyId,
     scheduleRemoved: removed ? restoredSchedule : null,
+    event,
     retirement,
   });
   return EXIT.ok;
 }
 
-/** Where a --grace schedule sends its event: flags, then environment, then a schedule of this secret or group. */
+/**
+ * Where a --grace schedule sends its event: flags, then the rotation function's configuration, then the environment,
+ * then a schedule of this secret or group to copy.
+ */
 async function revocationTarget(
   session: Session,
   options: RollbackOptions,
+  deployment: Deployment,
   restoredTarget: Target | undefined,
   arn: string,
 ): Promise<RevocationTarget> {
-  let model = restoredTarget;
-  if (!model) {
-    const own = await revocationSchedules(session.aws, options.scheduleGroup, revocationSchedulePrefix(arn));
-    model = own.find((schedule) => schedule.target)?.target;
-  }
-  if (!model) {
-    const any = await revocationSchedules(session.aws, options.scheduleGroup, "revoke-");
-    model = any.find((schedule) => schedule.target)?.target;
-  }
-  const functionArn = options.revocationFunctionArn ?? process.env.REVOCATION_FUNCTION_ARN ?? model?.Arn;
-  const schedulerRoleArn = options.schedulerRoleArn ?? process.env.REVOCATION_SCHEDULER_ROLE_ARN ?? model?.RoleArn;
-  const deadLetterQueueArn = process.env.REVOCATION_DEAD_LETTER_QUEUE_ARN ?? model?.DeadLetterConfig?.Arn;
-  if (!functionArn || !schedulerRoleArn) {
+  const group = deployment.scheduleGroup;
+  if (!group) {
     throw new CliError(
-      `--grace needs the revocation function and the scheduler role, and group ${options.scheduleGroup} has no ` +
-        "schedule to copy them from: add --revocation-function-arn and --scheduler-role-arn",
+      "--grace needs a revocation schedule group, and the rotation function names none: add --schedule-group",
       EXIT.usage,
     );
   }
-  return {
-    scheduleGroup: options.scheduleGroup,
-    functionArn,
-    schedulerRoleArn,
-    ...(deadLetterQueueArn && { deadLetterQueueArn }),
-  };
+  let model = restoredTarget;
+  if (!model && !deployment.revocation) {
+    const own = await revocationSchedules(session.aws, group, revocationSchedulePrefix(arn));
+    model = own.find((schedule) => schedule.target)?.target;
+    if (!model) {
+      const any = await revocationSchedules(session.aws, group, "revoke-");
+      model = any.find((schedule) => schedule.target)?.target;
+    }
+  }
+  const known = deployment.revocation;
+  const env = process.env;
+  const functionArn =
+    options.revocationFunctionArn ?? known?.functionArn ?? env[ENV.revocationFunctionArn] ?? model?.Arn;
+  const schedulerRoleArn =
+    options.schedulerRoleArn ?? known?.schedulerRoleArn ?? env[ENV.schedulerRoleArn] ?? model?.RoleArn;
+  const deadLetterQueueArn = known?.deadLetterQueueArn ?? env[ENV.deadLetterQueueArn] ?? model?.DeadLetterConfig?.Arn;
+  if (!functionArn || !schedulerRoleArn) {
+    throw new CliError(
+      `--grace needs the revocation function and the scheduler role, and neither the rotation function nor group ` +
+        `${group} names them: add --revocation-function-arn and --scheduler-role-arn`,
+      EXIT.usage,
+    );
+  }
+  return { scheduleGroup: group, functionArn, schedulerRoleArn, ...(deadLetterQueueArn && { deadLetterQueueArn }) };
 }

@@ -8,6 +8,7 @@ import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../lambdas/core/ports.js";
 import { keyIdOf } from "../../lambdas/core/retire.js";
 import { type Aws, describeSecret, getRevocationSchedule, scheduleTime, versionValue } from "./aws.js";
+import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
@@ -24,7 +25,7 @@ export interface RotateOptions extends CommonOptions {
   schedule?: string;
   timeout: number;
   interval: number;
-  scheduleGroup: string;
+  scheduleGroup?: string;
 }
 
 /** Without a terminal, a plain "still waiting" line this often. */
@@ -110,7 +111,7 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
         `finishSecret      AWSCURRENT moved to version ${token}${report.newKeyId ? ` (key ${report.newKeyId})` : ""}` +
           (previousVersion && previousKeyId ? `; ${previousKeyId} is AWSPREVIOUS` : ""),
       );
-      await describeRetirement(session, report, options.scheduleGroup, say);
+      await describeRetirement(session, report, before, options, say);
       out.line(c.green(`Rotation succeeded in ${formatDuration(Date.now() - started)}.`));
       return finish(session, report, started, EXIT.ok);
     }
@@ -209,15 +210,30 @@ async function failureReason(session: Session, arn: string, token: string, repor
   );
 }
 
-/** After success: when the old key goes (its revocation schedule, when the group has one). */
+/** After success: when the old key goes (its revocation schedule, in the group the rotation function names). */
 async function describeRetirement(
   session: Session,
   report: Report,
-  group: string,
+  secret: { Name?: string; RotationLambdaARN?: string },
+  options: RotateOptions,
   say: (text: string) => void,
 ): Promise<void> {
   if (!report.previousKeyId || report.previousKeyId === report.newKeyId) return;
   const name = revocationScheduleName(report.arn, report.previousKeyId);
+  let deployment: Deployment;
+  try {
+    deployment = await findDeployment(session.aws, secret, options);
+  } catch (error) {
+    say(
+      `retire            ${report.previousKeyId}: its revocation schedule cannot be looked up: ${errorMessage(error)}`,
+    );
+    return;
+  }
+  const group = deployment.scheduleGroup;
+  if (!group || deployment.graceSeconds === 0) {
+    say(`retire            ${report.previousKeyId} is revoked by finishSecret at once (grace period 0)`);
+    return;
+  }
   try {
     const schedule = await getRevocationSchedule(session.aws, group, name);
     if (schedule) {

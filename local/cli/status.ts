@@ -4,6 +4,8 @@ import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
 import { sameScopes } from "../../lambdas/core/secret-value.js";
 import { describeSecret, labelledVersions, type RevocationSchedule, revocationSchedules, scheduleTime } from "./aws.js";
+import { type Deployment, findDeployment } from "./deployment.js";
+import { formatDuration } from "./duration.js";
 import { formatTime, isoTime } from "./output.js";
 import { type CommonOptions, type NovalaView, novalaView, readVersions, type Session, withSession } from "./session.js";
 
@@ -13,7 +15,7 @@ import { type CommonOptions, type NovalaView, novalaView, readVersions, type Ses
  */
 export interface StatusOptions extends CommonOptions {
   check?: boolean;
-  scheduleGroup: string;
+  scheduleGroup?: string;
 }
 
 export function status(secretId: string, options: StatusOptions): Promise<number> {
@@ -28,13 +30,19 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
   const name = described.Name as string;
   const versions = await readVersions(session, arn, name, await labelledVersions(session.aws, arn));
 
+  // The rest of the status stands without the deployment: a secret not rotated yet has none.
+  let deployment: Deployment = {};
   let revocations: RevocationSchedule[] = [];
   let revocationsError: string | undefined;
   try {
-    revocations = await revocationSchedules(session.aws, options.scheduleGroup, revocationSchedulePrefix(arn));
+    deployment = await findDeployment(session.aws, described, options);
+    if (deployment.scheduleGroup) {
+      revocations = await revocationSchedules(session.aws, deployment.scheduleGroup, revocationSchedulePrefix(arn));
+    }
   } catch (error) {
     revocationsError = errorMessage(error);
   }
+  const scheduleGroup = deployment.scheduleGroup;
 
   const views = new Map<string, NovalaView>();
   let checkError: string | undefined;
@@ -89,7 +97,9 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
       ...(version.problem && { problem: version.problem }),
       ...(version.meta.keyId && views.has(version.meta.keyId) && { novala: viewJson(views.get(version.meta.keyId)) }),
     })),
-    scheduleGroup: options.scheduleGroup,
+    scheduleGroup: scheduleGroup ?? null,
+    gracePeriodSeconds: deployment.graceSeconds ?? null,
+    eventBus: deployment.eventBus ?? null,
     revocations: revocations.map((schedule) => ({
       schedule: schedule.name,
       keyId: schedule.keyId,
@@ -112,6 +122,14 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
           : c.yellow("not enabled"),
       ],
       ["Rotation function", described.RotationLambdaARN ?? "-"],
+      [
+        "Grace period",
+        deployment.graceSeconds === undefined
+          ? "-"
+          : deployment.graceSeconds === 0
+            ? "0 (old keys are revoked at once)"
+            : formatDuration(deployment.graceSeconds * 1000),
+      ],
       ["Last rotated", formatTime(described.LastRotatedDate) || "-"],
       ["Next rotation", formatTime(described.NextRotationDate) || "-"],
     ],
@@ -152,9 +170,11 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
   }
   if (checkError) out.line(`  ${c.yellow("!")} ${checkError}`);
   out.line();
-  out.line(c.bold(`Scheduled revocations`) + c.dim(` (schedule group ${options.scheduleGroup})`));
+  out.line(c.bold(`Scheduled revocations`) + (scheduleGroup ? c.dim(` (schedule group ${scheduleGroup})`) : ""));
   if (revocationsError) {
     out.line(`  ${c.yellow("!")} could not list them: ${revocationsError}`);
+  } else if (!scheduleGroup) {
+    out.line("  none: the rotation function names no schedule group (it revokes old keys at once)");
   } else if (revocations.length === 0) {
     out.line("  none");
   } else {

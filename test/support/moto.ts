@@ -2,8 +2,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
+import {
+  CreateFunctionCommand,
+  LambdaClient,
+  ResourceConflictException,
+  UpdateFunctionConfigurationCommand,
+} from "@aws-sdk/client-lambda";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 
 /**
  * Runs moto_server for tests that want a second, independent Secrets Manager / Scheduler endpoint. Without moto on
@@ -30,11 +37,13 @@ export function lambdaEnvironment(endpoint: string, overrides: Record<string, st
     AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
     AWS_SESSION_TOKEN: TEST_CREDENTIALS.sessionToken,
     AWS_ENDPOINT_URL: endpoint,
-    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-    REVOCATION_GRACE_SECONDS: "0",
-    REVOCATION_SCHEDULE_GROUP: TEST_SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: TEST_REVOCATION_FUNCTION_ARN,
-    REVOCATION_SCHEDULER_ROLE_ARN: TEST_SCHEDULER_ROLE_ARN,
+    ...rotationEnvironment({
+      allowedHosts: ["127.0.0.1"],
+      gracePeriodSeconds: 0,
+      scheduleGroup: TEST_SCHEDULE_GROUP,
+      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
+      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
+    }),
     ...overrides,
   };
 }
@@ -105,6 +114,79 @@ export function schedulerClientFor(
   overrides: Partial<ConstructorParameters<typeof SchedulerClient>[0]> = {},
 ): SchedulerClient {
   return new SchedulerClient({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS, ...overrides });
+}
+
+/**
+ * Registers a Lambda function in moto with `environment`, as a deploy would (or updates the environment of one that is
+ * there). moto stores a function without Docker; only invoking it needs Docker, and nothing here invokes it. Its role
+ * must exist in moto's IAM, which is made first.
+ */
+export async function registerMotoFunction(
+  endpoint: string,
+  functionArn: string,
+  environment: Record<string, string>,
+): Promise<void> {
+  const roleName = "novala-test-lambda-role";
+  await createMotoRole(endpoint, roleName, "lambda.amazonaws.com");
+  const lambda = new LambdaClient({ endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS });
+  const name = functionArn.split(":function:")[1] as string;
+  try {
+    await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Role: `arn:aws:iam::${TEST_ACCOUNT_ID}:role/${roleName}`,
+        Runtime: "nodejs24.x",
+        Handler: "index.handler",
+        // An empty zip archive: moto keeps the code, nothing runs it.
+        Code: { ZipFile: Uint8Array.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]) },
+        Environment: { Variables: environment },
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceConflictException)) throw error;
+    await lambda.send(
+      new UpdateFunctionConfigurationCommand({ FunctionName: name, Environment: { Variables: environment } }),
+    );
+  } finally {
+    lambda.destroy();
+  }
+}
+
+/** CreateRole over moto's IAM query API (no IAM client in the project); a role that exists is left as it is. */
+async function createMotoRole(endpoint: string, roleName: string, service: string): Promise<void> {
+  const trust = JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
+  });
+  const answer = await motoQuery(endpoint, "iam", {
+    Action: "CreateRole",
+    Version: "2010-05-08",
+    RoleName: roleName,
+    AssumeRolePolicyDocument: trust,
+  });
+  if (!answer.ok && !answer.text.includes("EntityAlreadyExists")) {
+    throw new Error(`moto CreateRole ${roleName} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+  }
+}
+
+/**
+ * One call of an AWS query-protocol API (IAM, SQS) on moto, for services the project has no SDK client of. moto
+ * routes by the credential scope's service and does not check the signature.
+ */
+export async function motoQuery(
+  endpoint: string,
+  service: string,
+  params: Record<string, string>,
+): Promise<{ ok: boolean; status: number; text: string }> {
+  const answer = await fetch(endpoint, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `AWS4-HMAC-SHA256 Credential=${TEST_CREDENTIALS.accessKeyId}/20260101/${TEST_REGION}/${service}/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: new URLSearchParams(params).toString(),
+  });
+  return { ok: answer.ok, status: answer.status, text: await answer.text() };
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {

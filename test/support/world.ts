@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { readRotationConfig } from "../../lambdas/core/config.js";
 import type { RotationDeps } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
@@ -6,6 +7,7 @@ import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } fro
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
 import { ModelKeyApi } from "../../local/memory-key-api.js";
+import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
 import { NovalaModel } from "../../local/novala-model.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
@@ -77,15 +79,17 @@ export function createWorld(options: WorldOptions = {}) {
   const keys = new ModelKeyApi(novala);
   const telemetry = new RecordingTelemetry();
   const graceSeconds = options.graceSeconds ?? 0;
-  const config = readRotationConfig({
-    NOVALA_ALLOWED_HOSTS: "*.novala.ai",
-    REVOCATION_GRACE_SECONDS: String(graceSeconds),
-    REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
-    REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-    REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
-    REVOCATION_DEAD_LETTER_QUEUE_ARN: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
-    HEALTH_CHECK_DEADLINE_SECONDS: String(options.healthCheckDeadlineSeconds ?? 30),
-  });
+  const config = readRotationConfig(
+    rotationEnvironment({
+      allowedHosts: ["*.novala.ai"],
+      gracePeriodSeconds: graceSeconds,
+      scheduleGroup: SCHEDULE_GROUP,
+      revocationFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
+      schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
+      deadLetterQueueArn: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+      healthCheckDeadlineSeconds: options.healthCheckDeadlineSeconds ?? 30,
+    }),
+  );
   const scheduler = new ModelRevocationScheduler(
     schedulerModel,
     config.revocation ?? {
@@ -94,10 +98,12 @@ export function createWorld(options: WorldOptions = {}) {
       schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
     },
   );
+  const events = new MemoryRotationEvents();
   const deps: RotationDeps = {
     store: new ModelSecretStore(secretsManager),
     keys,
     scheduler,
+    events,
     telemetry,
     clock,
     config,
@@ -189,6 +195,7 @@ export function createWorld(options: WorldOptions = {}) {
     secretsManager,
     schedulerModel,
     keys,
+    events,
     telemetry,
     deps,
     config,

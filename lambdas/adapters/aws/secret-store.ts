@@ -6,7 +6,7 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
-import type { SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
+import type { RotationScheduleState, SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
 import { AWSPENDING } from "../../core/ports.js";
 
 /**
@@ -114,7 +114,15 @@ export function stageMoveInput(
 /** DescribeSecret's answer as the guard wants it: versions without labels left out (moto lists them with []). */
 export function describedSecret(
   secretId: string,
-  out: { ARN?: string; Name?: string; RotationEnabled?: boolean; VersionIdsToStages?: Record<string, string[]> },
+  out: {
+    ARN?: string;
+    Name?: string;
+    RotationEnabled?: boolean;
+    VersionIdsToStages?: Record<string, string[]>;
+    LastRotatedDate?: Date;
+    NextRotationDate?: Date;
+    RotationRules?: { AutomaticallyAfterDays?: number; ScheduleExpression?: string; Duration?: string };
+  },
 ): SecretDescription {
   if (!out.ARN || !out.Name)
     throw invalidAnswer("DescribeSecret", `DescribeSecret ${secretId}: the answer has no ARN or Name`);
@@ -122,7 +130,15 @@ export function describedSecret(
   for (const [versionId, stages] of Object.entries(out.VersionIdsToStages ?? {})) {
     if (stages.length > 0) versionStages[versionId] = [...stages];
   }
-  return { arn: out.ARN, name: out.Name, rotationEnabled: out.RotationEnabled === true, versionStages };
+  const rules = out.RotationRules;
+  const schedule: RotationScheduleState = {
+    ...(out.LastRotatedDate && { lastRotated: new Date(out.LastRotatedDate) }),
+    ...(out.NextRotationDate && { nextRotation: new Date(out.NextRotationDate) }),
+    ...(rules?.AutomaticallyAfterDays && { automaticallyAfterDays: rules.AutomaticallyAfterDays }),
+    ...(rules?.ScheduleExpression && { scheduleExpression: rules.ScheduleExpression }),
+    ...(rules?.Duration && { window: rules.Duration }),
+  };
+  return { arn: out.ARN, name: out.Name, rotationEnabled: out.RotationEnabled === true, versionStages, schedule };
 }
 
 /** GetSecretValue's answer, checked: a binary secret or an answer without a version id is an error, not a value. */

@@ -1,0 +1,51 @@
+import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
+import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../../contract/environment.js";
+import type { KeyRotated, KeyRotationRolledBack, RotationEvents } from "../../core/ports.js";
+import { redact } from "../../core/redact.js";
+
+/**
+ * RotationEvents over EventBridge: one PutEvents entry per event on the configured bus, source novala.key-rotation,
+ * the secret's ARN as the event's resource (docs/events.md). The entry is built by a pure function that the in-memory
+ * adapter shares, so both publish the same shape.
+ */
+export class EventBridgeRotationEvents implements RotationEvents {
+  constructor(
+    private readonly client: EventBridgeClient,
+    private readonly eventBus: string,
+  ) {}
+
+  keyRotated(event: KeyRotated): Promise<void> {
+    return this.put(rotationEventEntry(this.eventBus, KEY_ROTATED, event));
+  }
+
+  rotationRolledBack(event: KeyRotationRolledBack): Promise<void> {
+    return this.put(rotationEventEntry(this.eventBus, KEY_ROTATION_ROLLED_BACK, event));
+  }
+
+  private async put(entry: PutEventsRequestEntry): Promise<void> {
+    const out = await this.client.send(new PutEventsCommand({ Entries: [entry] }));
+    // PutEvents answers 200 with a failed entry (throttled, bus not found, access denied): that is a failure too.
+    if ((out.FailedEntryCount ?? 0) > 0) {
+      const failed = out.Entries?.[0];
+      throw new Error(`PutEvents ${entry.DetailType}: ${failed?.ErrorCode ?? "failed"}: ${failed?.ErrorMessage ?? ""}`);
+    }
+  }
+}
+
+/** Version 1 of the detail: the fields of KeyRotated or KeyRotationRolledBack, ids only. */
+export const ROTATION_EVENT_SCHEMA_VERSION = 1;
+
+export function rotationEventEntry(
+  eventBus: string,
+  detailType: typeof KEY_ROTATED | typeof KEY_ROTATION_ROLLED_BACK,
+  detail: KeyRotated | KeyRotationRolledBack,
+): PutEventsRequestEntry & { Detail: string } {
+  return {
+    EventBusName: eventBus,
+    Source: ROTATION_EVENT_SOURCE,
+    DetailType: detailType,
+    Resources: [detail.secretArn],
+    // redact(): a last guard; the detail holds ids and a reason, never a key.
+    Detail: redact(JSON.stringify({ schemaVersion: ROTATION_EVENT_SCHEMA_VERSION, ...detail })),
+  };
+}

@@ -1,0 +1,161 @@
+import { createHash } from "node:crypto";
+import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "../core/allowed-hosts.js";
+import { ConfigurationError } from "../core/errors.js";
+
+/**
+ * The contract between the construct that deploys the Lambdas (lib/), the Lambdas that read their configuration
+ * (lambdas/core/config.ts) and the operator CLI that finds a deployment from a secret (local/cli/): environment
+ * variable names, defaults and limits, the metric namespace, the schedule-group name, the event names and the
+ * host-pattern grammar. Each side imports them from here, so they cannot drift apart.
+ */
+
+/** The environment variables of the two functions. */
+export const ENV = {
+  allowedHosts: "NOVALA_ALLOWED_HOSTS",
+  connectTimeout: "NOVALA_CONNECT_TIMEOUT_SECONDS",
+  requestTimeout: "NOVALA_REQUEST_TIMEOUT_SECONDS",
+  retryBudget: "NOVALA_RETRY_BUDGET_SECONDS",
+  healthCheckDeadline: "HEALTH_CHECK_DEADLINE_SECONDS",
+  gracePeriod: "REVOCATION_GRACE_SECONDS",
+  scheduleGroup: "REVOCATION_SCHEDULE_GROUP",
+  revocationFunctionArn: "REVOCATION_FUNCTION_ARN",
+  schedulerRoleArn: "REVOCATION_SCHEDULER_ROLE_ARN",
+  deadLetterQueueArn: "REVOCATION_DEAD_LETTER_QUEUE_ARN",
+  eventBus: "ROTATION_EVENT_BUS",
+  serviceName: "POWERTOOLS_SERVICE_NAME",
+  metricsNamespace: "POWERTOOLS_METRICS_NAMESPACE",
+} as const;
+
+/** A setting given in seconds: its variable, its default, and the range the Lambdas accept. */
+export interface SecondsSetting {
+  readonly variable: string;
+  readonly defaultSeconds: number;
+  readonly minSeconds: number;
+  readonly maxSeconds: number;
+}
+
+/** 840 s leaves a 15-minute Lambda a minute for the work around a deadline or a retry budget. */
+const MAX_WAIT_SECONDS = 840;
+
+export const SECONDS = {
+  connectTimeout: { variable: ENV.connectTimeout, defaultSeconds: 5, minSeconds: 0.1, maxSeconds: 60 },
+  requestTimeout: { variable: ENV.requestTimeout, defaultSeconds: 10, minSeconds: 0.1, maxSeconds: 120 },
+  retryBudget: { variable: ENV.retryBudget, defaultSeconds: 60, minSeconds: 0, maxSeconds: MAX_WAIT_SECONDS },
+  healthCheckDeadline: {
+    variable: ENV.healthCheckDeadline,
+    defaultSeconds: 60,
+    minSeconds: 0,
+    maxSeconds: MAX_WAIT_SECONDS,
+  },
+  gracePeriod: { variable: ENV.gracePeriod, defaultSeconds: 86_400, minSeconds: 0, maxSeconds: 7 * 24 * 3600 },
+} as const satisfies Record<string, SecondsSetting>;
+
+export const MAX_GRACE_SECONDS = SECONDS.gracePeriod.maxSeconds;
+
+/** Why `seconds` is outside what `setting` accepts, or undefined when it is inside. */
+export function secondsProblem(setting: SecondsSetting, seconds: number): string | undefined {
+  if (Number.isFinite(seconds) && seconds >= setting.minSeconds && seconds <= setting.maxSeconds) return undefined;
+  return `must be from ${setting.minSeconds} to ${setting.maxSeconds} seconds`;
+}
+
+/** Powertools metrics: the namespace and the `service` dimension that both functions publish under. */
+export const METRICS_NAMESPACE = "NovalaKeyRotation";
+export const METRICS_SERVICE = "novala-rotation";
+
+/** The EventBridge events the rotation function publishes (docs/events.md). */
+export const ROTATION_EVENT_SOURCE = "novala.key-rotation";
+export const KEY_ROTATED = "Key Rotated";
+export const KEY_ROTATION_ROLLED_BACK = "Key Rotation Rolled Back";
+
+/**
+ * The event of the daily overdue check (a scheduled rule's input to the rotation function), besides `secretIds`, and
+ * the metric it publishes: how many of those secrets are overdue.
+ */
+export const OVERDUE_CHECK = "rotation-overdue";
+export const OVERDUE_METRIC = "RotationsOverdue";
+
+/** What EventBridge Scheduler accepts as a schedule-group name. */
+export const SCHEDULE_GROUP_NAME = /^[0-9a-zA-Z-_.]{1,64}$/;
+
+/**
+ * The construct's default name of the revocation schedule group: `<stack name>-revocations`. A stack name too long
+ * for Scheduler's 64 characters is cut and keeps a hash of the whole name, so two long names stay distinct.
+ */
+export function defaultScheduleGroupName(stackName: string): string {
+  const suffix = "-revocations";
+  const name = `${stackName}${suffix}`;
+  if (name.length <= 64) return name;
+  const hash = createHash("sha256").update(stackName).digest("hex").slice(0, 8);
+  return `${stackName.slice(0, 64 - suffix.length - hash.length - 1)}-${hash}${suffix}`;
+}
+
+/**
+ * The grammar of a host pattern: `host`, `*.domain`, either with `:port`; an IPv6 address bare or in brackets (with
+ * `:port` only in brackets). What a pattern then matches is AllowedHosts' business.
+ */
+const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$|^[0-9a-fA-F:]+$/;
+
+/**
+ * Parses a NOVALA_ALLOWED_HOSTS value (comma-separated patterns), as the Lambdas, the CLI and the construct all do.
+ * Throws a ConfigurationError that quotes the first pattern it rejects.
+ */
+export function parseAllowedHosts(spec: string = DEFAULT_ALLOWED_HOSTS): AllowedHosts {
+  const patterns = spec.split(",").map((part) => part.trim());
+  if (patterns.every((pattern) => pattern === "")) {
+    throw new ConfigurationError("lists no host pattern (example: *.novala.ai)");
+  }
+  for (const pattern of patterns) {
+    if (!HOST_PATTERN.test(pattern)) {
+      throw new ConfigurationError(`"${pattern}" is not a host pattern (examples: *.novala.ai, 127.0.0.1, [::1]:8443)`);
+    }
+  }
+  return new AllowedHosts(spec);
+}
+
+/** The settings both functions share, as the construct holds them. A time left out is the Lambdas' default. */
+export interface NovalaClientSettings {
+  allowedHosts: string[];
+  connectTimeoutSeconds?: number;
+  requestTimeoutSeconds?: number;
+  retryBudgetSeconds?: number;
+}
+
+/** The rotation function's settings besides the shared ones. Strings may be CDK tokens. */
+export interface RotationSettings extends NovalaClientSettings {
+  healthCheckDeadlineSeconds?: number;
+  gracePeriodSeconds?: number;
+  scheduleGroup: string;
+  revocationFunctionArn: string;
+  schedulerRoleArn: string;
+  deadLetterQueueArn?: string;
+  /** The event bus (name or ARN) that receives Key Rotated and Key Rotation Rolled Back; none: no events. */
+  eventBus?: string;
+}
+
+const seconds = (value: number | undefined, setting: SecondsSetting) => String(value ?? setting.defaultSeconds);
+
+/** The revocation function's environment (and the shared part of the rotation function's). */
+export function novalaClientEnvironment(settings: NovalaClientSettings): Record<string, string> {
+  return {
+    [ENV.allowedHosts]: settings.allowedHosts.join(","),
+    [ENV.connectTimeout]: seconds(settings.connectTimeoutSeconds, SECONDS.connectTimeout),
+    [ENV.requestTimeout]: seconds(settings.requestTimeoutSeconds, SECONDS.requestTimeout),
+    [ENV.retryBudget]: seconds(settings.retryBudgetSeconds, SECONDS.retryBudget),
+    [ENV.serviceName]: METRICS_SERVICE,
+    [ENV.metricsNamespace]: METRICS_NAMESPACE,
+  };
+}
+
+/** The rotation function's environment. */
+export function rotationEnvironment(settings: RotationSettings): Record<string, string> {
+  return {
+    ...novalaClientEnvironment(settings),
+    [ENV.healthCheckDeadline]: seconds(settings.healthCheckDeadlineSeconds, SECONDS.healthCheckDeadline),
+    [ENV.gracePeriod]: seconds(settings.gracePeriodSeconds, SECONDS.gracePeriod),
+    [ENV.scheduleGroup]: settings.scheduleGroup,
+    [ENV.revocationFunctionArn]: settings.revocationFunctionArn,
+    [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
+    ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
+    ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+  };
+}

@@ -1,0 +1,46 @@
+import type { RotationDeps } from "./context.js";
+import { errorMessage } from "./errors.js";
+import type { KeyRotationRolledBack } from "./ports.js";
+import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
+import { keyIdOf } from "./retire.js";
+
+/**
+ * Tells consumers that a secret's key changed. A rotation that succeeded must not fail because the news could not be
+ * sent: a failure here is logged and counted (RotationEventsFailed, which is alarmed), never thrown.
+ */
+
+/** After a promotion (also a retried one: events are at least once). Reads the ids from the labels. */
+export async function announceKeyRotated(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
+  await publishing(deps, "Key Rotated", async () => {
+    const current = await deps.store.getValue(secretArn, { stage: AWSCURRENT, versionId: token });
+    const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+    const newKeyId = current && keyIdOf(current.value);
+    if (!newKeyId) throw new Error(`version ${token} holds no key id`);
+    const oldKeyId = previous && keyIdOf(previous.value);
+    // A promoted copy of the current key (Secrets Manager's configuration test) changed nothing.
+    if (oldKeyId === newKeyId) return;
+    await deps.events.keyRotated({
+      secretArn,
+      newKeyId,
+      newVersionId: token,
+      ...(oldKeyId && previous && { oldKeyId, oldVersionId: previous.versionId }),
+    });
+  });
+}
+
+/** After testSecret rolled a rotation back. */
+export async function announceRolledBack(deps: RotationDeps, event: KeyRotationRolledBack): Promise<void> {
+  await publishing(deps, "Key Rotation Rolled Back", () => deps.events.rotationRolledBack(event));
+}
+
+async function publishing(deps: RotationDeps, detailType: string, publish: () => Promise<void>): Promise<void> {
+  try {
+    await publish();
+  } catch (error) {
+    deps.telemetry.metric("RotationEventsFailed");
+    deps.telemetry.warn(`could not publish the ${detailType} event; the rotation itself is not affected`, {
+      errorName: (error as { name?: unknown } | null)?.name,
+      errorMessage: errorMessage(error),
+    });
+  }
+}
