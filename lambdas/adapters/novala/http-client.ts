@@ -4,14 +4,14 @@
  * backoff and full jitter inside a retry budget. Novala documents no idempotency keys, so a POST is retried only when
  * it certainly did not take effect (429, or the connection never opened); any other failure after sending throws
  * CreateOutcomeUnknownError and leaves reconciliation to the caller. Error messages carry statuses, operation names and
- * Novala's redacted error text, never a bearer token or a key. The undici is the Node.js runtime's own copy
- * (runtime-undici.ts): only types come from the npm package, so the Lambda bundles carry none of it.
+ * Novala's redacted error text, never a bearer token or a key. The undici is the npm package at the version this
+ * project pins and tests, bundled into each Lambda, not Node's internal copy (which changes with the runtime's minor
+ * version under a deployed function).
  */
-import type { Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import type { NovalaClientConfig } from "../../core/config.js";
 import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../core/errors.js";
 import { redact } from "../../core/redact.js";
-import { runtimeAgentClass } from "./runtime-undici.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
@@ -121,7 +121,7 @@ export class NovalaHttpClient {
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
       options.dispatcher ??
-      new (runtimeAgentClass())({
+      new Agent({
         connect: { timeout: config.connectTimeoutMs },
         headersTimeout: config.requestTimeoutMs,
         bodyTimeout: config.requestTimeoutMs,
