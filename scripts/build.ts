@@ -11,7 +11,8 @@ import { buildLambdaAssets, REPO_ROOT, REQUIRE_BANNER } from "./lambda-bundles.j
 
 const DIST = join(REPO_ROOT, "dist");
 
-rmSync(DIST, { recursive: true, force: true });
+// dist/lambdas is rebuilt in place (only changed files are replaced): tests running in parallel read it.
+for (const dir of ["lib", "cli"]) rmSync(join(DIST, dir), { recursive: true, force: true });
 const tsc = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO_ROOT, stdio: "inherit" });
 if (tsc.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${tsc.status})`);
 
