@@ -97,7 +97,7 @@ describe("the packed library in another CDK app", () => {
       }),
     );
     writeFileSync(join(app, "app.ts"), CONSUMER_APP);
-    run("npm", ["install", "--prefer-offline", "--ignore-scripts", "--no-package-lock"], app);
+    run("npm", ["install", "--prefer-offline", "--no-package-lock"], app);
   }, 360_000);
 
   afterAll(() => {
