@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: bundle size, cold start, rotation overhead, health check under propagation delay and fleet rotation,
- * each next to its target and to a baseline measured in the same run. Prints figures; exits 0 whatever they are (only
- * a crash exits non-zero). BENCH_QUICK=1: fewer runs and smaller fleets. Network: loopback only.
+ * `npm run bench`: bundle size and cold start on Node 24 (figures, next to the CDK default bundle's), rotation overhead,
+ * health check under propagation delay and fleet rotation (next to their targets), each with a baseline measured in
+ * the same run. Prints figures; exits 0 whatever they are (only a crash exits non-zero). BENCH_QUICK=1: fewer runs
+ * and smaller fleets. Network: loopback only.
  */
 import { cpus, totalmem } from "node:os";
 import { benchBundles } from "./bundles.js";
@@ -19,13 +20,13 @@ const notes: string[] = [];
 const bundles = await benchBundles();
 rows.push(...bundles.rows);
 notes.push(
-  "Bundle composition (synthesized bundles, minified bytes by package):",
+  "Bundle composition (shipped bundles, minified bytes by package, 1 KB and up):",
   ...bundles.notes.map((n) => `- ${n}`),
 );
 
 const cold = benchColdStart(bundles.bundles);
 rows.push(...cold.rows);
-notes.push("", "Cold start detail (medians):", ...cold.notes.map((n) => `- ${n}`));
+notes.push("", "Cold start detail (medians, Node 24):", ...cold.notes.map((n) => `- ${n}`));
 
 const overhead = await benchOverhead();
 rows.push(...overhead.rows);

@@ -6,6 +6,11 @@
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+import { buildLambdaAssets } from "../scripts/lambda-bundles.js";
+
+// The construct deploys the pre-bundled code in dist/lambdas: build it from the current sources, so that `cdk synth`
+// and `cdk deploy` from a fresh clone never ship a missing or stale bundle.
+await buildLambdaAssets();
 
 const app = new App();
 const context = (key: string): string | undefined => {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ArnFormat, Duration, Lazy, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
@@ -9,7 +10,6 @@ import * as eventsTargets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
@@ -35,8 +35,8 @@ import {
 } from "../lambdas/contract/environment.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 
-/** The repository root: entry points, package-lock.json and tsconfig.json live there. */
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
+const OLDEST_NODE_MAJOR = 20;
 
 /** Powertools metrics: the namespace and the `service` dimension that both Lambdas publish under (the contract's). */
 export { METRICS_NAMESPACE, METRICS_SERVICE };
@@ -223,6 +223,14 @@ export interface NovalaKeyRotationProps {
    * @default Duration.minutes(5)
    */
   readonly timeout?: Duration;
+
+  /**
+   * The Lambda runtime of both functions: a Node.js runtime, `nodejs20.x` or later. The code is the same pre-bundled
+   * ES module on every one of them (built with the package, with its own undici and AWS SDK).
+   *
+   * @default lambda.Runtime.NODEJS_24_X
+   */
+  readonly runtime?: lambda.Runtime;
 }
 
 /**
@@ -232,9 +240,9 @@ export interface NovalaKeyRotationProps {
  */
 export class NovalaKeyRotation extends Construct {
   /** The Secrets Manager rotation function. */
-  public readonly rotationFunction: nodejs.NodejsFunction;
+  public readonly rotationFunction: lambda.Function;
   /** The function that the one-time schedules invoke to revoke retired keys. */
-  public readonly revocationFunction: nodejs.NodejsFunction;
+  public readonly revocationFunction: lambda.Function;
   /** The schedule group that holds the one-time revocation schedules. */
   public readonly scheduleGroup: scheduler.ScheduleGroup;
   /** The role EventBridge Scheduler assumes to invoke the revocation function. */
@@ -302,7 +310,7 @@ export class NovalaKeyRotation extends Construct {
     const common = { props, settings };
 
     this.revocationFunction = novalaFunction(this, "RevocationFunction", common, {
-      entry: "lambdas/revocation/index.ts",
+      code: "revocation",
       description: "Revokes a retired Novala key when its grace period ends (target of one-time Scheduler schedules)",
       role: revocationRole,
       environment: novalaEnvironment,
@@ -343,7 +351,7 @@ export class NovalaKeyRotation extends Construct {
 
     this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, "DefaultEventBus", "default");
     this.rotationFunction = novalaFunction(this, "RotationFunction", common, {
-      entry: "lambdas/rotation/index.ts",
+      code: "rotation",
       description: "Secrets Manager rotation function for Novala API keys",
       role: rotationRole,
       environment: {
@@ -725,6 +733,7 @@ interface Settings {
   logRetention: logs.RetentionDays;
   memorySize: number;
   timeout: Duration;
+  runtime: lambda.Runtime;
 }
 
 /** Applies the defaults and rejects wrong props with a message that names the prop. */
@@ -854,6 +863,11 @@ function validate(props: NovalaKeyRotationProps): Settings {
   if (!props.vpc && (props.vpcSubnets || props.securityGroups)) {
     fail(props.vpcSubnets ? "vpcSubnets" : "securityGroups", "needs vpc");
   }
+  const runtime = props.runtime ?? lambda.Runtime.NODEJS_24_X;
+  const nodeMajor = /^nodejs(\d+)\.x$/.exec(runtime.name)?.[1];
+  if (runtime.family !== lambda.RuntimeFamily.NODEJS || !nodeMajor || Number(nodeMajor) < OLDEST_NODE_MAJOR) {
+    fail("runtime", `must be a Node.js runtime, nodejs${OLDEST_NODE_MAJOR}.x or later, got "${runtime.name}"`);
+  }
 
   return {
     scheduleExpression,
@@ -868,6 +882,7 @@ function validate(props: NovalaKeyRotationProps): Settings {
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     memorySize,
     timeout,
+    runtime,
   };
 }
 
@@ -921,30 +936,32 @@ function lambdaRole(scope: Construct, id: string, description: string, vpc: ec2.
 }
 
 interface FunctionSpec {
-  entry: string;
+  /** The folder of its pre-bundled code under dist/lambdas (scripts/lambda-bundles.ts). */
+  code: "rotation" | "revocation";
   description: string;
   role: iam.Role;
   environment: Record<string, string>;
   deadLetterQueue?: sqs.IQueue;
 }
 
-/** One of the two functions: bundled by the local esbuild into one minified ESM file with a source map. */
+/**
+ * One of the two functions, from its pre-bundled code: one minified ES module with a source map, built with the package
+ * (scripts/lambda-bundles.ts), so synthesizing needs neither esbuild nor Docker.
+ */
 function novalaFunction(
   scope: Construct,
   id: string,
   { props, settings }: { props: NovalaKeyRotationProps; settings: Settings },
   spec: FunctionSpec,
-): nodejs.NodejsFunction {
+): lambda.Function {
   // The log group is created here (not by Lambda on first write) so that it has a retention and the role may write
   // to it alone, without the AWSLambdaBasicExecutionRole managed policy.
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: settings.logRetention });
-  const fn = new nodejs.NodejsFunction(scope, id, {
-    entry: join(REPO_ROOT, spec.entry),
-    handler: "handler",
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+  const fn = new lambda.Function(scope, id, {
+    code: lambda.Code.fromAsset(lambdaAssetDir(spec.code)),
+    handler: "index.handler",
     description: spec.description,
-    runtime: lambda.Runtime.NODEJS_24_X,
+    runtime: settings.runtime,
     architecture: lambda.Architecture.ARM_64,
     memorySize: settings.memorySize,
     timeout: settings.timeout,
@@ -958,27 +975,30 @@ function novalaFunction(
       ...(props.vpcSubnets && { vpcSubnets: props.vpcSubnets }),
       ...(props.securityGroups && { securityGroups: props.securityGroups }),
     }),
-    bundling: {
-      forceDockerBundling: false,
-      format: nodejs.OutputFormat.ESM,
-      target: "node24",
-      platform: "node",
-      minify: true,
-      sourceMap: true,
-      sourceMapMode: nodejs.SourceMapMode.DEFAULT,
-      sourcesContent: false,
-      mainFields: ["module", "main"],
-      // The runtime provides AWS SDK v3; bundling it would only grow the package.
-      externalModules: ["@aws-sdk/*"],
-      // A CommonJS dependency would call require() on Node built-ins, which an ES module lacks. None is bundled today
-      // (undici is the runtime's own copy: lambdas/adapters/novala/runtime-undici.ts); the banner keeps one working.
-      banner:
-        "import { createRequire as __novalaCreateRequire } from 'node:module'; " +
-        "const require = __novalaCreateRequire(import.meta.url);",
-    },
   });
   logGroup.grantWrite(spec.role);
   return fn;
+}
+
+/**
+ * The folder of a function's pre-bundled code: dist/lambdas/<name> of this package, found from this module whether it
+ * runs as built JavaScript (dist/lib) or as TypeScript in this repository (lib).
+ */
+function lambdaAssetDir(name: FunctionSpec["code"]): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  const assetDir = join(dir, "dist", "lambdas", name);
+  if (!existsSync(join(assetDir, "index.mjs"))) {
+    throw new Error(
+      `NovalaKeyRotation: the pre-bundled ${name} function is missing (${join(assetDir, "index.mjs")}): ` +
+        "in this package's repository run `npm run build` (or `npm run build:lambdas`); an installed package ships it",
+    );
+  }
+  return assetDir;
 }
 
 /** A value as cdk-nag prints it in a finding id: `<AWS::Region>` for a Ref, `<LogicalId.Attr>` for a GetAtt. */

@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App, Duration, Stack, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as kms from "aws-cdk-lib/aws-kms";
+import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sns from "aws-cdk-lib/aws-sns";
@@ -21,11 +22,12 @@ import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 import { readNovalaClientConfig, readRotationConfig } from "../lambdas/core/config.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
 import { NovalaRotationStack, parseDuration, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "./support/bundle-imports.js";
 
 /**
- * Template tests of the NovalaKeyRotation construct. Two apps are synthesized once each (bundling both functions
- * with the local esbuild and running cdk-nag's AwsSolutions checks): one with every default, one with every option.
- * The validation tests build no functions and synthesize nothing.
+ * Template tests of the NovalaKeyRotation construct. Two apps are synthesized once each (with both functions' pre-built
+ * code from dist/lambdas, which the test set-up builds, and cdk-nag's AwsSolutions checks): one with every default,
+ * one with every option. The validation tests synthesize nothing.
  */
 
 const ACCOUNT = "111122223333";
@@ -307,16 +309,40 @@ describe("with the defaults", () => {
     expect(Template.fromStack(named).toJSON().Outputs.ScheduleGroupName.Value).toBe("platform.novala-revocations");
   });
 
-  it("bundles each function into one ES module with a source map, the AWS SDK left to the runtime", () => {
-    for (const resource of Object.values(defaults.json.Resources).filter((r) => r.Type === "AWS::Lambda::Function")) {
+  it("deploys each function's pre-bundled ES module and source map, with undici and the AWS SDK inside", () => {
+    const deployed = new Map<string, string>();
+    for (const [id, resource] of Object.entries(defaults.json.Resources)) {
+      if (resource.Type !== "AWS::Lambda::Function") continue;
       const assetPath = (resource as { Metadata?: Record<string, string> }).Metadata?.["aws:asset:path"];
       expect(assetPath).toBeTruthy();
       const dir = join(defaults.outdir, assetPath as string);
-      expect(existsSync(join(dir, "index.mjs.map"))).toBe(true);
-      const code = readFileSync(join(dir, "index.mjs"), "utf8");
+      expect(readdirSync(dir).sort()).toEqual(["index.mjs", "index.mjs.map"]);
+      deployed.set(id.includes("Revocation") ? "revocation" : "rotation", readFileSync(join(dir, "index.mjs"), "utf8"));
+    }
+    for (const name of ["rotation", "revocation"]) {
+      const code = deployed.get(name) ?? "";
+      // The package's build output, as it is: no bundling at synth.
+      expect(code).toBe(readFileSync(join("dist", "lambdas", name, "index.mjs"), "utf8"));
       expect(code.startsWith("import { createRequire as __novalaCreateRequire }")).toBe(true);
-      expect(code).toMatch(/from\s*"@aws-sdk\/client-secrets-manager"/);
-      expect(code).not.toMatch(/\/\/ node_modules\/@aws-sdk\//);
+      expect(nonBuiltinImports(code, OPTIONAL_SDK_MODULES)).toEqual([]);
+      expect(code).toContain("SecretsManagerClient");
+    }
+  });
+
+  it("runs on the Node.js runtime the app chooses, and only on Node.js 20 or later", () => {
+    const stack = new Stack(new App(), "RuntimeChoice");
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, "S", "novala/acme");
+    new NovalaKeyRotation(stack, "Rotation", { secrets: [secret], runtime: lambda.Runtime.NODEJS_22_X });
+    const runtimes = Object.values(Template.fromStack(stack).findResources("AWS::Lambda::Function")).map(
+      (resource) => (resource as { Properties: { Runtime: string } }).Properties.Runtime,
+    );
+    expect(runtimes).toEqual(["nodejs22.x", "nodejs22.x"]);
+    for (const runtime of [lambda.Runtime.NODEJS_18_X, lambda.Runtime.PYTHON_3_13]) {
+      const other = new Stack(new App(), "WrongRuntime");
+      const imported = secretsmanager.Secret.fromSecretNameV2(other, "S", "novala/acme");
+      expect(() => new NovalaKeyRotation(other, "Rotation", { secrets: [imported], runtime })).toThrow(
+        `NovalaKeyRotation: runtime must be a Node.js runtime, nodejs20.x or later, got "${runtime.name}"`,
+      );
     }
   });
 
@@ -669,9 +695,8 @@ describe("with every option", () => {
 });
 
 describe("rejects wrong props at synth, naming the prop", () => {
-  // No bundling here: "aws:cdk:bundling-stacks" empty makes NodejsFunction skip esbuild.
   const build = (props: Partial<NovalaKeyRotationProps>) => () => {
-    const stack = new Stack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Validation");
+    const stack = new Stack(new App(), "Validation");
     const secret = secretsmanager.Secret.fromSecretNameV2(stack, "S", "novala/acme");
     return new NovalaKeyRotation(stack, "Rotation", { secrets: [secret], ...props });
   };

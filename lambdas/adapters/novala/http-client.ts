@@ -8,10 +8,10 @@
  * memory. Error messages carry statuses, operation names and Novala's error text only when it is short plain text
  * with nothing of the bearer token or of any key in it (see errorText), never a body.
  *
- * The undici is the Node.js runtime's own copy
- * (runtime-undici.ts): only types come from the npm package, so the Lambda bundles carry none of it.
+ * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
+ * internal copy (which changes with the runtime's minor version under a deployed function).
  */
-import type { Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import type { NovalaClientConfig } from "../../core/config.js";
 import {
   CreateOutcomeUnknownError,
@@ -20,7 +20,6 @@ import {
   NovalaUnavailableError,
 } from "../../core/errors.js";
 import { redact, redactSecrets } from "../../core/redact.js";
-import { runtimeAgentClass } from "./runtime-undici.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
@@ -138,7 +137,7 @@ export class NovalaHttpClient {
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
       options.dispatcher ??
-      new (runtimeAgentClass())({
+      new Agent({
         connect: { timeout: config.connectTimeoutMs },
         headersTimeout: config.requestTimeoutMs,
         bodyTimeout: config.requestTimeoutMs,
