@@ -65,7 +65,8 @@ export function buildProgram(): Command {
       "after",
       `\nNovala URLs must be on ${ENV.allowedHosts} (default ${DEFAULT_ALLOWED_HOSTS}), as for the Lambdas.\n` +
         "The schedule group, revocation function and grace period come from the secret's rotation function.\n" +
-        "Exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 rotate --timeout reached.",
+        "Exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 rotate --timeout reached,\n" +
+        "4 status: not healthy, 5 status --check: Novala could not be asked in time.",
     );
 
   program
@@ -89,6 +90,11 @@ export function buildProgram(): Command {
       .description("versions and labels, key metadata, rotation schedule and scheduled revocations of a secret")
       .argument("<secret-id>", "the secret's name or ARN")
       .option("--check", "also ask Novala about every key (active or revoked, last used)")
+      .addOption(
+        new Option("--check-timeout <duration>", "give up asking Novala after this long in all (exit 5)")
+          .argParser(durationOption(500, 300_000))
+          .default(10_000, "10s"),
+      )
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
@@ -130,24 +136,49 @@ export function buildProgram(): Command {
       .description("start a rotation (RotateSecret) and follow it until AWSCURRENT moves or it fails")
       .argument("<secret-id>", "the secret's name or ARN")
       .option("--no-wait", "return once the rotation has started")
+      .option(
+        "--run-steps",
+        "run the rotation steps on this machine (for an endpoint that cannot run Lambda code, such as moto)",
+      )
       .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
       .option(
         "--schedule <days|expression>",
         'also set the rotation schedule: days ("30"), "rate(30 days)" or "cron(…)"',
       )
-      .option(
-        "--timeout <duration>",
-        "stop following after this long (exit 3)",
-        durationOption(1000, 86_400_000),
-        900_000,
+      .addOption(
+        new Option("--timeout <duration>", "stop following after this long (exit 3)")
+          .argParser(durationOption(1000, 86_400_000))
+          .default(900_000, "15m"),
       )
-      .option("--interval <duration>", "how often to look", durationOption(100, 60_000), 1000)
+      .addOption(
+        new Option("--interval <duration>", "how often to look")
+          .argParser(durationOption(100, 60_000))
+          .default(1000, "1s"),
+      )
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
         action(async (secretId: string, options: import("../local/cli/rotate.js").RotateOptions) => {
           const { rotate } = await import("../local/cli/rotate.js");
           return rotate(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("abort")
+      .description(
+        "end a stuck or failed rotation: revoke the keys minted for it (proven), remove AWSPENDING; AWSCURRENT stays",
+      )
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option("--token <version-id>", "the rotation to end (default: the version that is AWSPENDING)")
+      .option("--force", "also end a rotation that looks in progress (a step may still be running)")
+      .addOption(jsonOption())
+      .addHelpText("after", "\nWhen to wait and when to abort: docs/operations.md.")
+      .action(
+        action(async (secretId: string, options: import("../local/cli/abort.js").AbortOptions) => {
+          const { abort } = await import("../local/cli/abort.js");
+          return abort(secretId, options);
         }),
       ),
   );
@@ -217,6 +248,11 @@ export function buildProgram(): Command {
 export async function main(argv: string[] = process.argv): Promise<void> {
   // The SDK warns on stderr about Node 20's end of support; a command line keeps stderr for its own one-line errors.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // `novala-rotation status … | head`: the reader has gone; stop quietly instead of dying with an EPIPE stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? EXIT.ok);
+    throw error;
+  });
   const program = buildProgram();
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();

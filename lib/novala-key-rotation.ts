@@ -33,6 +33,7 @@ import {
   type SecondsSetting,
   secondsProblem,
 } from "../lambdas/contract/environment.js";
+import { OUTCOME_TAG_KEYS } from "../lambdas/contract/rotation-outcome.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 
 /** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
@@ -386,6 +387,18 @@ export class NovalaKeyRotation extends Construct {
           "secretsmanager:UpdateSecretVersionStage",
         ],
         resources: rotatedArns,
+      }),
+    );
+    rotationRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "RecordOutcomeTagsOnListedSecrets",
+        // The last rotation's outcome, for `novala-rotation status`: these two tag keys only, never another tag.
+        actions: ["secretsmanager:TagResource"],
+        resources: rotatedArns,
+        conditions: {
+          "ForAllValues:StringEquals": { "aws:TagKeys": [...OUTCOME_TAG_KEYS] },
+          Null: { "aws:TagKeys": "false" },
+        },
       }),
     );
     if (managerArns.length > 0) {

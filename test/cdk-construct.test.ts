@@ -348,9 +348,21 @@ describe("with the defaults", () => {
 
   it("lets the rotation role touch only the listed secrets, its own schedule group and the scheduler role", () => {
     const statements = statementsOf(defaults, "RotationRole");
-    expect(statements).toHaveLength(5);
+    expect(statements).toHaveLength(6);
     expect(statements).toEqual(
       expect.arrayContaining([
+        {
+          Sid: "RecordOutcomeTagsOnListedSecrets",
+          Effect: "Allow",
+          Action: "secretsmanager:TagResource",
+          Resource: [secretNameArn("-??????"), FULL_ARN],
+          Condition: {
+            "ForAllValues:StringEquals": {
+              "aws:TagKeys": ["novala-rotation:last-outcome", "novala-rotation:last-reason"],
+            },
+            Null: { "aws:TagKeys": "false" },
+          },
+        },
         {
           Sid: "RotateListedSecrets",
           Effect: "Allow",

@@ -7,6 +7,7 @@ import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../
 import { systemClock } from "../core/ports.js";
 import { AwsRevocationScheduler } from "./aws/revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./aws/rotation-events.js";
+import { SecretTagRotationOutcomes } from "./aws/rotation-outcomes.js";
 import { AwsSecretStore } from "./aws/secret-store.js";
 import { createNovalaKeyApi } from "./novala/key-api.js";
 
@@ -47,7 +48,19 @@ function keyApi(config: NovalaClientConfig): KeyApi {
 }
 
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  const clients = awsClients();
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+}
+
+/**
+ * The rotation's adapters over given clients: the Lambda's own (above), or the command line's when it runs the steps
+ * on the operator's machine (`novala-rotation rotate --run-steps`), so both wire the ports alike.
+ */
+export function rotationDepsWith(
+  config: RotationConfig,
+  telemetry: Telemetry,
+  clients: { secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient },
+  keys: KeyApi,
+): RotationDeps {
   const scheduler: RevocationScheduler = config.revocation
     ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
     : {
@@ -61,13 +74,18 @@ export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: T
     : { keyRotated: async () => {}, rotationRolledBack: async () => {} };
   return {
     store: new AwsSecretStore(clients.secrets),
-    keys: keyApi(config),
+    keys,
     scheduler,
     events,
     telemetry,
     clock: systemClock,
     config,
   };
+}
+
+/** Where the rotation function records each step's outcome: tags on the secret. */
+export function rotationOutcomesFromEnvironment(): SecretTagRotationOutcomes {
+  return new SecretTagRotationOutcomes(awsClients().secrets);
 }
 
 /** The overdue check only describes secrets. */

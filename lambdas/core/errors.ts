@@ -32,6 +32,11 @@ export class HealthCheckFailedError extends Error {
   override name = "HealthCheckFailedError";
 }
 
+/** testSecret rolled the rotation back: the pending key failed its health check, AWSPENDING was removed. */
+export class RotationRolledBackError extends HealthCheckFailedError {
+  override name = "RotationRolledBackError";
+}
+
 /** A URL that the allow-list does not permit: nothing was sent. */
 export class HostNotAllowedError extends Error {
   override name = "HostNotAllowedError";

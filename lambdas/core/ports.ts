@@ -150,6 +150,26 @@ export interface RotationEvents {
   rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
 }
 
+/** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
+export interface RotationOutcome {
+  /** in-progress: a step before finishSecret succeeded; succeeded: finishSecret did. */
+  kind: "in-progress" | "succeeded" | "rolled-back" | "failed";
+  step: string;
+  /** The rotation token (the version id). */
+  token: string;
+  at: Date;
+  /** Why it rolled back or failed: the error's name and its redacted message, short. */
+  reason?: string;
+}
+
+/**
+ * Where the last outcome is kept so that an operator can read it without the function's logs (in AWS: tags on the
+ * secret itself). Writing it is best effort: a rotation never fails because its outcome could not be recorded.
+ */
+export interface RotationOutcomes {
+  record(secretId: string, outcome: RotationOutcome): Promise<void>;
+}
+
 export type MetricName =
   | "RotationsSucceeded"
   | "RotationsFailed"

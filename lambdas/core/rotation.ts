@@ -3,6 +3,7 @@ import {
   CreateOutcomeUnknownError,
   HealthCheckFailedError,
   KeyClaimRefusedError,
+  RotationRolledBackError,
   RotationStateError,
 } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
@@ -58,7 +59,11 @@ export async function runRotationStep(
       await retireOutgoingPreviousKey(deps, description.arn, token, pending.secret.keyId);
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
-      deps.telemetry.info("promoted the new key to AWSCURRENT", { keyId: pending.secret.keyId, currentVersion });
+      deps.telemetry.info("promoted the new key to AWSCURRENT", {
+        keyId: pending.secret.keyId,
+        newVersionId: token,
+        previousVersionId: currentVersion,
+      });
       await announceKeyRotated(deps, description.arn, token);
       await retireOldKey(deps, description.arn, token);
       return deps.telemetry.metric("RotationsSucceeded");
@@ -279,7 +284,7 @@ async function testSecret(deps: RotationDeps, secretArn: string, token: string):
     rolledBackVersionId: token,
     reason: `health check failed: ${verdict.reason}`,
   });
-  throw new HealthCheckFailedError(
+  throw new RotationRolledBackError(
     `health check of key ${keyId} failed: ${verdict.reason}; rolled back (${revoked}, AWSPENDING removed, AWSCURRENT untouched)`,
   );
 }

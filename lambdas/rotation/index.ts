@@ -1,14 +1,20 @@
-import { overdueCheckDepsFromEnvironment, rotationDepsFromEnvironment } from "../adapters/environment.js";
+import {
+  overdueCheckDepsFromEnvironment,
+  rotationDepsFromEnvironment,
+  rotationOutcomesFromEnvironment,
+} from "../adapters/environment.js";
 import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
 import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
+import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
 import { checkRotationsOverdue, isOverdueCheck, type OverdueCheckRequest } from "../core/overdue.js";
-import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../core/rotation.js";
+import { ROTATION_STEPS, type RotationStep } from "../core/rotation.js";
 
 /**
  * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
  * Secrets Manager sends it. Configuration comes from environment variables only (lambdas/core/config.ts).
  * The construct's daily rule also invokes it with an overdue check (lambdas/core/overdue.ts), which only reads.
+ * Each step's outcome is recorded on the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`.
  */
 export interface RotationEvent {
   Step: RotationStep;
@@ -22,16 +28,29 @@ const telemetry = new PowertoolsTelemetry();
 export async function handler(event: RotationEvent | OverdueCheckRequest): Promise<void> {
   if (isOverdueCheck(event)) return overdueCheck(event);
   telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
+  const outcomes = rotationOutcomesFromEnvironment();
+  let stepRan = false;
   try {
     const config = readRotationConfig(process.env);
     const { Step, SecretId, ClientRequestToken } = checkEvent(event);
     telemetry.info(`${Step} started`);
-    await runRotationStep(rotationDepsFromEnvironment(config, telemetry), Step, SecretId, ClientRequestToken);
+    stepRan = true;
+    await runRecordedStep(rotationDepsFromEnvironment(config, telemetry), outcomes, Step, SecretId, ClientRequestToken);
     telemetry.info(`${Step} finished`);
   } catch (error) {
     const safe = publicError(error);
     telemetry.metric("RotationsFailed");
     telemetry.error(`${event?.Step ?? "step"} failed`, { errorName: safe.name, errorMessage: safe.message });
+    // A configuration error fails before the step: its outcome is recorded here (runRecordedStep records the rest).
+    if (!stepRan && typeof event?.SecretId === "string" && typeof event.ClientRequestToken === "string") {
+      await recordOutcome(outcomes, telemetry, event.SecretId, {
+        kind: "failed",
+        step: String(event.Step),
+        token: event.ClientRequestToken,
+        at: new Date(),
+        reason: outcomeReason(safe),
+      });
+    }
     throw safe;
   } finally {
     telemetry.end();

@@ -27,12 +27,11 @@ export interface LocationFlags {
   lambdaArn?: string;
 }
 
-/** The rotation function's configuration, as the function itself reads it. */
-export async function readRotationFunction(aws: Aws, functionArn: string): Promise<Deployment> {
-  let variables: Record<string, string>;
+/** The rotation function's environment variables (GetFunctionConfiguration). */
+export async function readRotationFunctionEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
   try {
     const out = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionArn }));
-    variables = out.Environment?.Variables ?? {};
+    return out.Environment?.Variables ?? {};
   } catch (error) {
     const name = (error as { name?: unknown } | null)?.name;
     if (isNotFound(error)) throw new CliError(`rotation function ${functionArn} does not exist`);
@@ -41,6 +40,11 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
         `${typeof name === "string" ? `${name}: ` : ""}${errorMessage(error)})`,
     );
   }
+}
+
+/** The rotation function's configuration, as the function itself reads it. */
+export async function readRotationFunction(aws: Aws, functionArn: string): Promise<Deployment> {
+  const variables = await readRotationFunctionEnvironment(aws, functionArn);
   let config: ReturnType<typeof readRotationConfig>;
   try {
     config = readRotationConfig(variables);

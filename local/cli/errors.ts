@@ -24,6 +24,10 @@ export const EXIT = {
   usage: 2,
   /** `rotate` stopped following before the rotation finished (--timeout). */
   timedOut: 3,
+  /** `status`: the verdict is not healthy (a rotation stuck, failed or in progress, a key in trouble). */
+  unhealthy: 4,
+  /** `status --check`: Novala could not be asked in time, so the verdict is incomplete. */
+  unknown: 5,
 } as const;
 
 /** The one line for `error`: a CliError's message, otherwise "Name: message" (names like Error are left out). */

@@ -1,17 +1,26 @@
 import { randomUUID } from "node:crypto";
 import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
+import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
 import { readKeySecret } from "../../lambdas/core/context.js";
 import { errorMessage } from "../../lambdas/core/errors.js";
 import { versionWithStage } from "../../lambdas/core/guard.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../lambdas/core/ports.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../../lambdas/core/ports.js";
 import { keyIdOf } from "../../lambdas/core/retire.js";
-import { type Aws, describeSecret, getRevocationSchedule, scheduleTime, versionValue } from "./aws.js";
+import {
+  type Aws,
+  describeSecret,
+  getRevocationSchedule,
+  labelledVersions,
+  scheduleTime,
+  versionValue,
+} from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
+import { runStepsHere } from "./run-steps.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
 
 /**
@@ -21,6 +30,8 @@ import { type CommonOptions, type Session, withSession } from "./session.js";
  */
 export interface RotateOptions extends CommonOptions {
   wait: boolean;
+  /** Run the steps on this machine (an endpoint that cannot run Lambda code). */
+  runSteps?: boolean;
   lambdaArn?: string;
   schedule?: string;
   timeout: number;
@@ -39,6 +50,8 @@ interface Report {
   name: string;
   token: string;
   outcome: Outcome;
+  /** The rotation was already in progress: rotate followed it instead of starting one. */
+  followed?: boolean;
   previousKeyId?: string;
   newKeyId?: string;
   reason?: string;
@@ -62,25 +75,71 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
   const name = before.Name as string;
   // The configured function is named again explicitly: moto treats a RotateSecret without one as "no function".
   const lambdaArn = options.lambdaArn ?? before.RotationLambdaARN;
-  if (!lambdaArn) {
-    throw new CliError(
-      `secret ${name} has no rotation function configured: add --lambda-arn (and --schedule)`,
-      EXIT.usage,
-    );
-  }
   const previousKeyId = keyIdOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value ?? "");
-  const token = randomUUID();
-  await startRotation(session.aws, arn, token, lambdaArn, rotationRules(options.schedule));
-  say(`RotateSecret      rotation of ${name} started: version ${token} is AWSPENDING`);
+  // A rotation already under way (AWSPENDING on another version than AWSCURRENT) is followed, not fought: Secrets
+  // Manager refuses a new one until it ends, and it may yet finish on its own.
+  const inProgress = inProgressToken(await session.aws.store.describe(arn));
+  let token: string;
+  let followed = false;
+  if (inProgress) {
+    token = inProgress;
+    followed = true;
+    const started = formatTime(
+      (await labelledVersions(session.aws, arn)).find((version) => version.versionId === token)?.createdDate,
+    );
+    say(
+      `in progress       a rotation of ${name} is already under way: version ${token} is AWSPENDING` +
+        `${started ? ` (since ${started})` : ""}; following it instead of starting another`,
+    );
+    const last = outcomeFromTags(before.Tags);
+    if (last?.token === token && last.kind === "failed") {
+      say(
+        `                  its last step failed: ${last.step} at ${formatTime(last.at)}` +
+          `${last.reason ? `: ${last.reason}` : ""}. Secrets Manager reattempts it; ` +
+          `${options.runSteps ? "running the steps here again" : `to end it instead: novala-rotation abort ${secretId}`}`,
+      );
+    }
+    if (options.schedule !== undefined) {
+      out.warn("--schedule was not applied: it is set with RotateSecret, which waits until this rotation ends");
+    }
+  } else {
+    if (!lambdaArn) {
+      throw new CliError(
+        `secret ${name} has no rotation function configured: add --lambda-arn (and --schedule)`,
+        EXIT.usage,
+      );
+    }
+    token = randomUUID();
+    await startRotation(session.aws, arn, token, lambdaArn, rotationRules(options.schedule));
+    say(`RotateSecret      rotation of ${name} started: version ${token} is AWSPENDING`);
+  }
   const report: Report = {
     secretId,
     arn,
     name,
     token,
     outcome: "started",
+    ...(followed && { followed: true }),
     ...(previousKeyId && { previousKeyId }),
     elapsedMs: 0,
   };
+  if (options.runSteps) {
+    try {
+      await runStepsHere(session, arn, token, lambdaArn, (step, note) => say(`${step.padEnd(18)}${note}`));
+    } catch (error) {
+      const stillPending = (await session.aws.store.describe(arn)).versionStages[token]?.includes(AWSPENDING);
+      // A rolled-back testSecret removed AWSPENDING: the loop below reports it as any failed rotation.
+      if (stillPending) {
+        report.outcome = "failed";
+        report.reason =
+          `${errorMessage(error)}. AWSPENDING stays on version ${token}: run rotate again to retry the steps, ` +
+          `or end the rotation with: novala-rotation abort ${secretId}`;
+        say(`rotation failed   ${report.reason}`);
+        finish(session, report, started, EXIT.failed);
+        throw new CliError(`rotation of ${name} failed: ${report.reason}`);
+      }
+    }
+  }
   if (!options.wait) {
     out.line(`Not waiting (--no-wait). Follow it with: novala-rotation status ${secretId}`);
     return finish(session, report, started, EXIT.ok);
@@ -142,6 +201,12 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(options.interval, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/** The version AWSPENDING marks when it is not AWSCURRENT: a rotation under way (or stuck). */
+function inProgressToken(description: SecretDescription): string | undefined {
+  const pending = versionWithStage(description, AWSPENDING);
+  return pending && pending !== versionWithStage(description, AWSCURRENT) ? pending : undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { NovalaHttpClientOptions } from "../../lambdas/adapters/novala/http-client.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
 import { type NovalaClientConfig, readNovalaClientConfig } from "../../lambdas/core/config.js";
 import { managerCredentials } from "../../lambdas/core/context.js";
@@ -22,6 +23,7 @@ export class Session {
   readonly aws: Aws;
   private novalaConfig?: NovalaClientConfig;
   private keyApi?: NovalaKeyApi;
+  private keyApiOptions: NovalaHttpClientOptions = {};
 
   constructor(readonly options: CommonOptions) {
     this.out = new Output(Boolean(options.json));
@@ -35,8 +37,23 @@ export class Session {
   }
 
   get keys(): NovalaKeyApi {
-    this.keyApi ??= createNovalaKeyApi(this.config);
+    this.keyApi ??= createNovalaKeyApi(this.config, this.keyApiOptions);
     return this.keyApi;
+  }
+
+  /**
+   * Caps every Novala wait of this session at `totalMs` (`status --check`): the connect and request timeouts and the
+   * retry budget, rate-limited retries included, so no single call outlasts it. Call before the first Novala call.
+   */
+  limitNovala(totalMs: number): void {
+    const base = this.config;
+    this.novalaConfig = {
+      ...base,
+      connectTimeoutMs: Math.min(base.connectTimeoutMs, totalMs),
+      requestTimeoutMs: Math.min(base.requestTimeoutMs, totalMs),
+      retryBudgetMs: Math.min(base.retryBudgetMs, totalMs),
+    };
+    this.keyApiOptions = { rateLimitBudgetMs: 0 };
   }
 
   /** What lambdas/core's readKeySecret, managerCredentials and revokeRetiredKey need. */

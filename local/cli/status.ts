@@ -1,4 +1,5 @@
-import { errorMessage } from "../../lambdas/core/errors.js";
+import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
+import { errorMessage, NovalaUnavailableError } from "../../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../../lambdas/core/key-name.js";
 import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
@@ -6,17 +7,27 @@ import { sameScopes } from "../../lambdas/core/secret-value.js";
 import { describeSecret, labelledVersions, type RevocationSchedule, revocationSchedules, scheduleTime } from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
+import { EXIT } from "./errors.js";
 import { formatTime, isoTime } from "./output.js";
-import { type CommonOptions, type NovalaView, novalaView, readVersions, type Session, withSession } from "./session.js";
+import { type CommonOptions, type NovalaView, readVersions, type Session, withSession } from "./session.js";
+import { pendingRotation, verdict } from "./verdict.js";
 
 /**
- * `status <secret-id>`: the versions and their labels with the metadata each holds (never the keys), the rotation
- * configuration, the revocations still scheduled for the secret, and with --check Novala's view of every key.
+ * `status <secret-id>`: a verdict first (healthy, or what is wrong, worst first: local/cli/verdict.ts), then the
+ * versions and their labels with the metadata each holds (never the keys), the rotation configuration, the last
+ * outcome the rotation function recorded, the revocations still scheduled, and with --check Novala's view of every
+ * key, asked within --check-timeout in all. Exit 0 only when healthy (EXIT.unhealthy, or EXIT.unknown when Novala
+ * could not be asked).
  */
 export interface StatusOptions extends CommonOptions {
   check?: boolean;
+  /** Milliseconds --check may spend asking Novala, in all. */
+  checkTimeout?: number;
   scheduleGroup?: string;
 }
+
+/** How long --check may spend on Novala by default, in all. */
+export const DEFAULT_CHECK_TIMEOUT_MS = 10_000;
 
 export function status(secretId: string, options: StatusOptions): Promise<number> {
   return withSession(options, (session) => run(session, secretId, options));
@@ -46,7 +57,11 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
 
   const views = new Map<string, NovalaView>();
   let checkError: string | undefined;
+  let unreachable: string | undefined;
   if (options.check) {
+    const limitMs = options.checkTimeout ?? DEFAULT_CHECK_TIMEOUT_MS;
+    const deadline = Date.now() + limitMs;
+    session.limitNovala(limitMs);
     const current = versions.find((version) => version.stages.includes(AWSCURRENT));
     let credentials: NovalaCredentials | undefined;
     if (!current?.parsed) {
@@ -61,10 +76,38 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     if (credentials) {
       const keyIds = [...versions.map((version) => version.meta.keyId), ...revocations.map((r) => r.keyId)];
       for (const keyId of new Set(keyIds)) {
-        if (keyId) views.set(keyId, await novalaView(session, credentials, keyId));
+        if (!keyId) continue;
+        // One unreachable answer is enough: the other keys would only spend the rest of the time the same way.
+        if (unreachable) break;
+        const asked = await askWithin(session, credentials, keyId, deadline);
+        if ("unreachable" in asked) unreachable = `${asked.unreachable} (--check-timeout ${formatDuration(limitMs)})`;
+        else views.set(keyId, asked);
       }
     }
   }
+  const lastOutcome = outcomeFromTags(described.Tags);
+  const facts = versions.map((version) => ({
+    versionId: version.versionId,
+    stages: version.stages,
+    ...(version.createdDate && { createdDate: version.createdDate }),
+    hasValue: version.problem !== "no value yet",
+    ...(version.meta.keyId && { keyId: version.meta.keyId }),
+  }));
+  const now = new Date();
+  const judged = verdict({
+    now,
+    versions: facts,
+    ...(lastOutcome && { lastOutcome }),
+    revocations: revocations.map((schedule) => ({
+      name: schedule.name,
+      ...(schedule.keyId && { keyId: schedule.keyId }),
+      ...(scheduleTime(schedule) && { time: scheduleTime(schedule) }),
+    })),
+    ...(options.check && { novala: views }),
+    ...((unreachable ?? checkError) && { novalaUnreachable: unreachable ?? checkError }),
+  });
+  const pending = pendingRotation(facts, lastOutcome, now);
+  const state = judged.healthy ? "healthy" : (judged.problems[0]?.kind ?? "healthy");
 
   const rules = described.RotationRules;
   const scheduleText = rules?.ScheduleExpression
@@ -76,6 +119,16 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     secretId,
     arn,
     name,
+    verdict: { healthy: judged.healthy, state, problems: judged.problems },
+    lastOutcome: lastOutcome
+      ? {
+          kind: lastOutcome.kind,
+          step: lastOutcome.step,
+          token: lastOutcome.token,
+          at: lastOutcome.at.toISOString(),
+          ...(lastOutcome.reason && { reason: lastOutcome.reason }),
+        }
+      : null,
     rotation: {
       enabled: described.RotationEnabled === true,
       lambdaArn: described.RotationLambdaARN,
@@ -109,8 +162,26 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     })),
     ...(revocationsError && { revocationsError }),
     ...(checkError && { checkError }),
+    ...(unreachable && { novalaUnreachable: unreachable }),
   });
 
+  const [first, ...others] = judged.problems;
+  out.line(
+    first
+      ? `${c.bold("Verdict")}  ${first.kind === "novala-unreachable" ? c.yellow(first.summary) : c.red(first.summary)}`
+      : `${c.bold("Verdict")}  ${c.green("healthy")}${options.check ? "" : c.dim(" (Novala not asked: add --check)")}`,
+  );
+  for (const problem of others) out.line(`         ${c.yellow("also:")} ${problem.summary}`);
+  if (pending) {
+    out.line(
+      c.dim(
+        pending.state === "stuck"
+          ? `         wait for Secrets Manager's next attempt, or end it: novala-rotation abort ${secretId} (docs/operations.md)`
+          : `         follow it: novala-rotation rotate ${secretId}`,
+      ),
+    );
+  }
+  out.line();
   out.line(c.bold(`Secret ${name}`));
   out.fields(
     [
@@ -131,6 +202,13 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
             : formatDuration(deployment.graceSeconds * 1000),
       ],
       ["Last rotated", formatTime(described.LastRotatedDate) || "-"],
+      [
+        "Last outcome",
+        lastOutcome
+          ? `${lastOutcome.kind} at ${lastOutcome.step}, ${formatTime(lastOutcome.at)} (version ${lastOutcome.token})` +
+            (lastOutcome.reason ? `: ${lastOutcome.reason}` : "")
+          : "- (none recorded)",
+      ],
       ["Next rotation", formatTime(described.NextRotationDate) || "-"],
     ],
     2,
@@ -169,6 +247,7 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     if ("error" in view) out.line(`  ${c.yellow("!")} Novala could not be asked about ${keyId}: ${view.error}`);
   }
   if (checkError) out.line(`  ${c.yellow("!")} ${checkError}`);
+  if (unreachable) out.line(`  ${c.yellow("!")} Novala could not be asked: ${unreachable}`);
   out.line();
   out.line(c.bold(`Scheduled revocations`) + (scheduleGroup ? c.dim(` (schedule group ${scheduleGroup})`) : ""));
   if (revocationsError) {
@@ -190,7 +269,40 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
       { indent: 2 },
     );
   }
-  return 0;
+  if (unreachable) {
+    // The one-line error a script sees on stderr, besides the verdict on stdout.
+    session.out.warn(`Novala could not be asked: ${unreachable}`);
+  }
+  if (judged.healthy) return EXIT.ok;
+  return judged.problems.every((problem) => problem.kind === "novala-unreachable") ? EXIT.unknown : EXIT.unhealthy;
+}
+
+/**
+ * Novala's view of one key within what is left of --check's time. A call that cannot connect, keeps failing, or
+ * outlasts the deadline is "unreachable"; any other answer (404, an error status) is a view.
+ */
+async function askWithin(
+  session: Session,
+  credentials: NovalaCredentials,
+  keyId: string,
+  deadline: number,
+): Promise<NovalaView | { unreachable: string }> {
+  const remaining = deadline - Date.now();
+  if (remaining <= 0) return { unreachable: "no time left" };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), remaining);
+  });
+  try {
+    const key = await Promise.race([session.keys.get(credentials, keyId), timedOut]);
+    if (key === "timeout") return { unreachable: "no answer in time" };
+    return key ? { key } : { missing: true };
+  } catch (error) {
+    if (error instanceof NovalaUnavailableError) return { unreachable: errorMessage(error) };
+    return { error: errorMessage(error) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The first eight characters of a version id, which tell versions apart in a table (--json has the whole id). */

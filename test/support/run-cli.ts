@@ -14,7 +14,15 @@ export interface CliRun {
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-export function runCli(args: string[], options: { endpoint?: string; input?: string } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  options: {
+    endpoint?: string;
+    input?: string;
+    /** Close the reading end of its stdout at once, as `| head -n 0` does: every write then meets EPIPE. */
+    closeStdout?: boolean;
+  } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -35,6 +43,7 @@ export function runCli(args: string[], options: { endpoint?: string; input?: str
         stdio: ["pipe", "pipe", "pipe"],
       },
     );
+    if (options.closeStdout) child.stdout.destroy();
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {

@@ -1,0 +1,53 @@
+import type { RotationOutcome } from "../core/ports.js";
+
+/**
+ * Where the rotation function records a secret's last rotation outcome, and how: two tags on the secret itself, written
+ * by the rotation function (TagResource, limited by the construct to exactly these keys) and read by `novala-rotation
+ * status` from DescribeSecret. Tags need no extra resource, are read with the one call status makes anyway, and hold
+ * only ids, a step, a time and a redacted reason: never key material. The construct (IAM), the rotation function's
+ * adapter and the CLI all take the keys and the encoding from here.
+ *
+ * - `novala-rotation:last-outcome`: "<kind> <step> <ISO time> <token>", e.g. "failed createSecret 2026-11-27T17:00:00.000Z 3f9a…"
+ * - `novala-rotation:last-reason`: why it rolled back or failed ("" otherwise), at most 256 characters.
+ */
+export const OUTCOME_TAG = "novala-rotation:last-outcome";
+export const REASON_TAG = "novala-rotation:last-reason";
+export const OUTCOME_TAG_KEYS = [OUTCOME_TAG, REASON_TAG] as const;
+
+/** A tag value's limit in Secrets Manager. */
+const MAX_TAG_VALUE = 256;
+const KINDS: readonly RotationOutcome["kind"][] = ["in-progress", "succeeded", "rolled-back", "failed"];
+
+/**
+ * Keeps the characters AWS allows in tag values across services (letters, digits, spaces and `_ . : / = + - @`);
+ * anything else becomes a space, and the result is cut to the limit.
+ */
+export function tagSafe(text: string): string {
+  const safe = text
+    .replace(/[^\p{L}\p{N} _.:/=+\-@]/gu, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  return safe.length > MAX_TAG_VALUE ? `${safe.slice(0, MAX_TAG_VALUE - 3)}...` : safe;
+}
+
+export function outcomeTags(outcome: RotationOutcome): { Key: string; Value: string }[] {
+  return [
+    {
+      Key: OUTCOME_TAG,
+      Value: tagSafe(`${outcome.kind} ${outcome.step} ${outcome.at.toISOString()} ${outcome.token}`),
+    },
+    { Key: REASON_TAG, Value: tagSafe(outcome.reason ?? "") },
+  ];
+}
+
+/** The outcome the tags describe, or undefined when there is none or it is not in this shape. */
+export function outcomeFromTags(tags: { Key?: string; Value?: string }[] | undefined): RotationOutcome | undefined {
+  const value = (key: string) => tags?.find((tag) => tag.Key === key)?.Value;
+  const match = value(OUTCOME_TAG)?.match(/^(\S+) (\S+) (\S+) (\S+)$/);
+  if (!match) return undefined;
+  const [, kind, step, at, token] = match as unknown as [string, RotationOutcome["kind"], string, string, string];
+  const time = new Date(at);
+  if (!KINDS.includes(kind) || Number.isNaN(time.getTime())) return undefined;
+  const reason = value(REASON_TAG);
+  return { kind, step, token, at: time, ...(reason && { reason }) };
+}

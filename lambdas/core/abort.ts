@@ -1,0 +1,160 @@
+import type { AllowedHosts } from "./allowed-hosts.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import { RotationStateError } from "./errors.js";
+import { versionWithStage } from "./guard.js";
+import { hasRotationTag } from "./key-name.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
+import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
+import { KEY_ID_PATTERN } from "./secret-value.js";
+
+/**
+ * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not
+ * AWSCURRENT, which makes Secrets Manager refuse every new rotation) or that failed. It revokes what the rotation
+ * minted and nothing else, then removes AWSPENDING:
+ *
+ * 1. the key the pending value names, when the value proves it (its secret key authenticates as that key, or the key
+ *    carries this rotation's lineage tag), as testSecret's rollback does;
+ * 2. every active key whose name carries this rotation's lineage tag (a key created but never stored);
+ * 3. never the manager key, nor the key AWSCURRENT or AWSPREVIOUS holds: AWSCURRENT and its key are left untouched.
+ *
+ * Safe to run again: revoked keys are skipped, and a version without AWSPENDING keeps none. The caller must be sure no
+ * step of this rotation is still running (a running createSecret could store a key after the sweep).
+ */
+export type AbortDeps = Pick<RotationDeps, "store" | "keys" | "telemetry"> & { config: { allowedHosts: AllowedHosts } };
+
+export interface AbortedKey {
+  keyId: string;
+  /** How the key was tied to the rotation: the pending value's proof, or its lineage tag (none: already gone). */
+  by?: "secret-key" | "lineage-tag";
+  outcome: "revoked" | "already-revoked";
+}
+
+export interface AbortOutcome {
+  secretArn: string;
+  secretName: string;
+  token: string;
+  /** The labels the version carried before the abort. */
+  stagesBefore: string[];
+  /** Whether the pending version held a value (createSecret had stored a key). */
+  pendingValue: boolean;
+  pendingKeyId?: string;
+  revoked: AbortedKey[];
+  /** Keys the rotation could not be tied to, or that are protected, and why: left alone. */
+  leftAlone: { keyId: string; reason: string }[];
+  pendingRemoved: boolean;
+  currentVersionId?: string;
+  currentKeyId?: string;
+}
+
+/** Which rotation an abort ends: the one named, or the one AWSPENDING marks. */
+export async function findAbortableToken(
+  deps: Pick<AbortDeps, "store">,
+  secretId: string,
+  token?: string,
+): Promise<string> {
+  const description = await deps.store.describe(secretId);
+  const pending = versionWithStage(description, AWSPENDING);
+  const current = versionWithStage(description, AWSCURRENT);
+  if (token === undefined) {
+    if (!pending || pending === current) {
+      throw new RotationStateError(
+        `secret ${description.name} has no rotation in progress: no version other than AWSCURRENT is AWSPENDING`,
+      );
+    }
+    return pending;
+  }
+  if (token === current) {
+    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+  }
+  if (!(await deps.store.listVersions(description.arn)).some((version) => version.versionId === token)) {
+    throw new RotationStateError(`token ${token} is not a version of secret ${description.name}`);
+  }
+  return token;
+}
+
+export async function abortRotation(deps: AbortDeps, secretId: string, token: string): Promise<AbortOutcome> {
+  const description = await deps.store.describe(secretId);
+  const arn = description.arn;
+  const stagesBefore = description.versionStages[token] ?? [];
+  if (stagesBefore.includes(AWSCURRENT)) {
+    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+  }
+  const current = await readKeySecret(deps, arn, AWSCURRENT);
+  if (!current) throw new RotationStateError(`secret ${description.name} has no AWSCURRENT value`);
+  const manager = await managerCredentials(deps, arn, current);
+  const previous = await deps.store.getValue(arn, { stage: AWSPREVIOUS });
+  const protectedKeys = new Map<string, string>([
+    [current.secret.keyId, "held by AWSCURRENT"],
+    [manager.keyId, manager.managed ? "the manager key" : "held by AWSCURRENT"],
+  ]);
+  const previousKeyId = keyClaimOf(previous?.value, "")?.keyId;
+  if (previousKeyId && !protectedKeys.has(previousKeyId)) protectedKeys.set(previousKeyId, "held by AWSPREVIOUS");
+
+  const outcome: AbortOutcome = {
+    secretArn: arn,
+    secretName: description.name,
+    token,
+    stagesBefore,
+    pendingValue: false,
+    revoked: [],
+    leftAlone: [],
+    pendingRemoved: false,
+    currentVersionId: current.versionId,
+    currentKeyId: current.secret.keyId,
+  };
+  const lineage = { secretArn: arn, versionId: token };
+
+  // 1. The key the pending value names, proven as testSecret's rollback proves it.
+  const pending = await deps.store.getValue(arn, { versionId: token });
+  if (pending) {
+    outcome.pendingValue = true;
+    const claim = keyClaimOf(pending.value, `version ${token} of secret ${arn}`);
+    if (claim) {
+      outcome.pendingKeyId = claim.keyId;
+      const shielded = protectedKeys.get(claim.keyId);
+      if (shielded) {
+        outcome.leftAlone.push({ keyId: claim.keyId, reason: shielded });
+      } else {
+        const proof = await proveClaim(deps, manager, claim, lineage);
+        if (proof.outcome === "proven") {
+          const revoked = await deps.keys.revoke(manager, claim.keyId);
+          outcome.revoked.push({ keyId: claim.keyId, by: proof.by, outcome: revoked });
+          deps.telemetry.info("abort: revoked the pending key", { keyId: claim.keyId, token });
+        } else if (proof.outcome === "gone") {
+          outcome.revoked.push({ keyId: claim.keyId, outcome: "already-revoked" });
+        } else {
+          reportRefusedClaim(
+            deps,
+            `abort: refused to revoke key ${claim.keyId} named by ${claim.where}: ${proof.reason}`,
+            {
+              keyId: claim.keyId,
+            },
+          );
+          outcome.leftAlone.push({ keyId: claim.keyId, reason: `not proven: ${proof.reason}` });
+        }
+      }
+    }
+  }
+
+  // 2. Keys minted for this token and never stored: their lineage tag is the proof.
+  const done = new Set([...outcome.revoked.map((key) => key.keyId), ...outcome.leftAlone.map((key) => key.keyId)]);
+  for (const key of await deps.keys.list(manager)) {
+    if (done.has(key.id) || key.status !== "active" || !KEY_ID_PATTERN.test(key.id)) continue;
+    if (!hasRotationTag(key.name, arn, token)) continue;
+    const shielded = protectedKeys.get(key.id);
+    if (shielded) {
+      outcome.leftAlone.push({ keyId: key.id, reason: shielded });
+      continue;
+    }
+    const revoked = await deps.keys.revoke(manager, key.id);
+    outcome.revoked.push({ keyId: key.id, by: "lineage-tag", outcome: revoked });
+    deps.telemetry.info("abort: revoked a key minted for the rotation", { keyId: key.id, token });
+  }
+
+  // 3. Only then the label: a crash before this line leaves the rotation abortable again with the same token.
+  if (stagesBefore.includes(AWSPENDING)) {
+    await deps.store.moveStage(arn, AWSPENDING, { fromVersionId: token });
+    outcome.pendingRemoved = true;
+  }
+  return outcome;
+}
