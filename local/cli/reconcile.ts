@@ -5,7 +5,7 @@ import { errorMessage } from "../../lambdas/core/errors.js";
 import { carriesRotationTag, hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { allVersions, describeSecret, labelledVersions, revocationSchedules } from "./aws.js";
+import { allVersions, describeSecret, revocationSchedules } from "./aws.js";
 import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
