@@ -268,7 +268,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     });
     expectNoKeyMaterial(forced);
     expect(forced.code).toBe(0);
-    expect(forced.stdout).toContain(`the key it held before, ${billing.keyId}, is not revoked`);
+    expect(forced.stdout).toContain(`the key it held before, ${billing.keyId}, is still active at Novala`);
     const stored = await valueAt("novala/billing", "AWSCURRENT");
     expect(stored).toMatchObject({ keyId: other.id, scopes: ["pipeline"], managerSecretId: "novala/manager" });
   });
