@@ -2,10 +2,13 @@
  * The CDK app: one NovalaRotationStack from context (see stackPropsFromContext for the keys), checked with cdk-nag's
  * AwsSolutions rules. Environment-agnostic unless the context sets `account`/`region` or the CLI knows them
  * (CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION, which `cdk` sets from the current credentials and profile).
+ *
+ * Nothing is deployed on example values: without its required context, or with a wrong value, synth prints one
+ * message naming every context key to set or fix, and exits 1 (no stack trace: the message is the whole story).
  */
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+import { ContextError, NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
 import { buildLambdaAssets } from "../scripts/lambda-bundles.js";
 
 // The construct deploys the pre-bundled code in dist/lambdas: build it from the current sources, so that `cdk synth`
@@ -23,10 +26,15 @@ const cliAccount = process.env.CDK_DEFAULT_ACCOUNT;
 const account = context("account") ?? cliAccount;
 const region = context("region") ?? (cliAccount ? process.env.CDK_DEFAULT_REGION : undefined);
 
-new NovalaRotationStack(app, context("stackName") ?? "NovalaKeyRotation", {
-  ...stackPropsFromContext(app.node),
-  ...((account || region) && { env: { ...(account && { account }), ...(region && { region }) } }),
-});
-
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-app.synth();
+try {
+  new NovalaRotationStack(app, context("stackName") ?? "NovalaKeyRotation", {
+    ...stackPropsFromContext(app.node),
+    ...((account || region) && { env: { ...(account && { account }), ...(region && { region }) } }),
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+} catch (error) {
+  if (!(error instanceof ContextError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}

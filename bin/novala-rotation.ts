@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
+import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 import { durationOption } from "../local/cli/duration.js";
 import { EXIT, reportError } from "../local/cli/errors.js";
@@ -39,6 +40,13 @@ function nonNegativeInteger(raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected an integer ≥ 0");
   return value;
+}
+
+/** --schedule, checked by the construct's own validator (lambdas/contract/schedule.ts) before anything is sent. */
+function scheduleOption(raw: string): string {
+  const problem = scheduleProblem(raw);
+  if (problem) throw new InvalidArgumentError(problem);
+  return raw.trim();
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -142,8 +150,9 @@ export function buildProgram(): Command {
       )
       .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
       .option(
-        "--schedule <days|expression>",
-        'also set the rotation schedule: days ("30"), "rate(30 days)" or "cron(…)"',
+        "--schedule <expression>",
+        'also set the rotation schedule: "rate(30 days)", "rate(12 hours)" or "cron(0 3 ? * SUN *)"',
+        scheduleOption,
       )
       .addOption(
         new Option("--timeout <duration>", "stop following after this long (exit 3)")

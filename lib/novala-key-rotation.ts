@@ -34,6 +34,7 @@ import {
   secondsProblem,
 } from "../lambdas/contract/environment.js";
 import { OUTCOME_TAG_KEYS } from "../lambdas/contract/rotation-outcome.js";
+import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 
 /** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
@@ -111,11 +112,22 @@ export interface NovalaKeyRotationProps {
 
   /**
    * The secret that holds the Novala manager key (scope `api_keys.manage`) that the rotated secrets' `managerSecretId`
-   * names. Both functions may only read it.
+   * names. Both functions read it; the rotation function writes it only when it rotates it too (`rotateManagerSecret`,
+   * or the manager secret listed in `secrets`).
    *
    * @default - no manager secret: every rotated secret is self-managed (its own key holds `api_keys.manage`)
    */
   readonly managerSecret?: secretsmanager.ISecret;
+
+  /**
+   * Rotate the manager secret too, on the same schedule: it is a self-managed secret (its key holds
+   * `api_keys.manage` and creates its own replacement), so the rotation function gets the same rights on it as on
+   * the listed secrets (PutSecretValue, UpdateSecretVersionStage, ListSecretVersionIds) and it gets a rotation schedule.
+   * The same as listing it in `secrets` as well. Needs `managerSecret`.
+   *
+   * @default false: the manager secret is only read
+   */
+  readonly rotateManagerSecret?: boolean;
 
   /**
    * The hosts that the functions may send keys to (`NOVALA_ALLOWED_HOSTS`): exact host names or `*.domain`
@@ -293,7 +305,7 @@ export class NovalaKeyRotation extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
-    const secretKeys = collectKeys(props);
+    const secretKeys = collectKeys(props, settings.secrets);
 
     // --- Functions ----------------------------------------------------------------------------------------------
     const rotationRole = lambdaRole(this, "RotationRole", "Novala key rotation function", props.vpc);
@@ -371,7 +383,7 @@ export class NovalaKeyRotation extends Construct {
     });
 
     // --- Least privilege --------------------------------------------------------------------------------------
-    const rotatedArns = props.secrets.map(policyArn);
+    const rotatedArns = settings.secrets.map(policyArn);
     const managerArns = props.managerSecret ? [policyArn(props.managerSecret)] : [];
     const viaSecretsManager = { "kms:ViaService": `secretsmanager.${stack.region}.${stack.urlSuffix}` };
 
@@ -460,7 +472,7 @@ export class NovalaKeyRotation extends Construct {
       new iam.PolicyStatement({
         sid: "ReadListedAndManagerSecrets",
         actions: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-        resources: [...rotatedArns, ...managerArns],
+        resources: [...new Set([...rotatedArns, ...managerArns])],
       }),
     );
     // The key to revoke must be held by a retired version of its secret: rotations back to back leave it unlabelled.
@@ -492,7 +504,7 @@ export class NovalaKeyRotation extends Construct {
     });
 
     // --- Rotation schedule on each secret ----------------------------------------------------------------------
-    props.secrets.forEach((secret, index) => {
+    settings.secrets.forEach((secret, index) => {
       const schedule = new CfnRotationSchedule(this, `RotationSchedule${index}`, {
         secretId: secret.secretFullArn ?? secret.secretName,
         rotationLambdaArn: this.rotationFunction.functionArn,
@@ -527,7 +539,7 @@ export class NovalaKeyRotation extends Construct {
         detail: {
           eventSource: ["secretsmanager.amazonaws.com"],
           eventName: ["RotationFailed", "RotationAbandoned"],
-          additionalEventData: { SecretId: props.secrets.map(secretIdPattern) },
+          additionalEventData: { SecretId: settings.secrets.map(secretIdPattern) },
         },
       },
     });
@@ -559,7 +571,7 @@ export class NovalaKeyRotation extends Construct {
       new eventsTargets.LambdaFunction(this.rotationFunction, {
         event: events.RuleTargetInput.fromObject({
           check: OVERDUE_CHECK,
-          secretIds: props.secrets.map((secret) => secret.secretFullArn ?? secret.secretName),
+          secretIds: settings.secrets.map((secret) => secret.secretFullArn ?? secret.secretName),
         }),
         retryAttempts: 2,
       }),
@@ -734,6 +746,8 @@ export class NovalaKeyRotation extends Construct {
 // ------------------------------------------------------------------------------------------------------------------
 
 interface Settings {
+  /** The secrets rotated: `secrets`, and the manager secret with `rotateManagerSecret`. */
+  secrets: secretsmanager.ISecret[];
   scheduleExpression: string;
   rotationWindow?: Duration;
   rotateImmediatelyOnUpdate: boolean;
@@ -755,23 +769,26 @@ function validate(props: NovalaKeyRotationProps): Settings {
     throw new Error(`NovalaKeyRotation: ${prop} ${message}`);
   };
   if (!props.secrets || props.secrets.length === 0) fail("secrets", "must list at least one secret to rotate");
+  // The same secret twice would get two rotation schedules (and two rotations racing for it).
+  const identity = (secret: secretsmanager.ISecret) =>
+    JSON.stringify(Stack.of(secret).resolve(secret.secretFullArn ?? secret.secretArn));
+  const seen = new Map<string, number>();
+  props.secrets.forEach((secret, index) => {
+    const earlier = seen.get(identity(secret));
+    if (earlier !== undefined) fail("secrets", `lists the same secret twice (entries ${earlier} and ${index})`);
+    seen.set(identity(secret), index);
+  });
+  if (props.rotateManagerSecret && !props.managerSecret) fail("rotateManagerSecret", "needs managerSecret");
+  const secrets =
+    props.rotateManagerSecret && props.managerSecret && !seen.has(identity(props.managerSecret))
+      ? [...props.secrets, props.managerSecret]
+      : props.secrets;
 
   const scheduleExpression = props.scheduleExpression?.trim() ?? "rate(30 days)";
   const isCron = scheduleExpression.startsWith("cron(");
   if (!Token.isUnresolved(scheduleExpression)) {
-    const rate = /^rate\((\d+) (hours?|days?)\)$/.exec(scheduleExpression);
-    if (!rate && !/^cron\(\S+( \S+){5}\)$/.test(scheduleExpression)) {
-      fail(
-        "scheduleExpression",
-        `must be "rate(N days)", "rate(N hours)" or a six-field "cron(...)" expression, got "${scheduleExpression}"`,
-      );
-    }
-    if (rate) {
-      const hours = Number(rate[1]) * (rate[2]?.startsWith("day") ? 24 : 1);
-      if (hours < 4 || hours > 1000 * 24) {
-        fail("scheduleExpression", `must rotate every 4 hours to 1000 days, got "${scheduleExpression}"`);
-      }
-    }
+    const problem = scheduleProblem(scheduleExpression);
+    if (problem) fail("scheduleExpression", problem);
   }
   const rotationWindow = props.rotationWindow;
   if (isCron && !rotationWindow) {
@@ -883,6 +900,7 @@ function validate(props: NovalaKeyRotationProps): Settings {
   }
 
   return {
+    secrets,
     scheduleExpression,
     ...(rotationWindow && { rotationWindow }),
     rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate ?? false,
@@ -930,10 +948,13 @@ function secretIdPattern(secret: secretsmanager.ISecret): string | { prefix: str
   return secret.secretFullArn ?? { prefix: `${secret.secretArn}-` };
 }
 
-function collectKeys(props: NovalaKeyRotationProps): { rotated: kms.IKey[]; manager: kms.IKey[] } {
+function collectKeys(
+  props: NovalaKeyRotationProps,
+  rotated: secretsmanager.ISecret[],
+): { rotated: kms.IKey[]; manager: kms.IKey[] } {
   const unique = (keys: (kms.IKey | undefined)[]) => [...new Set(keys.filter((key): key is kms.IKey => !!key))];
   return {
-    rotated: unique([props.encryptionKey, ...props.secrets.map((secret) => secret.encryptionKey)]),
+    rotated: unique([props.encryptionKey, ...rotated.map((secret) => secret.encryptionKey)]),
     manager: unique(props.managerSecret ? [props.managerSecret.encryptionKey ?? props.encryptionKey] : []),
   };
 }

@@ -2,6 +2,9 @@ import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
+import { durationProblem, parseDurationMs } from "../lambdas/contract/duration.js";
+import { parseAllowedHosts, SCHEDULE_GROUP_NAME, SECONDS, secondsProblem } from "../lambdas/contract/environment.js";
+import { isCron, scheduleProblem } from "../lambdas/contract/schedule.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "./novala-key-rotation.js";
 
 /** What the app deploys: secrets by name or ARN, and the construct's settings in plain values. */
@@ -10,6 +13,8 @@ export interface NovalaRotationStackProps extends StackProps {
   readonly secrets: string[];
   /** Name or ARN of the manager secret. @default - none (self-managed keys) */
   readonly managerSecret?: string;
+  /** Rotate the manager secret too (it is self-managed). @default false */
+  readonly rotateManagerSecret?: boolean;
   /** ARN of the customer-managed KMS key of the secrets. @default - AWS-managed key */
   readonly kmsKeyArn?: string;
   /** @default "rate(30 days)" */
@@ -43,6 +48,7 @@ export class NovalaRotationStack extends Stack {
     const rotationProps: NovalaKeyRotationProps = {
       secrets: props.secrets.map((ref, index) => importSecret(this, `Secret${index}`, ref)),
       ...(props.managerSecret && { managerSecret: importSecret(this, "ManagerSecret", props.managerSecret) }),
+      ...(props.rotateManagerSecret && { rotateManagerSecret: true }),
       ...(encryptionKey && { encryptionKey }),
       ...(props.scheduleExpression && { scheduleExpression: props.scheduleExpression }),
       ...(props.rotationWindow && { rotationWindow: props.rotationWindow }),
@@ -82,90 +88,204 @@ export function importSecret(scope: Construct, id: string, ref: string): secrets
   return secretsmanager.Secret.fromSecretNameV2(scope, id, ref);
 }
 
+/** The context keys the app reads, with how to set each (for the messages). */
+const CONTEXT_KEYS = {
+  secrets: "-c secrets=novala/acumatica,novala/billing",
+  alertEmail: "-c alertEmail=oncall@example.com",
+  managerSecret: "-c managerSecret=novala/manager",
+  rotateManagerSecret: "-c rotateManagerSecret=true",
+  kmsKeyArn: "-c kmsKeyArn=arn:aws:kms:…",
+  schedule: '-c schedule="rate(30 days)"',
+  rotationWindow: "-c rotationWindow=2h",
+  rotateImmediatelyOnUpdate: "-c rotateImmediatelyOnUpdate=false",
+  gracePeriod: "-c gracePeriod=24h",
+  healthCheckDeadline: "-c healthCheckDeadline=60s",
+  allowedHosts: '-c allowedHosts="*.novala.ai"',
+  scheduleGroupName: "-c scheduleGroupName=novala-revocations",
+} as const;
+
 /**
- * Reads the stack's settings from CDK context (`cdk.json` "context", or `-c key=value`):
+ * What is wrong with the app's context, all at once: the keys that must be set and the values that are wrong, each
+ * named by its context key. bin/app.ts prints the message (no stack trace) and exits 1.
+ */
+export class ContextError extends Error {
+  override name = "ContextError";
+  constructor(
+    readonly missing: string[],
+    readonly invalid: string[],
+  ) {
+    super(
+      [
+        'novala-key-rotation: the deployment needs its CDK context (cdk.json "context", or -c key=value):',
+        ...(missing.length > 0 ? ["  Set:", ...missing.map((line) => `    ${line}`)] : []),
+        ...(invalid.length > 0 ? ["  Fix:", ...invalid.map((line) => `    ${line}`)] : []),
+        '  Every key and its default: README.md, "Deploy".',
+      ].join("\n"),
+    );
+  }
+}
+
+/**
+ * Reads the stack's settings from CDK context (`cdk.json` "context", or `-c key=value`). Nothing has a silent example
+ * value: `secrets` and `alertEmail` must be set (`alertEmail=none` to subscribe the alert topic another way). Every
+ * problem is collected and thrown as one {@link ContextError} naming the context keys.
  *
  * | key | value |
  * | --- | --- |
- * | `secrets` | names or ARNs: a JSON array, or one string separated by commas (required) |
+ * | `secrets` | names or ARNs, each once: a JSON array, or one string separated by commas (required) |
+ * | `alertEmail` | an e-mail address, or `none` (required) |
  * | `managerSecret` | name or ARN of the manager secret |
+ * | `rotateManagerSecret` | `true`: rotate the manager secret too (self-managed), on the same schedule |
  * | `kmsKeyArn` | the secrets' customer-managed KMS key |
- * | `schedule` | `rate(...)` or `cron(...)` |
- * | `rotationWindow` | a duration such as `4h` (whole hours) |
+ * | `schedule` | `rate(N days)`, `rate(N hours)` or `cron(...)` with one of day-of-month and day-of-week `?` |
+ * | `rotationWindow` | a duration in whole hours such as `4h` (required with cron) |
  * | `rotateImmediatelyOnUpdate` | `true` or `false` |
- * | `gracePeriod` | a duration: `0`, `90m`, `24h`, `7d`, `3600s` (or a number of seconds) |
- * | `healthCheckDeadline` | a duration |
- * | `alertEmail` | an e-mail address |
+ * | `gracePeriod` | a duration with its unit: `0s`, `90m`, `24h`, `7d` |
+ * | `healthCheckDeadline` | a duration with its unit |
  * | `allowedHosts` | host patterns: a JSON array or one string separated by commas |
  * | `scheduleGroupName` | the revocation schedule group (default `<stack name>-revocations`) |
  */
 export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
-  const get = (key: string): unknown => node.tryGetContext(key);
-  const secrets = list(get("secrets"), "secrets");
-  if (!secrets || secrets.length === 0) {
-    throw new Error(
-      'context "secrets" is required: the names or ARNs of the secrets to rotate (cdk.json or -c secrets=novala/acme)',
-    );
-  }
-  const text = (key: string) => {
+  const get = (key: keyof typeof CONTEXT_KEYS): unknown => {
+    const value: unknown = node.tryGetContext(key);
+    return value === undefined || value === null || (typeof value === "string" && value.trim() === "")
+      ? undefined
+      : value;
+  };
+  const missing: string[] = [];
+  const invalid: string[] = [];
+  const problem = (key: keyof typeof CONTEXT_KEYS, message: string) => {
+    invalid.push(`${key}: ${message} (example: ${CONTEXT_KEYS[key]})`);
+  };
+  const text = (key: keyof typeof CONTEXT_KEYS): string | undefined => {
     const value = get(key);
-    if (value === undefined || value === null || value === "") return undefined;
-    if (typeof value !== "string") throw new Error(`context "${key}" must be a string, got ${JSON.stringify(value)}`);
+    if (value === undefined) return undefined;
+    if (typeof value !== "string") {
+      problem(key, `must be a string, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
     return value.trim();
   };
-  const duration = (key: string) => {
+  const list = (key: "secrets" | "allowedHosts"): string[] | undefined => {
     const value = get(key);
-    return value === undefined || value === null || value === "" ? undefined : parseDuration(key, value);
+    if (value === undefined) return undefined;
+    let items: unknown = value;
+    if (typeof value === "string") {
+      try {
+        items = value.trim().startsWith("[") ? JSON.parse(value) : value.split(",");
+      } catch {
+        items = undefined;
+      }
+    }
+    if (!Array.isArray(items) || items.some((item) => typeof item !== "string")) {
+      problem(key, `must be a list of strings, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
   };
-  const flag = get("rotateImmediatelyOnUpdate");
-  const rotationWindow = duration("rotationWindow");
-  const gracePeriod = duration("gracePeriod");
-  const healthCheckDeadline = duration("healthCheckDeadline");
-  const allowedHosts = list(get("allowedHosts"), "allowedHosts");
-  const managerSecret = text("managerSecret");
-  const kmsKeyArn = text("kmsKeyArn");
-  const scheduleExpression = text("schedule");
+  const duration = (key: "gracePeriod" | "rotationWindow" | "healthCheckDeadline"): Duration | undefined => {
+    const value = get(key);
+    if (value === undefined) return undefined;
+    const why = durationProblem(String(value));
+    if (why) {
+      problem(key, why);
+      return undefined;
+    }
+    return Duration.millis(parseDurationMs(String(value)));
+  };
+  const flag = (key: "rotateImmediatelyOnUpdate" | "rotateManagerSecret"): boolean | undefined => {
+    const value = get(key);
+    if (value === undefined) return undefined;
+    if (value === true || value === "true") return true;
+    if (value === false || value === "false") return false;
+    problem(key, `must be true or false, got ${JSON.stringify(value)}`);
+    return undefined;
+  };
+
+  const secrets = list("secrets");
+  if (!secrets || secrets.length === 0) {
+    if (!invalid.some((line) => line.startsWith("secrets:"))) {
+      missing.push(`${CONTEXT_KEYS.secrets}   the names or ARNs of the secrets to rotate (required)`);
+    }
+  } else {
+    const twice = secrets.filter((secret, index) => secrets.indexOf(secret) !== index);
+    if (twice.length > 0) problem("secrets", `lists ${[...new Set(twice)].join(", ")} more than once`);
+  }
   const alertEmail = text("alertEmail");
+  if (alertEmail === undefined && !invalid.some((line) => line.startsWith("alertEmail:"))) {
+    missing.push(
+      `${CONTEXT_KEYS.alertEmail}   who receives the alerts (required; alertEmail=none to subscribe the AlertTopicArn output yourself)`,
+    );
+  } else if (alertEmail !== undefined && alertEmail !== "none" && !EMAIL.test(alertEmail)) {
+    problem("alertEmail", `must be an e-mail address or none, got "${alertEmail}"`);
+  }
+  const managerSecret = text("managerSecret");
+  const rotateManagerSecret = flag("rotateManagerSecret");
+  if (rotateManagerSecret && !managerSecret) problem("rotateManagerSecret", "needs managerSecret");
+  if (managerSecret && secrets?.includes(managerSecret) && rotateManagerSecret) {
+    problem("secrets", `lists the manager secret ${managerSecret}, which rotateManagerSecret=true already rotates`);
+  }
+  const scheduleExpression = text("schedule");
+  if (scheduleExpression !== undefined) {
+    const why = scheduleProblem(scheduleExpression);
+    if (why) problem("schedule", why);
+  }
+  const rotationWindow = duration("rotationWindow");
+  if (rotationWindow) {
+    const hours = rotationWindow.toMilliseconds() / 3_600_000;
+    if (!Number.isInteger(hours) || hours < 1 || hours > 24) {
+      problem("rotationWindow", `must be whole hours from 1h to 24h, got ${String(get("rotationWindow"))}`);
+    }
+  } else if (scheduleExpression && isCron(scheduleExpression) && get("rotationWindow") === undefined) {
+    problem("rotationWindow", `is required with a cron() schedule ("${scheduleExpression}")`);
+  }
+  const gracePeriod = duration("gracePeriod");
+  if (gracePeriod) {
+    const ms = gracePeriod.toMilliseconds();
+    if (ms % 1000 !== 0 || secondsProblem(SECONDS.gracePeriod, ms / 1000)) {
+      problem("gracePeriod", `must be whole seconds from 0s to 7d, got ${String(get("gracePeriod"))}`);
+    }
+  }
+  const healthCheckDeadline = duration("healthCheckDeadline");
+  if (healthCheckDeadline) {
+    const seconds = healthCheckDeadline.toMilliseconds() / 1000;
+    const setting = SECONDS.healthCheckDeadline;
+    if (secondsProblem(setting, seconds)) {
+      problem(
+        "healthCheckDeadline",
+        `must be from 0s to ${setting.maxSeconds}s, got ${String(get("healthCheckDeadline"))}`,
+      );
+    }
+  }
+  const allowedHosts = list("allowedHosts");
+  for (const host of allowedHosts ?? []) {
+    try {
+      parseAllowedHosts(host);
+    } catch (error) {
+      problem("allowedHosts", (error as Error).message);
+    }
+  }
+  const rotateImmediatelyOnUpdate = flag("rotateImmediatelyOnUpdate");
+  const kmsKeyArn = text("kmsKeyArn");
   const scheduleGroupName = text("scheduleGroupName");
+  if (scheduleGroupName !== undefined && !SCHEDULE_GROUP_NAME.test(scheduleGroupName)) {
+    problem("scheduleGroupName", `must be 1 to 64 letters, digits, "-", "_" or ".", got "${scheduleGroupName}"`);
+  }
+  if (missing.length > 0 || invalid.length > 0) throw new ContextError(missing, invalid);
   return {
-    secrets,
+    secrets: secrets as string[],
     ...(managerSecret && { managerSecret }),
+    ...(rotateManagerSecret && { rotateManagerSecret }),
     ...(kmsKeyArn && { kmsKeyArn }),
     ...(scheduleExpression && { scheduleExpression }),
     ...(rotationWindow && { rotationWindow }),
-    ...(flag !== undefined && { rotateImmediatelyOnUpdate: flag === true || flag === "true" }),
+    ...(rotateImmediatelyOnUpdate !== undefined && { rotateImmediatelyOnUpdate }),
     ...(gracePeriod && { gracePeriod }),
     ...(healthCheckDeadline && { healthCheckDeadline }),
-    ...(alertEmail && { alertEmail }),
+    ...(alertEmail && alertEmail !== "none" && { alertEmail }),
     ...(allowedHosts && { allowedHosts }),
     ...(scheduleGroupName && { scheduleGroupName }),
   };
 }
 
-function list(value: unknown, key: string): string[] | undefined {
-  if (value === undefined || value === null || value === "") return undefined;
-  let items: unknown = value;
-  if (typeof value === "string") items = value.trim().startsWith("[") ? JSON.parse(value) : value.split(",");
-  if (!Array.isArray(items) || items.some((item) => typeof item !== "string")) {
-    throw new Error(`context "${key}" must be a list of strings, got ${JSON.stringify(value)}`);
-  }
-  return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
-}
-
-/** `0`, `3600`, `3600s`, `90m`, `24h`, `7d` (number without a unit: seconds). */
-export function parseDuration(key: string, value: unknown): Duration {
-  const match = /^(\d+)\s*([smhd]?)$/.exec(String(value).trim());
-  if (!match)
-    throw new Error(`context "${key}" must be a duration such as 0, 90m, 24h or 7d, got ${JSON.stringify(value)}`);
-  const amount = Number(match[1]);
-  switch (match[2]) {
-    case "m":
-      return Duration.minutes(amount);
-    case "h":
-      return Duration.hours(amount);
-    case "d":
-      return Duration.days(amount);
-    default:
-      return Duration.seconds(amount);
-  }
-}
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;

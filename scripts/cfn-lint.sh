@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Lints the synthesized CloudFormation templates with cfn-lint. Synthesizes first (offline, with the cdk-nag checks)
-# unless NO_SYNTH=1 says that cdk.out is fresh (for example right after `npm run synth` in .ci/run).
+# unless NO_SYNTH=1 says that cdk.out is fresh (for example right after `npm run synth` in .ci/run). `npm run synth`
+# gives the app its context explicitly (package.json): the app refuses to synthesize without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cfn-lint >/dev/null || { echo "cfn-lint is missing: pip install cfn-lint" >&2; exit 1; }
 if [ "${NO_SYNTH:-0}" != "1" ]; then
-  npx cdk synth --quiet >/dev/null
+  npm run --silent synth >/dev/null
 fi
 
 shopt -s nullglob

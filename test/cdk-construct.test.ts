@@ -21,7 +21,7 @@ import {
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 import { readNovalaClientConfig, readRotationConfig } from "../lambdas/core/config.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
-import { NovalaRotationStack, parseDuration, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
+import { NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "./support/bundle-imports.js";
 
 /**
@@ -801,13 +801,19 @@ describe("rejects wrong props at synth, naming the prop", () => {
 
 describe("the app's context", () => {
   const node = (context: Record<string, unknown>) => new App({ context }).node;
+  const required = { alertEmail: "none" };
 
-  it("requires the secrets and reads lists as arrays or comma-separated strings", () => {
-    expect(() => stackPropsFromContext(node({}))).toThrow(/context "secrets" is required/);
-    expect(stackPropsFromContext(node({ secrets: "novala/a, novala/b" })).secrets).toEqual(["novala/a", "novala/b"]);
+  it("requires the secrets and the alert e-mail, and reads lists as arrays or comma-separated strings", () => {
+    expect(() => stackPropsFromContext(node({}))).toThrow(/-c secrets=.*\n.*-c alertEmail=/);
+    expect(stackPropsFromContext(node({ ...required, secrets: "novala/a, novala/b" })).secrets).toEqual([
+      "novala/a",
+      "novala/b",
+    ]);
     expect(
-      stackPropsFromContext(node({ secrets: ["novala/a"], allowedHosts: "acme.novala.ai,*.novala.eu" })).allowedHosts,
+      stackPropsFromContext(node({ ...required, secrets: ["novala/a"], allowedHosts: "acme.novala.ai,*.novala.eu" }))
+        .allowedHosts,
     ).toEqual(["acme.novala.ai", "*.novala.eu"]);
+    expect(stackPropsFromContext(node({ ...required, secrets: "novala/a" })).alertEmail).toBeUndefined();
   });
 
   it("reads schedule, window, grace period, e-mail and the rotate-on-update flag", () => {
@@ -816,10 +822,11 @@ describe("the app's context", () => {
         secrets: ["novala/a"],
         schedule: "cron(0 4 ? * MON *)",
         rotationWindow: "2h",
-        gracePeriod: "0",
+        gracePeriod: "0s",
         alertEmail: "ops@example.com",
         rotateImmediatelyOnUpdate: "false",
         managerSecret: "novala/manager",
+        rotateManagerSecret: "true",
       }),
     );
     expect(props).toMatchObject({
@@ -827,16 +834,21 @@ describe("the app's context", () => {
       alertEmail: "ops@example.com",
       rotateImmediatelyOnUpdate: false,
       managerSecret: "novala/manager",
+      rotateManagerSecret: true,
     });
     expect(props.rotationWindow?.toHours()).toBe(2);
     expect(props.gracePeriod?.toSeconds()).toBe(0);
   });
 
-  it("parses durations and names the key of a bad one", () => {
-    expect(parseDuration("gracePeriod", "24h").toSeconds()).toBe(86_400);
-    expect(parseDuration("gracePeriod", 3600).toSeconds()).toBe(3600);
-    expect(parseDuration("gracePeriod", "7d").toSeconds()).toBe(604_800);
-    expect(parseDuration("gracePeriod", "90m").toSeconds()).toBe(5400);
-    expect(() => parseDuration("gracePeriod", "one day")).toThrow(/context "gracePeriod" must be a duration/);
+  it("parses durations with their unit and names the key of a bad one", () => {
+    const grace = (gracePeriod: unknown) =>
+      stackPropsFromContext(node({ ...required, secrets: "novala/a", gracePeriod })).gracePeriod?.toSeconds();
+    expect(grace("24h")).toBe(86_400);
+    expect(grace("7d")).toBe(604_800);
+    expect(grace("90m")).toBe(5400);
+    expect(grace("3600s")).toBe(3600);
+    expect(() => grace("24")).toThrow(/gracePeriod: "24" has no unit: write 24s, 24m, 24h or 24d/);
+    expect(() => grace(3600)).toThrow(/gracePeriod: "3600" has no unit/);
+    expect(() => grace("one day")).toThrow(/gracePeriod: expected a duration/);
   });
 });

@@ -35,7 +35,7 @@ import { type CliRun, runCli } from "./support/run-cli.js";
 const KEY_SHAPE = /\b(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/;
 
 /** A secret's first rotation, run on this machine: it names the (registered) function and sets a schedule. */
-const FIRST_ROTATION_HERE = ["--run-steps", "--lambda-arn", LOCAL_ROTATION_LAMBDA_ARN, "--schedule", "30"];
+const FIRST_ROTATION_HERE = ["--run-steps", "--lambda-arn", LOCAL_ROTATION_LAMBDA_ARN, "--schedule", "rate(30 days)"];
 
 /** The deployed rotation function's environment, as the construct writes it. */
 function deployedEnvironment(graceSeconds: number, allowedHosts = ["127.0.0.1"]): Record<string, string> {
@@ -394,7 +394,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       const help = await runCli(["rotate", "--help"]);
       expect(help.code).toBe(0);
       expect(help.stdout).not.toContain("900000");
-      expect(help.stdout).toMatch(/--timeout <duration> +stop following after this long \(exit 3\)\s+\(default: 15m\)/);
+      expect(help.stdout).toMatch(
+        /--timeout <duration> +stop following after this long \(exit 3\)\s+\(default:\s+15m\)/,
+      );
     });
   });
 });

@@ -268,7 +268,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     });
     expectNoKeyMaterial(forced);
     expect(forced.code).toBe(0);
-    expect(forced.stdout).toContain(`the key it held before, ${billing.keyId}, is not revoked`);
+    expect(forced.stdout).toContain(`the key it held before, ${billing.keyId}, is still active at Novala`);
     const stored = await valueAt("novala/billing", "AWSCURRENT");
     expect(stored).toMatchObject({ keyId: other.id, scopes: ["pipeline"], managerSecretId: "novala/manager" });
   });
@@ -312,7 +312,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
 
   it("rotate follows a rotation driven by the rotation handler until AWSCURRENT moves (exit 0)", async () => {
     await setGrace(0);
-    const child = cli(["rotate", "novala/acumatica", "--lambda-arn", ROTATION_LAMBDA, "--schedule", "30"]);
+    const child = cli(["rotate", "novala/acumatica", "--lambda-arn", ROTATION_LAMBDA, "--schedule", "rate(30 days)"]);
     const token = await pendingToken(consumerArn, child);
     await driveSteps(secrets, handler, consumerArn, token);
     const run = await child;
@@ -512,7 +512,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     expect(novala.model.inspect(keyA)?.status).toBe("active");
 
     // reconcile looks in the discovered group, so key A is not stranded; in a wrong group it would look stranded.
-    const found = await cli(["reconcile", "--manager-secret", "novala/manager", "--min-age", "0", "--json"]);
+    const found = await cli(["reconcile", "--manager-secret", "novala/manager", "--min-age", "0s", "--json"]);
     expect(found.code, found.stderr).toBe(0);
     const report = JSON.parse(found.stdout);
     expect(report.scheduleGroups).toEqual([GROUP]);
@@ -522,12 +522,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
       "--manager-secret",
       "novala/manager",
       "--min-age",
-      "0",
+      "0s",
       "--schedule-group",
       "some-other-group",
       // Key A was used in its health check: only with no grace for recent use does it look stranded.
       "--grace",
-      "0",
+      "0s",
       "--json",
     ]);
     expect(JSON.parse(elsewhere.stdout).stranded.map((key: { keyId: string }) => key.keyId)).toContain(keyA);

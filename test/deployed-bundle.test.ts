@@ -63,6 +63,8 @@ function synthesize(): { rotation: DeployedFunction; revocation: DeployedFunctio
       "-c",
       "managerSecret=novala/manager",
       "-c",
+      "alertEmail=none",
+      "-c",
       `stackName=${STACK}`,
     ],
     { encoding: "utf8", timeout: 240_000 },

@@ -3,6 +3,7 @@ import {
   CreateOutcomeUnknownError,
   HealthCheckFailedError,
   KeyClaimRefusedError,
+  NovalaHttpError,
   RotationRolledBackError,
   RotationStateError,
 } from "./errors.js";
@@ -122,11 +123,27 @@ async function provenScopes(
 ): Promise<string[]> {
   const { keyId, secretKey, scopes } = current.secret;
   const where = `AWSCURRENT of secret ${secretArn}`;
-  const proof = await proveClaim(deps, manager, { keyId, secretKey, where });
+  const fix = (secretId: string) =>
+    `Put the pair that works in with \`novala-rotation put-key ${secretId}\` and rotate again`;
+  let proof: Awaited<ReturnType<typeof proveClaim>>;
+  try {
+    proof = await proveClaim(deps, manager, { keyId, secretKey, where });
+  } catch (error) {
+    // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
+    // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
+    if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+    throw new RotationStateError(
+      manager.managed
+        ? `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
+            `it was revoked or rotated outside this rotator. ${fix(current.secret.managerSecretId ?? "<manager secret>")}`
+        : `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
+            `rotated outside this rotator (for example in Novala's dashboard). ${fix(secretArn)}`,
+    );
+  }
   if (proof.outcome === "gone") {
     throw new RotationStateError(
       `the current key ${keyId} is ${proof.status} at Novala: it was rotated or revoked outside this rotator. ` +
-        "Put the pair that works in with `novala-rotation put-key` and rotate again",
+        fix(secretArn),
     );
   }
   if (proof.outcome === "refused")

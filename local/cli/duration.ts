@@ -1,17 +1,20 @@
 import { InvalidArgumentError } from "commander";
+import { durationProblem, formatDuration, parseDurationMs as parseShared } from "../../lambdas/contract/duration.js";
 
 /**
- * Durations on the command line: a number of seconds ("90"), or a number with a unit: "500ms", "90s", "15m", "24h",
- * "7d". Parsed to milliseconds.
+ * Durations on the command line: the project's one grammar (lambdas/contract/duration.ts), a whole number and a unit
+ * ("500ms", "90s", "15m", "24h", "7d"), shared with the CDK app's context keys. Parsed to milliseconds.
  */
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export { formatDuration };
 
 export function parseDurationMs(raw: string): number {
-  const match = raw.trim().match(/^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/);
-  if (!match) throw new InvalidArgumentError('expected a duration such as "90", "90s", "15m", "24h" or "7d"');
-  const value = Number(match[1]) * (UNITS[match[2] ?? "s"] ?? 1000);
-  if (!Number.isFinite(value)) throw new InvalidArgumentError("the duration is too large");
-  return value;
+  const problem = durationProblem(raw);
+  if (problem) throw new InvalidArgumentError(problem);
+  try {
+    return parseShared(raw);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 /** A commander argument parser for a duration within [minMs, maxMs]. */
@@ -23,17 +26,4 @@ export function durationOption(minMs: number, maxMs: number): (raw: string) => n
     }
     return value;
   };
-}
-
-/** "250 ms", "90 s", "15 min", "24 h", "7 d": the largest unit that divides evenly (seconds otherwise). */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
-  for (const [unit, size] of [
-    ["d", 86_400_000],
-    ["h", 3_600_000],
-    ["min", 60_000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
-  }
-  return `${Math.round(ms / 100) / 10} s`;
 }

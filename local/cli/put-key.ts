@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
 import { errorMessage, HostNotAllowedError, NovalaHttpError } from "../../lambdas/core/errors.js";
-import type { NovalaKey } from "../../lambdas/core/ports.js";
+import type { NovalaCredentials, NovalaKey } from "../../lambdas/core/ports.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
 import { parseKeySecret, secretValueFor } from "../../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
@@ -107,6 +107,16 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     );
   }
 
+  // Asked before the write: the manager credentials come from the value as it will be.
+  let manage: NovalaCredentials | undefined;
+  if (replacing) {
+    if (parsed.secret.managerSecretId) manage = await session.managerCredentials(arn ?? secretId, parsed);
+    else if (key.scopes.includes(MANAGE_SCOPE)) manage = { baseUrl, bearer: pair.secretKey };
+  }
+  const replacedStatus = replacing
+    ? await replacedKeyStatus(session, existing?.raw ?? {}, replacing, manage)
+    : "active";
+
   let versionId: string | undefined;
   let outcome: "created" | "updated" | "unchanged";
   if (existing?.value === json) {
@@ -148,7 +158,10 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     publishableKey: maskedKey(pair.publishableKey),
     secretKey: maskedKey(pair.secretKey),
     managerSecretId: parsed.secret.managerSecretId ?? null,
-    ...(replacing && { replacedKeyId: replacing }),
+    ...(replacing && {
+      replacedKeyId: replacing,
+      replacedKeyStatus: typeof replacedStatus === "string" ? replacedStatus : "unchecked",
+    }),
   });
   out.line(
     outcome === "unchanged"
@@ -167,11 +180,47 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     2,
   );
   if (replacing) {
-    out.line(
-      `  ${c.yellow("!")} the key it held before, ${replacing}, is not revoked: revoke it once no consumer uses it.`,
-    );
+    const before = `the key it held before, ${replacing},`;
+    if (replacedStatus === "active") {
+      out.line(`  ${c.yellow("!")} ${before} is still active at Novala: revoke it once no consumer uses it.`);
+    } else if (replacedStatus === "revoked" || replacedStatus === "unknown") {
+      out.line(`  ${before} is ${replacedStatus === "revoked" ? "already revoked at" : "unknown to"} Novala.`);
+    } else {
+      out.line(
+        `  ${c.yellow("!")} ${before} could not be checked at Novala (${replacedStatus.error}): revoke it there if it is still active.`,
+      );
+    }
   }
   return 0;
+}
+
+/**
+ * What Novala says of the key a secret held before: its own secret key answers for it while it works; once it does
+ * not (401), Novala's record is asked with credentials that may read it (the manager key, or the new self-managed key).
+ */
+async function replacedKeyStatus(
+  session: Session,
+  raw: Record<string, unknown>,
+  keyId: string,
+  manage: NovalaCredentials | undefined,
+): Promise<"active" | "revoked" | "unknown" | { error: string }> {
+  const baseUrl = text(raw.baseUrl);
+  const secretKey = text(raw.secretKey);
+  try {
+    if (baseUrl && secretKey && SECRET.test(secretKey) && session.config.allowedHosts.isAllowed(baseUrl)) {
+      try {
+        const self = await session.keys.self({ baseUrl, bearer: secretKey });
+        if (self.id === keyId) return self.status;
+      } catch (error) {
+        if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+      }
+    }
+    if (!manage) return { error: "its secret key does not authenticate, and no key that may read it was given" };
+    const known = await session.keys.get(manage, keyId);
+    return known ? known.status : "unknown";
+  } catch (error) {
+    return { error: errorMessage(error) };
+  }
 }
 
 /** The pair from standard input (not a terminal) or from two prompts that do not echo. */

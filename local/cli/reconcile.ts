@@ -2,10 +2,19 @@ import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
 import { readKeySecret } from "../../lambdas/core/context.js";
 import { errorMessage } from "../../lambdas/core/errors.js";
-import { carriesRotationTag, hasRotationTag } from "../../lambdas/core/key-name.js";
-import type { NovalaKey } from "../../lambdas/core/ports.js";
+import { carriesRotationTag } from "../../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { allVersions, describeSecret, revocationSchedules } from "./aws.js";
+import type { ManagerCredentials } from "../../lambdas/core/possession.js";
+import {
+  classifyUnheldKeys,
+  type LeftAloneReason,
+  readSecretVersions,
+  revokeStrandedKey,
+  type SecretRead,
+  type StrandedCandidate,
+  type StrandedRevocation,
+} from "../../lambdas/core/stranded.js";
+import { describeSecret, revocationSchedules } from "./aws.js";
 import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
@@ -13,18 +22,21 @@ import { formatTime } from "./output.js";
 import { type CommonOptions, keyMetadata, type Session, withSession } from "./session.js";
 
 /**
- * `reconcile --manager-secret <id> [--revoke]`: the keys a crash between Novala's create and PutSecretValue can leave
- * behind. A key is stranded when it is active, carries the rotator's name tag, no labelled version of any secret
- * holds it, no schedule in the group will revoke it, it is older than --min-age (a rotation in flight may be about to
- * store it), its tag is that of an unlabelled version of a secret read in this run (hasRotationTag: the secret's ARN
- * and the version id), and Novala saw it used no later than --grace ago. Secrets considered: the manager secret,
- * every --secret, and (unless --no-list-secrets) every secret ListSecrets shows whose AWSCURRENT names this manager
- * or the same Novala tenant (a self-managed secret of the tenant holds tagged keys too).
+ * `reconcile --manager-secret <id> [--revoke]`: the keys nothing else will revoke. The rule is the core's
+ * (lambdas/core/stranded.ts); this command reads and renders. A key is stranded when it is active, no labelled version
+ * of any secret read holds it, no schedule in the group will revoke it, it is older than --min-age (a rotation in
+ * flight may be about to store it), Novala saw it used no later than --grace ago, and it is attributable to an
+ * unlabelled version of a secret read in this run: its name carries that version's lineage tag (a key an abandoned
+ * rotation made), or that version's value names it (a retired key whose revocation schedule Scheduler gave up on after
+ * the next rotation moved it off AWSPREVIOUS; the original key of a secret carries no tag). The second kind is revoked
+ * only once the version proves it holds the key (its secret key authenticates as that id), which --revoke checks first.
+ * Secrets considered: the manager secret, every --secret, and (unless --no-list-secrets) every secret ListSecrets shows
+ * whose AWSCURRENT names this manager or the same Novala tenant (a self-managed secret of the tenant holds keys too).
  *
  * The tenant may be shared with secrets this run cannot see (another region or account, a secret it may not read):
- * their keys look stranded from here. So a key is revoked only when its tag proves which of the secrets read here
- * made it; every other unheld tagged key is listed as left alone, with the reason, and so is every secret that could
- * not be read. A dry run unless --revoke.
+ * their keys look stranded from here. So a key is revoked only when a version read here accounts for it; every other
+ * unheld tagged key is listed as left alone, with the reason, and so is every secret that could not be read. A dry run
+ * unless --revoke.
  */
 export interface ReconcileOptions extends CommonOptions {
   managerSecret: string;
@@ -35,24 +47,6 @@ export interface ReconcileOptions extends CommonOptions {
   grace: number;
   revoke?: boolean;
   scheduleGroup?: string;
-}
-
-interface Holder {
-  secret: string;
-  stages: string[];
-}
-
-/** A version of a secret read in this run, whose tag a key may carry. */
-interface ReadVersion {
-  secretArn: string;
-  secretName: string;
-  versionId: string;
-  stages: string[];
-}
-
-interface LeftAlone {
-  key: NovalaKey;
-  reason: string;
 }
 
 export function reconcile(options: ReconcileOptions): Promise<number> {
@@ -68,7 +62,13 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   const manager = await readKeySecret(session.deps, managerArn, AWSCURRENT);
   if (!manager) throw new CliError(`manager secret ${options.managerSecret} has no AWSCURRENT value`);
   const tenant = new URL(manager.secret.baseUrl).origin;
-  const credentials = { baseUrl: manager.secret.baseUrl, bearer: manager.secret.secretKey };
+  // The tenant's manager key acts; it is never a claim (a version naming it is refused, not revoked).
+  const credentials: ManagerCredentials = {
+    baseUrl: manager.secret.baseUrl,
+    bearer: manager.secret.secretKey,
+    keyId: manager.secret.keyId,
+    managed: true,
+  };
   const managerIds = new Set([options.managerSecret, managerArn, managerName]);
 
   // Which secrets to read: the manager, the named ones, and those ListSecrets shows.
@@ -86,8 +86,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
 
   // The schedule groups to look in: --schedule-group, else those the considered secrets' rotation functions name.
   const rotationFunctions = new Set<string>();
-  const holders = new Map<string, Holder[]>();
-  const readVersions: ReadVersion[] = [];
+  const read: SecretRead[] = [];
   const unreadable: string[] = [];
   const considered: string[] = [];
   const seen = new Set<string>();
@@ -109,29 +108,17 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     if (seen.has(arn)) continue;
     seen.add(arn);
     try {
-      const everyVersion = await allVersions(session.aws, arn);
-      const versions = everyVersion.filter((version) => version.stages.length > 0);
-      const values: { stages: string[]; keyId?: string; baseUrl?: string; managerSecretId?: string }[] = [];
-      for (const version of versions) {
-        const stage = version.stages[0] as string;
-        const stored = await session.aws.store.getValue(arn, { stage, versionId: version.versionId });
-        values.push({ stages: version.stages, ...keyMetadata(stored?.value) });
-      }
-      const current = values.find((value) => value.stages.includes(AWSCURRENT));
+      // Every version with its value: the labelled ones hold keys, the unlabelled ones name retired keys.
+      const secret = await readSecretVersions(session.aws.store, arn, name);
+      const current = keyMetadata(secret.versions.find((version) => version.stages.includes(AWSCURRENT))?.value);
       const related =
         isExplicit ||
-        (current?.managerSecretId !== undefined && managerIds.has(current.managerSecretId)) ||
-        (current?.baseUrl !== undefined && sameOrigin(current.baseUrl, tenant));
+        (current.managerSecretId !== undefined && managerIds.has(current.managerSecretId)) ||
+        (current.baseUrl !== undefined && sameOrigin(current.baseUrl, tenant));
       if (!related) continue;
       considered.push(name);
-      for (const version of everyVersion) {
-        readVersions.push({ secretArn: arn, secretName: name, versionId: version.versionId, stages: version.stages });
-      }
+      read.push(secret);
       if (rotationFunction) rotationFunctions.add(rotationFunction);
-      for (const value of values) {
-        if (!value.keyId) continue;
-        holders.set(value.keyId, [...(holders.get(value.keyId) ?? []), { secret: name, stages: value.stages }]);
-      }
     } catch (error) {
       if (isExplicit) throw error;
       unreadable.push(`${name}: ${errorMessage(error)}`);
@@ -162,37 +149,35 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   const scheduled = new Set(schedules.map((schedule) => schedule.keyId).filter((id): id is string => Boolean(id)));
 
   const keys = await session.keys.list(credentials);
-  const now = Date.now();
   const tagged = keys.filter((key) => key.status === "active" && carriesRotationTag(key.name));
-  const stranded: NovalaKey[] = [];
-  const leftAlone: LeftAlone[] = [];
-  let tooYoung = 0;
-  for (const key of tagged) {
-    if (holders.has(key.id) || scheduled.has(key.id)) continue;
-    const age = now - new Date(key.createdAt).getTime();
-    if (Number.isFinite(age) && age < options.minAge) {
-      tooYoung++;
-      continue;
-    }
-    const reason = leaveAloneReason(key, readVersions, now, options.grace);
-    if (reason) leftAlone.push({ key, reason });
-    else stranded.push(key);
-  }
+  const verdict = classifyUnheldKeys({
+    secrets: read,
+    keys,
+    scheduled: (keyId) => scheduled.has(keyId),
+    now: Date.now(),
+    minAgeMs: options.minAge,
+    graceMs: options.grace,
+  });
+  const stranded = verdict.candidates;
+  const leftAlone = verdict.leftAlone.map(({ key, reason }) => ({ key, reason: leftAloneText(reason, options.grace) }));
+  const tooYoung = verdict.youngerThanMinAge;
 
   for (const problem of unreadable) out.warn(`could not read secret ${problem}`);
   const actions = new Map<string, string>();
   let failed = 0;
   if (options.revoke && stranded.length > 0) {
-    for (const key of stranded) {
+    for (const candidate of stranded) {
       try {
-        const outcome = await session.keys.revoke(credentials, key.id);
-        actions.set(key.id, outcome === "revoked" ? "revoked" : "already revoked");
+        const result = await revokeStrandedKey(session, credentials, candidate);
+        actions.set(candidate.key.id, revocationText(result));
       } catch (error) {
         failed++;
-        actions.set(key.id, `failed: ${errorMessage(error)}`);
+        actions.set(candidate.key.id, `failed: ${errorMessage(error)}`);
       }
     }
   }
+  const dryRunAction = (candidate: StrandedCandidate) =>
+    candidate.attribution.by === "value" ? "would revoke once proven" : "would revoke";
 
   out.data({
     managerSecret: managerArn,
@@ -202,8 +187,9 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     secretsConsidered: considered,
     unreadableSecrets: unreadable,
     taggedActiveKeys: tagged.length,
-    heldBySecrets: tagged.filter((key) => holders.has(key.id)).length,
-    scheduledForRevocation: tagged.filter((key) => !holders.has(key.id) && scheduled.has(key.id)).length,
+    keysConsidered: verdict.considered,
+    heldBySecrets: verdict.heldBySecrets,
+    scheduledForRevocation: verdict.scheduledForRevocation,
     youngerThanMinAge: tooYoung,
     graceMs: options.grace,
     leftAlone: leftAlone.map(({ key, reason }) => ({
@@ -213,18 +199,22 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
       lastUsedAt: key.lastUsedAt ?? null,
       reason,
     })),
-    stranded: stranded.map((key) => ({
-      keyId: key.id,
-      name: key.name,
-      scopes: key.scopes,
-      createdAt: key.createdAt,
-      lastUsedAt: key.lastUsedAt ?? null,
-      action: actions.get(key.id) ?? (options.revoke ? "none" : "would revoke"),
+    stranded: stranded.map((candidate) => ({
+      keyId: candidate.key.id,
+      name: candidate.key.name,
+      scopes: candidate.key.scopes,
+      createdAt: candidate.key.createdAt,
+      lastUsedAt: candidate.key.lastUsedAt ?? null,
+      foundBy: foundByText(candidate),
+      secret: candidate.attribution.secretName,
+      versionId: candidate.attribution.versionId,
+      action: actions.get(candidate.key.id) ?? (options.revoke ? "none" : dryRunAction(candidate)),
     })),
   });
 
   out.line(
-    `Novala tenant ${tenant}: ${tagged.length} active key(s) carry the rotator's tag; ` +
+    `Novala tenant ${tenant}: ${tagged.length} active key(s) carry the rotator's tag, ` +
+      `${verdict.considered} active key(s) are tagged or named by a retired version; ` +
       `${considered.length} secret(s) and ${schedules.length} revocation schedule(s) considered.`,
   );
   if (stranded.length === 0) {
@@ -234,21 +224,30 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     );
   } else {
     out.table(
-      ["Key id", "Name", "Scopes", "Created", "Last used", options.revoke ? "Action" : "Dry run"],
-      stranded.map((key) => [
-        key.id,
-        key.name,
-        key.scopes.join(", "),
-        formatTime(key.createdAt),
-        key.lastUsedAt ? formatTime(key.lastUsedAt) : "never",
-        actions.get(key.id) ?? "would revoke",
+      ["Key id", "Name", "Found by", "Scopes", "Created", "Last used", options.revoke ? "Action" : "Dry run"],
+      stranded.map((candidate) => [
+        candidate.key.id,
+        candidate.key.name,
+        foundByText(candidate),
+        candidate.key.scopes.join(", "),
+        formatTime(candidate.key.createdAt),
+        candidate.key.lastUsedAt ? formatTime(candidate.key.lastUsedAt) : "never",
+        actions.get(candidate.key.id) ?? dryRunAction(candidate),
       ]),
     );
-    if (!options.revoke) out.line(`${stranded.length} stranded key(s). Add --revoke to revoke them.`);
+    if (!options.revoke) {
+      out.line(`${stranded.length} stranded key(s). Add --revoke to revoke them.`);
+      if (stranded.some((candidate) => candidate.attribution.by === "value")) {
+        out.line(
+          "A key named by a retired version is revoked only once that version's secret key proves it (--revoke " +
+            "proves it first; a dry run does not, since Novala counts the proof as a use).",
+        );
+      }
+    }
     if (tooYoung > 0) out.line(`${tooYoung} unheld key(s) younger than ${formatDuration(options.minAge)} left alone.`);
   }
   if (leftAlone.length > 0) {
-    out.line(`${leftAlone.length} unheld tagged key(s) left alone (not ours to revoke, or still in use):`);
+    out.line(`${leftAlone.length} unheld key(s) left alone (not ours to revoke, or still in use):`);
     out.table(
       ["Key id", "Name", "Created", "Last used", "Why left alone"],
       leftAlone.map(({ key, reason }) => [
@@ -270,24 +269,35 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   return 0;
 }
 
-/**
- * Why an unheld, unscheduled tagged key is not revoked; undefined when it may be. It may only when its tag is that of
- * an unlabelled version of a secret read in this run (an abandoned or rolled-back rotation of that secret), and it
- * has not been used within the grace.
- */
-function leaveAloneReason(key: NovalaKey, versions: ReadVersion[], now: number, graceMs: number): string | undefined {
-  const version = versions.find((candidate) => hasRotationTag(key.name, candidate.secretArn, candidate.versionId));
-  if (!version) {
-    return "not ours / not attributable: its tag is no version of a secret read here (another region or account, or a secret this run could not read)";
+/** Why the rule left a key alone, in words. */
+function leftAloneText(reason: LeftAloneReason, graceMs: number): string {
+  switch (reason.kind) {
+    case "not-attributable":
+      return "not ours / not attributable: its tag is no version of a secret read here (another region or account, or a secret this run could not read)";
+    case "rotation-in-flight":
+      return `its rotation of ${reason.secretName} (version ${reason.versionId}, ${reason.stages.join(", ")}) is not over; that rotation revokes it`;
+    case "used-within-grace":
+      return `used at ${formatTime(reason.lastUsedAt)}, within the grace (${formatDuration(graceMs)})`;
   }
-  if (version.stages.length > 0) {
-    return `its rotation of ${version.secretName} (version ${version.versionId}, ${version.stages.join(", ")}) is not over; that rotation revokes it`;
+}
+
+function foundByText({ attribution }: StrandedCandidate): string {
+  return attribution.by === "lineage-tag"
+    ? `tag of unlabelled version ${attribution.versionId} of ${attribution.secretName}`
+    : `held by unlabelled version ${attribution.versionId} of ${attribution.secretName}`;
+}
+
+function revocationText(result: StrandedRevocation): string {
+  switch (result.outcome) {
+    case "revoked":
+      return "revoked";
+    case "already-revoked":
+      return "already revoked";
+    case "gone":
+      return `already ${result.status} at Novala`;
+    case "refused":
+      return `left alone: not proven (${result.reason})`;
   }
-  const lastUsed = key.lastUsedAt ? new Date(key.lastUsedAt).getTime() : Number.NaN;
-  if (Number.isFinite(lastUsed) && lastUsed > now - graceMs) {
-    return `used at ${formatTime(key.lastUsedAt)}, within the grace (${formatDuration(graceMs)})`;
-  }
-  return undefined;
 }
 
 function sameOrigin(url: string, origin: string): boolean {

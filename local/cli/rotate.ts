@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
+import { scheduleProblem } from "../../lambdas/contract/schedule.js";
 import { readKeySecret } from "../../lambdas/core/context.js";
 import { errorMessage } from "../../lambdas/core/errors.js";
 import { versionWithStage } from "../../lambdas/core/guard.js";
@@ -239,17 +240,14 @@ async function startRotation(
   }
 }
 
-/** --schedule: a number of days, or a rate() or cron() expression. */
+/** --schedule: a rate() or cron() expression, checked as the construct checks its schedule (lambdas/contract). */
 export function rotationRules(schedule: string | undefined): RotationRulesType | undefined {
   if (schedule === undefined) return undefined;
-  const trimmed = schedule.trim();
-  if (/^\d+$/.test(trimmed)) {
-    const days = Number(trimmed);
-    if (days < 1 || days > 1000) throw new CliError("--schedule: a number of days from 1 to 1000", EXIT.usage);
-    return { AutomaticallyAfterDays: days };
-  }
-  if (/^(rate|cron)\(.+\)$/.test(trimmed)) return { ScheduleExpression: trimmed };
-  throw new CliError('--schedule: expected days ("30"), "rate(30 days)" or "cron(…)"', EXIT.usage);
+  const problem = scheduleProblem(schedule);
+  if (problem) throw new CliError(`--schedule ${problem}`, EXIT.usage);
+  // rate(N days) is AutomaticallyAfterDays to Secrets Manager (and the only form moto enables rotation with).
+  const days = /^rate\((\d+) days?\)$/.exec(schedule.trim());
+  return days ? { AutomaticallyAfterDays: Number(days[1]) } : { ScheduleExpression: schedule.trim() };
 }
 
 /** Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up. */

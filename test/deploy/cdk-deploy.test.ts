@@ -180,6 +180,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
       // Novala is the simulator on loopback: the deployed allow-list names it, so the deployed environment is used as is.
       "allowedHosts=127.0.0.1",
       `stackName=${STACK}`,
+      "alertEmail=none",
     ].flatMap((pair) => ["-c", pair]);
     const run = await runCommand(
       process.execPath,

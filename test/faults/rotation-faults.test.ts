@@ -61,6 +61,12 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   secondRotation: fc.boolean(),
   faults: fc.uniqueArray(faultArb, { selector: (fault) => fault.at, maxLength: 10 }),
   adversary: fc.constant(NO_ADVERSARY),
+  // Scheduler gives up on a revocation in one scenario out of three (which of the first four schedules to fire).
+  schedulerGivesUp: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<number[]>([]) },
+    { weight: 1, arbitrary: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) },
+  ),
+  revocationsBetween: fc.boolean(),
 });
 
 /** The combined scenarios with an adversary, and fewer faults (its moves shift the call indexes anyway). */
@@ -75,6 +81,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   const started = Date.now();
   const outcomes = new Map<string, number>();
   let abandonedKeys = 0;
+  const lost = { scenarios: 0, schedulesGivenUp: 0, reconciled: 0 };
   const adversary = {
     schedules: 0,
     disturbed: 0,
@@ -91,6 +98,9 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
       const label = `${summary.first}${summary.second ? `+${summary.second}` : ""}`;
       outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
       abandonedKeys += summary.abandonedKeys.length;
+      if (summary.schedulerGaveUp > 0) lost.scenarios += 1;
+      lost.schedulesGivenUp += summary.schedulerGaveUp;
+      lost.reconciled += summary.reconciled;
       const moves = summary.adversary;
       if (moves.planned > 0) adversary.schedules += 1;
       if (moves.disturbed) adversary.disturbed += 1;
@@ -118,19 +128,22 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
     throw new Error(report);
   }
   console.info(
-    `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}`,
+    `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}; Scheduler gave up on ${lost.schedulesGivenUp} revocation(s) in ${lost.scenarios} schedules; reconcile revoked ${lost.reconciled} stranded key(s); stranded at the end: 0`,
   );
   if (adversary.schedules > 0) {
     console.info(
       `  adversary: ${adversary.schedules} schedules with moves (${adversary.disturbed} disturbed the rotations), ${adversary.fired} moves fired, ${adversary.rejected} rejected by Secrets Manager; refusals: ${adversary.keyClaimsRefused} KeyClaimsRefused, ${adversary.revocationsRefused} RevocationsRefused, ${adversary.eventsMalformed} malformed events rejected; keys outside the lineage revoked or changed: ${adversary.foreignKeysChanged}`,
     );
   }
-  return adversary;
+  return { ...adversary, lost };
 }
 
 describe("fault schedules over the in-memory world (fast-check)", () => {
   it("hold the seven invariants under random combined faults", async () => {
-    await check("combined", scenarioArb, RUNS);
+    const stats = await check("combined", scenarioArb, RUNS);
+    // The property modelled what it claims: Scheduler gave up on revocations, and reconcile cleaned up after it.
+    expect(stats.lost.schedulesGivenUp).toBeGreaterThan(0);
+    expect(stats.lost.reconciled).toBeGreaterThan(0);
   });
 
   it("hold them when every fault is a process death (crash points only, dense)", async () => {
@@ -201,6 +214,48 @@ describe("regressions the fault suite found", () => {
     const summary = await runScenario({ ...BASE, graceSeconds: 3600, rollback: true, secondRotation: true });
     expect(summary.first).toBe("succeeded");
     expect(summary.second).toBe("succeeded");
+  });
+
+  it("Scheduler gives up on the original, untagged key's revocation after the next rotation moved it off every label: reconcile revokes it", async () => {
+    // Issue 13: the first key carries no rotation tag; once its version is unlabelled and its schedule deleted,
+    // nothing but reconcile (proving it by possession) can ever revoke it.
+    const summary = await runScenario({
+      ...BASE,
+      graceSeconds: 3600,
+      secondRotation: true,
+      schedulerGivesUp: [0],
+    });
+    expect(summary.second).toBe("succeeded");
+    expect(summary.schedulerGaveUp).toBe(1);
+    expect(summary.givenUpKeys).toHaveLength(1);
+    expect(summary.reconciled).toBe(1);
+  });
+
+  it("Scheduler gives up while the key is still AWSPREVIOUS: the next rotation schedules its revocation anew", async () => {
+    const summary = await runScenario({
+      ...BASE,
+      graceSeconds: 3600,
+      secondRotation: true,
+      revocationsBetween: true,
+      schedulerGivesUp: [0],
+    });
+    expect(summary.second).toBe("succeeded");
+    expect(summary.schedulerGaveUp).toBe(1);
+    // Retired by the second rotation's finishSecret, not left for reconcile.
+    expect(summary.givenUpKeys).toEqual([]);
+    expect(summary.reconciled).toBe(0);
+  });
+
+  it("Scheduler gives up on both keys' revocations, self-managed: reconcile revokes the one off every label", async () => {
+    const summary = await runScenario({
+      ...BASE,
+      managed: false,
+      graceSeconds: 3600,
+      secondRotation: true,
+      schedulerGivesUp: [0, 1],
+    });
+    expect(summary.schedulerGaveUp).toBe(2);
+    expect(summary.reconciled).toBe(1);
   });
 
   it("retires the rolled-back-from key even when finishSecret dies right after retiring it", async () => {

@@ -137,7 +137,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("reconcile --revoke on a tenant it sees
     expectNoKeyMaterial(run);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`│ ${keys.stranded?.id} │ .*│ would revoke │`));
-    expect(run.stdout).toContain("3 unheld tagged key(s) left alone");
+    expect(run.stdout).toContain("3 unheld key(s) left alone");
     expect(run.stdout).toMatch(new RegExp(`│ ${keys.remoteLeftover?.id} │ .*│ not ours / not attributable`));
     expect(run.stdout).toMatch(new RegExp(`│ ${keys.inUse?.id} │ .*within the grace \\(7 d\\)`));
     expect(run.stdout).toMatch(
@@ -173,8 +173,8 @@ describe.skipIf(skipMoto)(motoSuiteTitle("reconcile --revoke on a tenant it sees
     });
   });
 
-  it("--grace 0 also revokes the used key of the abandoned version, and still not the other region's", async () => {
-    const run = await reconcile("--revoke", "--grace", "0", "--json");
+  it("--grace 0s also revokes the used key of the abandoned version, and still not the other region's", async () => {
+    const run = await reconcile("--revoke", "--grace", "0s", "--json");
     expectNoKeyMaterial(run);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).stranded).toEqual([

@@ -5,8 +5,8 @@
  * retries, the configuration test, revocation schedules firing), what operators do (rollback, manual
  * put-secret-value), and what an adversary holding write access to the rotated secret does (support/adversary.ts).
  *
- * The invariants: (1) AWSCURRENT holds an active key that authenticates; (2) no key the rotator made for the secret is
- * left live with nothing to revoke it; (3) a rotation ends rotated (old key revoked or scheduled, after its grace) or
+ * The invariants: (1) AWSCURRENT holds an active key that authenticates; (2) no key of the secret's lineage (the
+ * keys the rotator made, the original untagged first key, keys put in by hand) is left live with nothing to revoke it; (3) a rotation ends rotated (old key revoked or scheduled, after its grace) or
  * untouched; (4) no key material in any log, metric or error; (5) never two live replacement keys for one tag, never
  * two revocation schedules for one key; (6) no key outside the secret's lineage (its first key, keys an operator put
  * in, keys the rotator minted for it, found by its lineage tags) ever changes status — the manager key and the other
@@ -44,6 +44,12 @@
  *   test's, the rollback's) no longer apply: it may strand or keep its own keys. Invariants 1 (scoped), 4, 5, 6 and 7
  *   still hold after every call. Forged events that were refused and tokens it chose disturb nothing: then every check
  *   applies, and a KeyClaimsRefused without a forged value fails the run (a false alarm).
+ * - EventBridge Scheduler giving up (Scenario.schedulerGivesUp): every attempt of a schedule fails (Novala unreachable
+ *   from the revocation function), then Scheduler deletes the schedule (the dead-letter queue is alarmed) with the key
+ *   still active. On AWSPREVIOUS the next rotation's finishSecret retires it again; off every label only the operator's
+ *   reconcile (the core rule, lambdas/core/stranded.ts) can, which every scenario runs at the end, and invariant 2 then
+ *   requires nothing of the lineage left live and unaccounted for. A key left on AWSPREVIOUS with no schedule at the end
+ *   gets one more rotation, which must retire it.
  * - A rotation the adversary made fail leaves AWSPENDING on its version; before the scenario's next rotation the
  *   operator, alerted, removes it (Secrets Manager would refuse every RotateSecret until then).
  */
@@ -60,7 +66,8 @@ import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
-import { createWorld, type World } from "../../support/world.js";
+import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
+import { BASE_URL, createWorld, type World } from "../../support/world.js";
 import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
 
 export type FaultKind = "error" | "lost" | "crash-before" | "crash-after";
@@ -97,6 +104,14 @@ export interface Scenario {
   faults: Fault[];
   /** The writer of the rotated secret and forger of revocation events (support/adversary.ts); NO_ADVERSARY: none. */
   adversary: Adversary;
+  /**
+   * The revocation schedules (by firing order: 0 is the first to fire) that EventBridge Scheduler gives up on: Novala
+   * is unreachable from the revocation function for every attempt, so Scheduler deletes the schedule with the key still
+   * active. Default none.
+   */
+  schedulerGivesUp?: number[];
+  /** The first rotation's grace runs out (its schedules fire) before the second rotation starts. Default: back to back. */
+  revocationsBetween?: boolean;
 }
 
 export class Crash extends Error {
@@ -139,6 +154,20 @@ export class FaultHarness implements AdversaryStage {
   readonly rolledBackFrom = new Set<string>();
   /** Tokens of rotations Secrets Manager abandoned (manual put-secret-value). */
   readonly abandonedTokens = new Set<string>();
+  /** Keys whose revocation schedule Scheduler gave up on (deleted after its retries failed), the key left active. */
+  readonly givenUp = new Set<string>();
+  /** Revocation schedules fired so far (the index schedulerGivesUp refers to). */
+  private fired = 0;
+  /** Keys AWSCURRENT held when an operator put a key in by hand: Secrets Manager moved them to AWSPREVIOUS. */
+  private readonly manualPutFrom = new Set<string>();
+  /** Stranded keys the operator's reconcile (the core rule, lambdas/core/stranded.ts) revoked. */
+  reconciled = 0;
+  private schedulerHealthy = false;
+
+  /** From now on Scheduler gives up on nothing (the scenario's give-ups are over). */
+  schedulerRecovered(): void {
+    this.schedulerHealthy = true;
+  }
   private readonly faults: Map<number, Fault>;
   private index = 0;
   private during = "setup";
@@ -426,19 +455,24 @@ export class FaultHarness implements AdversaryStage {
   }
 
   /**
-   * Invariant 2 when a rotation ends, and invariant 5's second half. Every active key the rotator created (it carries a
-   * rotation tag) is held by AWSCURRENT, by AWSPENDING of a rotation still in progress, or has a revocation schedule
-   * still pending. The last is slightly wider than "AWSPREVIOUS with its revocation pending": with rotations back to
-   * back inside the grace period, a retired key leaves AWSPREVIOUS while its schedule (its grace) still runs. Keys of
-   * a rotation Secrets Manager abandoned are reported apart (see the module comment).
+   * Invariant 2 when a rotation ends, and invariant 5's second half. Every active key of the lineage — each key the
+   * rotator created (it carries a rotation tag), the original, untagged first key and the keys an operator put in by
+   * hand — is held by AWSCURRENT, by AWSPENDING of a rotation still in progress, or has a revocation schedule still
+   * pending. The last is slightly wider than "AWSPREVIOUS with its revocation pending": with rotations back to back
+   * inside the grace period, a retired key leaves AWSPREVIOUS while its schedule (its grace) still runs. AWSPREVIOUS
+   * without a schedule is allowed only for a key the next rotation retires before it loses that label
+   * (retireOutgoingPreviousKey) and that got there without a schedule: rolled back from, pushed there by a manual
+   * put-secret-value, or whose schedule Scheduler gave up on (alarmed: the dead-letter queue). Keys of a rotation
+   * Secrets Manager abandoned are reported apart (see the module comment), and so are keys whose schedule Scheduler
+   * gave up on once they had left every label: the operator's reconcile must find them (runScenario checks it does).
    */
-  checkNoStrandedKeys(where: string, inProgressToken?: string): { abandonedKeys: string[] } {
+  checkNoStrandedKeys(where: string, inProgressToken?: string): { abandonedKeys: string[]; givenUpKeys: string[] } {
     for (const [keyId, count] of this.schedulesCreated) {
       if (count > 1) this.fail(`invariant 5: ${count} revocation schedules were created for key ${keyId} (${where})`);
     }
     // The adversary can strand its own keys (moving labels off them, overwriting the values that name them): they
     // are of its lineage and scopes (invariants 6 and 7), and the next rotation's createSecret revokes what it can prove.
-    if (this.actor.disturbed) return { abandonedKeys: [] };
+    if (this.actor.disturbed) return { abandonedKeys: [], givenUpKeys: [] };
     const lineageTags = this.lineageTags();
     const current = this.valueOf(AWSCURRENT)?.keyId;
     const pendingKey = inProgressToken ? this.valueOf(AWSPENDING)?.keyId : undefined;
@@ -447,25 +481,35 @@ export class FaultHarness implements AdversaryStage {
     const abandonedTags = new Set([...this.abandonedTokens].map((token) => rotationTag(this.world.secretArn, token)));
     const inProgressTag = inProgressToken ? rotationTag(this.world.secretArn, inProgressToken) : undefined;
     const abandonedKeys: string[] = [];
+    const givenUpKeys: string[] = [];
     for (const key of this.world.novala.keys()) {
-      if (key.status !== "active" || !carriesRotationTag(key.name)) continue;
-      const tag = key.name.slice(-24);
-      if (!lineageTags.has(tag)) continue;
+      if (key.status !== "active") continue;
+      const tagged = carriesRotationTag(key.name);
+      const untaggedLineage = key.id === this.firstKeyId || this.manualKeys.has(key.id);
+      if (!tagged && !untaggedLineage) continue;
+      const tag = tagged ? key.name.slice(-24) : undefined;
+      if (tag && !lineageTags.has(tag)) continue;
       if (key.id === current || (pendingKey && key.id === pendingKey) || revocations.has(key.id)) continue;
       // A crash between create and PutSecretValue in a rotation still in progress: the retry will revoke it.
-      if (inProgressTag === tag) continue;
-      // An operator rolled back from it: AWSPREVIOUS holds it, the refused revocation was alarmed, and the next
-      // rotation's finishSecret retires it before it loses that label.
-      if (this.rolledBackFrom.has(key.id) && key.id === previous) continue;
-      if (abandonedTags.has(tag)) {
+      if (tag && inProgressTag === tag) continue;
+      // On AWSPREVIOUS without a schedule, for a reason that was alarmed or chosen: the next rotation's finishSecret
+      // retires it before it loses that label.
+      const unscheduledPrevious =
+        this.rolledBackFrom.has(key.id) || this.givenUp.has(key.id) || this.manualPutFrom.has(key.id);
+      if (key.id === previous && unscheduledPrevious) continue;
+      if (tag && abandonedTags.has(tag)) {
         abandonedKeys.push(key.id);
         continue;
       }
+      if (this.givenUp.has(key.id) && key.id !== previous) {
+        givenUpKeys.push(key.id);
+        continue;
+      }
       this.fail(
-        `invariant 2: active key ${key.id} (tag ${tag}) is stranded ${where}: AWSCURRENT=${current} AWSPREVIOUS=${previous} pending=${pendingKey} schedules=[${[...revocations.keys()]}]`,
+        `invariant 2: active key ${key.id} (${tag ? `tag ${tag}` : "untagged"}) is stranded ${where}: AWSCURRENT=${current} AWSPREVIOUS=${previous} pending=${pendingKey} schedules=[${[...revocations.keys()]}] given up=[${[...this.givenUp]}]`,
       );
     }
-    return { abandonedKeys };
+    return { abandonedKeys, givenUpKeys };
   }
 
   /** Invariant 4: no key material Novala ever issued in any log line, metric or thrown error message. */
@@ -659,6 +703,7 @@ export class FaultHarness implements AdversaryStage {
       scopes: this.world.firstKey.scopes,
     });
     this.manualKeys.add(manual.id);
+    if (typeof current.keyId === "string") this.manualPutFrom.add(current.keyId);
     this.world.secretsManager.putSecretValue({
       SecretId: this.world.secretArn,
       SecretString: JSON.stringify({
@@ -703,10 +748,13 @@ export class FaultHarness implements AdversaryStage {
     for (const schedule of this.world.schedulerModel.due(this.world.clock.now())) {
       await this.actor.hook("before a revocation schedule fires");
       const input = JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest;
+      const givesUp = !this.schedulerHealthy && (this.scenario.schedulerGivesUp?.includes(this.fired) ?? false);
+      this.fired += 1;
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
         try {
-          const outcome = await revokeRetiredKey(this.process(), input);
+          const ports = this.process();
+          const outcome = await revokeRetiredKey(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
           outcomes.push(outcome);
           // A refused revocation leaves the key to a later retirement, which may schedule it anew.
           if (outcome === "refused") this.schedulesCreated.set(input.keyId, 0);
@@ -714,7 +762,12 @@ export class FaultHarness implements AdversaryStage {
         } catch (error) {
           if (error instanceof InvariantViolation) throw error;
           this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-          if (attempt === REVOCATION_ATTEMPTS) outcomes.push("dead-letter");
+          if (attempt === REVOCATION_ATTEMPTS) {
+            // Scheduler gives up: the event goes to the dead-letter queue (alarmed) and the schedule is deleted.
+            outcomes.push("dead-letter");
+            if (this.statusOf(input.keyId) === "active") this.givenUp.add(input.keyId);
+            this.schedulesCreated.set(input.keyId, 0);
+          }
         }
       }
       this.world.schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
@@ -727,6 +780,37 @@ export class FaultHarness implements AdversaryStage {
     return this.firstKeyId;
   }
 
+  /**
+   * The operator's `reconcile --revoke --grace 0s` after the dead-letter alarm: the same rule the CLI runs
+   * (lambdas/core/stranded.ts) over every secret on the tenant, with the tenant's manager key, Novala reachable again.
+   * Its calls are not fault points (it is a later, separate run) but the invariants are checked after it.
+   */
+  async reconcile(): Promise<{ revoked: string[] }> {
+    const n = this.world.neighbours;
+    if (!n) throw new Error("reconcile needs the tenant's manager key (neighbours)");
+    const deps = this.world.deps;
+    const arns = [this.world.secretArn, n.managerSecretArn, n.victimSecretArn, n.bystanderSecretArn];
+    const secrets = await Promise.all(arns.map((arn) => readSecretVersions(deps.store, arn)));
+    const manager = { baseUrl: BASE_URL, bearer: n.managerKey.secretKey, keyId: n.managerKey.id, managed: true };
+    const pending = this.pendingRevocations();
+    const verdict = classifyUnheldKeys({
+      secrets,
+      keys: await deps.keys.list(manager),
+      scheduled: (keyId) => pending.has(keyId),
+      now: this.world.clock.now().getTime(),
+      minAgeMs: 0,
+      graceMs: 0,
+    });
+    const revoked: string[] = [];
+    for (const candidate of verdict.candidates) {
+      const result = await revokeStrandedKey(deps, manager, candidate);
+      if (result.outcome === "revoked") revoked.push(candidate.key.id);
+    }
+    this.reconciled += revoked.length;
+    this.checkBetweenCalls("after the operator's reconcile --revoke");
+    return { revoked };
+  }
+
   /** Key id at a stage, read directly from the model. */
   keyAt(stage: string): string | undefined {
     return this.valueOf(stage)?.keyId;
@@ -735,6 +819,15 @@ export class FaultHarness implements AdversaryStage {
   statusOf(keyId: string | undefined): string | undefined {
     return keyId ? this.world.novala.inspect(keyId)?.status : undefined;
   }
+}
+
+/** Novala as the revocation function sees it while Scheduler retries in vain: every call fails after its retries. */
+function novalaUnreachable(): KeyApi {
+  return new Proxy({} as KeyApi, {
+    get: (_target, property) => async () => {
+      throw new NovalaUnavailableError(String(property), "connection refused (simulated: Novala unreachable)", 0);
+    },
+  });
 }
 
 /** A small seeded PRNG (mulberry32) for Math.random during a run. */
@@ -813,6 +906,10 @@ async function runScenarioInner(scenario: Scenario) {
     }
   }
   await h.adversaryHook("after the first rotation");
+  if (scenario.revocationsBetween) {
+    await h.fireRevocations(graceMs + 1000);
+    h.checkNoStrandedKeys("after the first rotation's revocations fired");
+  }
 
   let second: Awaited<ReturnType<FaultHarness["rotate"]>> | undefined;
   if (scenario.secondRotation) {
@@ -837,9 +934,21 @@ async function runScenarioInner(scenario: Scenario) {
   await h.adversaryHook("at the end");
   const inProgress =
     second?.outcome === "gave-up" ? second.token : first.outcome === "gave-up" ? first.token : undefined;
-  const { abandonedKeys } = h.checkNoStrandedKeys("at the end, after every revocation fired", inProgress);
+  const { abandonedKeys, givenUpKeys } = h.checkNoStrandedKeys("at the end, after every revocation fired", inProgress);
   if (h.world.schedulerModel.due(h.world.clock.now()).length > 0)
     throw new InvariantViolation("a schedule did not fire");
+  // The operator answers the dead-letter (or RotationAbandoned) alarm with reconcile --revoke; run in every scenario,
+  // the adversary's too, since it must never revoke what it should not (invariants 1, 6 and 7 are checked after it).
+  await h.reconcile();
+  if (!h.disturbed) {
+    const { abandonedKeys: left, givenUpKeys: stillGivenUp } = h.checkNoStrandedKeys("after reconcile", inProgress);
+    if (left.length + stillGivenUp.length > 0) {
+      throw new InvariantViolation(
+        `invariant 2: reconcile left stranded key(s) active: ${[...left, ...stillGivenUp].join(", ")} (found before: ${[...abandonedKeys, ...givenUpKeys].join(", ")})`,
+      );
+    }
+    await retireUnscheduledPrevious(h, graceMs);
+  }
   // After the graces: a retired key is revoked unless AWSCURRENT holds it again (rollback).
   const current = h.keyAt(AWSCURRENT);
   if (!h.disturbed && first.outcome === "succeeded" && afterFirst !== originalKey && current !== originalKey) {
@@ -860,6 +969,9 @@ async function runScenarioInner(scenario: Scenario) {
     first: first.outcome,
     second: second?.outcome,
     abandonedKeys,
+    givenUpKeys,
+    schedulerGaveUp: h.givenUp.size,
+    reconciled: h.reconciled,
     calls: h.calls,
     adversary: {
       ...h.actor.stats,
@@ -870,6 +982,28 @@ async function runScenarioInner(scenario: Scenario) {
       foreignKeysChanged: h.foreignKeysChanged(),
     } satisfies AdversaryStats & Record<string, unknown>,
   };
+}
+
+/**
+ * A key left on AWSPREVIOUS with no revocation schedule (its schedule given up by Scheduler, rolled back from, or pushed
+ * there by a manual put) is revoked by nothing until the next rotation: run that rotation and its grace, with
+ * Scheduler healthy again, and require the key revoked. Skipped when the rotation itself does not succeed (a fault
+ * placed in it).
+ */
+async function retireUnscheduledPrevious(h: FaultHarness, graceMs: number): Promise<void> {
+  const previous = h.keyAt(AWSPREVIOUS);
+  if (!previous || previous === h.keyAt(AWSCURRENT) || h.statusOf(previous) !== "active") return;
+  if (h.pendingRevocations().has(previous)) return;
+  h.schedulerRecovered();
+  const next = await h.rotate();
+  await h.fireRevocations(graceMs + 1000);
+  // (The adversary's moves placed at later hooks may run during this rotation: then its outcome is the adversary's.)
+  if (h.disturbed) return;
+  if (next.outcome === "succeeded" && h.statusOf(previous) !== "revoked" && h.keyAt(AWSCURRENT) !== previous) {
+    throw new InvariantViolation(
+      `invariant 2: key ${previous} sat on AWSPREVIOUS with no schedule, and the next rotation did not retire it\n  calls: ${h.describeCalls()}`,
+    );
+  }
 }
 
 /** Invariant 3 after a rotation ended: rotated (new key current, old key revoked or scheduled) or untouched. */
