@@ -12,8 +12,15 @@
  * key having been created).
  */
 import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../lambdas/core/errors.js";
-import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
-import { MAX_PAGE_SIZE, type NovalaModel, type Outcome, SCOPE_PROBES } from "./novala-model.js";
+import {
+  type CreatedNovalaKey,
+  type KeyApi,
+  type KeyListFilter,
+  matchesKeyFilter,
+  type NovalaCredentials,
+  type NovalaKey,
+} from "../lambdas/core/ports.js";
+import { MAX_NAME_SUFFIXES, MAX_PAGE_SIZE, type NovalaModel, type Outcome, SCOPE_PROBES } from "./novala-model.js";
 
 export type KeyApiOperation = "self" | "get" | "create" | "list" | "revoke" | "probe";
 
@@ -79,14 +86,23 @@ export class ModelKeyApi implements KeyApi {
     return this.unwrap("create", outcome);
   }
 
-  async list(manager: NovalaCredentials): Promise<NovalaKey[]> {
+  async list(manager: NovalaCredentials, filter?: KeyListFilter): Promise<NovalaKey[]> {
     this.enter("list");
-    const keys: NovalaKey[] = [];
-    for (let page = 1; ; page++) {
-      const answer = this.unwrap("list", this.model.list(manager.bearer, { page, limit: MAX_PAGE_SIZE }));
-      keys.push(...answer.data);
-      if (answer.data.length === 0 || keys.length >= answer.total) return keys;
+    const keys = new Map<string, NovalaKey>();
+    const suffixes = filter?.nameSuffixes;
+    if (suffixes?.length === 0) return [];
+    const chunks = suffixes ? chunked(suffixes, MAX_NAME_SUFFIXES) : [undefined];
+    for (const chunk of chunks) {
+      const query = { status: filter?.status, name_suffix: chunk };
+      let received = 0;
+      for (let page = 1; ; page++) {
+        const answer = this.unwrap("list", this.model.list(manager.bearer, { page, limit: MAX_PAGE_SIZE, ...query }));
+        for (const key of answer.data) keys.set(key.id, key);
+        received += answer.data.length;
+        if (answer.data.length === 0 || received >= answer.total) break;
+      }
     }
+    return [...keys.values()].filter((key) => matchesKeyFilter(key, filter));
   }
 
   async revoke(manager: NovalaCredentials, keyId: string): Promise<"revoked" | "already-revoked"> {
@@ -129,4 +145,10 @@ export class ModelKeyApi implements KeyApi {
     }
     throw new NovalaHttpError(outcome.status, operation, outcome.error);
   }
+}
+
+function chunked<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
 }

@@ -68,6 +68,19 @@ export interface NovalaModelOptions {
   propagationDelayMs?: number;
   /** Scopes known in addition to {@link BUILT_IN_SCOPES}. */
   extraScopes?: string[];
+  /** Whether the key list honours `status` and `name_suffix` (default true); false: a tenant that ignores them. */
+  listFilters?: boolean;
+}
+
+/** The most `name_suffix` values one list request may carry. */
+export const MAX_NAME_SUFFIXES = 50;
+
+/** The key list's query: raw values as they arrive (`name_suffix` may repeat). */
+export interface KeyListQuery {
+  page?: unknown;
+  limit?: unknown;
+  status?: unknown;
+  name_suffix?: unknown;
 }
 
 export interface SeedKeyRequest {
@@ -141,8 +154,10 @@ export class NovalaModel {
   private readonly bySecret = new Map<string, KeyRecord>();
   private readonly byPublishable = new Map<string, KeyRecord>();
   private readonly issued: string[] = [];
+  private listFilters: boolean;
 
   constructor(options: NovalaModelOptions = {}) {
+    this.listFilters = options.listFilters ?? true;
     this.now = options.now ?? Date.now;
     this.propagationDelay = Math.max(0, options.propagationDelayMs ?? 0);
     this.scopes = new Set([...BUILT_IN_SCOPES, ...(options.extraScopes ?? [])]);
@@ -157,6 +172,11 @@ export class NovalaModel {
   /** Applies to keys created from now on. */
   setPropagationDelayMs(ms: number): void {
     this.propagationDelay = Math.max(0, ms);
+  }
+
+  /** Whether the key list honours its filters (false: the parameters are ignored, as by a tenant that lacks them). */
+  setListFilters(enabled: boolean): void {
+    this.listFilters = enabled;
   }
 
   knownScopes(): string[] {
@@ -241,17 +261,39 @@ export class NovalaModel {
     return succeed(201, { ...copyKey(record.meta), secretKey: record.secretKey });
   }
 
-  /** GET /api/v1/api-keys?page=&limit= (raw query values accepted; limit ≤ 100). */
-  list(bearer: string | undefined, query: { page?: unknown; limit?: unknown } = {}): Outcome<KeyPage> {
+  /**
+   * GET /api/v1/api-keys?page=&limit=&status=&name_suffix= (raw query values accepted; limit ≤ 100; name_suffix may
+   * repeat, up to 50 times: a key matches when its name ends with any). `total` counts the matching keys.
+   */
+  list(bearer: string | undefined, query: KeyListQuery = {}): Outcome<KeyPage> {
     const caller = this.requireManager(bearer);
     if (!caller.ok) return caller;
     const page = parsePositiveInteger(query.page, "page", 1);
     if (typeof page === "string") return fail(400, page);
     const limit = parsePositiveInteger(query.limit, "limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     if (typeof limit === "string") return fail(400, limit);
+    let records = this.records;
+    if (this.listFilters) {
+      const { status, name_suffix: rawSuffixes } = query;
+      if (status !== undefined && status !== "active" && status !== "revoked") {
+        return fail(400, 'status must be "active" or "revoked"');
+      }
+      const suffixes = rawSuffixes === undefined ? undefined : [rawSuffixes].flat();
+      if (suffixes && !suffixes.every((suffix) => typeof suffix === "string" && suffix.length > 0)) {
+        return fail(400, "name_suffix must be a non-empty string");
+      }
+      if (suffixes && suffixes.length > MAX_NAME_SUFFIXES) {
+        return fail(400, `name_suffix may be given at most ${MAX_NAME_SUFFIXES} times`);
+      }
+      records = records.filter(
+        (record) =>
+          (status === undefined || record.meta.status === status) &&
+          (suffixes === undefined || suffixes.some((suffix) => record.meta.name.endsWith(suffix as string))),
+      );
+    }
     const start = (page - 1) * limit;
-    const data = this.records.slice(start, start + limit).map((record) => copyKey(record.meta));
-    return succeed(200, { data, total: this.records.length, page, pageSize: limit });
+    const data = records.slice(start, start + limit).map((record) => copyKey(record.meta));
+    return succeed(200, { data, total: records.length, page, pageSize: limit });
   }
 
   /** GET /api/v1/api-keys/{id}: a manager, or the key itself (either key of the pair). */

@@ -321,7 +321,12 @@ export async function startNovalaSimulator(options: NovalaSimulatorOptions = {})
       }
       case "list":
         return fromOutcome(
-          model.list(bearer, { page: query.get("page") ?? undefined, limit: query.get("limit") ?? undefined }),
+          model.list(bearer, {
+            page: query.get("page") ?? undefined,
+            limit: query.get("limit") ?? undefined,
+            status: query.get("status") ?? undefined,
+            name_suffix: query.has("name_suffix") ? query.getAll("name_suffix") : undefined,
+          }),
           (page) => page,
         );
       case "get":

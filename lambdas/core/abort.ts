@@ -2,7 +2,7 @@ import type { AllowedHosts } from "./allowed-hosts.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
-import { hasRotationTag } from "./key-name.js";
+import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
 import { KEY_ID_PATTERN } from "./secret-value.js";
@@ -138,7 +138,8 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
 
   // 2. Keys minted for this token and never stored: their lineage tag is the proof.
   const done = new Set([...outcome.revoked.map((key) => key.keyId), ...outcome.leftAlone.map((key) => key.keyId)]);
-  for (const key of await deps.keys.list(manager)) {
+  const tagged = { status: "active", nameSuffixes: [rotationTagSuffix(arn, token)] } as const;
+  for (const key of await deps.keys.list(manager, tagged)) {
     if (done.has(key.id) || key.status !== "active" || !KEY_ID_PATTERN.test(key.id)) continue;
     if (!hasRotationTag(key.name, arn, token)) continue;
     const shielded = protectedKeys.get(key.id);

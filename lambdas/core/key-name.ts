@@ -27,7 +27,12 @@ export function untaggedName(name: string): string {
 
 /** Whether `name` carries the tag of version `versionId` of the secret `secretArn`. */
 export function hasRotationTag(name: string, secretArn: string, versionId: string): boolean {
-  return name.endsWith(`${TAG_SEPARATOR}${rotationTag(secretArn, versionId)}`);
+  return name.endsWith(rotationTagSuffix(secretArn, versionId));
+}
+
+/** The end of the name of every key minted for version `versionId` of `secretArn`: a list filter, never proof. */
+export function rotationTagSuffix(secretArn: string, versionId: string): string {
+  return `${TAG_SEPARATOR}${rotationTag(secretArn, versionId)}`;
 }
 
 /** Whether a key name carries any rotator tag. Says nothing about whose: never enough to revoke a key. */

@@ -69,6 +69,19 @@ export interface CreatedNovalaKey extends NovalaKey {
   secretKey: string;
 }
 
+/** Which keys a list asks for: every condition given must hold; a name matches when it ends with any suffix. */
+export interface KeyListFilter {
+  status?: "active" | "revoked";
+  nameSuffixes?: readonly string[];
+}
+
+/** Whether `key` passes `filter` (the client-side half of a filtered list). */
+export function matchesKeyFilter(key: NovalaKey, filter: KeyListFilter | undefined): boolean {
+  if (!filter) return true;
+  if (filter.status !== undefined && key.status !== filter.status) return false;
+  return filter.nameSuffixes === undefined || filter.nameSuffixes.some((suffix) => key.name.endsWith(suffix));
+}
+
 /** Where and with which key a call is made. */
 export interface NovalaCredentials {
   baseUrl: string;
@@ -87,8 +100,12 @@ export interface KeyApi {
    * CreateOutcomeUnknownError instead of retrying, and the caller reconciles by the key's name tag.
    */
   create(manager: NovalaCredentials, request: { name: string; scopes: string[] }): Promise<CreatedNovalaKey>;
-  /** Every key of the tenant, active and revoked, across all pages. */
-  list(manager: NovalaCredentials): Promise<NovalaKey[]>;
+  /**
+   * The tenant's keys across all pages: every key, or only those matching `filter`. The filter is asked of Novala
+   * (docs/novala-key-api.md) so that a rotation reads a few keys, not the tenant's history; a tenant that ignores it
+   * is filtered here, so the answer is the same either way. A match is never proof: callers check the lineage tag.
+   */
+  list(manager: NovalaCredentials, filter?: KeyListFilter): Promise<NovalaKey[]>;
   /** DELETE /api/v1/api-keys/{id}; 404 means unknown or already revoked, which a revoker treats as done. */
   revoke(manager: NovalaCredentials, keyId: string): Promise<"revoked" | "already-revoked">;
   /**

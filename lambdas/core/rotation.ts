@@ -9,7 +9,13 @@ import {
 } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
-import { hasRotationTag, replacementKeyName, revocationScheduleName, untaggedName } from "./key-name.js";
+import {
+  hasRotationTag,
+  replacementKeyName,
+  revocationScheduleName,
+  rotationTagSuffix,
+  untaggedName,
+} from "./key-name.js";
 import type { CreatedNovalaKey } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
@@ -227,7 +233,9 @@ async function createReplacementKey(
     .filter((version) => version.stages.length === 0 && version.versionId !== token)
     .map((version) => version.versionId);
   for (let attempt = 1; ; attempt++) {
-    const keys = (await deps.keys.list(manager)).filter(
+    // Only this rotation's and the abandoned versions' keys, by their tags: the tenant's history is never read.
+    const nameSuffixes = [token, ...abandoned].map((versionId) => rotationTagSuffix(secretArn, versionId));
+    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter(
       (key) =>
         key.status === "active" &&
         KEY_ID_PATTERN.test(key.id) &&

@@ -148,7 +148,8 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   for (const group of groups) schedules.push(...(await revocationSchedules(session.aws, group)));
   const scheduled = new Set(schedules.map((schedule) => schedule.keyId).filter((id): id is string => Boolean(id)));
 
-  const keys = await session.keys.list(credentials);
+  // Active keys only: stranded keys are active, and a tenant's revoked history can be long.
+  const keys = await session.keys.list(credentials, { status: "active" });
   const tagged = keys.filter((key) => key.status === "active" && carriesRotationTag(key.name));
   const verdict = classifyUnheldKeys({
     secrets: read,

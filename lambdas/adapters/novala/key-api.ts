@@ -7,7 +7,14 @@
  */
 import type { NovalaClientConfig } from "../../core/config.js";
 import { CreateOutcomeUnknownError, NovalaHttpError } from "../../core/errors.js";
-import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../../core/ports.js";
+import {
+  type CreatedNovalaKey,
+  type KeyApi,
+  type KeyListFilter,
+  matchesKeyFilter,
+  type NovalaCredentials,
+  type NovalaKey,
+} from "../../core/ports.js";
 import { KEY_ID_PATTERN } from "../../core/secret-value.js";
 import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
 
@@ -16,6 +23,8 @@ const SELF_PATH = `${KEYS_PATH}/self`;
 const KEY_PATH_TEMPLATE = `${KEYS_PATH}/{id}`;
 /** The contract's largest page. */
 export const LIST_PAGE_SIZE = 100;
+/** The most name suffixes one list request carries (the contract's limit). */
+export const MAX_NAME_SUFFIXES = 50;
 /** A runaway-pagination guard: 10,000 pages of 100 keys is far beyond any tenant. */
 const MAX_PAGES = 10_000;
 
@@ -73,17 +82,44 @@ export class NovalaKeyApi implements KeyApi {
     }
   }
 
-  async list(manager: NovalaCredentials): Promise<NovalaKey[]> {
-    const operation = `GET ${KEYS_PATH}`;
-    // Offset pages shift when keys are created or deleted meanwhile; keying by id drops the duplicates that causes.
+  /**
+   * Asks Novala for the filtered list (status, and up to {@link MAX_NAME_SUFFIXES} name suffixes per request) and
+   * filters the answer again here: a tenant that ignores the parameters answers every key, which costs pages but
+   * not correctness; one that refuses them (400) is asked again without them.
+   */
+  async list(manager: NovalaCredentials, filter?: KeyListFilter): Promise<NovalaKey[]> {
+    const suffixes = filter?.nameSuffixes;
+    if (suffixes?.length === 0) return [];
     const keys = new Map<string, NovalaKey>();
+    const chunks = suffixes ? chunked(suffixes, MAX_NAME_SUFFIXES) : [[]];
+    for (const chunk of chunks) {
+      const query = [
+        ...(filter?.status ? [`status=${filter.status}`] : []),
+        ...chunk.map((suffix) => `name_suffix=${encodeURIComponent(suffix)}`),
+      ].join("&");
+      try {
+        await this.listPages(manager, query, keys);
+      } catch (error) {
+        if (!(query && error instanceof NovalaHttpError && error.status === 400)) throw error;
+        // A tenant without the filter: read every key once; the filter below does the rest.
+        await this.listPages(manager, "", keys);
+        break;
+      }
+    }
+    return [...keys.values()].filter((key) => matchesKeyFilter(key, filter));
+  }
+
+  private async listPages(manager: NovalaCredentials, query: string, keys: Map<string, NovalaKey>): Promise<void> {
+    const operation = `GET ${KEYS_PATH}`;
+    const filtered = query ? `&${query}` : "";
+    // Offset pages shift when keys are created or deleted meanwhile; keying by id drops the duplicates that causes.
     let received = 0;
     for (let page = 1; page <= MAX_PAGES; page++) {
       const response = await this.http.request({
         method: "GET",
         ...at(manager),
-        path: `${KEYS_PATH}?page=${page}&limit=${LIST_PAGE_SIZE}`,
-        pathTemplate: `${KEYS_PATH}?page={page}&limit=${LIST_PAGE_SIZE}`,
+        path: `${KEYS_PATH}?page=${page}&limit=${LIST_PAGE_SIZE}${filtered}`,
+        pathTemplate: `${KEYS_PATH}?page={page}&limit=${LIST_PAGE_SIZE}${filtered ? "&{filter}" : ""}`,
         expect: [200],
       });
       const body = asObject(response.body);
@@ -98,7 +134,7 @@ export class NovalaKeyApi implements KeyApi {
         keys.set(key.id, key);
       });
       received += data.length;
-      if (received >= total || data.length === 0) return [...keys.values()];
+      if (received >= total || data.length === 0) return;
     }
     throw new NovalaHttpError(200, operation, `more than ${MAX_PAGES} pages; giving up`);
   }
@@ -193,4 +229,10 @@ function readKeyObject(value: unknown, where: string, operation: string, status:
     createdAt,
     lastUsedAt: lastUsedAt ?? null,
   };
+}
+
+function chunked<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
 }
