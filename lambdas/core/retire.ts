@@ -3,16 +3,49 @@ import { RotationStateError } from "./errors.js";
 import { revocationScheduleName } from "./key-name.js";
 import { AWSCURRENT, AWSPREVIOUS, type StoredValue } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
+import type { ParsedKeySecret } from "./secret-value.js";
+
+/** What a promotion leaves: the value AWSCURRENT holds (validated) and the one AWSPREVIOUS holds, if any. */
+export interface Promoted {
+  current: ParsedKeySecret & { versionId: string };
+  previous?: StoredValue;
+}
+
+/** Reads both labels once (a retried finishSecret, which did not see the promotion happen). */
+export async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
+  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
+  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+  return { current, ...(previous && { previous }) };
+}
+
+/** The manager credentials of `secret`, read at most once per step, and only when a key is really retired. */
+export function lazyManager(
+  deps: RotationDeps,
+  secretArn: string,
+  secret: ParsedKeySecret,
+): () => Promise<ManagerCredentials> {
+  let manager: Promise<ManagerCredentials> | undefined;
+  return () => {
+    manager ??= managerCredentials(deps, secretArn, secret);
+    return manager;
+  };
+}
 
 /**
  * Retires the key that AWSPREVIOUS holds after a promotion: revokes it now (grace 0) or makes sure its one-time
  * revocation schedule exists. Safe to run any number of times: a retried finishSecret calls it again so that a
- * failure after the promotion never strands the old key. Acts only on a key the version proves it holds.
+ * failure after the promotion never strands the old key. Acts only on a key the version proves it holds. `promoted`
+ * is what the step read: before its own promotion (the outgoing AWSCURRENT becomes AWSPREVIOUS), or after it.
  */
-export async function retireOldKey(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+export async function retireOldKey(
+  deps: RotationDeps,
+  secretArn: string,
+  token: string,
+  promoted: Promoted,
+  manager: () => Promise<ManagerCredentials>,
+): Promise<void> {
+  const { current, previous } = promoted;
   const claim = previousClaim(secretArn, previous);
   if (!previous || !claim) {
     deps.telemetry.warn("no AWSPREVIOUS key to retire", { previousVersionId: previous?.versionId });
@@ -23,8 +56,7 @@ export async function retireOldKey(deps: RotationDeps, secretArn: string, token:
     deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: claim.keyId });
     return;
   }
-  const manager = await managerCredentials(deps, secretArn, current);
-  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId);
+  await retireClaimedKey(deps, secretArn, token, await manager(), claim, previous.versionId);
 }
 
 /**
@@ -32,21 +64,23 @@ export async function retireOldKey(deps: RotationDeps, secretArn: string, token:
  * active: the key an operator rolled back from (whose revocation was refused while it was AWSCURRENT), one a manual
  * put-secret-value pushed to AWSPREVIOUS, or one whose scheduled revocation was lost. Nothing else would ever revoke
  * it. Runs before the promotion so that a crash after it cannot lose track of the key; idempotent (a pending schedule
- * is found by name, a revoked key is left alone). `pendingKeyId` is the key being promoted.
+ * is found by name, a revoked key is left alone). `pendingKeyId` is the key being promoted, `outgoingKeyId` the key
+ * AWSCURRENT holds until then, `previousVersionId` the version DescribeSecret showed as AWSPREVIOUS.
  */
 export async function retireOutgoingPreviousKey(
   deps: RotationDeps,
   secretArn: string,
   token: string,
-  pendingKeyId: string,
+  keys: { pendingKeyId: string; outgoingKeyId: string | undefined; previousVersionId: string | undefined },
+  manager: () => Promise<ManagerCredentials>,
 ): Promise<void> {
-  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+  // No version is AWSPREVIOUS (a first rotation) or it is this one: nothing is about to lose its last label.
+  if (keys.previousVersionId === undefined || keys.previousVersionId === token) return;
+  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS, versionId: keys.previousVersionId });
   const claim = previous && previous.versionId !== token ? previousClaim(secretArn, previous) : undefined;
-  if (!previous || !claim || claim.keyId === pendingKeyId) return;
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current || current.secret.keyId === claim.keyId) return;
-  const manager = await managerCredentials(deps, secretArn, current);
-  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId);
+  if (!previous || !claim || claim.keyId === keys.pendingKeyId) return;
+  if (keys.outgoingKeyId === undefined || keys.outgoingKeyId === claim.keyId) return;
+  await retireClaimedKey(deps, secretArn, token, await manager(), claim, previous.versionId);
 }
 
 function previousClaim(secretArn: string, previous: StoredValue | undefined): KeyClaim | undefined {

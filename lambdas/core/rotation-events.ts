@@ -1,20 +1,22 @@
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
 import type { KeyRotationRolledBack } from "./ports.js";
-import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
-import { keyIdOf } from "./retire.js";
+import { keyIdOf, type Promoted } from "./retire.js";
 
 /**
  * Tells consumers that a secret's key changed. A rotation that succeeded must not fail because the news could not be
  * sent: a failure here is logged and counted (RotationEventsFailed, which is alarmed), never thrown.
  */
 
-/** After a promotion (also a retried one: events are at least once). Reads the ids from the labels. */
-export async function announceKeyRotated(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
+/** After a promotion (also a retried one: events are at least once). The ids come from what the step read. */
+export async function announceKeyRotated(
+  deps: RotationDeps,
+  secretArn: string,
+  token: string,
+  { current, previous }: Promoted,
+): Promise<void> {
   await publishing(deps, "Key Rotated", async () => {
-    const current = await deps.store.getValue(secretArn, { stage: AWSCURRENT, versionId: token });
-    const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-    const newKeyId = current && keyIdOf(current.value);
+    const newKeyId = current.versionId === token ? current.secret.keyId : undefined;
     if (!newKeyId) throw new Error(`version ${token} holds no key id`);
     const oldKeyId = previous && keyIdOf(previous.value);
     // A promoted copy of the current key (Secrets Manager's configuration test) changed nothing.

@@ -17,9 +17,9 @@ import {
   untaggedName,
 } from "./key-name.js";
 import type { CreatedNovalaKey } from "./ports.js";
-import { AWSCURRENT, AWSPENDING } from "./ports.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { keyIdOf, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
+import { keyIdOf, lazyManager, readPromoted, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
 import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
 
@@ -39,6 +39,8 @@ export async function runRotationStep(
   secretId: string,
   token: string,
 ): Promise<void> {
+  // Nothing to push to Novala: a new key is live as soon as it is created, so setSecret needs no guard either.
+  if (step === "setSecret") return deps.telemetry.info("setSecret: nothing to do for Novala keys");
   const description = await deps.store.describe(secretId);
   const state = guardStep(description, token);
   if (state === "already-current") {
@@ -47,23 +49,37 @@ export async function runRotationStep(
     if (description.versionStages[token]?.includes(AWSPENDING)) {
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
     }
-    await announceKeyRotated(deps, description.arn, token);
-    await retireOldKey(deps, description.arn, token);
+    const promoted = await readPromoted(deps, description.arn);
+    await announceKeyRotated(deps, description.arn, token, promoted);
+    await retireOldKey(deps, description.arn, token, promoted, lazyManager(deps, description.arn, promoted.current));
     return deps.telemetry.metric("RotationsSucceeded");
   }
   switch (step) {
     case "createSecret":
       return createSecret(deps, description.arn, token);
-    case "setSecret":
-      // Nothing to push to Novala: a new key is live as soon as it is created.
-      return deps.telemetry.info("setSecret: nothing to do for Novala keys");
     case "testSecret":
       return testSecret(deps, description.arn, token);
     case "finishSecret": {
       const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
       if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
       const currentVersion = versionWithStage(description, AWSCURRENT);
-      await retireOutgoingPreviousKey(deps, description.arn, token, pending.secret.keyId);
+      // Read once, pinned to its version: the promotion below moves exactly this version to AWSPREVIOUS (or fails).
+      const outgoing =
+        currentVersion === undefined
+          ? undefined
+          : await deps.store.getValue(description.arn, { stage: AWSCURRENT, versionId: currentVersion });
+      const manager = lazyManager(deps, description.arn, pending);
+      await retireOutgoingPreviousKey(
+        deps,
+        description.arn,
+        token,
+        {
+          pendingKeyId: pending.secret.keyId,
+          outgoingKeyId: outgoing && keyIdOf(outgoing.value),
+          previousVersionId: versionWithStage(description, AWSPREVIOUS),
+        },
+        manager,
+      );
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
       await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
       deps.telemetry.info("promoted the new key to AWSCURRENT", {
@@ -71,8 +87,9 @@ export async function runRotationStep(
         newVersionId: token,
         previousVersionId: currentVersion,
       });
-      await announceKeyRotated(deps, description.arn, token);
-      await retireOldKey(deps, description.arn, token);
+      const promoted = { current: pending, ...(outgoing && { previous: outgoing }) };
+      await announceKeyRotated(deps, description.arn, token, promoted);
+      await retireOldKey(deps, description.arn, token, promoted, manager);
       return deps.telemetry.metric("RotationsSucceeded");
     }
   }

@@ -9,6 +9,8 @@ import {
 import type { RotationScheduleState, SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
 import { AWSPENDING } from "../../core/ports.js";
 
+const DESCRIBED_FOR_MS = 15 * 60 * 1000;
+
 /**
  * The SecretStore over AWS Secrets Manager (or any endpoint speaking its API: moto, the embedded model). Reads always
  * name the stage, so an endpoint that answers a stale version for a plain read (moto) cannot mislead rotation.
@@ -16,13 +18,27 @@ import { AWSPENDING } from "../../core/ports.js";
  * response the SDK attaches, which for GetSecretValue could hold the value.
  */
 export class AwsSecretStore implements SecretStore {
-  constructor(private readonly client: SecretsManagerClient) {}
+  /** Secrets (by id and ARN) this store described, and when: see getValue. */
+  private readonly described = new Map<string, number>();
+
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async describe(secretId: string): Promise<SecretDescription> {
     const out = await this.call("DescribeSecret", secretId, () =>
       this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
     );
-    return describedSecret(secretId, out);
+    const description = describedSecret(secretId, out);
+    for (const id of [secretId, description.arn]) this.described.set(id, this.now());
+    return description;
+  }
+
+  /** Whether `secretId` was described within one Lambda lifetime (15 min): every step starts by describing it. */
+  private recentlyDescribed(secretId: string): boolean {
+    const at = this.described.get(secretId);
+    return at !== undefined && this.now() - at < DESCRIBED_FOR_MS;
   }
 
   async getValue(secretId: string, ref: ValueRef): Promise<StoredValue | undefined> {
@@ -32,6 +48,10 @@ export class AwsSecretStore implements SecretStore {
     } catch (error) {
       if (errorName(error) !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
       // The same exception says "no such secret" and "no value at that stage/version": only the second is undefined.
+      // A secret this step has just described exists (one scheduled for deletion answers InvalidRequestException;
+      // only a force-delete within the step could slip by, and the step's next write then fails), so the question
+      // costs a DescribeSecret only for a secret not seen yet.
+      if (this.recentlyDescribed(secretId)) return undefined;
       await this.describe(secretId).catch((describeError: unknown) => {
         throw errorName(describeError) === "ResourceNotFoundException"
           ? storeError("GetSecretValue", secretId, error)
