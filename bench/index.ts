@@ -7,6 +7,7 @@
 import { cpus, totalmem } from "node:os";
 import { benchBundles } from "./bundles.js";
 import { benchColdStart } from "./cold-start.js";
+import { benchHistory } from "./history.js";
 import { benchFleet, benchHealthCheck, benchOverhead } from "./rotation.js";
 import { progress, QUICK, type Row } from "./support.js";
 
@@ -34,6 +35,8 @@ notes.push("", "Rotation overhead:", ...overhead.notes.map((n) => `- ${n}`));
 
 const health = await benchHealthCheck();
 rows.push(...health.rows);
+
+rows.push(...(await benchHistory()).rows);
 
 const fleet = await benchFleet();
 rows.push(...fleet.rows);

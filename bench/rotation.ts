@@ -18,14 +18,14 @@ import { SecretsManagerModel } from "../local/secrets-manager-model.js";
 import { startSecretsManagerServer } from "../local/secrets-manager-server.js";
 import { mb, median, ms, progress, QUICK, type Row, sampleMemory, silentTelemetry, sleep } from "./support.js";
 
-const GROUP = "novala-revocations";
-const TARGET = {
+export const GROUP = "novala-revocations";
+export const TARGET = {
   scheduleGroup: GROUP,
   functionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
   schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
 };
 
-function rotationConfig(extra: Record<string, string> = {}): RotationConfig {
+export function rotationConfig(extra: Record<string, string> = {}): RotationConfig {
   return readRotationConfig({
     NOVALA_ALLOWED_HOSTS: "127.0.0.1",
     REVOCATION_GRACE_SECONDS: "86400",
@@ -36,7 +36,7 @@ function rotationConfig(extra: Record<string, string> = {}): RotationConfig {
   });
 }
 
-function secretJson(baseUrl: string, key: CreatedNovalaKey, managerSecretId?: string): string {
+export function secretJson(baseUrl: string, key: CreatedNovalaKey, managerSecretId?: string): string {
   return JSON.stringify({
     baseUrl,
     keyId: key.id,

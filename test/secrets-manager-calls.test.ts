@@ -2,7 +2,7 @@
  * How many Secrets Manager calls a rotation makes (issue 12: at most 14), counted at the embedded Secrets Manager
  * server behind the real AWS adapter: each step reads what it needs once.
  */
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterEach, describe, expect, it } from "vitest";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
