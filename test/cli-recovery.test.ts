@@ -13,12 +13,12 @@ import {
   PutSecretValueCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
 import { rotationEnvironment } from "../lambdas/contract/environment.js";
 import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../lambdas/rotation/index.js";
-import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../local/secrets-manager-driver.js";
 import { useMotoAndSimulator } from "./support/integration.js";
 import {
   motoSuiteTitle,

@@ -12,6 +12,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
 import { defaultScheduleGroupName, rotationEnvironment } from "../lambdas/contract/environment.js";
 import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
@@ -19,7 +20,6 @@ import { lastFour } from "../lambdas/core/redact.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
-import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../local/secrets-manager-driver.js";
 import {
   lambdaEnvironment,
   type Moto,
@@ -81,12 +81,19 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   let handler: (event: RotationEvent) => Promise<void>;
   const savedEnv = { ...process.env };
 
-  /** Runs the command line to its end. `--endpoint-url` is added unless `local` (the demo makes its own). */
-  function cli(args: string[], options: { input?: string; local?: boolean } = {}): Promise<Run> {
+  /**
+   * Runs the command line (or with `entry` another one of bin/) to its end. `--endpoint-url` is added unless `local`
+   * (the demo makes its own).
+   */
+  function cli(args: string[], options: { input?: string; local?: boolean; entry?: string } = {}): Promise<Run> {
     return new Promise((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        ["bin/novala-rotation.js", ...args, ...(options.local ? [] : ["--endpoint-url", moto.endpoint])],
+        [
+          options.entry ?? "bin/novala-rotation.js",
+          ...args,
+          ...(options.local ? [] : ["--endpoint-url", moto.endpoint]),
+        ],
         {
           cwd: ROOT,
           env: {
@@ -208,9 +215,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   it("lists every command in --help, and each command has its own --help", async () => {
     const [root, rotateHelp] = await Promise.all([cli(["--help"], { local: true }), cli(["rotate", "--help"])]);
     expect(root.code).toBe(0);
-    for (const command of ["demo", "status", "put-key", "rotate", "rollback", "reconcile"]) {
+    for (const command of ["status", "put-key", "rotate", "abort", "rollback", "reconcile"]) {
       expect(root.stdout).toContain(command);
     }
+    // The demo is its own entry (npm run demo): the operator command line does not carry the simulator.
+    expect(root.stdout).not.toMatch(/^\s+demo\b/m);
     expect(rotateHelp.code).toBe(0);
     expect(rotateHelp.stdout).toContain("--no-wait");
     expect(rotateHelp.stdout).toContain("--endpoint-url");
@@ -558,8 +567,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   });
 
   it.skipIf(!existsSync(`${ROOT}local/demo.ts`))("demo runs a whole rotation against moto and exits 0", async () => {
-    const run = await cli(["demo", "--endpoint-url", moto.endpoint, "--region", TEST_REGION, "--grace-seconds", "0"], {
+    const run = await cli(["--endpoint-url", moto.endpoint, "--region", TEST_REGION, "--grace-seconds", "0"], {
       local: true,
+      entry: "bin/novala-demo.js",
     });
     expect(run.stdout).not.toMatch(KEY_SHAPE);
     expect(run.stderr).not.toMatch(KEY_SHAPE);

@@ -8,13 +8,13 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { driveSteps, rotateLikeSecretsManager, startRotation } from "../cli/secrets-manager-driver.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
-import { driveSteps, rotateLikeSecretsManager, startRotation } from "../local/secrets-manager-driver.js";
 import {
   lambdaEnvironment,
   type Moto,
@@ -28,7 +28,7 @@ import {
 /**
  * The Lambda handlers, invoked in-process with the exact events Secrets Manager sends, against moto_server (real
  * SDK clients, configured only through the environment as on Lambda) and the Novala simulator (the real undici
- * client). moto cannot run a Lambda: local/secrets-manager-driver.ts stands in for Secrets Manager's rotation service.
+ * client). moto cannot run a Lambda: cli/secrets-manager-driver.ts stands in for Secrets Manager's rotation service.
  */
 const GROUP = "novala-revocations";
 const FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";

@@ -5,8 +5,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../lambdas/core/errors.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "../lambdas/core/ports.js";
-import { ModelKeyApi } from "../local/memory-key-api.js";
 import { NovalaModel } from "../local/novala-model.js";
+import { ModelKeyApi } from "./support/memory-key-api.js";
 
 const BASE_URL = "https://acme.novala.ai";
 

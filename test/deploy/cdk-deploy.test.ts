@@ -23,11 +23,11 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRotation } from "../../cli/secrets-manager-driver.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import { startRotation } from "../../local/secrets-manager-driver.js";
 import { type BundleRun, invokeBundle } from "../support/invoke-bundle.js";
 import {
   type Moto,

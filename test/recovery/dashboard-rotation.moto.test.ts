@@ -6,8 +6,8 @@
  * key's real status.
  */
 import { describe, expect, it } from "vitest";
+import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { rotateLikeSecretsManager } from "../../local/secrets-manager-driver.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, skipMoto } from "../support/moto.js";
 import { type CliRun, runCli } from "../support/run-cli.js";

@@ -14,12 +14,12 @@ import {
 } from "@aws-sdk/client-scheduler";
 import { PutSecretValueCommand, UpdateSecretVersionStageCommand } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { rotateLikeSecretsManager } from "../../local/secrets-manager-driver.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, schedulerClientFor, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
 import { type CliRun, runCli } from "../support/run-cli.js";

@@ -5,8 +5,8 @@
  * schedule) is asserted on the template in test/deploy-context.test.ts.
  */
 import { describe, expect, it } from "vitest";
+import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { rotateLikeSecretsManager } from "../../local/secrets-manager-driver.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, skipMoto } from "../support/moto.js";
 

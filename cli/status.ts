@@ -1,9 +1,9 @@
-import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
-import { errorMessage, NovalaUnavailableError } from "../../lambdas/core/errors.js";
-import { revocationSchedulePrefix } from "../../lambdas/core/key-name.js";
-import type { NovalaCredentials } from "../../lambdas/core/ports.js";
-import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { sameScopes } from "../../lambdas/core/secret-value.js";
+import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
+import { errorMessage, NovalaUnavailableError } from "../lambdas/core/errors.js";
+import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
+import type { NovalaCredentials } from "../lambdas/core/ports.js";
+import { AWSCURRENT } from "../lambdas/core/ports.js";
+import { sameScopes } from "../lambdas/core/secret-value.js";
 import { describeSecret, labelledVersions, type RevocationSchedule, revocationSchedules, scheduleTime } from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
@@ -13,7 +13,7 @@ import { type CommonOptions, type NovalaView, readVersions, type Session, withSe
 import { pendingRotation, verdict } from "./verdict.js";
 
 /**
- * `status <secret-id>`: a verdict first (healthy, or what is wrong, worst first: local/cli/verdict.ts), then the
+ * `status <secret-id>`: a verdict first (healthy, or what is wrong, worst first: cli/verdict.ts), then the
  * versions and their labels with the metadata each holds (never the keys), the rotation configuration, the last
  * outcome the rotation function recorded, the revocations still scheduled, and with --check Novala's view of every
  * key, asked within --check-timeout in all. Exit 0 only when healthy (EXIT.unhealthy, or EXIT.unknown when Novala

@@ -11,9 +11,9 @@
  * surface after its retries: NovalaUnavailableError, or CreateOutcomeUnknownError for a create (with or without the
  * key having been created).
  */
-import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../lambdas/core/errors.js";
-import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
-import { MAX_PAGE_SIZE, type NovalaModel, type Outcome, SCOPE_PROBES } from "./novala-model.js";
+import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import type { CreatedNovalaKey, KeyApi, NovalaCredentials, NovalaKey } from "../../lambdas/core/ports.js";
+import { MAX_PAGE_SIZE, type NovalaModel, type Outcome, SCOPE_PROBES } from "../../local/novala-model.js";
 
 export type KeyApiOperation = "self" | "get" | "create" | "list" | "revoke" | "probe";
 

@@ -1,6 +1,6 @@
-import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
-import { type AbortOutcome, abortRotation, findAbortableToken } from "../../lambdas/core/abort.js";
-import { errorMessage, RotationStateError } from "../../lambdas/core/errors.js";
+import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
+import { type AbortOutcome, abortRotation, findAbortableToken } from "../lambdas/core/abort.js";
+import { errorMessage, RotationStateError } from "../lambdas/core/errors.js";
 import { describeSecret, labelledVersions } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";

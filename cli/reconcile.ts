@@ -1,10 +1,10 @@
 import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
-import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
-import { readKeySecret } from "../../lambdas/core/context.js";
-import { errorMessage } from "../../lambdas/core/errors.js";
-import { carriesRotationTag } from "../../lambdas/core/key-name.js";
-import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import type { ManagerCredentials } from "../../lambdas/core/possession.js";
+import { storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { readKeySecret } from "../lambdas/core/context.js";
+import { errorMessage } from "../lambdas/core/errors.js";
+import { carriesRotationTag } from "../lambdas/core/key-name.js";
+import { AWSCURRENT } from "../lambdas/core/ports.js";
+import type { ManagerCredentials } from "../lambdas/core/possession.js";
 import {
   classifyUnheldKeys,
   type LeftAloneReason,
@@ -13,7 +13,7 @@ import {
   type SecretRead,
   type StrandedCandidate,
   type StrandedRevocation,
-} from "../../lambdas/core/stranded.js";
+} from "../lambdas/core/stranded.js";
 import { describeSecret, revocationSchedules } from "./aws.js";
 import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";

@@ -1,11 +1,11 @@
-import type { NovalaHttpClientOptions } from "../../lambdas/adapters/novala/http-client.js";
-import { createNovalaKeyApi, type NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
-import { type NovalaClientConfig, readNovalaClientConfig } from "../../lambdas/core/config.js";
-import { managerCredentials } from "../../lambdas/core/context.js";
-import { errorMessage } from "../../lambdas/core/errors.js";
-import type { NovalaCredentials, NovalaKey, Telemetry } from "../../lambdas/core/ports.js";
-import { lastFour } from "../../lambdas/core/redact.js";
-import { type ParsedKeySecret, parseKeySecret } from "../../lambdas/core/secret-value.js";
+import type { NovalaHttpClientOptions } from "../lambdas/adapters/novala/http-client.js";
+import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
+import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/core/config.js";
+import { managerCredentials } from "../lambdas/core/context.js";
+import { errorMessage } from "../lambdas/core/errors.js";
+import type { NovalaCredentials, NovalaKey, Telemetry } from "../lambdas/core/ports.js";
+import { lastFour } from "../lambdas/core/redact.js";
+import { type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
 import { type Aws, type AwsOptions, createAws, type LabelledVersion } from "./aws.js";
 import { Output } from "./output.js";
 

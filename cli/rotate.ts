@@ -1,14 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
-import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
-import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
-import { scheduleProblem } from "../../lambdas/contract/schedule.js";
-import { readKeySecret } from "../../lambdas/core/context.js";
-import { errorMessage } from "../../lambdas/core/errors.js";
-import { versionWithStage } from "../../lambdas/core/guard.js";
-import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../../lambdas/core/ports.js";
-import { keyIdOf } from "../../lambdas/core/retire.js";
+import { storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
+import { scheduleProblem } from "../lambdas/contract/schedule.js";
+import { readKeySecret } from "../lambdas/core/context.js";
+import { errorMessage } from "../lambdas/core/errors.js";
+import { versionWithStage } from "../lambdas/core/guard.js";
+import { revocationScheduleName } from "../lambdas/core/key-name.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
+import { keyIdOf } from "../lambdas/core/retire.js";
 import {
   type Aws,
   describeSecret,

@@ -1,4 +1,4 @@
-import { redact } from "../../lambdas/core/redact.js";
+import { redact } from "../lambdas/core/redact.js";
 
 /**
  * Errors of the command line. A CliError is an expected failure (a refusal, a failed rotation, a bad input): its

@@ -1,15 +1,15 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { NovalaClientConfig, RotationConfig } from "../core/config.js";
-import type { RotationDeps } from "../core/context.js";
-import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../core/ports.js";
-import { systemClock } from "../core/ports.js";
-import { AwsRevocationScheduler } from "./aws/revocation-scheduler.js";
-import { EventBridgeRotationEvents } from "./aws/rotation-events.js";
-import { SecretTagRotationOutcomes } from "./aws/rotation-outcomes.js";
-import { AwsSecretStore } from "./aws/secret-store.js";
-import { createNovalaKeyApi } from "./novala/key-api.js";
+import type { NovalaClientConfig, RotationConfig } from "../../core/config.js";
+import type { RotationDeps } from "../../core/context.js";
+import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
+import { systemClock } from "../../core/ports.js";
+import { createNovalaKeyApi } from "../novala/key-api.js";
+import { AwsRevocationScheduler } from "./revocation-scheduler.js";
+import { EventBridgeRotationEvents } from "./rotation-events.js";
+import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
+import { AwsSecretStore } from "./secret-store.js";
 
 /**
  * Builds the real adapters for a Lambda invocation. Clients are made once per execution environment and reused across

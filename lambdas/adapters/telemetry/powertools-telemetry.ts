@@ -1,8 +1,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../contract/environment.js";
-import type { MetricName, Telemetry } from "../core/ports.js";
-import { redact } from "../core/redact.js";
+import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
+import type { MetricName, Telemetry } from "../../core/ports.js";
+import { redact } from "../../core/redact.js";
 
 /**
  * Telemetry for the Lambdas: structured JSON logs (Powertools Logger) and CloudWatch metrics as EMF (Powertools

@@ -1,6 +1,6 @@
 import Table from "cli-table3";
 import pc from "picocolors";
-import { redact } from "../../lambdas/core/redact.js";
+import { redact } from "../lambdas/core/redact.js";
 
 /**
  * Everything the command line prints goes through an Output: human lines and tables on stdout, warnings on stderr,

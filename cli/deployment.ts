@@ -1,7 +1,7 @@
 import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
-import { ENV } from "../../lambdas/contract/environment.js";
-import { type RevocationTarget, readRotationConfig } from "../../lambdas/core/config.js";
-import { errorMessage } from "../../lambdas/core/errors.js";
+import { ENV } from "../lambdas/contract/environment.js";
+import { type RevocationTarget, readRotationConfig } from "../lambdas/core/config.js";
+import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
 

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { storeError } from "../../lambdas/adapters/aws/secret-store.js";
-import { errorMessage, HostNotAllowedError, NovalaHttpError } from "../../lambdas/core/errors.js";
-import type { NovalaCredentials, NovalaKey } from "../../lambdas/core/ports.js";
-import { AWSCURRENT } from "../../lambdas/core/ports.js";
-import { parseKeySecret, secretValueFor } from "../../lambdas/core/secret-value.js";
+import { storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { errorMessage, HostNotAllowedError, NovalaHttpError } from "../lambdas/core/errors.js";
+import type { NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
+import { AWSCURRENT } from "../lambdas/core/ports.js";
+import { parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
 import { type CommonOptions, maskedKey, type Session, withSession } from "./session.js";

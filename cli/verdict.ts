@@ -1,6 +1,6 @@
-import type { NovalaKey, RotationOutcome } from "../../lambdas/core/ports.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../lambdas/core/ports.js";
-import { ROTATION_STEPS } from "../../lambdas/core/rotation.js";
+import type { NovalaKey, RotationOutcome } from "../lambdas/core/ports.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../lambdas/core/ports.js";
+import { ROTATION_STEPS } from "../lambdas/core/rotation.js";
 import { formatTime } from "./output.js";
 
 /**

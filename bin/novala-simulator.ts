@@ -1,11 +1,11 @@
 /**
- * The command line of the local Novala simulator (bin/novala-simulator.js): starts novala-simulator.ts on loopback,
+ * The command line of the local Novala simulator (bin/novala-simulator.js): starts local/novala-simulator.ts on loopback,
  * seeds a manager key (api_keys.manage) and a consumer key (leads.lead.read, pipeline), prints the URL and a
  * ready-to-use secret value (docs/design.md's JSON) for each, and runs until Ctrl-C.
  */
 import { Command, InvalidArgumentError } from "commander";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
-import { startNovalaSimulator } from "./novala-simulator.js";
+import { startNovalaSimulator } from "../local/novala-simulator.js";
 
 function nonNegativeInteger(raw: string): number {
   const value = Number(raw);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { durationProblem, formatDuration, parseDurationMs as parseShared } from "../../lambdas/contract/duration.js";
+import { durationProblem, formatDuration, parseDurationMs as parseShared } from "../lambdas/contract/duration.js";
 
 /**
  * Durations on the command line: the project's one grammar (lambdas/contract/duration.ts), a whole number and a unit

@@ -14,8 +14,8 @@ import {
   paginateListSecretVersionIds,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
-import { AwsSecretStore, storeError } from "../../lambdas/adapters/aws/secret-store.js";
-import type { RevocationRequest } from "../../lambdas/core/ports.js";
+import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import type { RevocationRequest } from "../lambdas/core/ports.js";
 import { CliError, EXIT } from "./errors.js";
 
 /**
@@ -32,7 +32,7 @@ export interface AwsOptions {
 export interface Aws {
   secrets: SecretsManagerClient;
   scheduler: SchedulerClient;
-  /** Reads the rotation function's configuration (local/cli/deployment.ts). */
+  /** Reads the rotation function's configuration (cli/deployment.ts). */
   lambda: LambdaClient;
   /** Publishes rollback's Key Rotation Rolled Back event. */
   events: EventBridgeClient;
