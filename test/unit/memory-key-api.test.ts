@@ -3,10 +3,10 @@
  * adapter. Checks that it answers as that adapter does (errors, 404 handling, paging, probes) and leaks no key.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../lambdas/core/errors.js";
-import type { CreatedNovalaKey, NovalaCredentials } from "../lambdas/core/ports.js";
-import { NovalaModel } from "../local/novala-model.js";
-import { ModelKeyApi } from "./support/memory-key-api.js";
+import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
+import { NovalaModel } from "../../local/novala-model.js";
+import { ModelKeyApi } from "../support/memory-key-api.js";
 
 const BASE_URL = "https://acme.novala.ai";
 

@@ -14,15 +14,15 @@ import {
 } from "@aws-sdk/client-scheduler";
 import { PutSecretValueCommand, UpdateSecretVersionStageCommand } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
-import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
-import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
-import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { useMotoAndSimulator } from "../support/integration.js";
-import { motoSuiteTitle, schedulerClientFor, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
-import { type CliRun, runCli } from "../support/run-cli.js";
+import { rotateLikeSecretsManager } from "../../../cli/secrets-manager-driver.js";
+import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../../lambdas/core/ports.js";
+import { secretValueFor } from "../../../lambdas/core/secret-value.js";
+import { handler as revocationHandler } from "../../../lambdas/revocation/index.js";
+import { handler as rotationHandler } from "../../../lambdas/rotation/index.js";
+import { useMotoAndSimulator } from "../../support/integration.js";
+import { motoSuiteTitle, schedulerClientFor, skipMoto, TEST_SCHEDULE_GROUP } from "../../support/moto.js";
+import { type CliRun, runCli } from "../../support/run-cli.js";
 
 /** EventBridge Scheduler's retry policy of the revocation target (the construct's: 10 attempts). */
 const SCHEDULER_ATTEMPTS = 10;

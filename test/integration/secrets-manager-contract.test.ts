@@ -11,12 +11,12 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
-import type { SecretStore } from "../lambdas/core/ports.js";
-import { ModelSecretStore } from "../local/model-adapters.js";
-import { SecretsManagerModel } from "../local/secrets-manager-model.js";
-import { type SecretsManagerServer, startSecretsManagerServer } from "../local/secrets-manager-server.js";
-import { motoSuiteTitle, secretsManagerClientFor, skipMoto, startMoto } from "./support/moto.js";
+import { AwsSecretStore } from "../../lambdas/adapters/aws/secret-store.js";
+import type { SecretStore } from "../../lambdas/core/ports.js";
+import { ModelSecretStore } from "../../local/model-adapters.js";
+import { SecretsManagerModel } from "../../local/secrets-manager-model.js";
+import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
+import { motoSuiteTitle, secretsManagerClientFor, skipMoto, startMoto } from "../support/moto.js";
 
 /**
  * One contract for Secrets Manager, run through the real SecretsManagerClient against the embedded model's HTTP face

@@ -1,9 +1,9 @@
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EventBridgeRotationEvents } from "../lambdas/adapters/aws/rotation-events.js";
-import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../lambdas/contract/environment.js";
-import { HealthCheckFailedError } from "../lambdas/core/errors.js";
-import { runRotationStep } from "../lambdas/core/rotation.js";
+import { EventBridgeRotationEvents } from "../../lambdas/adapters/aws/rotation-events.js";
+import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../../lambdas/contract/environment.js";
+import { HealthCheckFailedError } from "../../lambdas/core/errors.js";
+import { runRotationStep } from "../../lambdas/core/rotation.js";
 import {
   type Moto,
   motoQuery,
@@ -13,8 +13,8 @@ import {
   TEST_ACCOUNT_ID,
   TEST_CREDENTIALS,
   TEST_REGION,
-} from "./support/moto.js";
-import { createWorld, type World } from "./support/world.js";
+} from "../support/moto.js";
+import { createWorld, type World } from "../support/world.js";
 
 /**
  * Key Rotated and Key Rotation Rolled Back: what the rotation publishes (in-memory adapter, through the core), and

@@ -8,13 +8,13 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { driveSteps, rotateLikeSecretsManager, startRotation } from "../cli/secrets-manager-driver.js";
-import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
-import { secretValueFor } from "../lambdas/core/secret-value.js";
-import { handler as revocationHandler } from "../lambdas/revocation/index.js";
-import { handler as rotationHandler } from "../lambdas/rotation/index.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
+import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
+import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import {
   lambdaEnvironment,
   type Moto,
@@ -23,7 +23,7 @@ import {
   secretsManagerClientFor,
   skipMoto,
   startMoto,
-} from "./support/moto.js";
+} from "../support/moto.js";
 
 /**
  * The Lambda handlers, invoked in-process with the exact events Secrets Manager sends, against moto_server (real

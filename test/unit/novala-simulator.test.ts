@@ -5,8 +5,12 @@
  */
 import { Agent, request } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CreatedNovalaKey, NovalaKey } from "../lambdas/core/ports.js";
-import { type NovalaSimulator, type NovalaSimulatorOptions, startNovalaSimulator } from "../local/novala-simulator.js";
+import type { CreatedNovalaKey, NovalaKey } from "../../lambdas/core/ports.js";
+import {
+  type NovalaSimulator,
+  type NovalaSimulatorOptions,
+  startNovalaSimulator,
+} from "../../local/novala-simulator.js";
 
 interface Reply {
   status: number;

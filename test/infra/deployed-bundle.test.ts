@@ -5,13 +5,13 @@ import { join, resolve } from "node:path";
 import { CreateScheduleGroupCommand, GetScheduleCommand, type SchedulerClient } from "@aws-sdk/client-scheduler";
 import { CreateSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRotation } from "../cli/secrets-manager-driver.js";
-import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
-import { secretValueFor } from "../lambdas/core/secret-value.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
-import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "./support/bundle-imports.js";
-import { invokeBundle } from "./support/invoke-bundle.js";
+import { startRotation } from "../../cli/secrets-manager-driver.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
+import { invokeBundle } from "../support/invoke-bundle.js";
 import {
   type Moto,
   motoSuiteTitle,
@@ -20,7 +20,7 @@ import {
   skipMoto,
   startMoto,
   TEST_REGION,
-} from "./support/moto.js";
+} from "../support/moto.js";
 
 let outDir = "";
 

@@ -17,12 +17,12 @@ import {
   parseAllowedHosts,
   rotationEnvironment,
   SECONDS,
-} from "../lambdas/contract/environment.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
-import { readNovalaClientConfig, readRotationConfig } from "../lambdas/core/config.js";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
-import { NovalaRotationStack, stackPropsFromContext } from "../lib/novala-rotation-stack.js";
-import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "./support/bundle-imports.js";
+} from "../../lambdas/contract/environment.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
+import { readNovalaClientConfig, readRotationConfig } from "../../lambdas/core/config.js";
+import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
+import { NovalaRotationStack, stackPropsFromContext } from "../../lib/novala-rotation-stack.js";
+import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
 
 /**
  * Template tests of the NovalaKeyRotation construct. Two apps are synthesized once each (with both functions' pre-built

@@ -1,10 +1,10 @@
 import { CreateSecretCommand, RotateSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
-import { OVERDUE_CHECK } from "../lambdas/contract/environment.js";
-import { checkRotationsOverdue, overdueReason } from "../lambdas/core/overdue.js";
-import type { RotationScheduleState, SecretDescription } from "../lambdas/core/ports.js";
-import { RecordingTelemetry } from "../local/recording-telemetry.js";
+import { AwsSecretStore } from "../../lambdas/adapters/aws/secret-store.js";
+import { OVERDUE_CHECK } from "../../lambdas/contract/environment.js";
+import { checkRotationsOverdue, overdueReason } from "../../lambdas/core/overdue.js";
+import type { RotationScheduleState, SecretDescription } from "../../lambdas/core/ports.js";
+import { RecordingTelemetry } from "../../local/recording-telemetry.js";
 import {
   lambdaEnvironment,
   type Moto,
@@ -12,8 +12,8 @@ import {
   secretsManagerClientFor,
   skipMoto,
   startMoto,
-} from "./support/moto.js";
-import { createWorld } from "./support/world.js";
+} from "../support/moto.js";
+import { createWorld } from "../support/world.js";
 
 /**
  * The daily overdue check: which secrets have not rotated within their schedule plus the window (the logic, over the
@@ -132,7 +132,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the rotation function's overdue check 
       return true;
     });
     try {
-      const { handler } = await import("../lambdas/rotation/index.js");
+      const { handler } = await import("../../lambdas/rotation/index.js");
       await handler({ check: OVERDUE_CHECK, secretIds: [rotated.ARN as string, idle.ARN as string] });
     } finally {
       spy.mockRestore();

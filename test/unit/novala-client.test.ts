@@ -6,17 +6,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type AttemptRecord, NovalaHttpClient, parseRetryAfter } from "../lambdas/adapters/novala/http-client.js";
-import { NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
-import type { NovalaClientConfig } from "../lambdas/core/config.js";
+import { type AttemptRecord, NovalaHttpClient, parseRetryAfter } from "../../lambdas/adapters/novala/http-client.js";
+import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
+import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
+import type { NovalaClientConfig } from "../../lambdas/core/config.js";
 import {
   CreateOutcomeUnknownError,
   HostNotAllowedError,
   NovalaHttpError,
   NovalaUnavailableError,
-} from "../lambdas/core/errors.js";
-import type { NovalaCredentials } from "../lambdas/core/ports.js";
+} from "../../lambdas/core/errors.js";
+import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 
 const BEARER = "sk_live_BearerTokenThatMustNeverLeak0001";
 const ECHOED_SECRET = "sk_live_EchoedSecretThatMustNeverLeak9999";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { HealthCheckFailedError, RotationStateError, SecretValueError } from "../lambdas/core/errors.js";
-import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { KeyApi, SecretStore } from "../lambdas/core/ports.js";
-import { revokeRetiredKey } from "../lambdas/core/revocation.js";
-import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
-import { CONSUMER_SCOPES, Crash, crashPoint, createWorld, type World } from "./support/world.js";
+import { HealthCheckFailedError, RotationStateError, SecretValueError } from "../../lambdas/core/errors.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
+import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
+import { ROTATION_STEPS, runRotationStep } from "../../lambdas/core/rotation.js";
+import { CONSUMER_SCOPES, Crash, crashPoint, createWorld, type World } from "../support/world.js";
 
 /** The Novala key a stage holds, by id. */
 function keyIdAt(world: World, stage: string) {
@@ -289,7 +289,7 @@ describe("testSecret", () => {
     const keys: KeyApi = Object.assign(Object.create(world.keys), {
       probe: async (caller: never, scope: string) => {
         if (scope === "pipeline") {
-          const { NovalaHttpError } = await import("../lambdas/core/errors.js");
+          const { NovalaHttpError } = await import("../../lambdas/core/errors.js");
           throw new NovalaHttpError(403, "GET /api/v1/pipeline/deals", "Forbidden");
         }
         return world.keys.probe(caller, scope);

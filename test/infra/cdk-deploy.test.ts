@@ -401,7 +401,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   });
 
   // moto keeps a function's Runtime, Handler, MemorySize, Timeout, Role and Environment; it drops Architectures
-  // (reports x86_64), DeadLetterConfig and LoggingConfig, which the template tests (test/cdk-construct.test.ts) cover.
+  // (reports x86_64), DeadLetterConfig and LoggingConfig, which the template tests (test/infra/cdk-construct.test.ts) cover.
   it("takes each function's code and configuration back out of moto: the pre-bundled code, on nodejs24.x", async () => {
     const functions = templateOf("AWS::Lambda::Function").map(([id]) => id);
     expect(functions).toHaveLength(2);

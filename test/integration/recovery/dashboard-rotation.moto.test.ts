@@ -6,11 +6,11 @@
  * key's real status.
  */
 import { describe, expect, it } from "vitest";
-import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
-import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { useMotoAndSimulator } from "../support/integration.js";
-import { motoSuiteTitle, skipMoto } from "../support/moto.js";
-import { type CliRun, runCli } from "../support/run-cli.js";
+import { rotateLikeSecretsManager } from "../../../cli/secrets-manager-driver.js";
+import { handler as rotationHandler } from "../../../lambdas/rotation/index.js";
+import { useMotoAndSimulator } from "../../support/integration.js";
+import { motoSuiteTitle, skipMoto } from "../../support/moto.js";
+import { type CliRun, runCli } from "../../support/run-cli.js";
 
 const KEY_SHAPE = /(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/i;
 const SCOPES = ["leads.lead.read", "api_keys.manage"];

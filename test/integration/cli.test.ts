@@ -12,14 +12,14 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
-import { defaultScheduleGroupName, rotationEnvironment } from "../lambdas/contract/environment.js";
-import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
-import { lastFour } from "../lambdas/core/redact.js";
-import { secretValueFor } from "../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../lambdas/rotation/index.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../local/novala-simulator.js";
+import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
+import { defaultScheduleGroupName, rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { lastFour } from "../../lambdas/core/redact.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import type { RotationEvent } from "../../lambdas/rotation/index.js";
+import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import {
   lambdaEnvironment,
   type Moto,
@@ -30,7 +30,7 @@ import {
   skipMoto,
   startMoto,
   TEST_REGION,
-} from "./support/moto.js";
+} from "../support/moto.js";
 
 /**
  * The `novala-rotation` command line, each command a real child process (`node bin/novala-rotation.js …`) against
@@ -39,7 +39,7 @@ import {
  * in-process for the token RotateSecret made, while the child follows the rotation to its end.
  */
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The group a stack named NovalaKeyRotation makes, which the CLI must find from the secret alone. */
 const GROUP = defaultScheduleGroupName("NovalaKeyRotation");
 /** The rotation function, registered in moto with the environment the construct writes (deployedEnvironment). */
@@ -192,7 +192,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
       }),
     );
     await setGrace(0);
-    handler = (await import("../lambdas/rotation/index.js")).handler;
+    handler = (await import("../../lambdas/rotation/index.js")).handler;
 
     const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
     managerArn = await createSecret("novala/manager", secretJson(manager));

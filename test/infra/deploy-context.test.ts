@@ -13,10 +13,10 @@ import { App, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { afterAll, describe, expect, it } from "vitest";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../lib/novala-key-rotation.js";
-import { NovalaRotationStack } from "../lib/novala-rotation-stack.js";
+import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
+import { NovalaRotationStack } from "../../lib/novala-rotation-stack.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUT = mkdtempSync(join(tmpdir(), "novala-context-"));
 afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 

@@ -13,13 +13,13 @@ import {
   PutSecretValueCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
-import { rotationEnvironment } from "../lambdas/contract/environment.js";
-import { replacementKeyName, revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey } from "../lambdas/core/ports.js";
-import { secretValueFor } from "../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../lambdas/rotation/index.js";
-import { useMotoAndSimulator } from "./support/integration.js";
+import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import type { RotationEvent } from "../../lambdas/rotation/index.js";
+import { useMotoAndSimulator } from "../support/integration.js";
 import {
   motoSuiteTitle,
   registerMotoFunction,
@@ -28,8 +28,8 @@ import {
   TEST_REVOCATION_FUNCTION_ARN,
   TEST_SCHEDULE_GROUP,
   TEST_SCHEDULER_ROLE_ARN,
-} from "./support/moto.js";
-import { type CliRun, runCli } from "./support/run-cli.js";
+} from "../support/moto.js";
+import { type CliRun, runCli } from "../support/run-cli.js";
 
 /** Anything shaped like a whole Novala key (the masked "pk_live_…abcd" does not match). */
 const KEY_SHAPE = /\b(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/;
@@ -59,7 +59,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
   let arn: string;
 
   beforeAll(async () => {
-    handler = (await import("../lambdas/rotation/index.js")).handler;
+    handler = (await import("../../lambdas/rotation/index.js")).handler;
   });
 
   beforeEach(async () => {

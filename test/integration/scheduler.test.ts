@@ -9,13 +9,13 @@ import {
   AwsRevocationScheduler,
   atExpression,
   buildRevocationScheduleInput,
-} from "../lambdas/adapters/aws/revocation-scheduler.js";
-import type { RevocationTarget } from "../lambdas/core/config.js";
-import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { RevocationRequest } from "../lambdas/core/ports.js";
-import { ModelRevocationScheduler } from "../local/model-adapters.js";
-import { SchedulerModel } from "../local/scheduler-model.js";
-import { type Moto, motoSuiteTitle, schedulerClientFor, skipMoto, startMoto } from "./support/moto.js";
+} from "../../lambdas/adapters/aws/revocation-scheduler.js";
+import type { RevocationTarget } from "../../lambdas/core/config.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { RevocationRequest } from "../../lambdas/core/ports.js";
+import { ModelRevocationScheduler } from "../../local/model-adapters.js";
+import { SchedulerModel } from "../../local/scheduler-model.js";
+import { type Moto, motoSuiteTitle, schedulerClientFor, skipMoto, startMoto } from "../support/moto.js";
 
 /**
  * The revocation schedule as EventBridge Scheduler stores it: AwsRevocationScheduler against moto's Scheduler (the

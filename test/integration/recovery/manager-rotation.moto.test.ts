@@ -2,13 +2,13 @@
  * Rotating the manager key (issue 13, item 5), against moto and the Novala simulator: the manager secret is a
  * self-managed secret, so the rotation function rotates it like any other (its key creates its own replacement with
  * api_keys.manage), and the consumers' next rotation uses the new manager key. The deployment side (rights and
- * schedule) is asserted on the template in test/deploy-context.test.ts.
+ * schedule) is asserted on the template in test/infra/deploy-context.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
-import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { useMotoAndSimulator } from "../support/integration.js";
-import { motoSuiteTitle, skipMoto } from "../support/moto.js";
+import { rotateLikeSecretsManager } from "../../../cli/secrets-manager-driver.js";
+import { handler as rotationHandler } from "../../../lambdas/rotation/index.js";
+import { useMotoAndSimulator } from "../../support/integration.js";
+import { motoSuiteTitle, skipMoto } from "../../support/moto.js";
 
 describe.skipIf(skipMoto)(motoSuiteTitle("rotating the manager secret"), () => {
   const env = useMotoAndSimulator({ POWERTOOLS_LOG_LEVEL: "CRITICAL" });
