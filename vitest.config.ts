@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // `npm run test:deploy` (vitest.deploy.config.ts): a minute of cdk bootstrap/deploy/destroy, run by CI on its own.
-    exclude: ["test/deploy/**", "**/node_modules/**"],
+    exclude: ["test/infra/cdk-deploy.test.ts", "**/node_modules/**"],
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 60_000,

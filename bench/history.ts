@@ -4,6 +4,7 @@
  * filter, which a tenant lacking it still pays). Novala over HTTP (the simulator), Secrets Manager in process.
  */
 import { randomUUID } from "node:crypto";
+import { LOCAL_ROTATION_LAMBDA_ARN } from "../cli/secrets-manager-driver.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { systemClock } from "../lambdas/core/ports.js";
@@ -12,7 +13,6 @@ import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
 import { SchedulerModel } from "../local/scheduler-model.js";
-import { LOCAL_ROTATION_LAMBDA_ARN } from "../local/secrets-manager-driver.js";
 import { SecretsManagerModel } from "../local/secrets-manager-model.js";
 import { GROUP, rotationConfig, secretJson, TARGET } from "./rotation.js";
 import { progress, type Row, silentTelemetry } from "./support.js";

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
@@ -13,7 +14,6 @@ import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
 import { SchedulerModel } from "../local/scheduler-model.js";
-import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../local/secrets-manager-driver.js";
 import { SecretsManagerModel } from "../local/secrets-manager-model.js";
 import { startSecretsManagerServer } from "../local/secrets-manager-server.js";
 import { mb, median, ms, progress, QUICK, type Row, sampleMemory, silentTelemetry, sleep } from "./support.js";

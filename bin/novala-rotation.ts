@@ -1,14 +1,14 @@
 /**
  * The `novala-rotation` command line: see, steer and repair rotations of Novala keys held in Secrets Manager.
- * Commander defines the commands here; each command's implementation lives in local/cli/ and is loaded when the
+ * Commander defines the commands here; each command's implementation lives in cli/ and is loaded when the
  * command runs, so `--help` and a typo answer at once.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { durationOption } from "../cli/duration.js";
+import { action, runProgram } from "../cli/program.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
-import { durationOption } from "../local/cli/duration.js";
-import { EXIT, reportError } from "../local/cli/errors.js";
 
 const MAX_GRACE_MS = MAX_GRACE_SECONDS * 1000;
 
@@ -36,12 +36,6 @@ function jsonOption(): Option {
   return new Option("--json", "print one JSON document instead of text");
 }
 
-function nonNegativeInteger(raw: string): number {
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected an integer ≥ 0");
-  return value;
-}
-
 /** --schedule, checked by the construct's own validator (lambdas/contract/schedule.ts) before anything is sent. */
 function scheduleOption(raw: string): string {
   const problem = scheduleProblem(raw);
@@ -51,17 +45,6 @@ function scheduleOption(raw: string): string {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
-}
-
-/** Wraps a command's implementation: its resolved exit code, or the error reported as one line. */
-function action<Args extends unknown[]>(run: (...args: Args) => Promise<number>) {
-  return async (...args: Args) => {
-    try {
-      process.exitCode = await run(...args);
-    } catch (error) {
-      process.exitCode = reportError(error, process.argv.includes("--debug"));
-    }
-  };
 }
 
 export function buildProgram(): Command {
@@ -77,22 +60,6 @@ export function buildProgram(): Command {
         "4 status: not healthy, 5 status --check: Novala could not be asked in time.",
     );
 
-  program
-    .command("demo")
-    .description("a whole rotation on this machine: Novala simulator, Secrets Manager model (or --endpoint-url)")
-    .option("--endpoint-url <url>", "use this Secrets Manager and Scheduler endpoint (moto) instead of the models")
-    .option("--region <region>", "AWS region for --endpoint-url")
-    .option("--fail-health-check", "make the new key fail its health check, to show the rollback")
-    .option("--grace-seconds <seconds>", "grace period before the old key is revoked (0: at once)", nonNegativeInteger)
-    .option("--self-managed", "rotate a self-managed key instead of one managed by a manager secret")
-    .option("--keep", "leave the demo secrets in place at the end (with --endpoint-url), for status and friends")
-    .action(
-      action(async (options: import("../local/cli/demo.js").DemoCliOptions) => {
-        const { demo } = await import("../local/cli/demo.js");
-        return demo(options);
-      }),
-    );
-
   program.addCommand(
     awsCommand("status")
       .description("versions and labels, key metadata, rotation schedule and scheduled revocations of a secret")
@@ -106,8 +73,8 @@ export function buildProgram(): Command {
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (secretId: string, options: import("../local/cli/status.js").StatusOptions) => {
-          const { status } = await import("../local/cli/status.js");
+        action(async (secretId: string, options: import("../cli/status.js").StatusOptions) => {
+          const { status } = await import("../cli/status.js");
           return status(secretId, options);
         }),
       ),
@@ -132,8 +99,8 @@ export function buildProgram(): Command {
           "prompt that does not echo. Only their last four characters are ever shown.",
       )
       .action(
-        action(async (secretId: string, options: import("../local/cli/put-key.js").PutKeyOptions) => {
-          const { putKey } = await import("../local/cli/put-key.js");
+        action(async (secretId: string, options: import("../cli/put-key.js").PutKeyOptions) => {
+          const { putKey } = await import("../cli/put-key.js");
           return putKey(secretId, options);
         }),
       ),
@@ -167,8 +134,8 @@ export function buildProgram(): Command {
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (secretId: string, options: import("../local/cli/rotate.js").RotateOptions) => {
-          const { rotate } = await import("../local/cli/rotate.js");
+        action(async (secretId: string, options: import("../cli/rotate.js").RotateOptions) => {
+          const { rotate } = await import("../cli/rotate.js");
           return rotate(secretId, options);
         }),
       ),
@@ -185,8 +152,8 @@ export function buildProgram(): Command {
       .addOption(jsonOption())
       .addHelpText("after", "\nWhen to wait and when to abort: docs/operations.md.")
       .action(
-        action(async (secretId: string, options: import("../local/cli/abort.js").AbortOptions) => {
-          const { abort } = await import("../local/cli/abort.js");
+        action(async (secretId: string, options: import("../cli/abort.js").AbortOptions) => {
+          const { abort } = await import("../cli/abort.js");
           return abort(secretId, options);
         }),
       ),
@@ -212,8 +179,8 @@ export function buildProgram(): Command {
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (secretId: string, options: import("../local/cli/rollback.js").RollbackOptions) => {
-          const { rollback } = await import("../local/cli/rollback.js");
+        action(async (secretId: string, options: import("../cli/rollback.js").RollbackOptions) => {
+          const { rollback } = await import("../cli/rollback.js");
           return rollback(secretId, options);
         }),
       ),
@@ -242,38 +209,18 @@ export function buildProgram(): Command {
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (options: import("../local/cli/reconcile.js").ReconcileOptions) => {
-          const { reconcile } = await import("../local/cli/reconcile.js");
+        action(async (options: import("../cli/reconcile.js").ReconcileOptions) => {
+          const { reconcile } = await import("../cli/reconcile.js");
           return reconcile(options);
         }),
       ),
   );
 
-  for (const command of program.commands) if (command.name() !== "demo") addAwsOptions(command);
+  for (const command of program.commands) addAwsOptions(command);
   return program;
 }
 
 /** Runs the command line; `argv` is process.argv. Sets process.exitCode and exits once output is written. */
 export async function main(argv: string[] = process.argv): Promise<void> {
-  // The SDK warns on stderr about Node 20's end of support; a command line keeps stderr for its own one-line errors.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  // `novala-rotation status … | head`: the reader has gone; stop quietly instead of dying with an EPIPE stack trace.
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(process.exitCode ?? EXIT.ok);
-    throw error;
-  });
-  const program = buildProgram();
-  program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
-  try {
-    await program.parseAsync(argv);
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    } else {
-      process.exitCode = reportError(error, argv.includes("--debug"));
-    }
-  }
-  // SDK and Novala clients are closed by each command; this only stops a stray keep-alive from holding the exit.
-  setTimeout(() => process.exit(), 250).unref();
+  await runProgram(buildProgram(), argv);
 }

@@ -13,6 +13,7 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import type { InitializeMiddleware, MetadataBearer } from "@smithy/types";
+import { driveSteps, startRotation } from "../cli/secrets-manager-driver.js";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
@@ -31,7 +32,6 @@ import { ModelRevocationScheduler } from "./model-adapters.js";
 import { startNovalaSimulator } from "./novala-simulator.js";
 import { type LogLine, RecordingTelemetry } from "./recording-telemetry.js";
 import { SchedulerModel } from "./scheduler-model.js";
-import { driveSteps, startRotation } from "./secrets-manager-driver.js";
 import { startSecretsManagerServer } from "./secrets-manager-server.js";
 
 /**

@@ -3,9 +3,9 @@
  * docs/novala-key-api.md: key pairs, bearer authentication, scopes, offset pagination, revocation, the read endpoints
  * used as scope probes, and the propagation delay of a new key.
  *
- * Both faces share these business rules: the HTTP simulator (novala-simulator.ts) and the direct KeyApi
- * (memory-key-api.ts). Every operation takes the caller's bearer token and answers an {@link Outcome} with the HTTP
- * status Novala would send, so neither face re-implements a rule. Time comes from an injectable clock.
+ * Both faces share these business rules: the HTTP simulator (novala-simulator.ts) and the direct KeyApi of the tests
+ * (test/support/memory-key-api.ts). Every operation takes the caller's bearer token and answers an {@link Outcome}
+ * with the HTTP status Novala would send, so neither face re-implements a rule. Time comes from an injectable clock.
  *
  * Decisions where the contract is silent (documented so that tests and adapters agree):
  * - Key management (create, list, revoke, reading another key) needs the *secret* key of a pair holding

@@ -3,8 +3,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 /**
  * An embedded, in-process model of AWS Secrets Manager, limited to the operations rotation uses, that follows AWS's
  * documented rules (the API reference pages of each operation) rather than any emulator's habits. The local run and
- * the tests use it where no AWS account is at hand; test/secrets-manager-contract.test.ts holds it to the same
- * contract as moto. It never invokes a Lambda: whoever drives the rotation calls the steps itself.
+ * the tests use it where no AWS account is at hand; test/integration/secrets-manager-contract.test.ts holds it to the
+ * same contract as moto. It never invokes a Lambda: whoever drives the rotation calls the steps itself.
  *
  * Inputs and outputs have the shape of the JSON API (PascalCase), dates are Date objects (the HTTP face turns them
  * into epoch seconds). Errors carry AWS's exception name and never a secret value.

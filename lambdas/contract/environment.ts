@@ -4,7 +4,7 @@ import { ConfigurationError } from "../core/errors.js";
 
 /**
  * The contract between the construct that deploys the Lambdas (lib/), the Lambdas that read their configuration
- * (lambdas/core/config.ts) and the operator CLI that finds a deployment from a secret (local/cli/): environment
+ * (lambdas/core/config.ts) and the operator CLI that finds a deployment from a secret (cli/): environment
  * variable names, defaults and limits, the metric namespace, the schedule-group name, the event names and the
  * host-pattern grammar. Each side imports them from here, so they cannot drift apart.
  */

@@ -1,5 +1,5 @@
-import { revocationDepsFromEnvironment } from "../adapters/environment.js";
-import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
+import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
+import { PowertoolsTelemetry, publicError } from "../adapters/telemetry/powertools-telemetry.js";
 import { readNovalaClientConfig } from "../core/config.js";
 import type { RevocationRequest } from "../core/ports.js";
 import { parseRevocationRequest, revokeRetiredKey } from "../core/revocation.js";

@@ -2,8 +2,8 @@ import {
   overdueCheckDepsFromEnvironment,
   rotationDepsFromEnvironment,
   rotationOutcomesFromEnvironment,
-} from "../adapters/environment.js";
-import { PowertoolsTelemetry, publicError } from "../adapters/powertools-telemetry.js";
+} from "../adapters/aws/deps-from-environment.js";
+import { PowertoolsTelemetry, publicError } from "../adapters/telemetry/powertools-telemetry.js";
 import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";

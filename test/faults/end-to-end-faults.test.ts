@@ -19,6 +19,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { driveSteps, startRotation } from "../../cli/secrets-manager-driver.js";
 import { carriesRotationTag, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { ROTATION_STEPS, type RotationStep } from "../../lambdas/core/rotation.js";
@@ -26,7 +27,6 @@ import { secretValueFor as secretJson } from "../../lambdas/core/secret-value.js
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import { driveSteps, startRotation } from "../../local/secrets-manager-driver.js";
 import type { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
 import {

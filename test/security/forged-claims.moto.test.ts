@@ -1,12 +1,12 @@
 import { CreateScheduleGroupCommand } from "@aws-sdk/client-scheduler";
 import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { describe, expect, it } from "vitest";
+import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
 import { hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../local/secrets-manager-driver.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, schedulerClientFor, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
 

@@ -6,12 +6,12 @@
  */
 import { CreateSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { driveSteps, startRotation } from "../../cli/secrets-manager-driver.js";
 import { hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import { driveSteps, startRotation } from "../../local/secrets-manager-driver.js";
 import {
   lambdaEnvironment,
   type Moto,

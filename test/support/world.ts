@@ -6,13 +6,13 @@ import { replacementKeyName } from "../../lambdas/core/key-name.js";
 import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
-import { ModelKeyApi } from "../../local/memory-key-api.js";
 import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
 import { NovalaModel } from "../../local/novala-model.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
 import { SchedulerModel } from "../../local/scheduler-model.js";
 import { SecretsManagerModel } from "../../local/secrets-manager-model.js";
+import { ModelKeyApi } from "./memory-key-api.js";
 
 /** A clock that time-travels: sleep() advances it at once, so backoffs and deadlines cost no real time. */
 export class FakeClock implements Clock {

@@ -1,0 +1,272 @@
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import {
+  DeleteScheduleCommand,
+  GetScheduleCommand,
+  type GetScheduleCommandOutput,
+  paginateListSchedules,
+  SchedulerClient,
+} from "@aws-sdk/client-scheduler";
+import {
+  DescribeSecretCommand,
+  type DescribeSecretCommandOutput,
+  GetSecretValueCommand,
+  paginateListSecretVersionIds,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import type { RevocationRequest } from "../lambdas/core/ports.js";
+import { CliError, EXIT } from "./errors.js";
+
+/**
+ * AWS for the command line: clients built from --profile/--region/--endpoint-url on top of the SDK's default chain
+ * (environment, shared config, SSO, instance roles), the Lambdas' own SecretStore over them, and the few reads and
+ * Scheduler calls the commands make beyond the SecretStore port.
+ */
+export interface AwsOptions {
+  profile?: string;
+  region?: string;
+  endpointUrl?: string;
+}
+
+export interface Aws {
+  secrets: SecretsManagerClient;
+  scheduler: SchedulerClient;
+  /** Reads the rotation function's configuration (cli/deployment.ts). */
+  lambda: LambdaClient;
+  /** Publishes rollback's Key Rotation Rolled Back event. */
+  events: EventBridgeClient;
+  store: AwsSecretStore;
+  destroy(): void;
+}
+
+export function createAws(options: AwsOptions): Aws {
+  if (options.endpointUrl !== undefined) checkEndpoint(options.endpointUrl);
+  const config = {
+    ...(options.region && { region: options.region }),
+    ...(options.profile && { profile: options.profile }),
+    ...(options.endpointUrl && { endpoint: options.endpointUrl }),
+  };
+  const secrets = new SecretsManagerClient(config);
+  const scheduler = new SchedulerClient(config);
+  const lambda = new LambdaClient(config);
+  const events = new EventBridgeClient(config);
+  return {
+    secrets,
+    scheduler,
+    lambda,
+    events,
+    store: new AwsSecretStore(secrets),
+    destroy() {
+      for (const client of [secrets, scheduler, lambda, events]) client.destroy();
+    },
+  };
+}
+
+function checkEndpoint(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CliError(`--endpoint-url: "${url}" is not a URL`, EXIT.usage);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new CliError(`--endpoint-url: expected an http or https URL, got ${parsed.protocol}`, EXIT.usage);
+  }
+}
+
+/** DescribeSecret, with the service's error reduced to one line naming the secret. */
+export async function describeSecret(aws: Aws, secretId: string): Promise<DescribeSecretCommandOutput> {
+  try {
+    const out = await aws.secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+    if (!out.ARN || !out.Name) throw new CliError(`DescribeSecret ${secretId}: the answer has no ARN or Name`);
+    return out;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw storeError("DescribeSecret", secretId, error);
+  }
+}
+
+/** Whether an error is the service's ResourceNotFoundException (also through storeError, which keeps the name). */
+export function isNotFound(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === "ResourceNotFoundException";
+}
+
+export interface LabelledVersion {
+  versionId: string;
+  stages: string[];
+  createdDate?: Date;
+}
+
+/** The versions that carry at least one staging label (moto also lists unlabelled ones): AWSCURRENT first. */
+export async function labelledVersions(aws: Aws, secretArn: string): Promise<LabelledVersion[]> {
+  const versions: LabelledVersion[] = [];
+  try {
+    for await (const page of paginateListSecretVersionIds({ client: aws.secrets }, { SecretId: secretArn })) {
+      for (const version of page.Versions ?? []) {
+        const stages = version.VersionStages ?? [];
+        if (!version.VersionId || stages.length === 0) continue;
+        versions.push({
+          versionId: version.VersionId,
+          stages: [...stages],
+          ...(version.CreatedDate && { createdDate: version.CreatedDate }),
+        });
+      }
+    }
+  } catch (error) {
+    throw storeError("ListSecretVersionIds", secretArn, error);
+  }
+  return versions.sort((a, b) => stageRank(a.stages) - stageRank(b.stages));
+}
+
+/**
+ * Every version of a secret, the unlabelled (deprecated) ones too: a rotation that was abandoned or rolled back leaves
+ * its version without labels, and the keys it made carry that version's tag.
+ */
+export async function allVersions(aws: Aws, secretArn: string): Promise<LabelledVersion[]> {
+  const versions: LabelledVersion[] = [];
+  try {
+    for await (const page of paginateListSecretVersionIds(
+      { client: aws.secrets },
+      { SecretId: secretArn, IncludeDeprecated: true },
+    )) {
+      for (const version of page.Versions ?? []) {
+        if (!version.VersionId) continue;
+        versions.push({
+          versionId: version.VersionId,
+          stages: [...(version.VersionStages ?? [])],
+          ...(version.CreatedDate && { createdDate: version.CreatedDate }),
+        });
+      }
+    }
+  } catch (error) {
+    throw storeError("ListSecretVersionIds", secretArn, error);
+  }
+  return versions.sort((a, b) => stageRank(a.stages) - stageRank(b.stages));
+}
+
+const STAGE_ORDER = ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"];
+
+function stageRank(stages: string[]): number {
+  const ranks = stages.map((stage) => STAGE_ORDER.indexOf(stage)).filter((rank) => rank >= 0);
+  return ranks.length > 0 ? Math.min(...ranks) : STAGE_ORDER.length;
+}
+
+/**
+ * The value of a version by id alone, which also reads a version that lost its labels (a rotation rolled back by
+ * testSecret). Undefined when it cannot be read.
+ */
+export async function versionValue(aws: Aws, secretArn: string, versionId: string): Promise<string | undefined> {
+  try {
+    const out = await aws.secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: versionId }));
+    return out.SecretString;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A revocation schedule as the commands show it. */
+export interface RevocationSchedule {
+  name: string;
+  group: string;
+  keyId?: string;
+  secretId?: string;
+  revokeAfter?: string;
+  expression?: string;
+  state?: string;
+  /** The target (revocation function, role, dead-letter queue), so rollback can schedule alike. */
+  target?: GetScheduleCommandOutput["Target"];
+}
+
+/**
+ * The schedules in `group` (whose names start with `prefix`, when given), each read with GetSchedule for its input.
+ * A group that does not exist holds no schedules.
+ */
+export async function revocationSchedules(aws: Aws, group: string, prefix?: string): Promise<RevocationSchedule[]> {
+  const names: string[] = [];
+  try {
+    for await (const page of paginateListSchedules(
+      { client: aws.scheduler },
+      { GroupName: group, ...(prefix && { NamePrefix: prefix }) },
+    )) {
+      for (const schedule of page.Schedules ?? []) if (schedule.Name) names.push(schedule.Name);
+    }
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw schedulerError("ListSchedules", group, error);
+  }
+  const schedules: RevocationSchedule[] = [];
+  for (const name of names) {
+    const schedule = await getRevocationSchedule(aws, group, name);
+    if (schedule) schedules.push(schedule);
+  }
+  return schedules;
+}
+
+/** GetSchedule, read as a revocation schedule; undefined when there is no such schedule. */
+export async function getRevocationSchedule(
+  aws: Aws,
+  group: string,
+  name: string,
+): Promise<RevocationSchedule | undefined> {
+  let out: GetScheduleCommandOutput;
+  try {
+    out = await aws.scheduler.send(new GetScheduleCommand({ GroupName: group, Name: name }));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw schedulerError("GetSchedule", `${group}/${name}`, error);
+  }
+  const input = parseInput(out.Target?.Input);
+  return {
+    name,
+    group,
+    ...(input?.keyId && { keyId: input.keyId }),
+    ...(input?.secretId && { secretId: input.secretId }),
+    ...(input?.revokeAfter && { revokeAfter: input.revokeAfter }),
+    ...(out.ScheduleExpression && { expression: out.ScheduleExpression }),
+    ...(out.State && { state: out.State }),
+    ...(out.Target && { target: out.Target }),
+  };
+}
+
+/** DeleteSchedule; resolves false when it was not there. */
+export async function deleteSchedule(aws: Aws, group: string, name: string): Promise<boolean> {
+  try {
+    await aws.scheduler.send(new DeleteScheduleCommand({ GroupName: group, Name: name }));
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw schedulerError("DeleteSchedule", `${group}/${name}`, error);
+  }
+}
+
+/** When a one-time schedule fires: its input's revokeAfter, else the time in its at() expression. */
+export function scheduleTime(schedule: RevocationSchedule): string | undefined {
+  if (schedule.revokeAfter) return schedule.revokeAfter;
+  const at = schedule.expression?.match(/^at\((.+)\)$/)?.[1];
+  return at ? `${at}Z` : undefined;
+}
+
+function parseInput(input: string | undefined): Partial<RevocationRequest> | undefined {
+  if (!input) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(input);
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const out: Partial<RevocationRequest> = {};
+    for (const field of ["secretId", "keyId", "rotationToken", "revokeAfter"] as const) {
+      const value = (parsed as Record<string, unknown>)[field];
+      if (typeof value === "string") out[field] = value;
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function schedulerError(operation: string, target: string, error: unknown): Error {
+  const name = (error as { name?: unknown } | null)?.name;
+  const message = error instanceof Error ? error.message : String(error);
+  const wrapped = new Error(`${operation} ${target}: ${typeof name === "string" ? `${name}: ` : ""}${message}`);
+  if (typeof name === "string") wrapped.name = name;
+  return wrapped;
+}

@@ -1,0 +1,50 @@
+import { redact } from "../lambdas/core/redact.js";
+
+/**
+ * Errors of the command line. A CliError is an expected failure (a refusal, a failed rotation, a bad input): its
+ * message is the one line the user sees. Anything else is reported the same way, by its name and message; the stack
+ * only with --debug. Every line goes through redact(), a last line of defence against key material.
+ */
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+  }
+}
+
+/** Exit codes: documented in the README, section "Command line". */
+export const EXIT = {
+  ok: 0,
+  /** The operation failed or was refused; also any unexpected error. */
+  failed: 1,
+  /** Bad usage: an unknown option, a missing argument, a malformed value. */
+  usage: 2,
+  /** `rotate` stopped following before the rotation finished (--timeout). */
+  timedOut: 3,
+  /** `status`: the verdict is not healthy (a rotation stuck, failed or in progress, a key in trouble). */
+  unhealthy: 4,
+  /** `status --check`: Novala could not be asked in time, so the verdict is incomplete. */
+  unknown: 5,
+} as const;
+
+/** The one line for `error`: a CliError's message, otherwise "Name: message" (names like Error are left out). */
+export function describeError(error: unknown): string {
+  if (error instanceof CliError) return redact(error.message);
+  if (error instanceof Error) {
+    const plain = error.name === "Error" || error.name === "CliError" || error.message.includes(`${error.name}:`);
+    const name = plain ? "" : `${error.name}: `;
+    return redact(`${name}${error.message || "(no message)"}`);
+  }
+  return redact(String(error));
+}
+
+/** Writes the error line (and with `debug` the stack) to stderr; returns the exit code. */
+export function reportError(error: unknown, debug: boolean, stderr: NodeJS.WritableStream = process.stderr): number {
+  const line = describeError(error).replace(/\s*\n\s*/g, " ");
+  stderr.write(`novala-rotation: ${line}\n`);
+  if (debug && error instanceof Error && error.stack) stderr.write(`${redact(error.stack)}\n`);
+  return error instanceof CliError ? error.exitCode : EXIT.failed;
+}

@@ -1,0 +1,187 @@
+import type { NovalaHttpClientOptions } from "../lambdas/adapters/novala/http-client.js";
+import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
+import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/core/config.js";
+import { managerCredentials } from "../lambdas/core/context.js";
+import { errorMessage } from "../lambdas/core/errors.js";
+import type { NovalaCredentials, NovalaKey, Telemetry } from "../lambdas/core/ports.js";
+import { lastFour } from "../lambdas/core/redact.js";
+import { type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
+import { type Aws, type AwsOptions, createAws, type LabelledVersion } from "./aws.js";
+import { Output } from "./output.js";
+
+/**
+ * What one command invocation works with: the output, AWS clients, and (built on first use, since it reads
+ * NOVALA_ALLOWED_HOSTS and the timeouts the same way the Lambdas do) the Novala key API.
+ */
+export interface CommonOptions extends AwsOptions {
+  json?: boolean;
+  debug?: boolean;
+}
+
+export class Session {
+  readonly out: Output;
+  readonly aws: Aws;
+  private novalaConfig?: NovalaClientConfig;
+  private keyApi?: NovalaKeyApi;
+  private keyApiOptions: NovalaHttpClientOptions = {};
+
+  constructor(readonly options: CommonOptions) {
+    this.out = new Output(Boolean(options.json));
+    this.aws = createAws(options);
+  }
+
+  /** The Novala client configuration, from the environment exactly as the Lambdas read it. */
+  get config(): NovalaClientConfig {
+    this.novalaConfig ??= readNovalaClientConfig(process.env);
+    return this.novalaConfig;
+  }
+
+  get keys(): NovalaKeyApi {
+    this.keyApi ??= createNovalaKeyApi(this.config, this.keyApiOptions);
+    return this.keyApi;
+  }
+
+  /**
+   * Caps every Novala wait of this session at `totalMs` (`status --check`): the connect and request timeouts and the
+   * retry budget, rate-limited retries included, so no single call outlasts it. Call before the first Novala call.
+   */
+  limitNovala(totalMs: number): void {
+    const base = this.config;
+    this.novalaConfig = {
+      ...base,
+      connectTimeoutMs: Math.min(base.connectTimeoutMs, totalMs),
+      requestTimeoutMs: Math.min(base.requestTimeoutMs, totalMs),
+      retryBudgetMs: Math.min(base.retryBudgetMs, totalMs),
+    };
+    this.keyApiOptions = { rateLimitBudgetMs: 0 };
+  }
+
+  /** What lambdas/core's readKeySecret, managerCredentials and revokeRetiredKey need. */
+  get deps() {
+    return { store: this.aws.store, keys: this.keys, config: this.config, telemetry: quietTelemetry(this) };
+  }
+
+  /** The credentials that may read and revoke the keys of `secret` (the manager key, or its own when self-managed). */
+  managerCredentials(secretArn: string, secret: ParsedKeySecret): Promise<NovalaCredentials> {
+    return managerCredentials(this.deps, secretArn, secret);
+  }
+
+  async close(): Promise<void> {
+    this.aws.destroy();
+    await this.keyApi?.close();
+  }
+}
+
+/** Runs `body` with a Session and closes it whatever happens. */
+export async function withSession(options: CommonOptions, body: (session: Session) => Promise<number>) {
+  const session = new Session(options);
+  try {
+    return await body(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/** A Telemetry for the core functions the CLI calls: warnings and errors are shown, the rest only with --debug. */
+function quietTelemetry(session: Session): Telemetry {
+  const show = (level: string, message: string, fields?: Record<string, unknown>) => {
+    const detail = fields ? ` ${JSON.stringify(fields)}` : "";
+    session.out.warn(`${level}: ${message}${detail}`);
+  };
+  return {
+    debug: (message, fields) => session.options.debug && show("debug", message, fields),
+    info: (message, fields) => session.options.debug && show("info", message, fields),
+    warn: (message, fields) => show("warn", message, fields),
+    error: (message, fields) => show("error", message, fields),
+    metric: () => {},
+  };
+}
+
+/** The metadata of a stored value that may be shown: never publishableKey or secretKey. */
+export interface KeyMetadata {
+  keyId?: string;
+  name?: string;
+  scopes?: string[];
+  createdAt?: string;
+  baseUrl?: string;
+  managerSecretId?: string;
+}
+
+/** Reads the showable fields of a value leniently (an old version need not pass today's validation to be shown). */
+export function keyMetadata(value: string | undefined): KeyMetadata {
+  if (value === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return {};
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+  const record = parsed as Record<string, unknown>;
+  const text = (field: string) => (typeof record[field] === "string" ? (record[field] as string) : undefined);
+  const scopes = Array.isArray(record.scopes) ? record.scopes.filter((s): s is string => typeof s === "string") : [];
+  const meta: KeyMetadata = {};
+  for (const field of ["keyId", "name", "createdAt", "baseUrl", "managerSecretId"] as const) {
+    const fieldValue = text(field);
+    if (fieldValue !== undefined) meta[field] = fieldValue;
+  }
+  if (Array.isArray(record.scopes)) meta.scopes = scopes;
+  return meta;
+}
+
+/** One labelled version with what its value says. `parsed` (which holds the keys) is for calls, never for output. */
+export interface VersionRead extends LabelledVersion {
+  meta: KeyMetadata;
+  /** The value validated by parseKeySecret, when it passes. */
+  parsed?: ParsedKeySecret;
+  /** Why the value does not pass validation, or could not be read (the message never echoes the value). */
+  problem?: string;
+}
+
+/** Reads the value of each labelled version (always naming a stage, as the Lambdas do) and validates it. */
+export async function readVersions(
+  session: Session,
+  secretArn: string,
+  secretName: string,
+  versions: LabelledVersion[],
+): Promise<VersionRead[]> {
+  const reads: VersionRead[] = [];
+  for (const version of versions) {
+    const stage = version.stages[0] ?? "AWSCURRENT";
+    try {
+      const stored = await session.aws.store.getValue(secretArn, { stage, versionId: version.versionId });
+      if (!stored) {
+        reads.push({ ...version, meta: {}, problem: "no value yet" });
+        continue;
+      }
+      const meta = keyMetadata(stored.value);
+      try {
+        const parsed = parseKeySecret(stored.value, `secret ${secretName} ${stage}`, session.config.allowedHosts);
+        reads.push({ ...version, meta, parsed });
+      } catch (error) {
+        reads.push({ ...version, meta, problem: errorMessage(error) });
+      }
+    } catch (error) {
+      reads.push({ ...version, meta: {}, problem: errorMessage(error) });
+    }
+  }
+  return reads;
+}
+
+/** Novala's view of a key, or why it could not be had. */
+export type NovalaView = { key: NovalaKey } | { missing: true } | { error: string };
+
+export async function novalaView(session: Session, credentials: NovalaCredentials, keyId: string): Promise<NovalaView> {
+  try {
+    const key = await session.keys.get(credentials, keyId);
+    return key ? { key } : { missing: true };
+  } catch (error) {
+    return { error: errorMessage(error) };
+  }
+}
+
+/** "pk_live_…abcd": the prefix and the last four characters, which put-key may echo. */
+export function maskedKey(key: string): string {
+  const prefix = key.match(/^(pk|sk)_(live|test)_/)?.[0] ?? "";
+  return `${prefix}${lastFour(key)}`;
+}

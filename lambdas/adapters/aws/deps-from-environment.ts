@@ -1,0 +1,98 @@
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { SchedulerClient } from "@aws-sdk/client-scheduler";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { NovalaClientConfig, RotationConfig } from "../../core/config.js";
+import type { RotationDeps } from "../../core/context.js";
+import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
+import { systemClock } from "../../core/ports.js";
+import { createNovalaKeyApi } from "../novala/key-api.js";
+import { AwsRevocationScheduler } from "./revocation-scheduler.js";
+import { EventBridgeRotationEvents } from "./rotation-events.js";
+import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
+import { AwsSecretStore } from "./secret-store.js";
+
+/**
+ * Builds the real adapters for a Lambda invocation. Clients are made once per execution environment and reused across
+ * invocations (connection reuse); they are rebuilt only when the configuration they depend on changes, which in
+ * practice happens only in tests that point the same process at different endpoints.
+ */
+let cached:
+  | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
+  | undefined;
+let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+
+function awsClients() {
+  const env = process.env;
+  const fingerprint = [
+    env.AWS_REGION,
+    env.AWS_ENDPOINT_URL,
+    env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    env.AWS_ENDPOINT_URL_SCHEDULER,
+    env.AWS_ENDPOINT_URL_EVENTBRIDGE,
+  ].join("|");
+  if (cached?.fingerprint !== fingerprint) {
+    cached = {
+      fingerprint,
+      secrets: new SecretsManagerClient({}),
+      scheduler: new SchedulerClient({}),
+      events: new EventBridgeClient({}),
+    };
+  }
+  return cached;
+}
+
+function keyApi(config: NovalaClientConfig): KeyApi {
+  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
+  if (cachedKeys?.fingerprint !== fingerprint) cachedKeys = { fingerprint, keys: createNovalaKeyApi(config) };
+  return cachedKeys.keys;
+}
+
+export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+}
+
+/**
+ * The rotation's adapters over given clients: the Lambda's own (above), or the command line's when it runs the steps
+ * on the operator's machine (`novala-rotation rotate --run-steps`), so both wire the ports alike.
+ */
+export function rotationDepsWith(
+  config: RotationConfig,
+  telemetry: Telemetry,
+  clients: { secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient },
+  keys: KeyApi,
+): RotationDeps {
+  const scheduler: RevocationScheduler = config.revocation
+    ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
+    : {
+        ensureScheduled: () => Promise.reject(new Error("no revocation schedule is configured (grace period 0)")),
+        // No schedule group configured (grace 0): no schedule is ever made; a retired key is revoked in finishSecret.
+        isScheduled: async () => false,
+      };
+  // No bus configured (a local run, a test): rotations publish nothing.
+  const events: RotationEvents = config.eventBus
+    ? new EventBridgeRotationEvents(clients.events, config.eventBus)
+    : { keyRotated: async () => {}, rotationRolledBack: async () => {} };
+  return {
+    store: new AwsSecretStore(clients.secrets),
+    keys,
+    scheduler,
+    events,
+    telemetry,
+    clock: systemClock,
+    config,
+  };
+}
+
+/** Where the rotation function records each step's outcome: tags on the secret. */
+export function rotationOutcomesFromEnvironment(): SecretTagRotationOutcomes {
+  return new SecretTagRotationOutcomes(awsClients().secrets);
+}
+
+/** The overdue check only describes secrets. */
+export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
+  return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
+}
+
+export function revocationDepsFromEnvironment(config: NovalaClientConfig, telemetry: Telemetry) {
+  return { store: new AwsSecretStore(awsClients().secrets), keys: keyApi(config), telemetry, config };
+}

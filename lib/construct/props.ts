@@ -1,0 +1,417 @@
+/** The construct's props, their defaults, and the checks that reject a wrong prop with a message naming it. */
+import { Duration, Stack, Token } from "aws-cdk-lib";
+import type * as ec2 from "aws-cdk-lib/aws-ec2";
+import type * as events from "aws-cdk-lib/aws-events";
+import type * as kms from "aws-cdk-lib/aws-kms";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import type * as sns from "aws-cdk-lib/aws-sns";
+import {
+  parseAllowedHosts,
+  SCHEDULE_GROUP_NAME,
+  SECONDS,
+  type SecondsSetting,
+  secondsProblem,
+} from "../../lambdas/contract/environment.js";
+import { scheduleProblem } from "../../lambdas/contract/schedule.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
+
+/** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
+const OLDEST_NODE_MAJOR = 20;
+
+const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
+
+/** Properties of a {@link NovalaKeyRotation}. */
+export interface NovalaKeyRotationProps {
+  /**
+   * The secrets that hold a Novala key pair and that this construct rotates. Existing secrets
+   * (`Secret.fromSecretNameV2`, `Secret.fromSecretCompleteArn`, `Secret.fromSecretPartialArn`) or a `Secret` created
+   * in the same stack. A new secret must hold a key pair (the JSON of docs/design.md) before its first rotation:
+   * put the first key in with `aws secretsmanager put-secret-value` right after the deploy.
+   *
+   * The rotation function may read and write only these secrets.
+   */
+  readonly secrets: secretsmanager.ISecret[];
+
+  /**
+   * When Secrets Manager rotates the secrets: `rate(N days)`, `rate(N hours)` or a six-field `cron(...)` expression
+   * (UTC), as the `ScheduleExpression` of `AWS::SecretsManager::RotationSchedule`.
+   *
+   * @default "rate(30 days)"
+   */
+  readonly scheduleExpression?: string;
+
+  /**
+   * The rotation window: how long after the scheduled time Secrets Manager may start the rotation, in whole hours
+   * (1 to 24). Required with a `cron()` expression, so that the window is a deliberate choice.
+   *
+   * @default - none with `rate()`: Secrets Manager picks the time within the interval
+   */
+  readonly rotationWindow?: Duration;
+
+  /**
+   * Whether Secrets Manager rotates the secrets as soon as this rotation schedule is created or changed by a deploy.
+   * Off by default so that a `cdk deploy` never replaces a production key by surprise (consumers would then depend
+   * on the grace period during a deploy nobody planned as a rotation); Secrets Manager then only tests the
+   * configuration, and the first rotation happens on schedule or on `aws secretsmanager rotate-secret`.
+   *
+   * @default false
+   */
+  readonly rotateImmediatelyOnUpdate?: boolean;
+
+  /**
+   * How long the old key stays live after a rotation before a one-time EventBridge Scheduler schedule revokes it.
+   * Must exceed the longest time a consumer caches the secret. 0 revokes the old key at the end of the rotation.
+   * From 0 to 7 days, in whole seconds.
+   *
+   * @default Duration.hours(24)
+   */
+  readonly gracePeriod?: Duration;
+
+  /**
+   * The name of the EventBridge Scheduler group that holds the one-time revocation schedules. The rotation function
+   * finds it in its environment, and the `novala-rotation` CLI through the secret's rotation function; the stack
+   * outputs it. Give each NovalaKeyRotation in one stack its own name.
+   *
+   * @default `<stack name>-revocations` (cut to 64 characters, with a hash, for a long stack name)
+   */
+  readonly scheduleGroupName?: string;
+
+  /**
+   * The event bus that receives a `Key Rotated` event after every successful rotation and a `Key Rotation Rolled
+   * Back` event after every rollback (source `novala.key-rotation`; docs/events.md). The rotation function may put
+   * events on this bus only.
+   *
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
+
+  /**
+   * The secret that holds the Novala manager key (scope `api_keys.manage`) that the rotated secrets' `managerSecretId`
+   * names. Both functions read it; the rotation function writes it only when it rotates it too (`rotateManagerSecret`,
+   * or the manager secret listed in `secrets`).
+   *
+   * @default - no manager secret: every rotated secret is self-managed (its own key holds `api_keys.manage`)
+   */
+  readonly managerSecret?: secretsmanager.ISecret;
+
+  /**
+   * Rotate the manager secret too, on the same schedule: it is a self-managed secret (its key holds
+   * `api_keys.manage` and creates its own replacement), so the rotation function gets the same rights on it as on
+   * the listed secrets (PutSecretValue, UpdateSecretVersionStage, ListSecretVersionIds) and it gets a rotation schedule.
+   * The same as listing it in `secrets` as well. Needs `managerSecret`.
+   *
+   * @default false: the manager secret is only read
+   */
+  readonly rotateManagerSecret?: boolean;
+
+  /**
+   * The hosts that the functions may send keys to (`NOVALA_ALLOWED_HOSTS`): exact host names or `*.domain`
+   * wildcards, optionally with `:port`. Every secret's `baseUrl` must match one of them.
+   *
+   * @default ["*.novala.ai"]
+   */
+  readonly allowedHosts?: string[];
+
+  /**
+   * How long testSecret keeps retrying the health check of a new key (Novala may answer 401 while the key
+   * propagates) before it rolls the rotation back. From 0 to 840 seconds.
+   *
+   * @default Duration.seconds(60)
+   */
+  readonly healthCheckDeadline?: Duration;
+
+  /**
+   * How long one Novala operation may spend retrying 429, 5xx and network errors (`NOVALA_RETRY_BUDGET_SECONDS`).
+   * From 0 to 840 seconds.
+   *
+   * @default Duration.seconds(60)
+   */
+  readonly novalaRetryBudget?: Duration;
+
+  /**
+   * The connect timeout of each Novala call (`NOVALA_CONNECT_TIMEOUT_SECONDS`).
+   *
+   * @default Duration.seconds(5)
+   */
+  readonly novalaConnectTimeout?: Duration;
+
+  /**
+   * The total timeout of one Novala HTTP attempt (`NOVALA_REQUEST_TIMEOUT_SECONDS`).
+   *
+   * @default Duration.seconds(10)
+   */
+  readonly novalaRequestTimeout?: Duration;
+
+  /**
+   * The topic that receives every alert: rotation failures and abandoned rotations, function errors, refused or
+   * failed revocations, and messages in the revocation dead-letter queue.
+   *
+   * @default - a new topic, encrypted with a new customer-managed KMS key that CloudWatch and EventBridge may use
+   */
+  readonly alertTopic?: sns.ITopic;
+
+  /**
+   * An e-mail address to subscribe to the alert topic (the recipient must confirm the subscription).
+   *
+   * @default - no subscription
+   */
+  readonly alertEmail?: string;
+
+  /**
+   * The VPC to run both functions in. They need egress to the Novala hosts (a NAT gateway or an egress proxy) and a
+   * path to Secrets Manager and EventBridge Scheduler (interface VPC endpoints `secretsmanager` and `scheduler`, or
+   * the same NAT); CloudWatch Logs is written by the Lambda service and needs no endpoint.
+   *
+   * @default - not in a VPC: the functions reach Novala and AWS over the Lambda service's network
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Where in `vpc` to place the functions' network interfaces. Only with `vpc`.
+   *
+   * @default - the VPC's private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * The security groups of the functions. Only with `vpc`. They must allow outbound HTTPS (443) to Novala and to the
+   * VPC endpoints.
+   *
+   * @default - a new security group per function that allows all outbound traffic
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * The customer-managed KMS key that encrypts the rotated secrets (and the manager secret), when it is not already
+   * known from the `ISecret`s (`Secret.fromSecretAttributes({ encryptionKey })`). The rotation function may decrypt
+   * and generate data keys with it, only through Secrets Manager (`kms:ViaService`).
+   *
+   * @default - the keys of the `ISecret`s that carry one; none for secrets under the AWS-managed `aws/secretsmanager`
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * How long the functions' logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The memory of each function, in MiB.
+   *
+   * @default 256
+   */
+  readonly memorySize?: number;
+
+  /**
+   * The timeout of each function. It must cover the health-check deadline plus the retry budget of the Novala call
+   * that follows it (the rollback's revoke), so it may not be shorter than `healthCheckDeadline + novalaRetryBudget`.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * The Lambda runtime of both functions: a Node.js runtime, `nodejs20.x` or later. The code is the same pre-bundled
+   * ES module on every one of them (built with the package, with its own undici and AWS SDK).
+   *
+   * @default lambda.Runtime.NODEJS_24_X
+   */
+  readonly runtime?: lambda.Runtime;
+}
+
+export interface Settings {
+  /** The secrets rotated: `secrets`, and the manager secret with `rotateManagerSecret`. */
+  secrets: secretsmanager.ISecret[];
+  scheduleExpression: string;
+  rotationWindow?: Duration;
+  rotateImmediatelyOnUpdate: boolean;
+  gracePeriod: Duration;
+  allowedHosts: string[];
+  healthCheckDeadline: Duration;
+  retryBudget: Duration;
+  connectTimeout: Duration;
+  requestTimeout: Duration;
+  logRetention: logs.RetentionDays;
+  memorySize: number;
+  timeout: Duration;
+  runtime: lambda.Runtime;
+}
+
+/** Applies the defaults and rejects wrong props with a message that names the prop. */
+export function validate(props: NovalaKeyRotationProps): Settings {
+  const fail = (prop: string, message: string): never => {
+    throw new Error(`NovalaKeyRotation: ${prop} ${message}`);
+  };
+  if (!props.secrets || props.secrets.length === 0) fail("secrets", "must list at least one secret to rotate");
+  // The same secret twice would get two rotation schedules (and two rotations racing for it).
+  const identity = (secret: secretsmanager.ISecret) =>
+    JSON.stringify(Stack.of(secret).resolve(secret.secretFullArn ?? secret.secretArn));
+  const seen = new Map<string, number>();
+  props.secrets.forEach((secret, index) => {
+    const earlier = seen.get(identity(secret));
+    if (earlier !== undefined) fail("secrets", `lists the same secret twice (entries ${earlier} and ${index})`);
+    seen.set(identity(secret), index);
+  });
+  if (props.rotateManagerSecret && !props.managerSecret) fail("rotateManagerSecret", "needs managerSecret");
+  const secrets =
+    props.rotateManagerSecret && props.managerSecret && !seen.has(identity(props.managerSecret))
+      ? [...props.secrets, props.managerSecret]
+      : props.secrets;
+
+  const scheduleExpression = props.scheduleExpression?.trim() ?? "rate(30 days)";
+  const isCron = scheduleExpression.startsWith("cron(");
+  if (!Token.isUnresolved(scheduleExpression)) {
+    const problem = scheduleProblem(scheduleExpression);
+    if (problem) fail("scheduleExpression", problem);
+  }
+  const rotationWindow = props.rotationWindow;
+  if (isCron && !rotationWindow) {
+    fail(
+      "rotationWindow",
+      `is required with a cron() scheduleExpression ("${scheduleExpression}"), e.g. Duration.hours(2)`,
+    );
+  }
+  if (rotationWindow && !rotationWindow.isUnresolved()) {
+    const minutes = rotationWindow.toMinutes();
+    if (minutes % 60 !== 0 || minutes < 60 || minutes > 24 * 60) {
+      fail("rotationWindow", `must be whole hours from 1 to 24, got ${rotationWindow.toHumanString()}`);
+    }
+  }
+
+  // Bounds and defaults are the contract's, which the functions enforce when they read their environment.
+  const gracePeriod = props.gracePeriod ?? Duration.seconds(SECONDS.gracePeriod.defaultSeconds);
+  if (!gracePeriod.isUnresolved()) {
+    const ms = gracePeriod.toMilliseconds();
+    if (ms % 1000 !== 0 || secondsProblem(SECONDS.gracePeriod, ms / 1000)) {
+      const max = Duration.seconds(SECONDS.gracePeriod.maxSeconds).toHumanString();
+      fail("gracePeriod", `must be whole seconds from 0 to ${max}, got ${gracePeriod.toHumanString()}`);
+    }
+  }
+
+  // The Lambdas' own parser: a pattern one accepts, the other accepts too.
+  const allowedHosts = props.allowedHosts ?? [DEFAULT_ALLOWED_HOSTS];
+  if (allowedHosts.length === 0) fail("allowedHosts", "must list at least one host pattern");
+  for (const host of allowedHosts) {
+    if (Token.isUnresolved(host)) continue;
+    if (host.includes(",")) fail("allowedHosts", `entry "${host}" holds several patterns: give one per entry`);
+    try {
+      parseAllowedHosts(host);
+    } catch (error) {
+      fail("allowedHosts", `entry ${(error as Error).message}`);
+    }
+  }
+
+  const checked = (prop: string, value: Duration, setting: SecondsSetting) => {
+    if (secondsProblem(setting, seconds(value))) {
+      fail(prop, `must be from ${setting.minSeconds} to ${setting.maxSeconds} seconds, got ${value.toHumanString()}`);
+    }
+    return value;
+  };
+  const orDefault = (value: Duration | undefined, setting: SecondsSetting) =>
+    value ?? Duration.seconds(setting.defaultSeconds);
+  const healthCheckDeadline = checked(
+    "healthCheckDeadline",
+    orDefault(props.healthCheckDeadline, SECONDS.healthCheckDeadline),
+    SECONDS.healthCheckDeadline,
+  );
+  const retryBudget = checked(
+    "novalaRetryBudget",
+    orDefault(props.novalaRetryBudget, SECONDS.retryBudget),
+    SECONDS.retryBudget,
+  );
+  const connectTimeout = checked(
+    "novalaConnectTimeout",
+    orDefault(props.novalaConnectTimeout, SECONDS.connectTimeout),
+    SECONDS.connectTimeout,
+  );
+  const requestTimeout = checked(
+    "novalaRequestTimeout",
+    orDefault(props.novalaRequestTimeout, SECONDS.requestTimeout),
+    SECONDS.requestTimeout,
+  );
+  if (props.scheduleGroupName !== undefined && !Token.isUnresolved(props.scheduleGroupName)) {
+    if (!SCHEDULE_GROUP_NAME.test(props.scheduleGroupName)) {
+      fail("scheduleGroupName", `must be 1 to 64 letters, digits, "-", "_" or ".", got "${props.scheduleGroupName}"`);
+    }
+  }
+
+  const timeout = props.timeout ?? Duration.minutes(5);
+  const timeoutSeconds = timeout.toSeconds();
+  if (timeoutSeconds > MAX_LAMBDA_TIMEOUT.toSeconds()) {
+    fail("timeout", `must be at most 15 minutes (Lambda's limit), got ${timeout.toHumanString()}`);
+  }
+  if (timeoutSeconds < seconds(healthCheckDeadline)) {
+    fail(
+      "timeout",
+      `(${timeout.toHumanString()}) is shorter than healthCheckDeadline (${healthCheckDeadline.toHumanString()})`,
+    );
+  }
+  const needed = seconds(healthCheckDeadline) + seconds(retryBudget);
+  if (timeoutSeconds < needed) {
+    fail(
+      "timeout",
+      `(${timeout.toHumanString()}) must cover healthCheckDeadline plus novalaRetryBudget (${needed} seconds): ` +
+        "a failed health check is followed by the rollback's revoke, with its own retries",
+    );
+  }
+
+  const memorySize = props.memorySize ?? 256;
+  if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
+    fail("memorySize", `must be a whole number of MiB from 128 to 10240, got ${memorySize}`);
+  }
+  if (props.alertEmail !== undefined && !Token.isUnresolved(props.alertEmail)) {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alertEmail)) {
+      fail("alertEmail", `must be an e-mail address, got "${props.alertEmail}"`);
+    }
+  }
+  if (!props.vpc && (props.vpcSubnets || props.securityGroups)) {
+    fail(props.vpcSubnets ? "vpcSubnets" : "securityGroups", "needs vpc");
+  }
+  const runtime = props.runtime ?? lambda.Runtime.NODEJS_24_X;
+  const nodeMajor = /^nodejs(\d+)\.x$/.exec(runtime.name)?.[1];
+  if (runtime.family !== lambda.RuntimeFamily.NODEJS || !nodeMajor || Number(nodeMajor) < OLDEST_NODE_MAJOR) {
+    fail("runtime", `must be a Node.js runtime, nodejs${OLDEST_NODE_MAJOR}.x or later, got "${runtime.name}"`);
+  }
+
+  return {
+    secrets,
+    scheduleExpression,
+    ...(rotationWindow && { rotationWindow }),
+    rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate ?? false,
+    gracePeriod,
+    allowedHosts,
+    healthCheckDeadline,
+    retryBudget,
+    connectTimeout,
+    requestTimeout,
+    logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+    memorySize,
+    timeout,
+    runtime,
+  };
+}
+
+/** A duration in seconds, fractions kept: the form the contract's variables take. */
+export function seconds(duration: Duration): number {
+  return duration.toMilliseconds() / 1000;
+}
+
+/** Schedule-group names already taken in each stack: two constructs in one stack must not share a group. */
+const scheduleGroupNames = new WeakMap<Stack, Set<string>>();
+
+export function claimScheduleGroupName(stack: Stack, name: string): string {
+  const taken = scheduleGroupNames.get(stack) ?? new Set<string>();
+  if (!Token.isUnresolved(name) && taken.has(name)) {
+    throw new Error(
+      `NovalaKeyRotation: scheduleGroupName "${name}" is already used by another NovalaKeyRotation in stack ` +
+        `${stack.stackName}: give each its own scheduleGroupName`,
+    );
+  }
+  taken.add(name);
+  scheduleGroupNames.set(stack, taken);
+  return name;
+}

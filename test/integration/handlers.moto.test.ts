@@ -1,0 +1,292 @@
+import { CreateScheduleGroupCommand, GetScheduleCommand, ListSchedulesCommand } from "@aws-sdk/client-scheduler";
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
+import { revocationScheduleName } from "../../lambdas/core/key-name.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { secretValueFor } from "../../lambdas/core/secret-value.js";
+import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
+import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import {
+  lambdaEnvironment,
+  type Moto,
+  motoSuiteTitle,
+  schedulerClientFor,
+  secretsManagerClientFor,
+  skipMoto,
+  startMoto,
+} from "../support/moto.js";
+
+/**
+ * The Lambda handlers, invoked in-process with the exact events Secrets Manager sends, against moto_server (real
+ * SDK clients, configured only through the environment as on Lambda) and the Novala simulator (the real undici
+ * client). moto cannot run a Lambda: cli/secrets-manager-driver.ts stands in for Secrets Manager's rotation service.
+ */
+const GROUP = "novala-revocations";
+const FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
+const ROLE_ARN = "arn:aws:iam::123456789012:role/novala-scheduler";
+const DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq";
+
+describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers against moto and the simulator"), () => {
+  let moto: Moto;
+  let novala: NovalaSimulator;
+  let secrets: SecretsManagerClient;
+  const savedEnv = { ...process.env };
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    secrets = secretsManagerClientFor(moto.endpoint);
+  });
+  afterAll(async () => {
+    secrets?.destroy();
+    await moto?.stop();
+  });
+
+  beforeEach(async () => {
+    await moto.reset();
+    novala = await startNovalaSimulator();
+    setEnvironment({ REVOCATION_GRACE_SECONDS: "0" });
+  });
+  afterEach(async () => {
+    await novala.stop();
+    process.env = { ...savedEnv };
+  });
+
+  function setEnvironment(overrides: Record<string, string | undefined>) {
+    process.env = {
+      ...savedEnv,
+      ...lambdaEnvironment(moto.endpoint, {
+        REVOCATION_SCHEDULE_GROUP: GROUP,
+        REVOCATION_FUNCTION_ARN: FUNCTION_ARN,
+        REVOCATION_SCHEDULER_ROLE_ARN: ROLE_ARN,
+        REVOCATION_DEAD_LETTER_QUEUE_ARN: DLQ_ARN,
+        HEALTH_CHECK_DEADLINE_SECONDS: "2",
+        NOVALA_RETRY_BUDGET_SECONDS: "2",
+        POWERTOOLS_LOG_LEVEL: "WARN",
+      }),
+    };
+    for (const [name, value] of Object.entries(overrides)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+
+  function secretJson(key: CreatedNovalaKey, extra: Record<string, unknown> = {}) {
+    return secretValueFor(novala.url, key, extra);
+  }
+
+  async function createSecret(name: string, value: string): Promise<string> {
+    const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+    return created.ARN as string;
+  }
+
+  /** A manager-managed consumer secret (or a self-managed one) holding a first key pair. */
+  async function givenSecret(options: { selfManaged?: boolean; extra?: Record<string, unknown> } = {}) {
+    const consumer = novala.model.seedKey({
+      name: "Acumatica Integration",
+      scopes: options.selfManaged
+        ? ["leads.lead.read", "pipeline", "api_keys.manage"]
+        : ["leads.lead.read", "pipeline"],
+    });
+    let managerSecretId: string | undefined;
+    if (!options.selfManaged) {
+      const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+      managerSecretId = await createSecret("novala/manager", secretJson(manager));
+    }
+    const secretArn = await createSecret(
+      "novala/acumatica",
+      secretJson(consumer, { ...options.extra, ...(managerSecretId && { managerSecretId }) }),
+    );
+    return { consumer, secretArn, managerSecretId };
+  }
+
+  async function valueAt(secretId: string, stage: string) {
+    const answer = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    return JSON.parse(answer.SecretString ?? "{}") as Record<string, unknown>;
+  }
+
+  async function stagesOf(secretId: string) {
+    return (await secrets.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
+  }
+
+  const status = (keyId: unknown) => novala.model.inspect(String(keyId))?.status;
+
+  it("rotates a manager-managed key with grace 0: new key current, old key revoked, extra fields kept", async () => {
+    const { consumer, secretArn, managerSecretId } = await givenSecret({ extra: { owner: "team-crm" } });
+    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+
+    const current = await valueAt(secretArn, "AWSCURRENT");
+    expect(current.keyId).not.toBe(consumer.id);
+    expect(current.owner).toBe("team-crm");
+    expect(current.managerSecretId).toBe(managerSecretId);
+    expect(current.scopes).toEqual(["leads.lead.read", "pipeline"]);
+    expect((await stagesOf(secretArn))[token]).toEqual(["AWSCURRENT"]);
+    expect((await valueAt(secretArn, "AWSPREVIOUS")).keyId).toBe(consumer.id);
+    expect(status(consumer.id)).toBe("revoked");
+    expect(status(current.keyId)).toBe("active");
+  });
+
+  it("rotates a self-managed key, which creates and revokes its own replacement", async () => {
+    const { consumer, secretArn } = await givenSecret({ selfManaged: true });
+    await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    const current = await valueAt(secretArn, "AWSCURRENT");
+    expect(current.scopes).toEqual(["leads.lead.read", "pipeline", "api_keys.manage"]);
+    expect(status(consumer.id)).toBe("revoked");
+    const manageCalls = novala.requestLog().filter((entry) => entry.route === "POST /api/v1/api-keys");
+    expect(manageCalls).toHaveLength(1);
+  });
+
+  it("with a grace period creates the one-time schedule, and the revocation handler fed its Input revokes the key", async () => {
+    setEnvironment({ REVOCATION_GRACE_SECONDS: "3600" });
+    const scheduler = schedulerClientFor(moto.endpoint);
+    await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
+    const { consumer, secretArn } = await givenSecret();
+    const before = Date.now();
+    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    expect(status(consumer.id)).toBe("active");
+
+    const schedule = await scheduler.send(
+      new GetScheduleCommand({ Name: revocationScheduleName(secretArn, consumer.id), GroupName: GROUP }),
+    );
+    const at = Date.parse(`${/^at\((.+)\)$/.exec(schedule.ScheduleExpression ?? "")?.[1]}Z`);
+    expect(at).toBeGreaterThanOrEqual(before + 3600_000 - 1000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 3600_000 + 1000);
+    expect(schedule.ScheduleExpressionTimezone).toBe("UTC");
+    expect(schedule.ActionAfterCompletion).toBe("DELETE");
+    expect(schedule.FlexibleTimeWindow).toEqual({ Mode: "OFF" });
+    expect(schedule.Target?.Arn).toBe(FUNCTION_ARN);
+    expect(schedule.Target?.RoleArn).toBe(ROLE_ARN);
+    expect(schedule.Target?.DeadLetterConfig?.Arn).toBe(DLQ_ARN);
+    expect(schedule.Target?.RetryPolicy?.MaximumRetryAttempts).toBeGreaterThan(0);
+    const input = JSON.parse(schedule.Target?.Input ?? "{}");
+    expect(input).toMatchObject({ secretId: secretArn, keyId: consumer.id, rotationToken: token });
+
+    // A retried finishSecret finds the schedule and makes no second one.
+    await rotationHandler({ Step: "finishSecret", SecretId: secretArn, ClientRequestToken: token });
+    const listed = await scheduler.send(new ListSchedulesCommand({ GroupName: GROUP }));
+    expect(listed.Schedules).toHaveLength(1);
+
+    // EventBridge Scheduler invokes the revocation function with the schedule's Input as the event.
+    expect(await revocationHandler(input)).toEqual({ outcome: "revoked" });
+    expect(status(consumer.id)).toBe("revoked");
+    expect(await revocationHandler(input)).toEqual({ outcome: "already-revoked" });
+    scheduler.destroy();
+  });
+
+  it("rolls back after a failed health check: pending key revoked, AWSPENDING removed, AWSCURRENT untouched", async () => {
+    const { consumer, secretArn } = await givenSecret();
+    novala.injectFault({ match: "GET /api/v1/leads", kind: "status", status: 403, count: 100 });
+    const token = await startRotation(secrets, secretArn);
+    await expect(driveSteps(secrets, rotationHandler, secretArn, token)).rejects.toThrow(
+      /probe of scope leads.lead.read answered 403; rolled back/,
+    );
+    const stages = await stagesOf(secretArn);
+    expect(Object.values(stages).flat()).not.toContain("AWSPENDING");
+    expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
+    expect(status(consumer.id)).toBe("active");
+    const created = novala.model.keys().filter((key) => key.name.includes("· rot "));
+    expect(created.map((key) => key.status)).toEqual(["revoked"]);
+  });
+
+  it("passes Secrets Manager's configuration test (RotateImmediately=false) without creating or revoking a key", async () => {
+    const { consumer, secretArn } = await givenSecret();
+    await rotateLikeSecretsManager(secrets, rotationHandler, secretArn, { rotateImmediately: false });
+    expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
+    expect(Object.values(await stagesOf(secretArn)).flat()).not.toContain("AWSPENDING");
+    expect(novala.model.keys().filter((key) => key.status === "revoked")).toHaveLength(0);
+    expect(novala.requestLog().some((entry) => entry.method !== "GET")).toBe(false);
+  });
+
+  it("a failing configuration test only throws: the current key is never revoked", async () => {
+    const { consumer, secretArn } = await givenSecret();
+    novala.injectFault({ match: "GET /api/v1/pipeline/deals", kind: "status", status: 403, count: 100 });
+    await expect(
+      rotateLikeSecretsManager(secrets, rotationHandler, secretArn, { rotateImmediately: false }),
+    ).rejects.toThrow(/health check of the current key/);
+    expect(status(consumer.id)).toBe("active");
+    expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
+  });
+
+  it("the revocation handler refuses a key AWSCURRENT holds after an operator rolled back", async () => {
+    const { consumer, secretArn } = await givenSecret();
+    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    // Grace 0 revoked the old key; roll back to a fresh copy to model an operator restoring a working key.
+    const previous = Object.entries(await stagesOf(secretArn)).find(([, stages]) =>
+      stages.includes("AWSPREVIOUS"),
+    )?.[0];
+    await secrets.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: secretArn,
+        VersionStage: "AWSCURRENT",
+        MoveToVersionId: previous,
+        RemoveFromVersionId: token,
+      }),
+    );
+    const outcome = await revocationHandler({ secretId: secretArn, keyId: consumer.id });
+    expect(outcome).toEqual({ outcome: "refused" });
+  });
+
+  describe("bad secret values fail createSecret naming the field, and no request leaves", () => {
+    const cases: [string, (value: Record<string, unknown>) => string, RegExp][] = [
+      ["not JSON", () => "not json at all", /is not JSON/],
+      ["a missing field", ({ secretKey, ...rest }) => JSON.stringify(rest), /field "secretKey" is missing/],
+      ["wrong key prefixes", (value) => JSON.stringify({ ...value, secretKey: "xk_live_abc123" }), /field "secretKey"/],
+      [
+        "a baseUrl outside the allow-list",
+        (value) => JSON.stringify({ ...value, baseUrl: "https://acme.example.com" }),
+        /field "baseUrl"/,
+      ],
+    ];
+    it.each(cases)("%s", async (_label, corrupt, message) => {
+      const { consumer, secretArn } = await givenSecret({ selfManaged: true });
+      const value = await valueAt(secretArn, "AWSCURRENT");
+      await secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: corrupt(value) }));
+      novala.clearRequestLog();
+      const token = await startRotation(secrets, secretArn);
+      const error = await rotationHandler({
+        Step: "createSecret",
+        SecretId: secretArn,
+        ClientRequestToken: token,
+      }).catch((caught: Error) => caught);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain(consumer.secretKey);
+      expect(novala.requestLog()).toEqual([]);
+    });
+  });
+
+  it("missing configuration fails naming the variable, before any side effect", async () => {
+    const { secretArn } = await givenSecret();
+    const token = await startRotation(secrets, secretArn);
+    setEnvironment({ REVOCATION_GRACE_SECONDS: "600", REVOCATION_SCHEDULE_GROUP: undefined });
+    novala.clearRequestLog();
+    await expect(
+      rotationHandler({ Step: "createSecret", SecretId: secretArn, ClientRequestToken: token }),
+    ).rejects.toThrow(/REVOCATION_SCHEDULE_GROUP is required when REVOCATION_GRACE_SECONDS is above 0/);
+    setEnvironment({ REVOCATION_GRACE_SECONDS: "ten" });
+    await expect(
+      rotationHandler({ Step: "createSecret", SecretId: secretArn, ClientRequestToken: token }),
+    ).rejects.toThrow(/REVOCATION_GRACE_SECONDS must be a number of seconds/);
+    expect(novala.requestLog()).toEqual([]);
+    await expect(
+      secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: token, VersionStage: "AWSPENDING" })),
+    ).rejects.toThrow();
+  });
+
+  it("rejects an event without a Step, naming the field; refuses a revocation event without a keyId", async () => {
+    await expect(
+      rotationHandler({ SecretId: "x", ClientRequestToken: "y" } as unknown as Parameters<typeof rotationHandler>[0]),
+    ).rejects.toThrow(/field "Step"/);
+    // Whoever invoked the revocation function sent it: refused, counted, not retried.
+    expect(await revocationHandler({ secretId: "x" })).toEqual({ outcome: "refused" });
+    expect(novala.requestLog()).toEqual([]);
+  });
+});
