@@ -15,7 +15,7 @@ export class CliError extends Error {
   }
 }
 
-/** Exit codes: documented in the README, section "Command line". */
+/** Exit codes: documented in docs/cli.md. */
 export const EXIT = {
   ok: 0,
   /** The operation failed or was refused; also any unexpected error. */

@@ -46,7 +46,7 @@ import { unzip } from "../support/unzip.js";
  * `npm run test:deploy`: the stack as a platform team deploys it, into an emulated account. moto_server stands in for
  * AWS; the project's own CDK CLI runs `cdk bootstrap` and `cdk deploy` against it (assets published to moto's S3, the
  * change set executed by moto's CloudFormation). The first key is put into the secret before the deploy, as the
- * README says. Then, playing the Lambda service (moto cannot run Lambda code without Docker), the test takes each
+ * docs/deploy.md says. Then, playing the Lambda service (moto cannot run Lambda code without Docker), the test takes each
  * deployed function's code and configuration back out of moto (GetFunction) and runs a whole rotation (the four steps
  * with Secrets Manager's events) and the later revocation (with the schedule's Input) with that code and that
  * environment under Node 24, against moto and the Novala simulator; then the command line against the deployed
@@ -351,7 +351,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     lambda = new LambdaClient(clientConfig);
     s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
 
-    // The first key goes in before the deploy (README, "First key").
+    // The first key goes in before the deploy (docs/deploy.md, "Put your first key in").
     const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
     firstKey = novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
     managerArn = (
