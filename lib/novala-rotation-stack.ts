@@ -119,7 +119,7 @@ export class ContextError extends Error {
         'novala-key-rotation: the deployment needs its CDK context (cdk.json "context", or -c key=value):',
         ...(missing.length > 0 ? ["  Set:", ...missing.map((line) => `    ${line}`)] : []),
         ...(invalid.length > 0 ? ["  Fix:", ...invalid.map((line) => `    ${line}`)] : []),
-        '  Every key and its default: docs/deploy.md.',
+        "  Every key and its default: docs/deploy.md.",
       ].join("\n"),
     );
   }
