@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import { benchBundles } from "./bundles.js";
 import { benchColdStart } from "./cold-start.js";
 import { benchHistory } from "./history.js";
+import { benchMassRotation } from "./mass-rotation.js";
 import { benchFleet, benchHealthCheck, benchOverhead } from "./rotation.js";
 import { progress, QUICK, type Row } from "./support.js";
 
@@ -41,6 +42,10 @@ rows.push(...(await benchHistory()).rows);
 const fleet = await benchFleet();
 rows.push(...fleet.rows);
 notes.push("", "Fleet rotation, growth with N:", "", ...fleet.notes);
+
+const mass = await benchMassRotation();
+rows.push(...mass.rows);
+notes.push("", "Mass rotation next to production:", ...mass.notes.map((n) => `- ${n}`));
 
 const headers = ["figure", "target", "baseline (same run)", "measured", "result"];
 const cells = rows.map((row) => [

@@ -102,6 +102,8 @@ export class NovalaKeyRotation extends Construct {
       connectTimeoutSeconds: seconds(settings.connectTimeout),
       requestTimeoutSeconds: seconds(settings.requestTimeout),
       retryBudgetSeconds: seconds(settings.retryBudget),
+      rateBudgetPerSecond: settings.rateBudgetPerSecond,
+      rotationConcurrency: settings.rotationConcurrency,
     };
     const runtimeEnvironment = { NODE_OPTIONS: "--enable-source-maps" };
     const novalaEnvironment = { ...novalaClientEnvironment(novalaSettings), ...runtimeEnvironment };
@@ -122,6 +124,7 @@ export class NovalaKeyRotation extends Construct {
       code: "rotation",
       description: "Secrets Manager rotation function for Novala API keys",
       role: rotationRole,
+      ...(settings.reservedConcurrency !== undefined && { reservedConcurrency: settings.reservedConcurrency }),
       environment: {
         ...rotationEnvironment({
           ...novalaSettings,

@@ -22,6 +22,8 @@ export const ENV = {
   schedulerRoleArn: "REVOCATION_SCHEDULER_ROLE_ARN",
   deadLetterQueueArn: "REVOCATION_DEAD_LETTER_QUEUE_ARN",
   eventBus: "ROTATION_EVENT_BUS",
+  rateBudget: "NOVALA_RATE_BUDGET_PER_SECOND",
+  rotationConcurrency: "ROTATION_CONCURRENCY",
   serviceName: "POWERTOOLS_SERVICE_NAME",
   metricsNamespace: "POWERTOOLS_METRICS_NAMESPACE",
 } as const;
@@ -118,7 +120,16 @@ export interface NovalaClientSettings {
   connectTimeoutSeconds?: number;
   requestTimeoutSeconds?: number;
   retryBudgetSeconds?: number;
+  /** Novala requests per second per tenant that rotation may use (docs/design.md, "A rate budget for rotation"). */
+  rateBudgetPerSecond?: number;
+  /** How many rotations may run at once: each execution environment paces at rateBudgetPerSecond ÷ this. */
+  rotationConcurrency?: number;
 }
+
+/** The default rate budget: 40 % of Novala's documented 50 requests/s per tenant, the rest left to production. */
+export const DEFAULT_RATE_BUDGET_PER_SECOND = 20;
+/** The default number of rotations at once when a construct rotates more secrets than this. */
+export const DEFAULT_MAX_ROTATION_CONCURRENCY = 50;
 
 /** The rotation function's settings besides the shared ones. Strings may be CDK tokens. */
 export interface RotationSettings extends NovalaClientSettings {
@@ -141,6 +152,8 @@ export function novalaClientEnvironment(settings: NovalaClientSettings): Record<
     [ENV.connectTimeout]: seconds(settings.connectTimeoutSeconds, SECONDS.connectTimeout),
     [ENV.requestTimeout]: seconds(settings.requestTimeoutSeconds, SECONDS.requestTimeout),
     [ENV.retryBudget]: seconds(settings.retryBudgetSeconds, SECONDS.retryBudget),
+    [ENV.rateBudget]: String(settings.rateBudgetPerSecond ?? DEFAULT_RATE_BUDGET_PER_SECOND),
+    [ENV.rotationConcurrency]: String(settings.rotationConcurrency ?? 1),
     [ENV.serviceName]: METRICS_SERVICE,
     [ENV.metricsNamespace]: METRICS_NAMESPACE,
   };

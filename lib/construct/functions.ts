@@ -27,6 +27,8 @@ interface FunctionSpec {
   role: iam.Role;
   environment: Record<string, string>;
   deadLetterQueue?: sqs.IQueue;
+  /** Reserved concurrent executions (the rotation function with an explicit `rotationConcurrency`). */
+  reservedConcurrency?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ export function novalaFunction(
     loggingFormat: lambda.LoggingFormat.JSON,
     environment: spec.environment,
     ...(spec.deadLetterQueue && { deadLetterQueue: spec.deadLetterQueue }),
+    ...(spec.reservedConcurrency !== undefined && { reservedConcurrentExecutions: spec.reservedConcurrency }),
     ...(props.vpc && {
       vpc: props.vpc,
       ...(props.vpcSubnets && { vpcSubnets: props.vpcSubnets }),

@@ -8,6 +8,8 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import {
+  DEFAULT_MAX_ROTATION_CONCURRENCY,
+  DEFAULT_RATE_BUDGET_PER_SECOND,
   parseAllowedHosts,
   SCHEDULE_GROUP_NAME,
   SECONDS,
@@ -145,6 +147,28 @@ export interface NovalaKeyRotationProps {
   readonly novalaRequestTimeout?: Duration;
 
   /**
+   * The Novala requests per second per tenant that rotation may use (`NOVALA_RATE_BUDGET_PER_SECOND`): the rest of
+   * the tenant's limit (50/s, documented) stays with the integrations in production. Each execution environment of
+   * both functions paces its calls at `novalaRateBudget ÷ rotationConcurrency` and holds all of its calls back after a
+   * 429 for its `Retry-After`. See docs/design.md, "A rate budget for rotation".
+   *
+   * @default 20 (40 % of the tenant limit)
+   */
+  readonly novalaRateBudget?: number;
+
+  /**
+   * How many rotations may run at once (`ROTATION_CONCURRENCY`): the rate budget is divided among this many execution
+   * environments, and `novala-rotation rotate` over many secrets starts no more than this many at a time. When given,
+   * it is also the rotation function's reserved concurrency (at least 10, AWS's advice for rotation functions): then
+   * more than this many secrets due at the same moment get throttled steps, which Secrets Manager does not queue, so
+   * spread their schedules. When not given, nothing is reserved and more secrets due at once than this may exceed the
+   * budget (each backs off on 429).
+   *
+   * @default - the number of rotated secrets, at most 50
+   */
+  readonly rotationConcurrency?: number;
+
+  /**
    * The topic that receives every alert: rotation failures and abandoned rotations, function errors, refused or
    * failed revocations, and messages in the revocation dead-letter queue.
    *
@@ -239,6 +263,10 @@ export interface Settings {
   memorySize: number;
   timeout: Duration;
   runtime: lambda.Runtime;
+  rateBudgetPerSecond: number;
+  rotationConcurrency: number;
+  /** The rotation function's reserved concurrency: only when `rotationConcurrency` is given. */
+  reservedConcurrency?: number;
 }
 
 /** Applies the defaults and rejects wrong props with a message that names the prop. */
@@ -377,7 +405,26 @@ export function validate(props: NovalaKeyRotationProps): Settings {
     fail("runtime", `must be a Node.js runtime, nodejs${OLDEST_NODE_MAJOR}.x or later, got "${runtime.name}"`);
   }
 
+  const rateBudgetPerSecond = props.novalaRateBudget ?? DEFAULT_RATE_BUDGET_PER_SECOND;
+  if (!Number.isFinite(rateBudgetPerSecond) || rateBudgetPerSecond <= 0 || rateBudgetPerSecond > 10_000) {
+    fail(
+      "novalaRateBudget",
+      `must be a number of requests per second above 0 (at most 10000), got ${rateBudgetPerSecond}`,
+    );
+  }
+  const given = props.rotationConcurrency;
+  if (given !== undefined && (!Number.isInteger(given) || given < 10 || given > 1000)) {
+    fail(
+      "rotationConcurrency",
+      `must be a whole number from 10 to 1000 (below 10 Secrets Manager's invocations get throttled), got ${given}`,
+    );
+  }
+  const rotationConcurrency = given ?? Math.min(secrets.length, DEFAULT_MAX_ROTATION_CONCURRENCY);
+
   return {
+    rateBudgetPerSecond,
+    rotationConcurrency,
+    ...(given !== undefined && { reservedConcurrency: given }),
     secrets,
     scheduleExpression,
     ...(rotationWindow && { rotationWindow }),

@@ -112,6 +112,8 @@ beforeAll(() => {
         logRetention: logs.RetentionDays.THREE_MONTHS,
         memorySize: 512,
         timeout: Duration.minutes(10),
+        novalaRateBudget: 12.5,
+        rotationConcurrency: 25,
       });
     },
     { account: ACCOUNT, region: REGION },
@@ -210,6 +212,9 @@ describe("with the defaults", () => {
       NOVALA_CONNECT_TIMEOUT_SECONDS: "5",
       NOVALA_REQUEST_TIMEOUT_SECONDS: "10",
       NOVALA_RETRY_BUDGET_SECONDS: "60",
+      // The rate budget's default, shared by the two secrets' rotations.
+      NOVALA_RATE_BUDGET_PER_SECOND: "20",
+      ROTATION_CONCURRENCY: "2",
       POWERTOOLS_SERVICE_NAME: "novala-rotation",
       POWERTOOLS_METRICS_NAMESPACE: "NovalaKeyRotation",
       NODE_OPTIONS: "--enable-source-maps",
@@ -235,6 +240,8 @@ describe("with the defaults", () => {
         },
       },
       VpcConfig: Match.absent(),
+      // Nothing reserved unless rotationConcurrency is given: a throttled step would wait a whole schedule period.
+      ReservedConcurrentExecutions: Match.absent(),
     });
     defaults.template.hasResourceProperties("AWS::Lambda::Function", {
       ...base,
@@ -267,6 +274,7 @@ describe("with the defaults", () => {
     expect(resolved).toEqual({
       ...rotationEnvironment({
         allowedHosts: [DEFAULT_ALLOWED_HOSTS],
+        rotationConcurrency: 2,
         scheduleGroup: groupName(defaults),
         revocationFunctionArn: arns.RevocationFunction as string,
         schedulerRoleArn: arns.SchedulerRole as string,
@@ -630,8 +638,11 @@ describe("with every option", () => {
           NOVALA_RETRY_BUDGET_SECONDS: "90",
           HEALTH_CHECK_DEADLINE_SECONDS: "120",
           REVOCATION_GRACE_SECONDS: "0",
+          NOVALA_RATE_BUDGET_PER_SECOND: "12.5",
+          ROTATION_CONCURRENCY: "25",
         }),
       },
+      ReservedConcurrentExecutions: 25,
       VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
     });
     custom.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 90 });
@@ -756,6 +767,12 @@ describe("rejects wrong props at synth, naming the prop", () => {
     ["a schedule group name Scheduler rejects", { scheduleGroupName: "novala revocations" }, /scheduleGroupName must/],
     ["a malformed e-mail address", { alertEmail: "ops" }, /alertEmail must be an e-mail address/],
     ["a memory size out of range", { memorySize: 64 }, /memorySize must be/],
+    ["a rate budget of 0", { novalaRateBudget: 0 }, /novalaRateBudget must be a number of requests per second/],
+    [
+      "a concurrency below 10",
+      { rotationConcurrency: 5 },
+      /rotationConcurrency must be a whole number from 10 to 1000 .*got 5/,
+    ],
   ])("%s", (_name, props, message) => {
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(message);
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(/^NovalaKeyRotation: /);

@@ -6,6 +6,7 @@ import type { RotationDeps } from "../../core/context.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
+import { pacerFromEnvironment } from "../novala/rate-budget.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
@@ -42,8 +43,11 @@ function awsClients() {
 }
 
 function keyApi(config: NovalaClientConfig): KeyApi {
-  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
-  if (cachedKeys?.fingerprint !== fingerprint) cachedKeys = { fingerprint, keys: createNovalaKeyApi(config) };
+  const pacer = pacerFromEnvironment();
+  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec, rate: pacer?.ratePerSecond });
+  if (cachedKeys?.fingerprint !== fingerprint) {
+    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
+  }
   return cachedKeys.keys;
 }
 

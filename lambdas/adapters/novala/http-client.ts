@@ -20,6 +20,7 @@ import {
   NovalaUnavailableError,
 } from "../../core/errors.js";
 import { redact, redactSecrets } from "../../core/redact.js";
+import type { RequestPacer } from "./rate-budget.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
@@ -77,6 +78,8 @@ export interface NovalaHttpClientOptions {
   rateLimitBudgetMs?: number;
   /** Replaces the shared Agent (its own timeouts then apply). */
   dispatcher?: Dispatcher;
+  /** Paces every attempt and holds all of them back after a 429 (the rate budget, ./rate-budget.ts). */
+  pacer?: RequestPacer;
 }
 
 export const DEFAULT_BACKOFF_BASE_MS = 200;
@@ -165,6 +168,7 @@ export class NovalaHttpClient {
     // True while every failure so far was a 429: the longer rate-limit budget applies.
     let onlyRateLimited = true;
     for (let attempt = 1; ; attempt++) {
+      await this.options.pacer?.acquire();
       const attemptStarted = this.now();
       const result = await this.attempt(req, url);
       this.options.onAttempt?.({
@@ -210,6 +214,8 @@ export class NovalaHttpClient {
 
       const ceiling = Math.min(this.capMs, this.baseMs * 2 ** (attempt - 1));
       const waitMs = Math.max(retryAfterMs ?? 0, Math.floor(this.random() * ceiling));
+      // A 429 paces the tenant, not this call: every call sharing the pacer waits for it.
+      if (lastStatus === 429) this.options.pacer?.holdOff(retryAfterMs ?? waitMs);
       // The budget counts the larger of wall time and time slept, so an injected sleep still drains it.
       const spent = Math.max(this.now() - started, slept);
       const budgetMs = onlyRateLimited ? this.rateLimitBudgetMs : this.config.retryBudgetMs;
