@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { durationOption } from "../cli/duration.js";
+import { CliError, EXIT } from "../cli/errors.js";
 import { action, runProgram } from "../cli/program.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
@@ -41,6 +42,14 @@ function scheduleOption(raw: string): string {
   const problem = scheduleProblem(raw);
   if (problem) throw new InvalidArgumentError(problem);
   return raw.trim();
+}
+
+function positiveInteger(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`expected a whole number of at least 1, got "${raw}"`);
+  }
+  return value;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -109,7 +118,26 @@ export function buildProgram(): Command {
   program.addCommand(
     awsCommand("rotate")
       .description("start a rotation (RotateSecret) and follow it until AWSCURRENT moves or it fails")
-      .argument("<secret-id>", "the secret's name or ARN")
+      .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)")
+      .option("--prefix <name-prefix>", "rotate every secret whose name starts with this")
+      .addOption(
+        new Option("--tag <key=value>", "rotate every secret with this tag (repeatable: all of them)").argParser(
+          collect,
+        ),
+      )
+      .option("--all", "rotate every secret that has a rotation function (the --lambda-arn one, if given)")
+      .addOption(
+        new Option(
+          "--concurrency <n>",
+          "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
+        ).argParser(positiveInteger),
+      )
+      .addOption(
+        new Option(
+          "--skip-rotated-within <duration>",
+          "with a selection: skip a secret rotated successfully within this long (default: 1h; 0s: none)",
+        ).argParser(durationOption(0, 365 * 86_400_000)),
+      )
       .option("--no-wait", "return once the rotation has started")
       .option(
         "--run-steps",
@@ -134,9 +162,13 @@ export function buildProgram(): Command {
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (secretId: string, options: import("../cli/rotate.js").RotateOptions) => {
+        action(async (secretId: string | undefined, options: import("../cli/mass-rotate.js").MassRotateOptions) => {
+          const { isMassSelection, massRotate, massUsageProblem } = await import("../cli/mass-rotate.js");
+          const problem = massUsageProblem(secretId, options);
+          if (problem) throw new CliError(problem, EXIT.usage);
+          if (isMassSelection(options)) return massRotate(options);
           const { rotate } = await import("../cli/rotate.js");
-          return rotate(secretId, options);
+          return rotate(secretId as string, options);
         }),
       ),
   );

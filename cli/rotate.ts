@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
@@ -43,9 +44,9 @@ export interface RotateOptions extends CommonOptions {
 /** Without a terminal, a plain "still waiting" line this often. */
 const PLAIN_PROGRESS_EVERY_MS = 30_000;
 
-type Outcome = "started" | "succeeded" | "failed" | "timed-out";
+type Outcome = "started" | "succeeded" | "failed" | "timed-out" | "interrupted";
 
-interface Report {
+export interface RotationReport {
   secretId: string;
   arn: string;
   name: string;
@@ -53,11 +54,23 @@ interface Report {
   outcome: Outcome;
   /** The rotation was already in progress: rotate followed it instead of starting one. */
   followed?: boolean;
+  /** testSecret rolled the rotation back: AWSPENDING left the version after the new key was stored. */
+  rolledBack?: boolean;
   previousKeyId?: string;
   newKeyId?: string;
   reason?: string;
   revocation?: { schedule: string; revokeAfter?: string };
   elapsedMs: number;
+}
+
+/** How rotateSecret tells its progress; `rotate` prints it, a mass rotation (cli/mass-rotate.ts) summarises it. */
+export interface RotationHooks {
+  /** A step's line. */
+  say(text: string): void;
+  /** The "still waiting" line on a terminal (replaced by the next one). */
+  waiting?(text: string): void;
+  /** Stop following (not the rotation): the report's outcome is then "interrupted". */
+  signal?: AbortSignal;
 }
 
 export function rotate(secretId: string, options: RotateOptions): Promise<number> {
@@ -70,6 +83,37 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s`;
   const say = (text: string) => out.line(`${c.dim(elapsed())}  ${text}`);
+  const waiting = (text: string) => out.live(`${elapsed()}  ${text}`);
+  const report = await rotateSecret(session, secretId, options, { say, waiting });
+  out.clearLive();
+  out.data(report);
+  switch (report.outcome) {
+    case "succeeded":
+      out.line(c.green(`Rotation succeeded in ${formatDuration(report.elapsedMs)}.`));
+      return EXIT.ok;
+    case "started":
+      out.line(`Not waiting (--no-wait). Follow it with: novala-rotation status ${secretId}`);
+      return EXIT.ok;
+    case "timed-out":
+      throw new CliError(`rotation of ${report.name} ${report.reason}`, EXIT.timedOut);
+    default:
+      throw new CliError(`rotation of ${report.name} failed: ${report.reason}`);
+  }
+}
+
+/**
+ * Starts a rotation of `secretId` (or takes the one in progress) and follows it to its end: the report says how it
+ * ended. Throws only when it cannot start (no such secret, no rotation function, RotateSecret refused).
+ */
+export async function rotateSecret(
+  session: Session,
+  secretId: string,
+  options: RotateOptions,
+  hooks: RotationHooks,
+): Promise<RotationReport> {
+  const { out } = session;
+  const { say } = hooks;
+  const started = Date.now();
 
   const before = await describeSecret(session.aws, secretId);
   const arn = before.ARN as string;
@@ -114,7 +158,7 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
     await startRotation(session.aws, arn, token, lambdaArn, rotationRules(options.schedule));
     say(`RotateSecret      rotation of ${name} started: version ${token} is AWSPENDING`);
   }
-  const report: Report = {
+  const report: RotationReport = {
     secretId,
     arn,
     name,
@@ -136,15 +180,11 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
           `${errorMessage(error)}. AWSPENDING stays on version ${token}: run rotate again to retry the steps, ` +
           `or end the rotation with: novala-rotation abort ${secretId}`;
         say(`rotation failed   ${report.reason}`);
-        finish(session, report, started, EXIT.failed);
-        throw new CliError(`rotation of ${name} failed: ${report.reason}`);
+        return finish(report, started);
       }
     }
   }
-  if (!options.wait) {
-    out.line(`Not waiting (--no-wait). Follow it with: novala-rotation status ${secretId}`);
-    return finish(session, report, started, EXIT.ok);
-  }
+  if (!options.wait) return finish(report, started);
 
   const deadline = started + options.timeout;
   let lastNote = Date.now();
@@ -172,15 +212,19 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
           (previousVersion && previousKeyId ? `; ${previousKeyId} is AWSPREVIOUS` : ""),
       );
       await describeRetirement(session, report, before, options, say);
-      out.line(c.green(`Rotation succeeded in ${formatDuration(Date.now() - started)}.`));
-      return finish(session, report, started, EXIT.ok);
+      return finish(report, started);
     }
     if (!stages.includes(AWSPENDING)) {
       report.outcome = "failed";
       report.reason = await failureReason(session, arn, token, report);
+      if (report.newKeyId) report.rolledBack = true;
       say(`rotation failed   ${report.reason}`);
-      finish(session, report, started, EXIT.failed);
-      throw new CliError(`rotation of ${name} failed: ${report.reason}`);
+      return finish(report, started);
+    }
+    if (hooks.signal?.aborted) {
+      report.outcome = "interrupted";
+      report.reason = `still running: stopped following it (version ${token} is AWSPENDING)`;
+      return finish(report, started);
     }
     if (Date.now() >= deadline) {
       report.outcome = "timed-out";
@@ -190,17 +234,18 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
           ? `key ${report.newKeyId} is stored in AWSPENDING, AWSCURRENT has not moved`
           : "createSecret has not stored a value yet") +
         " (a failing rotation function leaves AWSPENDING in place; its logs say why)";
-      finish(session, report, started, EXIT.timedOut);
-      throw new CliError(`rotation of ${name} ${report.reason}`, EXIT.timedOut);
+      return finish(report, started);
     }
     const waitingFor = report.newKeyId ? "testSecret and finishSecret" : "createSecret";
-    if (out.interactive) {
-      out.live(`${elapsed()}  waiting for ${waitingFor} (version ${token})…`);
+    if (out.interactive && hooks.waiting) {
+      hooks.waiting(`waiting for ${waitingFor} (version ${token})…`);
     } else if (Date.now() - lastNote >= PLAIN_PROGRESS_EVERY_MS) {
       lastNote = Date.now();
       say(`waiting           for ${waitingFor}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(options.interval, Math.max(0, deadline - Date.now()))));
+    await sleep(Math.min(options.interval, Math.max(0, deadline - Date.now())), undefined, {
+      ...(hooks.signal && { signal: hooks.signal }),
+    }).catch(() => {});
   }
 }
 
@@ -251,7 +296,7 @@ export function rotationRules(schedule: string | undefined): RotationRulesType |
 }
 
 /** Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up. */
-async function failureReason(session: Session, arn: string, token: string, report: Report): Promise<string> {
+async function failureReason(session: Session, arn: string, token: string, report: RotationReport): Promise<string> {
   const value = await versionValue(session.aws, arn, token);
   const keyId = report.newKeyId ?? keyIdOf(value ?? "");
   if (keyId) report.newKeyId = keyId;
@@ -276,7 +321,7 @@ async function failureReason(session: Session, arn: string, token: string, repor
 /** After success: when the old key goes (its revocation schedule, in the group the rotation function names). */
 async function describeRetirement(
   session: Session,
-  report: Report,
+  report: RotationReport,
   secret: { Name?: string; RotationLambdaARN?: string },
   options: RotateOptions,
   say: (text: string) => void,
@@ -314,9 +359,7 @@ async function describeRetirement(
   );
 }
 
-function finish(session: Session, report: Report, started: number, code: number): number {
-  session.out.clearLive();
+function finish(report: RotationReport, started: number): RotationReport {
   report.elapsedMs = Date.now() - started;
-  session.out.data(report);
-  return code;
+  return report;
 }
