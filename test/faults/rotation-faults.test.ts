@@ -53,7 +53,11 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   // 0 twice as likely; 2 s is waited out within the 5 s deadline; an hour is "401 for ever".
   propagationMs: fc.constantFrom(0, 0, 0, 2_000, 2_000, 3_600_000),
   health: fc.constantFrom<Scenario["health"]>("none", "none", "none", "none", "none", "fewer-scopes", "probe-403"),
-  rollback: fc.boolean(),
+  // The operator's rollback (lambdas/core/rollback.ts) with --grace (true) or revoking at once, or one by hand.
+  rollback: fc.oneof(
+    { weight: 3, arbitrary: fc.constant(false) },
+    { weight: 3, arbitrary: fc.constantFrom<Scenario["rollback"]>(true, "revoke-now", "by-hand") },
+  ),
   manualPutBeforeStep: fc.oneof(
     { weight: 5, arbitrary: fc.constant(null) },
     { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 }) },
@@ -82,6 +86,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   const outcomes = new Map<string, number>();
   let abandonedKeys = 0;
   const lost = { scenarios: 0, schedulesGivenUp: 0, reconciled: 0 };
+  const operator = { rolledBack: 0, aborted: 0 };
   const adversary = {
     schedules: 0,
     disturbed: 0,
@@ -101,6 +106,8 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
       if (summary.schedulerGaveUp > 0) lost.scenarios += 1;
       lost.schedulesGivenUp += summary.schedulerGaveUp;
       lost.reconciled += summary.reconciled;
+      operator.rolledBack += summary.rolledBack;
+      operator.aborted += summary.aborted;
       const moves = summary.adversary;
       if (moves.planned > 0) adversary.schedules += 1;
       if (moves.disturbed) adversary.disturbed += 1;
@@ -128,7 +135,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
     throw new Error(report);
   }
   console.info(
-    `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}; Scheduler gave up on ${lost.schedulesGivenUp} revocation(s) in ${lost.scenarios} schedules; reconcile revoked ${lost.reconciled} stranded key(s); stranded at the end: 0`,
+    `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}; Scheduler gave up on ${lost.schedulesGivenUp} revocation(s) in ${lost.scenarios} schedules; reconcile revoked ${lost.reconciled} stranded key(s); operator rollbacks ${operator.rolledBack}, aborts ${operator.aborted} (lambdas/core); stranded at the end: 0`,
   );
   if (adversary.schedules > 0) {
     console.info(
@@ -208,10 +215,10 @@ const CONFIGURATIONS: Array<[string, Partial<Scenario>]> = [
 ];
 
 describe("regressions the fault suite found", () => {
-  it("an operator rollback, then the next rotation: the key rolled back from is retired, not stranded", async () => {
+  it("a rollback by hand, then the next rotation: the key rolled back from is retired, not stranded", async () => {
     // Found by the combined property (shrunk: grace 3600, rollback, no faults, then a second rotation): the key the
     // operator rolled back from stayed AWSPREVIOUS with no schedule, and the next promotion pushed it off every label.
-    const summary = await runScenario({ ...BASE, graceSeconds: 3600, rollback: true, secondRotation: true });
+    const summary = await runScenario({ ...BASE, graceSeconds: 3600, rollback: "by-hand", secondRotation: true });
     expect(summary.first).toBe("succeeded");
     expect(summary.second).toBe("succeeded");
   });
@@ -258,8 +265,20 @@ describe("regressions the fault suite found", () => {
     expect(summary.reconciled).toBe(1);
   });
 
-  it("retires the rolled-back-from key even when finishSecret dies right after retiring it", async () => {
-    const clean = await runScenario({ ...BASE, graceSeconds: 3600, rollback: true, secondRotation: true });
+  it.each([
+    ["with --grace", true],
+    ["revoking at once", "revoke-now"],
+  ] as const)(
+    "novala-rotation rollback (the core's) %s, then the next rotation: nothing stranded",
+    async (_label, mode) => {
+      const summary = await runScenario({ ...BASE, graceSeconds: 3600, rollback: mode, secondRotation: true });
+      expect(summary.rolledBack).toBe(1);
+      expect(summary.second).toBe("succeeded");
+    },
+  );
+
+  it("a rollback by hand: retires the rolled-back-from key even when finishSecret dies right after retiring it", async () => {
+    const clean = await runScenario({ ...BASE, graceSeconds: 3600, rollback: "by-hand", secondRotation: true });
     const finishCalls = clean.calls.filter((call) => call.during === "finishSecret");
     const retire = finishCalls.filter((call) => call.call === "scheduler.ensureScheduled");
     expect(retire.length).toBeGreaterThanOrEqual(3);
@@ -268,7 +287,7 @@ describe("regressions the fault suite found", () => {
         await runScenario({
           ...BASE,
           graceSeconds: 3600,
-          rollback: true,
+          rollback: "by-hand",
           secondRotation: true,
           faults: [{ at: call.index, kind, flavor: 0 }],
         });

@@ -29,9 +29,13 @@
  *   if any, is then held by no staging label; the Lambda is never told, so only the RotationAbandoned alarm of the
  *   design's alert path surfaces it until the next rotation, whose createSecret revokes it. Invariant 2 counts such a key
  *   as "abandoned (alarmed)" until then, requires it revoked after a next rotation, and accepts nothing else.
- * - An operator rollback (update-secret-version-stage AWSCURRENT back to AWSPREVIOUS) happens between finishSecret and
- *   the revocation schedule firing, with a grace period above 0 (with grace 0 the old key is already revoked at finish,
- *   and rolling back to it would be the operator's own outage).
+ * - An operator rollback (`novala-rotation rollback`: the core's rule, lambdas/core/rollback.ts, with the restored
+ *   key's schedule removed and the key rolled away from revoked at once or after --grace) happens between finishSecret
+ *   and the revocation schedule firing, with a grace period above 0 (with grace 0 the old key is already revoked at
+ *   finish, and rolling back to it would be the operator's own outage). Like reconcile and abort, an operator's run is
+ *   not a fault point, but the invariants are checked after each of its calls.
+ * - A rotation the adversary made fail (refused or given up) is ended by the operator's abort (lambdas/core/abort.ts)
+ *   before the next rotation, under the same checks.
  * - The adversary's moves run at hooks: before every step invocation (each attempt), before each revocation schedule
  *   fires, at the start, after the first rotation, before the graces run out and at the end. Its writes take effect
  *   at once and Secrets Manager goes on driving the rotation in progress (it need not notice), the worst case.
@@ -50,11 +54,10 @@
  *   reconcile (the core rule, lambdas/core/stranded.ts) can, which every scenario runs at the end, and invariant 2 then
  *   requires nothing of the lineage left live and unaccounted for. A key left on AWSPREVIOUS with no schedule at the end
  *   gets one more rotation, which must retire it.
- * - A rotation the adversary made fail leaves AWSPENDING on its version; before the scenario's next rotation the
- *   operator, alerted, removes it (Secrets Manager would refuse every RotateSecret until then).
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
+import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
   HealthCheckFailedError,
@@ -65,9 +68,10 @@ import { carriesRotationTag, rotationTag } from "../../../lambdas/core/key-name.
 import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
+import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
 import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
-import { BASE_URL, createWorld, type World } from "../../support/world.js";
+import { BASE_URL, createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
 
 export type FaultKind = "error" | "lost" | "crash-before" | "crash-after";
@@ -95,8 +99,14 @@ export interface Scenario {
   /** Novala's propagation delay of new keys (ms). */
   propagationMs: number;
   health: HealthFault;
-  /** An operator rollback between finishSecret of the first rotation and its revocation (grace > 0 only). */
-  rollback: boolean;
+  /**
+   * An operator rollback (`novala-rotation rollback`, lambdas/core/rollback.ts) between finishSecret of the first
+   * rotation and its revocation (grace > 0 only): true, with `--grace` the scenario's grace (the key rolled away from is
+   * scheduled like finishSecret's); "revoke-now", without (it is revoked at once); "by-hand", a bare
+   * update-secret-version-stage (the restored key's revocation is then refused, and the key rolled away from waits on
+   * AWSPREVIOUS for the next rotation).
+   */
+  rollback: boolean | "revoke-now" | "by-hand";
   /** A manual put-secret-value before step n (0-3) of the first rotation's first round; null: none. */
   manualPutBeforeStep: number | null;
   /** A second rotation right after the first (back to back: before the first one's revocation fires). */
@@ -162,6 +172,9 @@ export class FaultHarness implements AdversaryStage {
   private readonly manualPutFrom = new Set<string>();
   /** Stranded keys the operator's reconcile (the core rule, lambdas/core/stranded.ts) revoked. */
   reconciled = 0;
+  /** Rotations the operator ended with abort (lambdas/core/abort.ts), and rollbacks it ran (lambdas/core/rollback.ts). */
+  aborted = 0;
+  rolledBack = 0;
   private schedulerHealthy = false;
 
   /** From now on Scheduler gives up on nothing (the scenario's give-ups are over). */
@@ -246,7 +259,7 @@ export class FaultHarness implements AdversaryStage {
   }
 
   /** The ports of one Lambda invocation (one process): faults apply, and a crash kills only this invocation. */
-  process() {
+  process(options: { faults: boolean } = { faults: true }) {
     let dead = false;
     const wrap = <T extends object>(target: T, port: Port): T =>
       new Proxy(target, {
@@ -255,8 +268,16 @@ export class FaultHarness implements AdversaryStage {
           if (typeof value !== "function") return value;
           return async (...args: unknown[]) => {
             if (dead) throw new Crash("the process is dead");
-            const index = this.index++;
             const call = `${port}.${String(property)}`;
+            if (!options.faults) {
+              // An operator's run: no fault point (the indices stay those of the Lambdas' calls), checks all the same.
+              try {
+                return await (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
+              } finally {
+                this.checkBetweenCalls(`after ${call} (${this.during})`);
+              }
+            }
+            const index = this.index++;
             const fault = this.faults.get(index);
             this.calls.push({ index, during: this.during, call, ...(fault && { fault: fault.kind }) });
             const perform = () => (value as (...a: unknown[]) => Promise<unknown>).apply(object, args);
@@ -554,7 +575,7 @@ export class FaultHarness implements AdversaryStage {
   async rotate(
     options: { index?: 0 | 1; onBeforeStep?: (step: number, round: number, token: string) => boolean } = {},
   ) {
-    this.clearStalePending();
+    await this.clearStalePending();
     // The adversary may start the rotation itself, with a token of its choosing; Secrets Manager rejects one in use.
     const chosen = options.index === undefined ? undefined : this.actor.tokenFor(options.index);
     let token: string;
@@ -617,18 +638,30 @@ export class FaultHarness implements AdversaryStage {
 
   /**
    * After the adversary made a rotation fail (refused or given up), AWSPENDING stays on its version and Secrets
-   * Manager would refuse every later RotateSecret: the operator answers the alarm by removing it. Never needed
-   * without the adversary (a rotation that gives up breaks invariant 3 before).
+   * Manager would refuse every later RotateSecret: the operator answers the alarm with `novala-rotation abort`
+   * (lambdas/core/abort.ts), which revokes only what that rotation minted. When abort refuses (AWSCURRENT holds a value
+   * the adversary wrote, which names no usable manager), the operator removes the label by hand. Never needed without
+   * the adversary (a rotation that gives up breaks invariant 3 before).
    */
-  private clearStalePending(): void {
+  private async clearStalePending(): Promise<void> {
     const pending = this.world.stageOf(AWSPENDING);
     if (!pending || pending === this.world.stageOf(AWSCURRENT) || !this.actor.disturbed) return;
-    this.world.secretsManager.updateSecretVersionStage({
-      SecretId: this.world.secretArn,
-      VersionStage: AWSPENDING,
-      RemoveFromVersionId: pending,
-    });
-    this.checkBetweenCalls("after the operator removed a stale AWSPENDING");
+    this.during = "operator abort";
+    try {
+      await abortRotation(this.process({ faults: false }), this.world.secretArn, pending);
+      this.aborted += 1;
+    } catch (error) {
+      if (error instanceof InvariantViolation) throw error;
+      this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    }
+    if (this.stagesOf(pending).includes(AWSPENDING)) {
+      this.world.secretsManager.updateSecretVersionStage({
+        SecretId: this.world.secretArn,
+        VersionStage: AWSPENDING,
+        RemoveFromVersionId: pending,
+      });
+    }
+    this.checkBetweenCalls("after the operator ended a stale rotation");
   }
 
   // ---- the adversary's stage (support/adversary.ts) ----
@@ -674,7 +707,7 @@ export class FaultHarness implements AdversaryStage {
 
   /** The configuration test: RotateSecret with RotateImmediately=false runs testSecret, then removes AWSPENDING. */
   async configurationTest(): Promise<void> {
-    this.clearStalePending();
+    await this.clearStalePending();
     const token = this.world.startRotation(undefined, false);
     this.checkBetweenCalls("after RotateSecret (RotateImmediately=false)");
     for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
@@ -724,11 +757,40 @@ export class FaultHarness implements AdversaryStage {
     this.checkBetweenCalls("after a manual put-secret-value");
   }
 
-  /** update-secret-version-stage: AWSCURRENT back to the AWSPREVIOUS version. */
-  operatorRollback(): boolean {
+  /**
+   * `novala-rotation rollback` (with `--grace` the scenario's grace, unless "revoke-now"): the core's check and rollback
+   * over the world's ports. Resolves the outcome, or the reason it refused.
+   */
+  async operatorRollback(mode: true | "revoke-now"): Promise<RollbackOutcome | string> {
+    this.during = "operator rollback";
+    this.rolledBack += 1;
+    const ports = this.process({ faults: false });
+    const check = await checkRollback(ports, this.world.secretArn);
+    if (check.outcome === "refused") return check.reason;
+    this.rolledBackFrom.add(check.plan.retired.keyId);
+    const outcome = await rollBack(ports, check.plan, {
+      cancelRevocation: async (name) => {
+        const group = SCHEDULE_GROUP;
+        if (!this.world.schedulerModel.listSchedules({ GroupName: group }).Schedules.some((s) => s.Name === name)) {
+          return false;
+        }
+        this.world.schedulerModel.deleteSchedule({ Name: name, GroupName: group });
+        this.schedulesCreated.set(check.plan.restored.keyId, 0);
+        return true;
+      },
+      events: ports.events,
+      reason: "rolled back by an operator (fault suite)",
+      ...(mode === true && { grace: { ms: this.scenario.graceSeconds * 1000, scheduler: ports.scheduler } }),
+    });
+    this.checkBetweenCalls("after an operator rollback");
+    return outcome;
+  }
+
+  /** A rollback by hand: update-secret-version-stage AWSCURRENT back to the AWSPREVIOUS version. */
+  rollbackByHand(): void {
     const current = this.world.stageOf(AWSCURRENT);
     const previous = this.world.stageOf(AWSPREVIOUS);
-    if (!current || !previous) return false;
+    if (!current || !previous) return;
     const from = this.keyAt(AWSCURRENT);
     if (from) this.rolledBackFrom.add(from);
     this.world.secretsManager.updateSecretVersionStage({
@@ -737,8 +799,7 @@ export class FaultHarness implements AdversaryStage {
       MoveToVersionId: previous,
       RemoveFromVersionId: current,
     });
-    this.checkBetweenCalls("after an operator rollback");
-    return true;
+    this.checkBetweenCalls("after a rollback by hand");
   }
 
   /** Advances the clock and fires due revocation schedules, each retried as Scheduler's retry policy allows. */
@@ -894,15 +955,41 @@ async function runScenarioInner(scenario: Scenario) {
   );
   if (!h.disturbed) checkEventuallyClean(h, first.outcome, originalKey, healthBroken, scenario);
 
-  if (first.outcome === "succeeded" && scenario.rollback && scenario.graceSeconds > 0 && !h.disturbed) {
-    h.operatorRollback();
+  if (first.outcome === "succeeded" && scenario.rollback === "by-hand" && scenario.graceSeconds > 0 && !h.disturbed) {
+    h.rollbackByHand();
     const outcomes = await h.fireRevocations(graceMs + 1000);
     // (Unless the adversary's moves placed just before the schedule fired disturbed it.)
     if (!h.disturbed && !outcomes.includes("refused")) {
-      throw new InvariantViolation(`the revocation after a rollback was not refused: ${outcomes}`);
+      throw new InvariantViolation(`the revocation after a rollback by hand was not refused: ${outcomes}`);
     }
     if (!h.disturbed && h.statusOf(originalKey) !== "active") {
       throw new InvariantViolation("the rolled-back-to key was revoked");
+    }
+  } else if (
+    first.outcome === "succeeded" &&
+    scenario.rollback &&
+    scenario.rollback !== "by-hand" &&
+    scenario.graceSeconds > 0 &&
+    !h.disturbed
+  ) {
+    const rolledBackFrom = h.keyAt(AWSCURRENT) as string;
+    const rollback = await h.operatorRollback(scenario.rollback);
+    if (typeof rollback === "string") throw new InvariantViolation(`the operator rollback was refused: ${rollback}`);
+    if (h.keyAt(AWSCURRENT) !== originalKey || !rollback.scheduleRemoved) {
+      throw new InvariantViolation("the rollback did not restore the old key or left its revocation schedule");
+    }
+    const retirement = rollback.retirement.outcome;
+    if (retirement !== (scenario.rollback === true ? "scheduled" : "revoked")) {
+      throw new InvariantViolation(`the rollback did not retire the key rolled away from: ${retirement}`);
+    }
+    await h.fireRevocations(graceMs + 1000);
+    // (Unless the adversary's moves placed just before the schedule fired disturbed it.)
+    if (!h.disturbed && h.statusOf(originalKey) !== "active") {
+      throw new InvariantViolation("the rolled-back-to key was revoked");
+    }
+    // (Or Scheduler gave up on its revocation: alarmed, and left to the next rotation or reconcile, checked below.)
+    if (!h.disturbed && h.statusOf(rolledBackFrom) !== "revoked" && !h.givenUp.has(rolledBackFrom)) {
+      throw new InvariantViolation(`the key rolled away from (${rolledBackFrom}) is still active after its grace`);
     }
   }
   await h.adversaryHook("after the first rotation");
@@ -972,6 +1059,8 @@ async function runScenarioInner(scenario: Scenario) {
     givenUpKeys,
     schedulerGaveUp: h.givenUp.size,
     reconciled: h.reconciled,
+    aborted: h.aborted,
+    rolledBack: h.rolledBack,
     calls: h.calls,
     adversary: {
       ...h.actor.stats,
