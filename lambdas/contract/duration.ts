@@ -1,3 +1,4 @@
+/** The project's one duration grammar (`30s`, `24h`, `7d`): parsing and formatting. */
 import { ConfigurationError } from "../core/errors.js";
 
 /**

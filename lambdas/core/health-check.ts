@@ -1,3 +1,4 @@
+/** testSecret's health check of a pending key: introspection and scope probes, waiting out propagation. */
 import type { RotationDeps } from "./context.js";
 import { KeyUnauthorizedError, NovalaHttpError } from "./errors.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";

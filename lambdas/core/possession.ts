@@ -1,3 +1,4 @@
+/** Proof of possession: which key a secret's value or an event may act on. */
 import type { RotationDeps } from "./context.js";
 import { KeyUnauthorizedError } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";

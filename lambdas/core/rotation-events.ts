@@ -1,3 +1,4 @@
+/** Publishing Key Rotated and Key Rotation Rolled Back: logged and counted on failure, never thrown. */
 import type { RotationDeps } from "./context.js";
 import { errorMessage, SecretValueError } from "./errors.js";
 import type { KeyRotationRolledBack } from "./ports.js";

@@ -1,3 +1,4 @@
+/** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import {
   CreateOutcomeUnknownError,

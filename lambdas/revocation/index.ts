@@ -1,3 +1,4 @@
+/** The revocation Lambda's handler: revokes a retired key when its one-time schedule fires. */
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
 import { readNovalaClientConfig } from "../core/config.js";

@@ -1,3 +1,4 @@
+/** The rotation Lambda's handler: runs one Secrets Manager rotation step, or the daily overdue check. */
 import {
   overdueCheckDepsFromEnvironment,
   rotationDepsFromEnvironment,

@@ -1,3 +1,4 @@
+/** Builds a Lambda invocation's adapters (AWS clients, Novala client) from its configuration. */
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";

@@ -1,3 +1,4 @@
+/** The RevocationScheduler port over EventBridge Scheduler one-time schedules. */
 import {
   ConflictException,
   CreateScheduleCommand,

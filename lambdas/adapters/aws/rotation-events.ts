@@ -1,3 +1,4 @@
+/** The RotationEvents port over Amazon EventBridge. */
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../../contract/environment.js";
 import type { KeyRotated, KeyRotationRolledBack, RotationEvents } from "../../core/ports.js";

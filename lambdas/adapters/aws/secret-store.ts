@@ -1,3 +1,4 @@
+/** The SecretStore port over AWS Secrets Manager. */
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,

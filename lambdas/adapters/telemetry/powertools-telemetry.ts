@@ -1,3 +1,4 @@
+/** Telemetry for the Lambdas over Powertools Logger and Metrics, with their middleware. */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
