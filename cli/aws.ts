@@ -14,6 +14,7 @@ import {
   paginateListSecretVersionIds,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
+import { AwsServiceError, awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
 import type { RevocationRequest } from "../lambdas/core/ports.js";
 import { CliError, EXIT } from "./errors.js";
@@ -87,9 +88,9 @@ export async function describeSecret(aws: Aws, secretId: string): Promise<Descri
   }
 }
 
-/** Whether an error is the service's ResourceNotFoundException (also through storeError, which keeps the name). */
+/** Whether an error is an AWS call's ResourceNotFoundException, as storeError and awsServiceError report it. */
 export function isNotFound(error: unknown): boolean {
-  return (error as { name?: unknown } | null)?.name === "ResourceNotFoundException";
+  return error instanceof AwsServiceError && error.is("ResourceNotFoundException");
 }
 
 export interface LabelledVersion {
@@ -192,8 +193,9 @@ export async function revocationSchedules(aws: Aws, group: string, prefix?: stri
       for (const schedule of page.Schedules ?? []) if (schedule.Name) names.push(schedule.Name);
     }
   } catch (error) {
-    if (isNotFound(error)) return [];
-    throw schedulerError("ListSchedules", group, error);
+    const failure = awsServiceError("ListSchedules", group, error);
+    if (isNotFound(failure)) return [];
+    throw failure;
   }
   const schedules: RevocationSchedule[] = [];
   for (const name of names) {
@@ -213,8 +215,9 @@ export async function getRevocationSchedule(
   try {
     out = await aws.scheduler.send(new GetScheduleCommand({ GroupName: group, Name: name }));
   } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw schedulerError("GetSchedule", `${group}/${name}`, error);
+    const failure = awsServiceError("GetSchedule", `${group}/${name}`, error);
+    if (isNotFound(failure)) return undefined;
+    throw failure;
   }
   const input = parseInput(out.Target?.Input);
   return {
@@ -235,8 +238,9 @@ export async function deleteSchedule(aws: Aws, group: string, name: string): Pro
     await aws.scheduler.send(new DeleteScheduleCommand({ GroupName: group, Name: name }));
     return true;
   } catch (error) {
-    if (isNotFound(error)) return false;
-    throw schedulerError("DeleteSchedule", `${group}/${name}`, error);
+    const failure = awsServiceError("DeleteSchedule", `${group}/${name}`, error);
+    if (isNotFound(failure)) return false;
+    throw failure;
   }
 }
 
@@ -261,12 +265,4 @@ function parseInput(input: string | undefined): Partial<RevocationRequest> | und
   } catch {
     return undefined;
   }
-}
-
-function schedulerError(operation: string, target: string, error: unknown): Error {
-  const name = (error as { name?: unknown } | null)?.name;
-  const message = error instanceof Error ? error.message : String(error);
-  const wrapped = new Error(`${operation} ${target}: ${typeof name === "string" ? `${name}: ` : ""}${message}`);
-  if (typeof name === "string") wrapped.name = name;
-  return wrapped;
 }

@@ -1,4 +1,5 @@
 import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
+import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
 import { type RevocationTarget, readRotationConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
@@ -33,11 +34,12 @@ export async function readRotationFunctionEnvironment(aws: Aws, functionArn: str
     const out = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionArn }));
     return out.Environment?.Variables ?? {};
   } catch (error) {
-    const name = (error as { name?: unknown } | null)?.name;
-    if (isNotFound(error)) throw new CliError(`rotation function ${functionArn} does not exist`);
+    const failure = awsServiceError("GetFunctionConfiguration", functionArn, error);
+    if (isNotFound(failure)) throw new CliError(`rotation function ${functionArn} does not exist`);
+    const named = failure.awsErrorName ? `${failure.awsErrorName}: ` : "";
     throw new CliError(
       `cannot read the configuration of rotation function ${functionArn} (GetFunctionConfiguration: ` +
-        `${typeof name === "string" ? `${name}: ` : ""}${errorMessage(error)})`,
+        `${named}${errorMessage(error)})`,
     );
   }
 }

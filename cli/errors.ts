@@ -1,3 +1,4 @@
+import { RotationError } from "../lambdas/core/errors.js";
 import { redact } from "../lambdas/core/redact.js";
 
 /**
@@ -5,13 +6,14 @@ import { redact } from "../lambdas/core/redact.js";
  * message is the one line the user sees. Anything else is reported the same way, by its name and message; the stack
  * only with --debug. Every line goes through redact(), a last line of defence against key material.
  */
-export class CliError extends Error {
+export class CliError extends RotationError {
   override name = "CliError";
   constructor(
     message: string,
     readonly exitCode: number = EXIT.failed,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

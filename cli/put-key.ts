@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
-import { errorMessage, HostNotAllowedError, NovalaHttpError } from "../lambdas/core/errors.js";
+import { errorMessage, HostNotAllowedError, KeyUnauthorizedError, NovalaHttpError } from "../lambdas/core/errors.js";
 import type { NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
@@ -212,7 +212,7 @@ async function replacedKeyStatus(
         const self = await session.keys.self({ baseUrl, bearer: secretKey });
         if (self.id === keyId) return self.status;
       } catch (error) {
-        if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+        if (!(error instanceof KeyUnauthorizedError)) throw error;
       }
     }
     if (!manage) return { error: "its secret key does not authenticate, and no key that may read it was given" };
@@ -293,7 +293,7 @@ async function introspect(session: Session, baseUrl: string, pair: KeyPair): Pro
     try {
       return await session.keys.self({ baseUrl, bearer });
     } catch (error) {
-      if (error instanceof NovalaHttpError && error.status === 401) {
+      if (error instanceof KeyUnauthorizedError) {
         throw new CliError(
           `Novala rejects the ${which} key (401): it is invalid or revoked, or too new to work yet (try again in 30 s)`,
         );
@@ -321,7 +321,8 @@ async function heldKeyWorks(session: Session, raw: Record<string, unknown>): Pro
     const key = await session.keys.self({ baseUrl, bearer: secretKey });
     return key.status === "active";
   } catch (error) {
-    if (error instanceof NovalaHttpError && (error.status === 401 || error.status === 403)) return false;
+    if (error instanceof KeyUnauthorizedError || (error instanceof NovalaHttpError && error.status === 403))
+      return false;
     return { error: errorMessage(error) };
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import {
+  ConflictException,
   CreateScheduleGroupCommand,
   GetScheduleCommand,
   type SchedulerClient,
@@ -259,7 +260,7 @@ async function createSecret(client: SecretsManagerClient, name: string, value: s
 
 async function ensureScheduleGroup(client: SchedulerClient): Promise<void> {
   await client.send(new CreateScheduleGroupCommand({ Name: SCHEDULE_GROUP })).catch((error: unknown) => {
-    if ((error as Error).name !== "ConflictException") throw error;
+    if (!(error instanceof ConflictException)) throw error;
   });
 }
 

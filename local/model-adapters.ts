@@ -16,8 +16,12 @@ import type {
   StoredValue,
   ValueRef,
 } from "../lambdas/core/ports.js";
-import type { SchedulerModel } from "./scheduler-model.js";
-import type { SecretsManagerModel } from "./secrets-manager-model.js";
+import {
+  ConflictException as ScheduleConflict,
+  ResourceNotFoundException as ScheduleNotFound,
+  type SchedulerModel,
+} from "./scheduler-model.js";
+import { ResourceNotFoundException as SecretNotFound, type SecretsManagerModel } from "./secrets-manager-model.js";
 
 /**
  * The ports over the in-process models, without HTTP: for unit tests and the local run's fastest mode. They call the
@@ -39,7 +43,7 @@ export class ModelSecretStore implements SecretStore {
     try {
       out = this.model.getSecretValue(valueRefInput(secretId, ref));
     } catch (error) {
-      if ((error as Error).name !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
+      if (!(error instanceof SecretNotFound)) throw storeError("GetSecretValue", secretId, error);
       // As the AWS adapter: undefined only when the secret exists and the version has no value.
       this.run("GetSecretValue", secretId, () => this.model.describeSecret({ SecretId: secretId }));
       return undefined;
@@ -90,8 +94,8 @@ export class ModelRevocationScheduler implements RevocationScheduler {
       this.model.createSchedule(buildRevocationScheduleInput(this.target, name, at, request));
       return "created";
     } catch (error) {
-      if ((error as Error).name === "ConflictException") return "exists";
-      throw schedulerError(name, this.target.scheduleGroup, error);
+      if (error instanceof ScheduleConflict) return "exists";
+      throw schedulerError("CreateSchedule", this.target.scheduleGroup, name, error);
     }
   }
 
@@ -100,8 +104,8 @@ export class ModelRevocationScheduler implements RevocationScheduler {
       this.model.getSchedule({ Name: name, GroupName: this.target.scheduleGroup });
       return true;
     } catch (error) {
-      if ((error as Error).name === "ResourceNotFoundException") return false;
-      throw schedulerError(name, this.target.scheduleGroup, error);
+      if (error instanceof ScheduleNotFound) return false;
+      throw schedulerError("GetSchedule", this.target.scheduleGroup, name, error);
     }
   }
 }

@@ -1,3 +1,6 @@
+/** The project's one duration grammar (`30s`, `24h`, `7d`): parsing and formatting. */
+import { ConfigurationError } from "../core/errors.js";
+
 /**
  * The one duration grammar of the project: a whole number and a unit, always — `500ms`, `30s`, `15m`, `24h`, `7d`,
  * `0s`. The CDK app's context keys (gracePeriod, rotationWindow, healthCheckDeadline) and the command line's options
@@ -18,13 +21,13 @@ export function durationProblem(text: string): string | undefined {
   return `expected a duration: a whole number and a unit (ms, s, m, h, d), such as ${EXAMPLES}; got "${trimmed}"`;
 }
 
-/** Parses a duration to milliseconds; throws an Error whose message is durationProblem's. */
+/** Parses a duration to milliseconds; throws a ConfigurationError whose message is durationProblem's. */
 export function parseDurationMs(text: string): number {
   const problem = durationProblem(text);
-  if (problem) throw new Error(problem);
+  if (problem) throw new ConfigurationError(problem);
   const [, amount, unit] = DURATION.exec(text.trim()) as RegExpExecArray;
   const ms = Number(amount) * (UNITS[unit as string] as number);
-  if (!Number.isSafeInteger(ms)) throw new Error(`"${text.trim()}" is too long a duration`);
+  if (!Number.isSafeInteger(ms)) throw new ConfigurationError(`"${text.trim()}" is too long a duration`);
   return ms;
 }
 

@@ -1,3 +1,4 @@
+/** The rotation outcome tags on a secret: written by the rotation function, read by `novala-rotation status`. */
 import type { RotationOutcome } from "../core/ports.js";
 
 /**

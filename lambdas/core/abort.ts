@@ -1,3 +1,4 @@
+/** Aborting a stuck or failed rotation: revoke what it minted, then remove AWSPENDING. */
 import type { AllowedHosts } from "./allowed-hosts.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";

@@ -1,3 +1,4 @@
+/** NOVALA_ALLOWED_HOSTS: the hosts a key may be sent to, and the check of each URL. */
 import { HostNotAllowedError } from "./errors.js";
 
 /**

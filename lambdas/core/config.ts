@@ -1,3 +1,4 @@
+/** Both Lambdas' configuration, read and checked from environment variables. */
 import {
   ENV,
   parseAllowedHosts,

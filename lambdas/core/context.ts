@@ -1,3 +1,4 @@
+/** The dependencies and configuration a rotation step runs with (RotationDeps). */
 import type { AllowedHosts } from "./allowed-hosts.js";
 import type { RotationConfig } from "./config.js";
 import { SecretValueError } from "./errors.js";

@@ -1,20 +1,28 @@
 /**
- * Errors the rotation raises. Messages name the problem (a field, a variable, a stage, a key id) and never carry
- * key material or a secret value.
+ * Errors the rotation raises, all RotationErrors. Messages name the problem (a field, a variable, a stage, a key id)
+ * and never carry key material or a secret value.
  */
 
+/**
+ * The base of every error the project raises. `cause` is the error this one explains; it is logged with it, so an
+ * error whose cause could hold a secret (an SDK error's raw response, an answer's body) is not passed on.
+ */
+export class RotationError extends Error {
+  override name = "RotationError";
+}
+
 /** Bad configuration (an environment variable): raised before any side effect. */
-export class ConfigurationError extends Error {
+export class ConfigurationError extends RotationError {
   override name = "ConfigurationError";
 }
 
 /** A secret value that is not what docs/design.md describes. */
-export class SecretValueError extends Error {
+export class SecretValueError extends RotationError {
   override name = "SecretValueError";
 }
 
 /** The guard refused the step: rotation disabled, unknown token, token not AWSPENDING. */
-export class RotationStateError extends Error {
+export class RotationStateError extends RotationError {
   override name = "RotationStateError";
 }
 
@@ -23,12 +31,12 @@ export class RotationStateError extends Error {
  * the stored secret key authenticates as, it is the manager key, or it would carry rights the lineage never had.
  * Nothing was minted or revoked on the strength of the claim.
  */
-export class KeyClaimRefusedError extends Error {
+export class KeyClaimRefusedError extends RotationError {
   override name = "KeyClaimRefusedError";
 }
 
 /** testSecret found the pending key unhealthy (after rolling it back, unless it was the current key). */
-export class HealthCheckFailedError extends Error {
+export class HealthCheckFailedError extends RotationError {
   override name = "HealthCheckFailedError";
 }
 
@@ -38,12 +46,16 @@ export class RotationRolledBackError extends HealthCheckFailedError {
 }
 
 /** A URL that the allow-list does not permit: nothing was sent. */
-export class HostNotAllowedError extends Error {
+export class HostNotAllowedError extends RotationError {
   override name = "HostNotAllowedError";
 }
 
-/** Novala answered with a status the caller did not expect. `message` is Novala's `error` text, redacted. */
-export class NovalaHttpError extends Error {
+/**
+ * Novala refused a key-API request (an answer the caller did not expect). `message` is Novala's `error` text,
+ * redacted. `status` is for operators and the adapters: the core tells refusals apart by class
+ * (KeyUnauthorizedError), never by status code.
+ */
+export class NovalaHttpError extends RotationError {
   override name = "NovalaHttpError";
   constructor(
     readonly status: number,
@@ -74,12 +86,30 @@ export class NovalaAnswerTooLargeError extends NovalaHttpError {
   }
 }
 
+/**
+ * Novala does not accept the credentials: the key has not propagated yet, was revoked, or was rotated outside this
+ * rotator. The key-API adapters raise it for a 401.
+ */
+export class KeyUnauthorizedError extends NovalaHttpError {
+  override name = "KeyUnauthorizedError";
+  constructor(operation: string, message: string) {
+    super(401, operation, message);
+  }
+}
+
+/** The key-API error for a refusal: KeyUnauthorizedError for a 401, NovalaHttpError for any other status. */
+export function novalaRefusal(status: number, operation: string, message: string): NovalaHttpError {
+  return status === 401
+    ? new KeyUnauthorizedError(operation, message)
+    : new NovalaHttpError(status, operation, message);
+}
+
 function formatBytes(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MB` : `${bytes} bytes`;
 }
 
 /** Novala could not be reached or kept failing after the retry budget (network errors, 429, 5xx). */
-export class NovalaUnavailableError extends Error {
+export class NovalaUnavailableError extends RotationError {
   override name = "NovalaUnavailableError";
   constructor(
     readonly operation: string,
@@ -91,7 +121,7 @@ export class NovalaUnavailableError extends Error {
 }
 
 /** A create whose request may have reached Novala but whose answer did not come back: a key may exist. */
-export class CreateOutcomeUnknownError extends Error {
+export class CreateOutcomeUnknownError extends RotationError {
   override name = "CreateOutcomeUnknownError";
 }
 

@@ -1,3 +1,4 @@
+/** The guard before every rotation step: rotation enabled, token known, version AWSPENDING. */
 import { RotationStateError } from "./errors.js";
 import type { SecretDescription } from "./ports.js";
 import { AWSCURRENT, AWSPENDING } from "./ports.js";

@@ -1,3 +1,4 @@
+/** The lineage tag in a replacement key's name, and the revocation schedule's name. */
 import { createHash } from "node:crypto";
 
 /**

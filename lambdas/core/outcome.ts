@@ -1,3 +1,4 @@
+/** Runs a rotation step and records its outcome on the secret for operators. */
 import type { RotationDeps } from "./context.js";
 import { errorMessage, RotationRolledBackError } from "./errors.js";
 import type { RotationOutcome, RotationOutcomes, Telemetry } from "./ports.js";

@@ -1,3 +1,4 @@
+/** The daily overdue check: has each secret rotated within its schedule plus its window? */
 import { OVERDUE_CHECK } from "../contract/environment.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";

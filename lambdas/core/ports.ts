@@ -110,7 +110,7 @@ export interface KeyApi {
   revoke(manager: NovalaCredentials, keyId: string): Promise<"revoked" | "already-revoked">;
   /**
    * Calls the read endpoint that proves `scope` works for `caller`. Resolves "no-probe" for a scope that has no read
-   * endpoint (for example api_keys.manage); throws NovalaHttpError for any answer but 200.
+   * endpoint (for example api_keys.manage); throws KeyUnauthorizedError or NovalaHttpError for any answer but 200.
    */
   probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe">;
 }

@@ -1,5 +1,6 @@
+/** Proof of possession: which key a secret's value or an event may act on. */
 import type { RotationDeps } from "./context.js";
-import { NovalaHttpError } from "./errors.js";
+import { KeyUnauthorizedError } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
@@ -53,7 +54,7 @@ export async function proveClaim(
     try {
       key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
     } catch (error) {
-      if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+      if (!(error instanceof KeyUnauthorizedError)) throw error;
     }
   }
   if (key) {

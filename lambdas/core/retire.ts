@@ -1,3 +1,4 @@
+/** Retiring the key a promotion replaced: a revocation schedule after the grace period, or at once. */
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { revocationScheduleName } from "./key-name.js";

@@ -1,3 +1,4 @@
+/** The revocation request: parsing it, and revoking the retired key it names once proven. */
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { versionWithStage } from "./guard.js";

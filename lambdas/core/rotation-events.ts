@@ -1,5 +1,6 @@
+/** Publishing Key Rotated and Key Rotation Rolled Back: logged and counted on failure, never thrown. */
 import type { RotationDeps } from "./context.js";
-import { errorMessage } from "./errors.js";
+import { errorMessage, SecretValueError } from "./errors.js";
 import type { KeyRotationRolledBack } from "./ports.js";
 import { keyIdOf, type Promoted } from "./retire.js";
 
@@ -17,7 +18,7 @@ export async function announceKeyRotated(
 ): Promise<void> {
   await publishing(deps, "Key Rotated", async () => {
     const newKeyId = current.versionId === token ? current.secret.keyId : undefined;
-    if (!newKeyId) throw new Error(`version ${token} holds no key id`);
+    if (!newKeyId) throw new SecretValueError(`version ${token} holds no key id`);
     const oldKeyId = previous && keyIdOf(previous.value);
     // A promoted copy of the current key (Secrets Manager's configuration test) changed nothing.
     if (oldKeyId === newKeyId) return;

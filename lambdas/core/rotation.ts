@@ -1,9 +1,10 @@
+/** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import {
   CreateOutcomeUnknownError,
   HealthCheckFailedError,
   KeyClaimRefusedError,
-  NovalaHttpError,
+  KeyUnauthorizedError,
   RotationRolledBackError,
   RotationStateError,
 } from "./errors.js";
@@ -154,7 +155,7 @@ async function provenScopes(
   } catch (error) {
     // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
     // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
-    if (!(error instanceof NovalaHttpError && error.status === 401)) throw error;
+    if (!(error instanceof KeyUnauthorizedError)) throw error;
     throw new RotationStateError(
       manager.managed
         ? `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +

@@ -1,3 +1,4 @@
+/** The secret value's schema: parsing, validation and the value written for a new key. */
 import * as z from "zod/mini";
 import type { AllowedHosts } from "./allowed-hosts.js";
 import { SecretValueError } from "./errors.js";

@@ -1,3 +1,4 @@
+/** The stranded-key rule: active keys of a secret's lineage that nothing will ever revoke. */
 import { carriesRotationTag, hasRotationTag } from "./key-name.js";
 import type { KeyApi, NovalaKey, SecretStore } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim } from "./possession.js";

@@ -1,5 +1,6 @@
+/** The revocation Lambda's handler: revokes a retired key when its one-time schedule fires. */
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
-import { PowertoolsTelemetry, publicError } from "../adapters/telemetry/powertools-telemetry.js";
+import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
 import { readNovalaClientConfig } from "../core/config.js";
 import type { RevocationRequest } from "../core/ports.js";
 import { parseRevocationRequest, revokeRetiredKey } from "../core/revocation.js";
@@ -15,7 +16,9 @@ import { parseRevocationRequest, revokeRetiredKey } from "../core/revocation.js"
  */
 const telemetry = new PowertoolsTelemetry();
 
-export async function handler(event: unknown): Promise<{ outcome: "revoked" | "already-revoked" | "refused" }> {
+export const handler = withTelemetry(telemetry, revoke);
+
+async function revoke(event: unknown): Promise<{ outcome: "revoked" | "already-revoked" | "refused" }> {
   const fields = (typeof event === "object" && event !== null ? event : {}) as Record<string, unknown>;
   telemetry.begin({
     secretId: String(fields.secretId ?? ""),
@@ -39,7 +42,5 @@ export async function handler(event: unknown): Promise<{ outcome: "revoked" | "a
     const safe = publicError(error);
     telemetry.error("revocation failed", { errorName: safe.name, errorMessage: safe.message });
     throw safe;
-  } finally {
-    telemetry.end();
   }
 }

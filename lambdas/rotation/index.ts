@@ -1,9 +1,10 @@
+/** The rotation Lambda's handler: runs one Secrets Manager rotation step, or the daily overdue check. */
 import {
   overdueCheckDepsFromEnvironment,
   rotationDepsFromEnvironment,
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
-import { PowertoolsTelemetry, publicError } from "../adapters/telemetry/powertools-telemetry.js";
+import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
 import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
@@ -25,7 +26,9 @@ export interface RotationEvent {
 
 const telemetry = new PowertoolsTelemetry();
 
-export async function handler(event: RotationEvent | OverdueCheckRequest): Promise<void> {
+export const handler = withTelemetry(telemetry, rotate);
+
+async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void> {
   if (isOverdueCheck(event)) return overdueCheck(event);
   telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
   const outcomes = rotationOutcomesFromEnvironment();
@@ -52,8 +55,6 @@ export async function handler(event: RotationEvent | OverdueCheckRequest): Promi
       });
     }
     throw safe;
-  } finally {
-    telemetry.end();
   }
 }
 
@@ -68,8 +69,6 @@ async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
     const safe = publicError(error);
     telemetry.error("overdue check failed", { errorName: safe.name, errorMessage: safe.message });
     throw safe;
-  } finally {
-    telemetry.end();
   }
 }
 

@@ -186,7 +186,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     novala.injectFault({ match: "GET /api/v1/leads", kind: "status", status: 403, count: 100 });
     const token = await startRotation(secrets, secretArn);
     await expect(driveSteps(secrets, rotationHandler, secretArn, token)).rejects.toThrow(
-      /probe of scope leads.lead.read answered 403; rolled back/,
+      /probe of scope leads.lead.read was refused: Novala GET \S+ answered 403: .*; rolled back/,
     );
     const stages = await stagesOf(secretArn);
     expect(Object.values(stages).flat()).not.toContain("AWSPENDING");

@@ -138,7 +138,9 @@ describe("ModelRevocationScheduler", () => {
   it("an unknown group fails as Scheduler does", async () => {
     const scheduler = new ModelRevocationScheduler(new SchedulerModel(), target);
     await expect(scheduler.ensureScheduled("revoke-x", at, request)).rejects.toMatchObject({
-      name: "ResourceNotFoundException",
+      name: "SchedulerError",
+      operation: "CreateSchedule",
+      awsErrorName: "ResourceNotFoundException",
     });
   });
 });

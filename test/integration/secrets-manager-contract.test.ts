@@ -534,7 +534,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
 
     it("AwsSecretStore: an unknown secret rejects, it does not read as 'no value'", async () => {
       const error = await rejection(store.getValue(`contract/missing-${randomUUID()}`, { stage: "AWSCURRENT" }));
-      expect(error.name).toBe("ResourceNotFoundException");
+      expect(error).toMatchObject({ operation: "GetSecretValue", awsErrorName: "ResourceNotFoundException" });
       expect(error.message).toMatch(/^GetSecretValue contract\/missing-/);
     });
   });
@@ -571,7 +571,7 @@ async function exerciseStore(
     await store.putPendingValue(secret.arn, pending, value).catch(() => undefined);
   } else {
     const error = await rejection(overwrite);
-    expect(error.name).toBe("ResourceExistsException");
+    expect(error).toMatchObject({ operation: "PutSecretValue", awsErrorName: "ResourceExistsException" });
     expect(error.message).not.toContain(other);
     expect(error.message).not.toContain(value);
   }
@@ -589,10 +589,10 @@ async function exerciseStore(
   });
   // A label that moved on: pinned to the old version, the read is refused rather than answered with another version.
   await expect(store.getValue(secret.arn, { stage: "AWSCURRENT", versionId: secret.versionId })).rejects.toMatchObject({
-    name: "InvalidRequestException",
+    awsErrorName: "InvalidRequestException",
   });
   const wrongMove = await rejection(store.moveStage(secret.arn, "AWSCURRENT", { toVersionId: secret.versionId }));
-  expect(wrongMove.name).toBe("InvalidParameterException");
+  expect(wrongMove).toMatchObject({ operation: "UpdateSecretVersionStage", awsErrorName: "InvalidParameterException" });
 }
 
 describe("ModelSecretStore (no HTTP)", () => {
@@ -605,7 +605,7 @@ describe("ModelSecretStore (no HTTP)", () => {
     model.rotateSecret({ SecretId: created.ARN, ClientRequestToken: pending, RotationLambdaARN: LAMBDA_ARN });
     await exerciseStore(store, { arn: created.ARN, versionId: created.VersionId as string, value }, pending, false);
     const missing = await rejection(store.describe("direct/missing"));
-    expect(missing).toMatchObject({ name: "ResourceNotFoundException" });
+    expect(missing).toMatchObject({ name: "SecretStoreError", awsErrorName: "ResourceNotFoundException" });
     expect(missing.message).toBe(
       "DescribeSecret direct/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.",
     );
@@ -654,7 +654,7 @@ describe("embedded server: faults", () => {
     const single = secretsManagerClientFor(server.url, { maxAttempts: 1 });
     server.injectFault("DescribeSecret", "throttling", 1);
     const error = await rejection(new AwsSecretStore(single).describe(arn));
-    expect(error.name).toBe("ThrottlingException");
+    expect(error).toMatchObject({ operation: "DescribeSecret", awsErrorName: "ThrottlingException" });
     expect(error.message).toContain(`DescribeSecret ${arn}`);
     server.clearFaults();
     client.destroy();

@@ -1,6 +1,6 @@
 /**
  * A KeyApi that calls a {@link NovalaModel} directly, without HTTP, for fast unit tests of the rotation logic. It
- * answers the way the HTTP adapter does over the simulator: 4xx answers throw `NovalaHttpError(status, operation,
+ * answers the way the HTTP adapter does over the simulator: 4xx answers throw `novalaRefusal(status, operation,
  * message)`, `get()` resolves undefined on 404, `revoke()` resolves "already-revoked" on 404, `probe()` resolves
  * "no-probe" for a scope without a read endpoint, and `list()` walks every page.
  *
@@ -11,7 +11,7 @@
  * surface after its retries: NovalaUnavailableError, or CreateOutcomeUnknownError for a create (with or without the
  * key having been created).
  */
-import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import { CreateOutcomeUnknownError, NovalaUnavailableError, novalaRefusal } from "../../lambdas/core/errors.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,
@@ -149,7 +149,7 @@ export class ModelKeyApi implements KeyApi {
     if (outcome.status === 429 || outcome.status >= 500) {
       throw new NovalaUnavailableError(operation, outcome.error, outcome.status);
     }
-    throw new NovalaHttpError(outcome.status, operation, outcome.error);
+    throw novalaRefusal(outcome.status, operation, outcome.error);
   }
 }
 

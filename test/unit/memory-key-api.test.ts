@@ -3,7 +3,7 @@
  * adapter. Checks that it answers as that adapter does (errors, 404 handling, paging, probes) and leaks no key.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { CreateOutcomeUnknownError, NovalaHttpError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import { CreateOutcomeUnknownError, KeyUnauthorizedError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
 import { NovalaModel } from "../../local/novala-model.js";
 import { ModelKeyApi } from "../support/memory-key-api.js";
@@ -51,9 +51,9 @@ describe("self", () => {
     expect(await api.self(asConsumer)).not.toHaveProperty("secretKey");
   });
 
-  it("throws NovalaHttpError 401 for an unknown or revoked key", async () => {
+  it("throws KeyUnauthorizedError (401) for an unknown or revoked key", async () => {
     const unknown = await failure(api.self(creds("sk_live_unknown")));
-    expect(unknown).toBeInstanceOf(NovalaHttpError);
+    expect(unknown).toBeInstanceOf(KeyUnauthorizedError);
     expect(unknown).toMatchObject({ status: 401, operation: "self" });
     model.forceRevoke(consumer.id);
     expect(await failure(api.self(asConsumer))).toMatchObject({ status: 401 });

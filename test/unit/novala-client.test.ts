@@ -13,6 +13,7 @@ import type { NovalaClientConfig } from "../../lambdas/core/config.js";
 import {
   CreateOutcomeUnknownError,
   HostNotAllowedError,
+  KeyUnauthorizedError,
   NovalaHttpError,
   NovalaUnavailableError,
 } from "../../lambdas/core/errors.js";
@@ -403,7 +404,7 @@ describe("retries", () => {
     const server = await startServer([json(401, { error: "Unauthorized" })]);
     const { api, creds } = harness(server);
     const error = await caught(api.self(creds));
-    expect(error).toBeInstanceOf(NovalaHttpError);
+    expect(error).toBeInstanceOf(KeyUnauthorizedError);
     expect(error.message).toBe("Novala GET /api/v1/api-keys/self answered 401: Unauthorized");
     expect(server.requests).toHaveLength(1);
   });

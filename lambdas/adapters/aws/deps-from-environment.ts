@@ -1,8 +1,10 @@
+/** Builds a Lambda invocation's adapters (AWS clients, Novala client) from its configuration. */
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { NovalaClientConfig, RotationConfig } from "../../core/config.js";
 import type { RotationDeps } from "../../core/context.js";
+import { ConfigurationError } from "../../core/errors.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
@@ -68,7 +70,8 @@ export function rotationDepsWith(
   const scheduler: RevocationScheduler = config.revocation
     ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
     : {
-        ensureScheduled: () => Promise.reject(new Error("no revocation schedule is configured (grace period 0)")),
+        ensureScheduled: () =>
+          Promise.reject(new ConfigurationError("no revocation schedule is configured (grace period 0)")),
         // No schedule group configured (grace 0): no schedule is ever made; a retired key is revoked in finishSecret.
         isScheduled: async () => false,
       };

@@ -1,11 +1,15 @@
+/** The RevocationScheduler port over EventBridge Scheduler one-time schedules. */
 import {
+  ConflictException,
   CreateScheduleCommand,
   type CreateScheduleInput,
   GetScheduleCommand,
+  ResourceNotFoundException,
   type SchedulerClient,
 } from "@aws-sdk/client-scheduler";
 import type { RevocationTarget } from "../../core/config.js";
 import type { RevocationRequest, RevocationScheduler } from "../../core/ports.js";
+import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
 /**
  * The RevocationScheduler over EventBridge Scheduler: one one-time `at()` schedule per retired key, whose target is
@@ -67,8 +71,8 @@ export class AwsRevocationScheduler implements RevocationScheduler {
       await this.client.send(new CreateScheduleCommand(buildRevocationScheduleInput(this.target, name, at, request)));
       return "created";
     } catch (error) {
-      if ((error as { name?: unknown } | null)?.name === "ConflictException") return "exists";
-      throw schedulerError(name, this.target.scheduleGroup, error);
+      if (error instanceof ConflictException) return "exists";
+      throw schedulerError("CreateSchedule", this.target.scheduleGroup, name, error);
     }
   }
 
@@ -77,19 +81,20 @@ export class AwsRevocationScheduler implements RevocationScheduler {
       await this.client.send(new GetScheduleCommand({ Name: name, GroupName: this.target.scheduleGroup }));
       return true;
     } catch (error) {
-      if ((error as { name?: unknown } | null)?.name === "ResourceNotFoundException") return false;
-      throw schedulerError(name, this.target.scheduleGroup, error);
+      if (error instanceof ResourceNotFoundException) return false;
+      throw schedulerError("GetSchedule", this.target.scheduleGroup, name, error);
     }
   }
 }
 
-/** The service's exception name and message, naming the schedule; no raw response is kept. */
-export function schedulerError(name: string, group: string, error: unknown): Error {
-  const errorName = (error as { name?: unknown } | null)?.name;
-  const message = error instanceof Error ? error.message : String(error);
-  const wrapped = new Error(
-    `CreateSchedule ${group}/${name}: ${typeof errorName === "string" ? `${errorName}: ` : ""}${message}`,
-  );
-  if (typeof errorName === "string") wrapped.name = errorName;
-  return wrapped;
+/** An EventBridge Scheduler call failed: the operation and the service's exception name as fields. */
+export class SchedulerError extends AwsServiceError {
+  override name = "SchedulerError";
+}
+
+/** Any error of `operation` on the schedule `group/name` as a SchedulerError; no raw response is kept. */
+export function schedulerError(operation: string, group: string, name: string, error: unknown): SchedulerError {
+  if (error instanceof SchedulerError) return error;
+  const failure = awsFailure(operation, error);
+  return new SchedulerError(failure, awsFailureMessage(`${group}/${name}`, failure));
 }

@@ -1,7 +1,9 @@
+/** The RotationEvents port over Amazon EventBridge. */
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../../contract/environment.js";
 import type { KeyRotated, KeyRotationRolledBack, RotationEvents } from "../../core/ports.js";
 import { redact } from "../../core/redact.js";
+import { AwsServiceError, awsServiceError } from "./errors.js";
 
 /**
  * RotationEvents over EventBridge: one PutEvents entry per event on the configured bus, source novala.key-rotation,
@@ -23,11 +25,16 @@ export class EventBridgeRotationEvents implements RotationEvents {
   }
 
   private async put(entry: PutEventsRequestEntry): Promise<void> {
-    const out = await this.client.send(new PutEventsCommand({ Entries: [entry] }));
+    const out = await this.client
+      .send(new PutEventsCommand({ Entries: [entry] }))
+      .catch((error: unknown) => Promise.reject(awsServiceError("PutEvents", `${entry.DetailType}`, error)));
     // PutEvents answers 200 with a failed entry (throttled, bus not found, access denied): that is a failure too.
     if ((out.FailedEntryCount ?? 0) > 0) {
       const failed = out.Entries?.[0];
-      throw new Error(`PutEvents ${entry.DetailType}: ${failed?.ErrorCode ?? "failed"}: ${failed?.ErrorMessage ?? ""}`);
+      throw new AwsServiceError(
+        { operation: "PutEvents", ...(failed?.ErrorCode && { awsErrorName: failed.ErrorCode }) },
+        `PutEvents ${entry.DetailType}: ${failed?.ErrorCode ?? "failed"}: ${failed?.ErrorMessage ?? ""}`,
+      );
     }
   }
 }

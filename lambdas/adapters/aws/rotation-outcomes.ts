@@ -1,3 +1,4 @@
+/** The RotationOutcomes port as tags on the rotated secret. */
 import { type SecretsManagerClient, TagResourceCommand } from "@aws-sdk/client-secrets-manager";
 import { outcomeTags } from "../../contract/rotation-outcome.js";
 import type { RotationOutcome, RotationOutcomes } from "../../core/ports.js";

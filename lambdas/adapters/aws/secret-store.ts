@@ -1,13 +1,16 @@
+/** The SecretStore port over AWS Secrets Manager. */
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
+  ResourceNotFoundException,
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import type { RotationScheduleState, SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
 import { AWSPENDING } from "../../core/ports.js";
+import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
 const DESCRIBED_FOR_MS = 15 * 60 * 1000;
 
@@ -46,14 +49,14 @@ export class AwsSecretStore implements SecretStore {
       const out = await this.client.send(new GetSecretValueCommand(valueRefInput(secretId, ref)));
       return storedValue(secretId, ref, out);
     } catch (error) {
-      if (errorName(error) !== "ResourceNotFoundException") throw storeError("GetSecretValue", secretId, error);
+      if (!(error instanceof ResourceNotFoundException)) throw storeError("GetSecretValue", secretId, error);
       // The same exception says "no such secret" and "no value at that stage/version": only the second is undefined.
       // A secret this step has just described exists (one scheduled for deletion answers InvalidRequestException;
       // only a force-delete within the step could slip by, and the step's next write then fails), so the question
       // costs a DescribeSecret only for a secret not seen yet.
       if (this.recentlyDescribed(secretId)) return undefined;
       await this.describe(secretId).catch((describeError: unknown) => {
-        throw errorName(describeError) === "ResourceNotFoundException"
+        throw describeError instanceof SecretStoreError && describeError.is("ResourceNotFoundException")
           ? storeError("GetSecretValue", secretId, error)
           : describeError;
       });
@@ -189,17 +192,9 @@ export function storedValue(
   return { versionId: out.VersionId, value: out.SecretString };
 }
 
-/** A Secrets Manager error, reduced to its name, message and status: no raw response, no request, no cause. */
-export class SecretStoreError extends Error {
-  constructor(
-    name: string,
-    message: string,
-    readonly operation?: string,
-    readonly httpStatusCode?: number,
-  ) {
-    super(message);
-    this.name = name;
-  }
+/** A Secrets Manager call failed: the operation and the service's exception name as fields, no raw response. */
+export class SecretStoreError extends AwsServiceError {
+  override name = "SecretStoreError";
 }
 
 /**
@@ -208,17 +203,10 @@ export class SecretStoreError extends Error {
  */
 export function storeError(operation: string, secretId: string, error: unknown): SecretStoreError {
   if (error instanceof SecretStoreError) return error;
-  const name = errorName(error) ?? "Error";
-  const message = error instanceof Error ? error.message : String(error);
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  return new SecretStoreError(name, `${operation} ${secretId}: ${name}: ${message}`, operation, status);
+  const failure = awsFailure(operation, error);
+  return new SecretStoreError(failure, awsFailureMessage(secretId, failure));
 }
 
 function invalidAnswer(operation: string, message: string): SecretStoreError {
-  return new SecretStoreError("UnexpectedAnswer", message, operation);
-}
-
-function errorName(error: unknown): string | undefined {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === "string" ? name : undefined;
+  return new SecretStoreError({ operation }, message);
 }

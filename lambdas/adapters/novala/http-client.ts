@@ -18,6 +18,9 @@ import {
   NovalaAnswerTooLargeError,
   NovalaHttpError,
   NovalaUnavailableError,
+  novalaRefusal,
+  RotationError,
+  SecretValueError,
 } from "../../core/errors.js";
 import { redact, redactSecrets } from "../../core/redact.js";
 import type { RequestPacer } from "./rate-budget.js";
@@ -192,7 +195,7 @@ export class NovalaHttpClient {
           throw new NovalaHttpError(status, operation, redirectMessage(result.headers.location, url, req.bearer));
         }
         const message = errorText(result.text, req.bearer);
-        if (status !== 429 && status < 500) throw new NovalaHttpError(status, operation, message);
+        if (status !== 429 && status < 500) throw novalaRefusal(status, operation, message);
         if (!idempotent && status !== 429) {
           throw new CreateOutcomeUnknownError(
             `Novala ${operation} answered ${status} (${message}); the create may have taken effect, so it is not retried`,
@@ -237,7 +240,8 @@ export class NovalaHttpClient {
   }
 
   private buildUrl(req: NovalaRequest): URL {
-    if (!req.path.startsWith("/")) throw new Error(`Novala path must be absolute: ${req.pathTemplate ?? req.path}`);
+    if (!req.path.startsWith("/"))
+      throw new RotationError(`Novala path must be absolute: ${req.pathTemplate ?? req.path}`);
     // Checking the base first turns an unparseable baseUrl into HostNotAllowedError without echoing it.
     const origin = this.config.allowedHosts.check(req.baseUrl).origin;
     return this.config.allowedHosts.check(`${origin}${req.path}`);
@@ -357,7 +361,7 @@ function checkBearer(bearer: string): void {
   // Undici would refuse these too; refusing here guarantees nothing is sent and nothing of the token is echoed.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
   if (bearer.length === 0 || /[\u0000-\u001f\u007f\s]/.test(bearer)) {
-    throw new Error("Novala bearer token is empty or contains characters not allowed in a header");
+    throw new SecretValueError("Novala bearer token is empty or contains characters not allowed in a header");
   }
 }
 

@@ -6,7 +6,7 @@
  * field and never echoes the body, which may hold a secret key.
  */
 import type { NovalaClientConfig } from "../../core/config.js";
-import { CreateOutcomeUnknownError, NovalaHttpError } from "../../core/errors.js";
+import { CreateOutcomeUnknownError, KeyClaimRefusedError, NovalaHttpError } from "../../core/errors.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,
@@ -173,7 +173,7 @@ function at(credentials: NovalaCredentials): { baseUrl: string; bearer: string }
 }
 
 function keyPath(keyId: string): string {
-  if (keyId.length === 0) throw new Error("Novala key id is empty");
+  if (keyId.length === 0) throw new KeyClaimRefusedError("Novala key id is empty");
   return `${KEYS_PATH}/${encodeURIComponent(keyId)}`;
 }
 

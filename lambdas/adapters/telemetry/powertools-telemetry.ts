@@ -1,12 +1,18 @@
+/** Telemetry for the Lambdas over Powertools Logger and Metrics, with their middleware. */
 import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import type { Context } from "aws-lambda";
 import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
 import type { MetricName, Telemetry } from "../../core/ports.js";
 import { redact } from "../../core/redact.js";
 
 /**
  * Telemetry for the Lambdas: structured JSON logs (Powertools Logger) and CloudWatch metrics as EMF (Powertools
- * Metrics). Every message and field passes through redact() on the way out, a last guard against key material.
+ * Metrics), attached to a handler by Powertools' middleware (withTelemetry). Every message and field passes through
+ * redact() on the way out, a last guard against key material.
  */
 export class PowertoolsTelemetry implements Telemetry {
   readonly logger: Logger;
@@ -15,7 +21,11 @@ export class PowertoolsTelemetry implements Telemetry {
   constructor() {
     const serviceName = process.env[ENV.serviceName] ?? METRICS_SERVICE;
     this.logger = new Logger({ serviceName });
-    this.metrics = new Metrics({ namespace: process.env[ENV.metricsNamespace] ?? METRICS_NAMESPACE, serviceName });
+    this.metrics = new Metrics({
+      namespace: process.env[ENV.metricsNamespace] ?? METRICS_NAMESPACE,
+      serviceName,
+      logger: metricsWarnings(this.logger),
+    });
   }
 
   debug(message: string, fields?: Record<string, unknown>): void {
@@ -34,16 +44,39 @@ export class PowertoolsTelemetry implements Telemetry {
     this.metrics.addMetric(name, unit === "Count" ? MetricUnit.Count : MetricUnit.Milliseconds, value);
   }
 
-  /** Starts an invocation: the keys every log line of it carries. */
+  /** The keys every log line of this invocation carries (withTelemetry resets them after it). */
   begin(keys: Record<string, string | undefined>): void {
-    this.logger.resetKeys();
     this.logger.appendKeys(redactFields(keys) ?? {});
   }
+}
 
-  /** Ends an invocation: metrics are flushed even when the step threw. */
-  end(): void {
-    this.metrics.publishStoredMetrics();
-  }
+/**
+ * `handler` with Powertools' middleware: every log line carries the Lambda context (function_request_id,
+ * cold_start, …), the invocation's keys are reset after it, and its metrics are flushed even when it threw. Called
+ * without a context (tests, the local run), the lines carry no request id.
+ */
+export function withTelemetry<E, R>(
+  telemetry: PowertoolsTelemetry,
+  handler: (event: E) => Promise<R>,
+): (event: E, context?: Context) => Promise<R> {
+  const wrapped = middy<E, R>((event: E) => handler(event))
+    .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
+    .use(logMetrics(telemetry.metrics));
+  return (event, context) => wrapped(event, context ?? ({} as Context));
+}
+
+const EMPTY_METRICS_WARNING = "No application metrics to publish";
+
+/** Metrics' own warnings, to the log; not the one for an invocation without metrics, which most steps are by design. */
+function metricsWarnings(logger: Logger) {
+  return {
+    debug: (message: string) => logger.debug(message),
+    info: (message: string) => logger.info(message),
+    warn: (message: string) => {
+      if (!String(message).startsWith(EMPTY_METRICS_WARNING)) logger.warn(message);
+    },
+    error: (message: string) => logger.error(message),
+  };
 }
 
 function redactFields<T extends Record<string, unknown>>(fields: T | undefined): T | undefined {

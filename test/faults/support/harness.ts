@@ -313,10 +313,19 @@ export class FaultHarness implements AdversaryStage {
 
   private errorFor(port: Port, method: string, fault: Fault, performed: boolean): Error {
     if (port === "store") {
-      if (performed) return new SecretStoreError("TimeoutError", `${method}: the answer was lost (simulated)`);
+      if (performed) {
+        const lost = { operation: method, awsErrorName: "TimeoutError" };
+        return new SecretStoreError(lost, `${method}: the answer was lost (simulated)`);
+      }
       return fault.flavor % 2 === 0
-        ? new SecretStoreError("ThrottlingException", `${method}: Rate exceeded (simulated)`, method, 400)
-        : new SecretStoreError("InternalServiceError", `${method}: internal error (simulated)`, method, 500);
+        ? new SecretStoreError(
+            { operation: method, awsErrorName: "ThrottlingException", httpStatusCode: 400 },
+            `${method}: Rate exceeded (simulated)`,
+          )
+        : new SecretStoreError(
+            { operation: method, awsErrorName: "InternalServiceError", httpStatusCode: 500 },
+            `${method}: internal error (simulated)`,
+          );
     }
     if (port === "scheduler") {
       const error = new Error(
