@@ -5,8 +5,8 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
+import { ROTATION_STEPS, type RotationEvent, type RotationStep } from "../lambdas/contract/rotation-event.js";
 import { AWSPENDING } from "../lambdas/core/ports.js";
-import { ROTATION_STEPS, type RotationStep } from "../lambdas/core/rotation.js";
 
 /**
  * Stands in for Secrets Manager's rotation service where no Lambda can run (the embedded model, moto, tests):
@@ -16,11 +16,8 @@ import { ROTATION_STEPS, type RotationStep } from "../lambdas/core/rotation.js";
  */
 export const LOCAL_ROTATION_LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-rotation-local";
 
-export interface RotationEvent {
-  Step: RotationStep;
-  SecretId: string;
-  ClientRequestToken: string;
-}
+/** The event each step is invoked with: the rotation function's (lambdas/contract/rotation-event.ts). */
+export type { RotationEvent };
 
 export interface DriveOptions {
   token?: string;

@@ -1,4 +1,5 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
+import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import {
   CreateOutcomeUnknownError,
@@ -31,8 +32,7 @@ const MANAGE_SCOPE = "api_keys.manage";
  * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
  * any number of times, after a crash at any line.
  */
-export type RotationStep = "createSecret" | "setSecret" | "testSecret" | "finishSecret";
-export const ROTATION_STEPS: readonly RotationStep[] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+export { ROTATION_STEPS, type RotationStep };
 
 export async function runRotationStep(
   deps: RotationDeps,

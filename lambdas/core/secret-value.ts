@@ -3,30 +3,13 @@ import * as z from "zod/mini";
 import type { AllowedHosts } from "./allowed-hosts.js";
 import { SecretValueError } from "./errors.js";
 
+const nonEmpty = z.string().check(z.minLength(1));
+
 /**
  * The secret value consumers read from AWSCURRENT (docs/design.md). Unknown extra fields are kept as they are
  * across rotations. Validation errors name the field and never echo the value.
  */
-export interface KeySecret {
-  baseUrl: string;
-  keyId: string;
-  name: string;
-  scopes: string[];
-  publishableKey: string;
-  secretKey: string;
-  createdAt: string;
-  managerSecretId?: string;
-}
-
-export interface ParsedKeySecret {
-  secret: KeySecret;
-  /** The whole parsed object, extra fields included, to carry them into the next version. */
-  raw: Record<string, unknown>;
-}
-
-const nonEmpty = z.string().check(z.minLength(1));
-
-const keySecretSchema = z.looseObject({
+const keySecretFields = z.object({
   baseUrl: nonEmpty,
   keyId: nonEmpty,
   name: nonEmpty,
@@ -36,6 +19,15 @@ const keySecretSchema = z.looseObject({
   createdAt: nonEmpty,
   managerSecretId: z.optional(nonEmpty),
 });
+const keySecretSchema = z.looseObject(keySecretFields.shape);
+
+export type KeySecret = z.infer<typeof keySecretFields>;
+
+export interface ParsedKeySecret {
+  secret: KeySecret;
+  /** The whole parsed object, extra fields included, to carry them into the next version. */
+  raw: Record<string, unknown>;
+}
 
 /**
  * A Novala key id: "key_" and letters or digits. Anything else is refused before it reaches a URL path, so a claimed id

@@ -5,11 +5,11 @@ import {
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
+import { parseRotationEvent, type RotationEvent } from "../contract/rotation-event.js";
 import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
 import { checkRotationsOverdue, isOverdueCheck, type OverdueCheckRequest } from "../core/overdue.js";
-import { ROTATION_STEPS, type RotationStep } from "../core/rotation.js";
 
 /**
  * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
@@ -17,12 +17,7 @@ import { ROTATION_STEPS, type RotationStep } from "../core/rotation.js";
  * The construct's daily rule also invokes it with an overdue check (lambdas/core/overdue.ts), which only reads.
  * Each step's outcome is recorded on the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`.
  */
-export interface RotationEvent {
-  Step: RotationStep;
-  SecretId: string;
-  ClientRequestToken: string;
-  RotationToken?: string;
-}
+export type { RotationEvent };
 
 const telemetry = new PowertoolsTelemetry();
 
@@ -72,15 +67,8 @@ async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
   }
 }
 
-function checkEvent(event: RotationEvent): RotationEvent {
-  if (typeof event !== "object" || event === null) throw new RotationStateError("rotation event must be an object");
-  if (!ROTATION_STEPS.includes(event.Step)) {
-    throw new RotationStateError(`rotation event field "Step" must be one of ${ROTATION_STEPS.join(", ")}`);
-  }
-  for (const field of ["SecretId", "ClientRequestToken"] as const) {
-    if (typeof event[field] !== "string" || event[field].length === 0) {
-      throw new RotationStateError(`rotation event field "${field}" is missing or not a string`);
-    }
-  }
-  return event;
+function checkEvent(event: unknown): RotationEvent {
+  const checked = parseRotationEvent(event);
+  if ("problem" in checked) throw new RotationStateError(checked.problem);
+  return checked.event;
 }
