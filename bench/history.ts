@@ -6,16 +6,11 @@
 import { randomUUID } from "node:crypto";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../cli/secrets-manager-driver.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import type { RotationDeps } from "../lambdas/core/context.js";
-import { systemClock } from "../lambdas/core/ports.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
-import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
-import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
-import { SchedulerModel } from "../local/scheduler-model.js";
 import { SecretsManagerModel } from "../local/secrets-manager-model.js";
-import { GROUP, rotationConfig, secretJson, TARGET } from "./rotation.js";
-import { progress, type Row, silentTelemetry } from "./support.js";
+import { modelDeps, rotationConfig, secretJson } from "./rotation.js";
+import { progress, type Row } from "./support.js";
 
 const HISTORY = 10_000;
 
@@ -38,15 +33,7 @@ async function cleanRotationCalls(revokedKeys: number, listFilters: boolean): Pr
   );
   let calls = 0;
   const keys = createNovalaKeyApi(config, { onAttempt: () => calls++ });
-  const deps: RotationDeps = {
-    store: new ModelSecretStore(model),
-    keys,
-    scheduler: new ModelRevocationScheduler(new SchedulerModel({ groups: [GROUP] }), TARGET),
-    events: new MemoryRotationEvents(),
-    telemetry: silentTelemetry,
-    clock: systemClock,
-    config,
-  };
+  const deps = modelDeps(model, keys, config);
   try {
     const token = randomUUID();
     model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });

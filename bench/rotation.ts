@@ -7,9 +7,10 @@ import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/noval
 import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey, RevocationScheduler } from "../lambdas/core/ports.js";
+import type { CreatedNovalaKey, KeyApi, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
+import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
@@ -37,16 +38,25 @@ export function rotationConfig(extra: Record<string, string> = {}): RotationConf
 }
 
 export function secretJson(baseUrl: string, key: CreatedNovalaKey, managerSecretId?: string): string {
-  return JSON.stringify({
-    baseUrl,
-    keyId: key.id,
-    name: key.name,
-    scopes: key.scopes,
-    publishableKey: key.publishableKey,
-    secretKey: key.secretKey,
-    createdAt: key.createdAt,
-    ...(managerSecretId && { managerSecretId }),
-  });
+  return secretValueFor(baseUrl, key, managerSecretId ? { managerSecretId } : {});
+}
+
+/** The rotation's ports over the in-memory Secrets Manager and Scheduler models, with silent telemetry. */
+export function modelDeps(
+  model: SecretsManagerModel,
+  keys: KeyApi,
+  config: RotationConfig,
+  schedulerModel = new SchedulerModel({ groups: [GROUP] }),
+): RotationDeps {
+  return {
+    store: new ModelSecretStore(model),
+    keys,
+    scheduler: new ModelRevocationScheduler(schedulerModel, TARGET),
+    events: new MemoryRotationEvents(),
+    telemetry: silentTelemetry,
+    clock: systemClock,
+    config,
+  };
 }
 
 /** The Scheduler port with L ms added to each call (each method is one Scheduler API call), counting calls. */
@@ -194,15 +204,7 @@ export async function benchHealthCheck(): Promise<{ rows: Row[] }> {
     const model = new SecretsManagerModel();
     const config = rotationConfig();
     const keys = createNovalaKeyApi(config);
-    const deps: RotationDeps = {
-      store: new ModelSecretStore(model),
-      keys,
-      scheduler: new ModelRevocationScheduler(new SchedulerModel({ groups: [GROUP] }), TARGET),
-      events: new MemoryRotationEvents(),
-      telemetry: silentTelemetry,
-      clock: systemClock,
-      config,
-    };
+    const deps = modelDeps(model, keys, config);
     try {
       const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
       const managerArn = String(
@@ -287,15 +289,7 @@ export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResu
       // One Lambda: its own clients, built when it starts.
       const keys = createNovalaKeyApi(config);
       clients.push(keys);
-      const deps: RotationDeps = {
-        store: new ModelSecretStore(model),
-        keys,
-        scheduler: new ModelRevocationScheduler(schedulerModel, TARGET),
-        events: new MemoryRotationEvents(),
-        telemetry: silentTelemetry,
-        clock: systemClock,
-        config,
-      };
+      const deps = modelDeps(model, keys, config, schedulerModel);
       const token = randomUUID();
       model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
       try {

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { CreateScheduleGroupCommand, GetScheduleCommand, type SchedulerClient } from "@aws-sdk/client-scheduler";
+import { CreateScheduleGroupCommand, GetScheduleCommand } from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -29,15 +29,8 @@ import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import type { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
-import {
-  lambdaEnvironment,
-  type Moto,
-  motoSuiteTitle,
-  schedulerClientFor,
-  secretsManagerClientFor,
-  skipMoto,
-  startMoto,
-} from "../support/moto.js";
+import { useMotoAndSimulator } from "../support/integration.js";
+import { lambdaEnvironment, motoSuiteTitle, secretsManagerClientFor, skipMoto } from "../support/moto.js";
 
 const RUN_STEP = fileURLToPath(new URL("./support/run-step.ts", import.meta.url));
 const SCHEDULE_GROUP = "novala-revocations";
@@ -48,18 +41,19 @@ const captured: string[] = [];
 const originalWrite = process.stdout.write.bind(process.stdout);
 const savedEnv = { ...process.env };
 
-function configure(endpoint: string, overrides: Record<string, string> = {}) {
-  Object.assign(
-    process.env,
-    lambdaEnvironment(endpoint, {
-      REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
-      HEALTH_CHECK_DEADLINE_SECONDS: "5",
-      NOVALA_RETRY_BUDGET_SECONDS: "20",
-      NOVALA_REQUEST_TIMEOUT_SECONDS: "1",
-      NOVALA_CONNECT_TIMEOUT_SECONDS: "1",
-      ...overrides,
-    }),
-  );
+/** The handlers' environment here: long enough deadlines for a child process to be killed mid-call. */
+const HANDLER_ENVIRONMENT = {
+  REVOCATION_SCHEDULE_GROUP: SCHEDULE_GROUP,
+  HEALTH_CHECK_DEADLINE_SECONDS: "5",
+  NOVALA_RETRY_BUDGET_SECONDS: "20",
+  NOVALA_REQUEST_TIMEOUT_SECONDS: "1",
+  NOVALA_CONNECT_TIMEOUT_SECONDS: "1",
+  // Every log line reaches the leak scan.
+  POWERTOOLS_LOG_LEVEL: "INFO",
+};
+
+function configure(endpoint: string) {
+  Object.assign(process.env, lambdaEnvironment(endpoint, HANDLER_ENVIRONMENT));
 }
 
 interface Setup {
@@ -204,41 +198,27 @@ function heldRequest(sim: NovalaSimulator, route: string): () => boolean {
 }
 
 describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_server and the Novala simulator"), () => {
-  let moto: Moto;
-  let sm: SecretsManagerClient;
-  let scheduler: SchedulerClient;
+  const fx = useMotoAndSimulator(HANDLER_ENVIRONMENT);
   let s: Setup;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-    sm = secretsManagerClientFor(moto.endpoint);
-    scheduler = schedulerClientFor(moto.endpoint);
+  beforeAll(() => {
     process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
       captured.push(typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"));
       return (originalWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof process.stdout.write;
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     process.stdout.write = originalWrite;
-    process.env = savedEnv;
-    await moto?.stop();
   });
 
   beforeEach(async () => {
-    await moto.reset();
-    configure(moto.endpoint);
-    const sim = await startNovalaSimulator();
-    s = { ...(await makeSecrets(sim, sm)), errors: [] };
-  });
-
-  afterEach(async () => {
-    await s?.sim.stop();
+    s = { ...(await makeSecrets(fx.novala, fx.secrets)), errors: [] };
   });
 
   it("a child process killed while Novala holds its create (the key exists): the retry revokes the orphan", async () => {
     s.sim.injectFault({ match: "POST /api/v1/api-keys", kind: "hang", ms: 60_000, perform: true });
-    const token = await startRotation(sm, s.secretArn);
+    const token = await startRotation(fx.secrets, s.secretArn);
     await killChildAt(s, "createSecret", token, heldRequest(s.sim, "POST /api/v1/api-keys"), "the held create");
     const orphans = activeRotatorKeys(s);
     expect(orphans).toHaveLength(1);
@@ -251,7 +231,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
   });
 
   it("a child process killed in finishSecret after the promotion, while Novala holds the old key's revocation", async () => {
-    const token = await startRotation(sm, s.secretArn);
+    const token = await startRotation(fx.secrets, s.secretArn);
     await drive(s, token, ["createSecret", "setSecret", "testSecret"]);
     s.sim.injectFault({ match: "DELETE /api/v1/api-keys/{id}", kind: "hang", ms: 60_000 });
     await killChildAt(s, "finishSecret", token, heldRequest(s.sim, "DELETE /api/v1/api-keys/{id}"), "the held revoke");
@@ -269,7 +249,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
     s.sim.injectFault({ match: "DELETE /api/v1/api-keys/{id}", kind: "lose-answer" });
     s.sim.injectFault({ match: "GET /api/v1/api-keys/self", kind: "lose-answer", count: 2 });
     s.sim.injectFault({ match: "POST /api/v1/api-keys", kind: "hang", ms: 3_000, perform: true });
-    const token = await startRotation(sm, s.secretArn);
+    const token = await startRotation(fx.secrets, s.secretArn);
     await drive(s, token);
     await expectRotatedCleanly(s);
     const creates = s.sim.requestLog().filter((entry) => entry.route === "POST /api/v1/api-keys");
@@ -287,7 +267,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
     s.sim.injectFault({ match: "GET /api/v1/api-keys/self", kind: "reset", count: 2 });
     s.sim.injectFault({ match: "GET /api/v1/pipeline/deals", kind: "hang", ms: 2_500 });
     s.sim.injectFault({ match: "DELETE /api/v1/api-keys/{id}", kind: "status", status: 500 });
-    const token = await startRotation(sm, s.secretArn);
+    const token = await startRotation(fx.secrets, s.secretArn);
     await drive(s, token);
     await expectRotatedCleanly(s);
     const log = s.sim.requestLog();
@@ -296,19 +276,20 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
   });
 
   it("an operator rollback between finish and revocation: refused; the next rotation retires the rolled-back key", async () => {
-    configure(moto.endpoint, { REVOCATION_GRACE_SECONDS: "60" });
-    await scheduler.send(new CreateScheduleGroupCommand({ Name: SCHEDULE_GROUP }));
-    const first = await startRotation(sm, s.secretArn);
+    fx.setEnvironment({ REVOCATION_GRACE_SECONDS: "60" });
+    await fx.scheduler.send(new CreateScheduleGroupCommand({ Name: SCHEDULE_GROUP }));
+    const first = await startRotation(fx.secrets, s.secretArn);
     await drive(s, first);
     const rotatedKey = (await currentValue(s)).keyId;
     expect(s.sim.model.inspect(s.oldKey.id)?.status).toBe("active");
-    const schedule = await scheduler.send(
+    const schedule = await fx.scheduler.send(
       new GetScheduleCommand({ Name: revocationScheduleName(s.secretArn, s.oldKey.id), GroupName: SCHEDULE_GROUP }),
     );
 
-    const stages = (await sm.send(new DescribeSecretCommand({ SecretId: s.secretArn }))).VersionIdsToStages ?? {};
+    const stages =
+      (await fx.secrets.send(new DescribeSecretCommand({ SecretId: s.secretArn }))).VersionIdsToStages ?? {};
     const previous = Object.entries(stages).find(([, labels]) => labels.includes("AWSPREVIOUS"))?.[0] as string;
-    await sm.send(
+    await fx.secrets.send(
       new UpdateSecretVersionStageCommand({
         SecretId: s.secretArn,
         VersionStage: "AWSCURRENT",
@@ -322,11 +303,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
     expect(outcome).toEqual({ outcome: "refused" });
     await expectCurrentWorks(s, "after the refused revocation");
 
-    const second = await startRotation(sm, s.secretArn);
+    const second = await startRotation(fx.secrets, s.secretArn);
     await drive(s, second);
     await expectCurrentWorks(s, "after the second rotation");
     // The key rolled back from would otherwise lose its last label with no revocation pending.
-    const retired = await scheduler.send(
+    const retired = await fx.scheduler.send(
       new GetScheduleCommand({ Name: revocationScheduleName(s.secretArn, rotatedKey), GroupName: SCHEDULE_GROUP }),
     );
     expect(JSON.parse(retired.Target?.Input ?? "{}")).toMatchObject({ keyId: rotatedKey });
@@ -335,8 +316,8 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
 
   it("the configuration test (RotateImmediately=false) checks the current key and changes nothing", async () => {
     s.sim.injectFault({ match: "GET /api/v1/api-keys/self", kind: "status", status: 503 });
-    const token = await startRotation(sm, s.secretArn, { rotateImmediately: false });
-    await driveSteps(sm, (e) => rotationHandler({ ...e, RotationToken: randomUUID() }), s.secretArn, token, {
+    const token = await startRotation(fx.secrets, s.secretArn, { rotateImmediately: false });
+    await driveSteps(fx.secrets, (e) => rotationHandler({ ...e, RotationToken: randomUUID() }), s.secretArn, token, {
       rotateImmediately: false,
     });
     expect((await currentValue(s)).keyId).toBe(s.oldKey.id);

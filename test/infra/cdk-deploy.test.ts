@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,14 +11,13 @@ import {
 } from "@aws-sdk/client-cloudformation";
 import { GetFunctionCommand, LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { CreateScheduleGroupCommand, GetScheduleCommand, type SchedulerClient } from "@aws-sdk/client-scheduler";
+import { CreateScheduleGroupCommand, GetScheduleCommand } from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
   RotateSecretCommand,
-  type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,19 +25,10 @@ import { startRotation } from "../../cli/secrets-manager-driver.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { type BundleRun, invokeBundle } from "../support/invoke-bundle.js";
-import {
-  type Moto,
-  motoSuiteTitle,
-  schedulerClientFor,
-  secretsManagerClientFor,
-  skipMoto,
-  startMoto,
-  TEST_ACCOUNT_ID,
-  TEST_CREDENTIALS,
-  TEST_REGION,
-} from "../support/moto.js";
+import { motoSuiteTitle, skipMoto, TEST_ACCOUNT_ID, TEST_CREDENTIALS, TEST_REGION } from "../support/moto.js";
+import { type CliRun, runProcess } from "../support/run-cli.js";
 import { unzip } from "../support/unzip.js";
 
 /**
@@ -100,42 +89,8 @@ interface DeployedFunction {
   environment: Record<string, string>;
 }
 
-interface Command {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCommand(
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-  timeoutMs = 240_000,
-): Promise<Command> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString("utf8");
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString("utf8");
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation with the deployed code"), () => {
-  let moto: Moto;
-  let novala: NovalaSimulator;
-  let secrets: SecretsManagerClient;
-  let scheduler: SchedulerClient;
+  const servers = useMotoAndSimulatorForSuite();
   let cloudformation: CloudFormationClient;
   let lambda: LambdaClient;
   let s3: S3Client;
@@ -152,7 +107,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   const printed: string[] = [];
 
   /** moto's endpoint by name: S3 asset URLs need a host name, not 127.0.0.1. */
-  const awsEndpoint = () => moto.endpoint.replace("127.0.0.1", "localhost");
+  const awsEndpoint = () => servers.moto.endpoint.replace("127.0.0.1", "localhost");
 
   /** The environment of a process that talks to the emulated account: nothing from this machine's AWS set-up. */
   const awsEnvironment = (): Record<string, string> => ({
@@ -173,7 +128,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   });
 
   /** The project's own CDK CLI, on the app of cdk.json, with the stack's context. */
-  async function cdk(args: string[]): Promise<Command> {
+  async function cdk(args: string[]): Promise<CliRun> {
     const context = [
       `secrets=${CONSUMER_SECRET}`,
       `managerSecret=${MANAGER_SECRET}`,
@@ -182,23 +137,23 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
       `stackName=${STACK}`,
       "alertEmail=none",
     ].flatMap((pair) => ["-c", pair]);
-    const run = await runCommand(
+    const run = await runProcess(
       process.execPath,
       [join(ROOT, "node_modules/aws-cdk/bin/cdk"), ...args, "-o", join(work, "cdk.out"), "--no-notices", ...context],
       awsEnvironment(),
-      300_000,
+      { timeoutMs: 300_000 },
     );
     if (run.code !== 0) throw new Error(`cdk ${args.join(" ")} failed (${run.code}):\n${run.stdout}\n${run.stderr}`);
     return run;
   }
 
   /** The command line against the deployed stack, as an operator runs it. */
-  async function cli(args: string[]): Promise<Command> {
-    const run = await runCommand(
+  async function cli(args: string[]): Promise<CliRun> {
+    const run = await runProcess(
       process.execPath,
-      ["bin/novala-rotation.js", ...args, "--endpoint-url", moto.endpoint],
+      ["bin/novala-rotation.js", ...args, "--endpoint-url", servers.moto.endpoint],
       { ...awsEnvironment(), NOVALA_ALLOWED_HOSTS: "127.0.0.1" },
-      120_000,
+      { timeoutMs: 120_000 },
     );
     printed.push(run.stdout, run.stderr);
     return run;
@@ -231,7 +186,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
         _HANDLER: fn.handler,
         TZ: ":UTC",
         // The one difference from Lambda: every AWS endpoint is moto's.
-        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_ENDPOINT_URL: servers.moto.endpoint,
       },
       event,
     );
@@ -282,7 +237,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     const days = /^rate\((\d+) days?\)$/.exec(properties.RotationRules.ScheduleExpression)?.[1];
     expect(days, properties.RotationRules.ScheduleExpression).toBeDefined();
     const token = randomUUID();
-    await secrets.send(
+    await servers.secrets.send(
       new RotateSecretCommand({
         SecretId: secretArn,
         ClientRequestToken: token,
@@ -292,7 +247,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
       }),
     );
     if (!restore) await invokeStep("testSecret", secretArn, token);
-    await secrets.send(
+    await servers.secrets.send(
       new UpdateSecretVersionStageCommand({
         SecretId: secretArn,
         VersionStage: "AWSPENDING",
@@ -305,7 +260,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     stackResources.find((resource) => resource.LogicalResourceId === logicalId)?.PhysicalResourceId;
 
   async function valueAt(secretId: string, stage: string): Promise<Record<string, unknown>> {
-    const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+    const out = await servers.secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
     return JSON.parse(out.SecretString ?? "{}") as Record<string, unknown>;
   }
 
@@ -342,28 +297,24 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "novala-deploy-"));
-    moto = await startMoto();
-    novala = await startNovalaSimulator();
-    const clientConfig = { endpoint: moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
-    secrets = secretsManagerClientFor(moto.endpoint);
-    scheduler = schedulerClientFor(moto.endpoint);
+    const clientConfig = { endpoint: servers.moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
     cloudformation = new CloudFormationClient(clientConfig);
     lambda = new LambdaClient(clientConfig);
     s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
 
     // The first key goes in before the deploy (docs/deploy.md, "Put your first key in").
-    const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
-    firstKey = novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
+    const manager = servers.novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+    firstKey = servers.novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
     managerArn = (
-      await secrets.send(
-        new CreateSecretCommand({ Name: MANAGER_SECRET, SecretString: secretValueFor(novala.url, manager) }),
+      await servers.secrets.send(
+        new CreateSecretCommand({ Name: MANAGER_SECRET, SecretString: secretValueFor(servers.novala.url, manager) }),
       )
     ).ARN as string;
     consumerArn = (
-      await secrets.send(
+      await servers.secrets.send(
         new CreateSecretCommand({
           Name: CONSUMER_SECRET,
-          SecretString: secretValueFor(novala.url, firstKey, { managerSecretId: managerArn }),
+          SecretString: secretValueFor(servers.novala.url, firstKey, { managerSecretId: managerArn }),
         }),
       )
     ).ARN as string;
@@ -376,13 +327,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   }, 600_000);
 
   afterAll(async () => {
-    secrets?.destroy();
-    scheduler?.destroy();
     cloudformation?.destroy();
     lambda?.destroy();
     s3?.destroy();
-    await novala?.stop();
-    await moto?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -431,25 +378,25 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   });
 
   it("applies what moto's CloudFormation skipped: the schedule group, and the rotation schedule with its test", async () => {
-    await scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
+    await servers.scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     await applyRotationSchedule(consumerArn);
-    const described = await secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }));
+    const described = await servers.secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }));
     expect(described).toMatchObject({ RotationEnabled: true, RotationLambdaARN: rotation.arn });
     expect(Object.values(described.VersionIdsToStages ?? {}).flat()).toEqual(["AWSCURRENT"]);
     expect((await valueAt(consumerArn, "AWSCURRENT")).keyId).toBe(firstKey.id);
   });
 
   it("rotates the key with the deployed rotation code, and schedules the old key's revocation", async () => {
-    const token = await startRotation(secrets, consumerArn, { token: randomUUID() });
+    const token = await startRotation(servers.secrets, consumerArn, { token: randomUUID() });
     await driveRotation(consumerArn, token);
     const current = await valueAt(consumerArn, "AWSCURRENT");
     expect(current.keyId).not.toBe(firstKey.id);
     expect(current.managerSecretId).toBe(managerArn);
     expect((await valueAt(consumerArn, "AWSPREVIOUS")).keyId).toBe(firstKey.id);
-    expect(novala.model.inspect(String(current.keyId))?.status).toBe("active");
+    expect(servers.novala.model.inspect(String(current.keyId))?.status).toBe("active");
     // The grace period (24 h by default) is running: the old key still works.
-    expect(novala.model.inspect(firstKey.id)?.status).toBe("active");
-    const schedule = await scheduler.send(
+    expect(servers.novala.model.inspect(firstKey.id)?.status).toBe("active");
+    const schedule = await servers.scheduler.send(
       new GetScheduleCommand({ GroupName: group, Name: revocationScheduleName(consumerArn, firstKey.id) }),
     );
     expect(schedule.Target).toMatchObject({
@@ -458,7 +405,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
       DeadLetterConfig: { Arn: rotation.environment.REVOCATION_DEAD_LETTER_QUEUE_ARN },
     });
     await applyRotationSchedule(consumerArn, { restore: true });
-    expect((await secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).RotationLambdaARN).toBe(
+    expect((await servers.secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).RotationLambdaARN).toBe(
       rotation.arn,
     );
   });
@@ -474,26 +421,29 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   });
 
   it("revokes the old key with the deployed revocation code and the schedule's Input, when the schedule fires", async () => {
-    const schedule = await scheduler.send(
+    const schedule = await servers.scheduler.send(
       new GetScheduleCommand({ GroupName: group, Name: revocationScheduleName(consumerArn, firstKey.id) }),
     );
     const run = await invoke(revocation, JSON.parse(schedule.Target?.Input ?? "{}"));
     expect(run.result, run.output).toEqual({ outcome: "revoked" });
     expect(run.nodeVersion).toMatch(/^v24\./);
-    expect(novala.model.inspect(firstKey.id)?.status).toBe("revoked");
+    expect(servers.novala.model.inspect(firstKey.id)?.status).toBe("revoked");
     expect(run.output).toContain('"KeysRevoked"');
   });
 
   it("rotate follows a rotation that the deployed code performs", async () => {
     const before = await valueAt(consumerArn, "AWSCURRENT");
     const known = new Set(
-      Object.keys((await secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).VersionIdsToStages ?? {}),
+      Object.keys(
+        (await servers.secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).VersionIdsToStages ?? {},
+      ),
     );
     // moto cannot run the function: `rotate` names one moto does not know, so that RotateSecret stops at AWSPENDING.
     const child = cli(["rotate", CONSUMER_SECRET, "--lambda-arn", FUNCTION_MOTO_CANNOT_RUN, ...groupOfTheDeployment()]);
     let token: string | undefined;
     for (const deadline = Date.now() + 60_000; !token && Date.now() < deadline; ) {
-      const stages = (await secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).VersionIdsToStages;
+      const stages = (await servers.secrets.send(new DescribeSecretCommand({ SecretId: consumerArn })))
+        .VersionIdsToStages;
       token = Object.entries(stages ?? {}).find(([id, labels]) => !known.has(id) && labels.includes("AWSPENDING"))?.[0];
       if (!token) await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -513,23 +463,23 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     const current = await valueAt(consumerArn, "AWSCURRENT");
     const scheduleName = revocationScheduleName(consumerArn, String(previous.keyId));
     await expect(
-      scheduler.send(new GetScheduleCommand({ GroupName: group, Name: scheduleName })),
+      servers.scheduler.send(new GetScheduleCommand({ GroupName: group, Name: scheduleName })),
     ).resolves.toBeTruthy();
     const run = await cli(["rollback", CONSUMER_SECRET]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`removed schedule ${group}/${scheduleName}`);
     expect((await valueAt(consumerArn, "AWSCURRENT")).keyId).toBe(previous.keyId);
-    expect(novala.model.inspect(String(current.keyId))?.status).toBe("revoked");
-    expect(novala.model.inspect(String(previous.keyId))?.status).toBe("active");
+    expect(servers.novala.model.inspect(String(current.keyId))?.status).toBe("revoked");
+    expect(servers.novala.model.inspect(String(previous.keyId))?.status).toBe("active");
     await expect(
-      scheduler.send(new GetScheduleCommand({ GroupName: group, Name: scheduleName })),
+      servers.scheduler.send(new GetScheduleCommand({ GroupName: group, Name: scheduleName })),
     ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
   });
 
   it("reconcile finds a stranded key of the deployed stack's tenant and revokes it", async () => {
     // An abandoned rotation: its version lost every label, and the key minted for it (its lineage tag) is held by none.
     const abandoned = randomUUID();
-    await secrets.send(
+    await servers.secrets.send(
       new PutSecretValueCommand({
         SecretId: consumerArn,
         ClientRequestToken: abandoned,
@@ -537,14 +487,14 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
         VersionStages: ["AWSPENDING"],
       }),
     );
-    await secrets.send(
+    await servers.secrets.send(
       new UpdateSecretVersionStageCommand({
         SecretId: consumerArn,
         VersionStage: "AWSPENDING",
         RemoveFromVersionId: abandoned,
       }),
     );
-    const stranded = novala.model.seedKey({
+    const stranded = servers.novala.model.seedKey({
       name: replacementKeyName("Acumatica Integration", consumerArn, abandoned),
       scopes: ["leads.lead.read"],
       createdAt: "2026-01-01T00:00:00Z",
@@ -557,13 +507,13 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     ]);
     const revoke = await cli(["reconcile", "--manager-secret", MANAGER_SECRET, "--revoke", "--json"]);
     expect(revoke.code, revoke.stderr).toBe(0);
-    expect(novala.model.inspect(stranded.id)?.status).toBe("revoked");
-    expect(novala.model.inspect(held)?.status).toBe("active");
+    expect(servers.novala.model.inspect(stranded.id)?.status).toBe("revoked");
+    expect(servers.novala.model.inspect(held)?.status).toBe("active");
   });
 
   it("printed no key material, in the deployed code's logs nor in the command line's output", () => {
     const all = printed.join("\n");
-    for (const material of novala.model.issuedKeyMaterial()) expect(all).not.toContain(material);
+    for (const material of servers.novala.model.issuedKeyMaterial()) expect(all).not.toContain(material);
     expect(all).not.toMatch(KEY_SHAPE);
   });
 

@@ -2,24 +2,24 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { CreateScheduleGroupCommand, GetScheduleCommand, type SchedulerClient } from "@aws-sdk/client-scheduler";
-import { CreateSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateScheduleGroupCommand, GetScheduleCommand } from "@aws-sdk/client-scheduler";
+import { CreateSecretCommand, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRotation } from "../../cli/secrets-manager-driver.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
+import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { invokeBundle } from "../support/invoke-bundle.js";
 import {
-  type Moto,
   motoSuiteTitle,
-  schedulerClientFor,
-  secretsManagerClientFor,
   skipMoto,
-  startMoto,
+  TEST_DEAD_LETTER_QUEUE_ARN,
+  TEST_EVENT_BUS_ARN,
   TEST_REGION,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
 
 let outDir = "";
@@ -37,11 +37,11 @@ const STACK = "NovalaKeyRotation";
 
 /** Test values for what the template leaves to CloudFormation (Ref, Fn::GetAtt), by variable. */
 const UNRESOLVED: Record<string, string> = {
-  REVOCATION_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-  REVOCATION_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/novala-scheduler",
-  REVOCATION_DEAD_LETTER_QUEUE_ARN: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+  REVOCATION_FUNCTION_ARN: TEST_REVOCATION_FUNCTION_ARN,
+  REVOCATION_SCHEDULER_ROLE_ARN: TEST_SCHEDULER_ROLE_ARN,
+  REVOCATION_DEAD_LETTER_QUEUE_ARN: TEST_DEAD_LETTER_QUEUE_ARN,
   // The account's default bus; the bundle's PutEvents goes to moto's.
-  ROTATION_EVENT_BUS: "arn:aws:events:us-east-1:123456789012:event-bus/default",
+  ROTATION_EVENT_BUS: TEST_EVENT_BUS_ARN,
 };
 
 interface DeployedFunction {
@@ -101,26 +101,15 @@ const invoke = (fn: DeployedFunction, env: Record<string, string>, event: unknow
   invokeBundle(fn.bundle, { ...fn.environment, ...env }, event);
 
 describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run under Node 24"), () => {
-  let moto: Moto;
-  let novala: NovalaSimulator;
-  let secrets: SecretsManagerClient;
-  let scheduler: SchedulerClient;
+  const servers = useMotoAndSimulatorForSuite();
   let deployed: ReturnType<typeof synthesize>;
 
   beforeAll(async () => {
     outDir = mkdtempSync(join(tmpdir(), "novala-bundle-test-"));
     deployed = synthesize();
-    moto = await startMoto();
-    novala = await startNovalaSimulator();
-    secrets = secretsManagerClientFor(moto.endpoint);
-    scheduler = schedulerClientFor(moto.endpoint);
   }, 300_000);
 
-  afterAll(async () => {
-    secrets?.destroy();
-    scheduler?.destroy();
-    await novala?.stop();
-    await moto?.stop();
+  afterAll(() => {
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   });
 
@@ -136,22 +125,25 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run unde
       AWS_REGION: TEST_REGION,
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",
-      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_ENDPOINT_URL: servers.moto.endpoint,
       // Novala is the simulator on loopback; the template's allow-list (*.novala.ai) would rightly refuse it.
       NOVALA_ALLOWED_HOSTS: "127.0.0.1",
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     const group = deployed.rotation.environment.REVOCATION_SCHEDULE_GROUP as string;
-    await scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
+    await servers.scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     const secretJson = (key: CreatedNovalaKey, extra: Record<string, unknown> = {}) =>
-      secretValueFor(novala.url, key, extra);
-    const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
-    const consumer = novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
+      secretValueFor(servers.novala.url, key, extra);
+    const manager = servers.novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+    const consumer = servers.novala.model.seedKey({
+      name: "Acumatica Integration",
+      scopes: ["leads.lead.read", "pipeline"],
+    });
     const managerArn = (
-      await secrets.send(new CreateSecretCommand({ Name: "novala/manager", SecretString: secretJson(manager) }))
+      await servers.secrets.send(new CreateSecretCommand({ Name: "novala/manager", SecretString: secretJson(manager) }))
     ).ARN;
     const secretArn = (
-      await secrets.send(
+      await servers.secrets.send(
         new CreateSecretCommand({
           Name: "novala/acumatica",
           SecretString: secretJson(consumer, { managerSecretId: managerArn }),
@@ -159,7 +151,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run unde
       )
     ).ARN as string;
 
-    const token = await startRotation(secrets, secretArn);
+    const token = await startRotation(servers.secrets, secretArn);
     const outputs: string[] = [];
     for (const step of ["createSecret", "setSecret", "testSecret", "finishSecret"]) {
       const run = await invoke(deployed.rotation, env, { Step: step, SecretId: secretArn, ClientRequestToken: token });
@@ -169,29 +161,29 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run unde
       expect(run.nodeVersion).toMatch(/^v24\./);
     }
     const current = JSON.parse(
-      (await secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: "AWSCURRENT" })))
+      (await servers.secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: "AWSCURRENT" })))
         .SecretString ?? "{}",
     );
     expect(current.keyId).not.toBe(consumer.id);
-    expect(novala.model.inspect(current.keyId)?.status).toBe("active");
-    expect(novala.model.inspect(consumer.id)?.status).toBe("active");
+    expect(servers.novala.model.inspect(current.keyId)?.status).toBe("active");
+    expect(servers.novala.model.inspect(consumer.id)?.status).toBe("active");
     // The bundle published Key Rotated (to moto's default bus): no "could not publish" warning, no failure counted.
     expect(outputs.join("\n")).not.toContain("could not publish");
     expect(outputs.join("\n")).not.toContain("RotationEventsFailed");
 
-    const schedule = await scheduler.send(
+    const schedule = await servers.scheduler.send(
       new GetScheduleCommand({ Name: revocationScheduleName(secretArn, consumer.id), GroupName: group }),
     );
     expect(schedule.Target?.Arn).toBe(UNRESOLVED.REVOCATION_FUNCTION_ARN);
     const revocation = await invoke(deployed.revocation, env, JSON.parse(schedule.Target?.Input ?? "{}"));
     outputs.push(revocation.output);
     expect(revocation.result, revocation.output).toEqual({ outcome: "revoked" });
-    expect(novala.model.inspect(consumer.id)?.status).toBe("revoked");
+    expect(servers.novala.model.inspect(consumer.id)?.status).toBe("revoked");
 
     // The bundles log structured JSON and EMF metrics, and never a key.
     const printed = outputs.join("\n");
     expect(printed).toContain('"RotationsSucceeded"');
     expect(printed).toContain('"KeysRevoked"');
-    for (const key of novala.model.issuedKeyMaterial()) expect(printed).not.toContain(key);
+    for (const key of servers.novala.model.issuedKeyMaterial()) expect(printed).not.toContain(key);
   });
 });

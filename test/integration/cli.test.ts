@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -19,18 +18,20 @@ import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { lastFour } from "../../lambdas/core/redact.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../../lambdas/rotation/index.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import type { NovalaSimulator } from "../../local/novala-simulator.js";
+import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import {
   lambdaEnvironment,
   type Moto,
   motoSuiteTitle,
   registerMotoFunction,
-  schedulerClientFor,
-  secretsManagerClientFor,
   skipMoto,
-  startMoto,
+  TEST_EVENT_BUS_ARN,
   TEST_REGION,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
+import { type CliRun, runCli } from "../support/run-cli.js";
 
 /**
  * The `novala-rotation` command line, each command a real child process (`node bin/novala-rotation.js …`) against
@@ -44,9 +45,9 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const GROUP = defaultScheduleGroupName("NovalaKeyRotation");
 /** The rotation function, registered in moto with the environment the construct writes (deployedEnvironment). */
 const ROTATION_LAMBDA = LOCAL_ROTATION_LAMBDA_ARN;
-const REVOCATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
-const SCHEDULER_ROLE = "arn:aws:iam::123456789012:role/novala-scheduler";
-const EVENT_BUS = "arn:aws:events:us-east-1:123456789012:event-bus/default";
+const REVOCATION_LAMBDA = TEST_REVOCATION_FUNCTION_ARN;
+const SCHEDULER_ROLE = TEST_SCHEDULER_ROLE_ARN;
+const EVENT_BUS = TEST_EVENT_BUS_ARN;
 
 /** The rotation function's environment as the construct writes it (through the contract), for a grace period. */
 function deployedEnvironment(graceSeconds: number): Record<string, string> {
@@ -64,67 +65,26 @@ function deployedEnvironment(graceSeconds: number): Record<string, string> {
 /** Anything shaped like a whole Novala key (the masked "pk_live_…abcd" does not match). */
 const KEY_SHAPE = /\b(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => {
   let moto: Moto;
   let novala: NovalaSimulator;
   let secrets: SecretsManagerClient;
   let scheduler: SchedulerClient;
+  const servers = useMotoAndSimulatorForSuite();
   let managerArn: string;
   let consumerArn: string;
   let consumerKey: CreatedNovalaKey;
   let handler: (event: RotationEvent) => Promise<void>;
   const savedEnv = { ...process.env };
 
-  /**
-   * Runs the command line (or with `entry` another one of bin/) to its end. `--endpoint-url` is added unless `local`
-   * (the demo makes its own).
-   */
-  function cli(args: string[], options: { input?: string; local?: boolean; entry?: string } = {}): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [
-          options.entry ?? "bin/novala-rotation.js",
-          ...args,
-          ...(options.local ? [] : ["--endpoint-url", moto.endpoint]),
-        ],
-        {
-          cwd: ROOT,
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME,
-            AWS_ACCESS_KEY_ID: "test",
-            AWS_SECRET_ACCESS_KEY: "test",
-            AWS_REGION: TEST_REGION,
-            AWS_CONFIG_FILE: "/dev/null",
-            AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-            NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-          },
-          stdio: ["pipe", "pipe", "pipe"],
-        },
-      );
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString("utf8");
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString("utf8");
-      });
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(options.input ?? "");
-    });
+  /** Runs the command line (or with `entry` another one of bin/); `--endpoint-url` unless `local` (the demo makes its own). */
+  function cli(args: string[], options: { input?: string; local?: boolean; entry?: string } = {}): Promise<CliRun> {
+    const { local, ...rest } = options;
+    return runCli(args, { ...rest, ...(!local && { endpoint: moto.endpoint }) });
   }
 
   /** Nothing the simulator ever issued, nor anything shaped like a key, appears in what a command printed. */
-  function expectNoKeyMaterial(run: Run): void {
+  function expectNoKeyMaterial(run: CliRun): void {
     const printed = `${run.stdout}\n${run.stderr}`;
     for (const material of novala.model.issuedKeyMaterial()) expect(printed).not.toContain(material);
     expect(printed).not.toMatch(KEY_SHAPE);
@@ -150,7 +110,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   }
 
   /** The token of the rotation a child started: the version that is AWSPENDING and not AWSCURRENT. */
-  async function pendingToken(secretId: string, child: Promise<Run>): Promise<string> {
+  async function pendingToken(secretId: string, child: Promise<CliRun>): Promise<string> {
     let exited = false;
     void child.then(() => {
       exited = true;
@@ -174,10 +134,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   }
 
   beforeAll(async () => {
-    moto = await startMoto();
-    novala = await startNovalaSimulator();
-    secrets = secretsManagerClientFor(moto.endpoint);
-    scheduler = schedulerClientFor(moto.endpoint);
+    ({ moto, novala, secrets, scheduler } = servers);
     await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
 
     // The rotation handler runs in this process, configured like the deployed Lambda but pointed at moto; the same
@@ -203,11 +160,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     );
   });
 
-  afterAll(async () => {
-    secrets?.destroy();
-    scheduler?.destroy();
-    await novala?.stop();
-    await moto?.stop();
+  afterAll(() => {
     for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
     Object.assign(process.env, savedEnv);
   });

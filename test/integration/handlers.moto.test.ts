@@ -1,28 +1,26 @@
 import { CreateScheduleGroupCommand, GetScheduleCommand, ListSchedulesCommand } from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
-  DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
-  type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import { useMotoAndSimulator } from "../support/integration.js";
 import {
-  lambdaEnvironment,
-  type Moto,
   motoSuiteTitle,
   schedulerClientFor,
-  secretsManagerClientFor,
   skipMoto,
-  startMoto,
+  TEST_DEAD_LETTER_QUEUE_ARN,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULE_GROUP,
+  TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
 
 /**
@@ -30,67 +28,37 @@ import {
  * SDK clients, configured only through the environment as on Lambda) and the Novala simulator (the real undici
  * client). moto cannot run a Lambda: cli/secrets-manager-driver.ts stands in for Secrets Manager's rotation service.
  */
-const GROUP = "novala-revocations";
-const FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
-const ROLE_ARN = "arn:aws:iam::123456789012:role/novala-scheduler";
-const DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq";
+const GROUP = TEST_SCHEDULE_GROUP;
+const FUNCTION_ARN = TEST_REVOCATION_FUNCTION_ARN;
+const ROLE_ARN = TEST_SCHEDULER_ROLE_ARN;
+const DLQ_ARN = TEST_DEAD_LETTER_QUEUE_ARN;
 
 describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers against moto and the simulator"), () => {
-  let moto: Moto;
-  let novala: NovalaSimulator;
-  let secrets: SecretsManagerClient;
-  const savedEnv = { ...process.env };
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    secrets = secretsManagerClientFor(moto.endpoint);
+  const fx = useMotoAndSimulator({
+    REVOCATION_SCHEDULE_GROUP: GROUP,
+    REVOCATION_FUNCTION_ARN: FUNCTION_ARN,
+    REVOCATION_SCHEDULER_ROLE_ARN: ROLE_ARN,
+    REVOCATION_DEAD_LETTER_QUEUE_ARN: DLQ_ARN,
+    POWERTOOLS_LOG_LEVEL: "WARN",
   });
-  afterAll(async () => {
-    secrets?.destroy();
-    await moto?.stop();
-  });
-
-  beforeEach(async () => {
-    await moto.reset();
-    novala = await startNovalaSimulator();
-    setEnvironment({ REVOCATION_GRACE_SECONDS: "0" });
-  });
-  afterEach(async () => {
-    await novala.stop();
-    process.env = { ...savedEnv };
-  });
-
-  function setEnvironment(overrides: Record<string, string | undefined>) {
-    process.env = {
-      ...savedEnv,
-      ...lambdaEnvironment(moto.endpoint, {
-        REVOCATION_SCHEDULE_GROUP: GROUP,
-        REVOCATION_FUNCTION_ARN: FUNCTION_ARN,
-        REVOCATION_SCHEDULER_ROLE_ARN: ROLE_ARN,
-        REVOCATION_DEAD_LETTER_QUEUE_ARN: DLQ_ARN,
-        HEALTH_CHECK_DEADLINE_SECONDS: "2",
-        NOVALA_RETRY_BUDGET_SECONDS: "2",
-        POWERTOOLS_LOG_LEVEL: "WARN",
-      }),
-    };
-    for (const [name, value] of Object.entries(overrides)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
+  beforeEach(() => fx.setEnvironment({ REVOCATION_GRACE_SECONDS: "0" }));
+  const setEnvironment = (overrides: Record<string, string | undefined>) => fx.setEnvironment(overrides);
+  const valueAt = (secretId: string, stage: string) => fx.valueAt(secretId, stage);
+  const stagesOf = (secretId: string) => fx.stagesOf(secretId);
+  const status = (keyId: unknown) => fx.status(keyId);
 
   function secretJson(key: CreatedNovalaKey, extra: Record<string, unknown> = {}) {
-    return secretValueFor(novala.url, key, extra);
+    return secretValueFor(fx.novala.url, key, extra);
   }
 
   async function createSecret(name: string, value: string): Promise<string> {
-    const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
+    const created = await fx.secrets.send(new CreateSecretCommand({ Name: name, SecretString: value }));
     return created.ARN as string;
   }
 
   /** A manager-managed consumer secret (or a self-managed one) holding a first key pair. */
   async function givenSecret(options: { selfManaged?: boolean; extra?: Record<string, unknown> } = {}) {
-    const consumer = novala.model.seedKey({
+    const consumer = fx.novala.model.seedKey({
       name: "Acumatica Integration",
       scopes: options.selfManaged
         ? ["leads.lead.read", "pipeline", "api_keys.manage"]
@@ -98,7 +66,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     });
     let managerSecretId: string | undefined;
     if (!options.selfManaged) {
-      const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
+      const manager = fx.novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
       managerSecretId = await createSecret("novala/manager", secretJson(manager));
     }
     const secretArn = await createSecret(
@@ -108,20 +76,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     return { consumer, secretArn, managerSecretId };
   }
 
-  async function valueAt(secretId: string, stage: string) {
-    const answer = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
-    return JSON.parse(answer.SecretString ?? "{}") as Record<string, unknown>;
-  }
-
-  async function stagesOf(secretId: string) {
-    return (await secrets.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
-  }
-
-  const status = (keyId: unknown) => novala.model.inspect(String(keyId))?.status;
-
   it("rotates a manager-managed key with grace 0: new key current, old key revoked, extra fields kept", async () => {
     const { consumer, secretArn, managerSecretId } = await givenSecret({ extra: { owner: "team-crm" } });
-    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    const token = await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
 
     const current = await valueAt(secretArn, "AWSCURRENT");
     expect(current.keyId).not.toBe(consumer.id);
@@ -136,21 +93,21 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
 
   it("rotates a self-managed key, which creates and revokes its own replacement", async () => {
     const { consumer, secretArn } = await givenSecret({ selfManaged: true });
-    await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
     const current = await valueAt(secretArn, "AWSCURRENT");
     expect(current.scopes).toEqual(["leads.lead.read", "pipeline", "api_keys.manage"]);
     expect(status(consumer.id)).toBe("revoked");
-    const manageCalls = novala.requestLog().filter((entry) => entry.route === "POST /api/v1/api-keys");
+    const manageCalls = fx.novala.requestLog().filter((entry) => entry.route === "POST /api/v1/api-keys");
     expect(manageCalls).toHaveLength(1);
   });
 
   it("with a grace period creates the one-time schedule, and the revocation handler fed its Input revokes the key", async () => {
     setEnvironment({ REVOCATION_GRACE_SECONDS: "3600" });
-    const scheduler = schedulerClientFor(moto.endpoint);
+    const scheduler = schedulerClientFor(fx.moto.endpoint);
     await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
     const { consumer, secretArn } = await givenSecret();
     const before = Date.now();
-    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    const token = await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
     expect(status(consumer.id)).toBe("active");
 
     const schedule = await scheduler.send(
@@ -183,33 +140,33 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
 
   it("rolls back after a failed health check: pending key revoked, AWSPENDING removed, AWSCURRENT untouched", async () => {
     const { consumer, secretArn } = await givenSecret();
-    novala.injectFault({ match: "GET /api/v1/leads", kind: "status", status: 403, count: 100 });
-    const token = await startRotation(secrets, secretArn);
-    await expect(driveSteps(secrets, rotationHandler, secretArn, token)).rejects.toThrow(
+    fx.novala.injectFault({ match: "GET /api/v1/leads", kind: "status", status: 403, count: 100 });
+    const token = await startRotation(fx.secrets, secretArn);
+    await expect(driveSteps(fx.secrets, rotationHandler, secretArn, token)).rejects.toThrow(
       /probe of scope leads.lead.read was refused: Novala GET \S+ answered 403: .*; rolled back/,
     );
     const stages = await stagesOf(secretArn);
     expect(Object.values(stages).flat()).not.toContain("AWSPENDING");
     expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
     expect(status(consumer.id)).toBe("active");
-    const created = novala.model.keys().filter((key) => key.name.includes("· rot "));
+    const created = fx.novala.model.keys().filter((key) => key.name.includes("· rot "));
     expect(created.map((key) => key.status)).toEqual(["revoked"]);
   });
 
   it("passes Secrets Manager's configuration test (RotateImmediately=false) without creating or revoking a key", async () => {
     const { consumer, secretArn } = await givenSecret();
-    await rotateLikeSecretsManager(secrets, rotationHandler, secretArn, { rotateImmediately: false });
+    await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn, { rotateImmediately: false });
     expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
     expect(Object.values(await stagesOf(secretArn)).flat()).not.toContain("AWSPENDING");
-    expect(novala.model.keys().filter((key) => key.status === "revoked")).toHaveLength(0);
-    expect(novala.requestLog().some((entry) => entry.method !== "GET")).toBe(false);
+    expect(fx.novala.model.keys().filter((key) => key.status === "revoked")).toHaveLength(0);
+    expect(fx.novala.requestLog().some((entry) => entry.method !== "GET")).toBe(false);
   });
 
   it("a failing configuration test only throws: the current key is never revoked", async () => {
     const { consumer, secretArn } = await givenSecret();
-    novala.injectFault({ match: "GET /api/v1/pipeline/deals", kind: "status", status: 403, count: 100 });
+    fx.novala.injectFault({ match: "GET /api/v1/pipeline/deals", kind: "status", status: 403, count: 100 });
     await expect(
-      rotateLikeSecretsManager(secrets, rotationHandler, secretArn, { rotateImmediately: false }),
+      rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn, { rotateImmediately: false }),
     ).rejects.toThrow(/health check of the current key/);
     expect(status(consumer.id)).toBe("active");
     expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumer.id);
@@ -217,12 +174,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
 
   it("the revocation handler refuses a key AWSCURRENT holds after an operator rolled back", async () => {
     const { consumer, secretArn } = await givenSecret();
-    const token = await rotateLikeSecretsManager(secrets, rotationHandler, secretArn);
+    const token = await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
     // Grace 0 revoked the old key; roll back to a fresh copy to model an operator restoring a working key.
     const previous = Object.entries(await stagesOf(secretArn)).find(([, stages]) =>
       stages.includes("AWSPREVIOUS"),
     )?.[0];
-    await secrets.send(
+    await fx.secrets.send(
       new UpdateSecretVersionStageCommand({
         SecretId: secretArn,
         VersionStage: "AWSCURRENT",
@@ -248,9 +205,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     it.each(cases)("%s", async (_label, corrupt, message) => {
       const { consumer, secretArn } = await givenSecret({ selfManaged: true });
       const value = await valueAt(secretArn, "AWSCURRENT");
-      await secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: corrupt(value) }));
-      novala.clearRequestLog();
-      const token = await startRotation(secrets, secretArn);
+      await fx.secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: corrupt(value) }));
+      fx.novala.clearRequestLog();
+      const token = await startRotation(fx.secrets, secretArn);
       const error = await rotationHandler({
         Step: "createSecret",
         SecretId: secretArn,
@@ -259,15 +216,15 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toContain(consumer.secretKey);
-      expect(novala.requestLog()).toEqual([]);
+      expect(fx.novala.requestLog()).toEqual([]);
     });
   });
 
   it("missing configuration fails naming the variable, before any side effect", async () => {
     const { secretArn } = await givenSecret();
-    const token = await startRotation(secrets, secretArn);
+    const token = await startRotation(fx.secrets, secretArn);
     setEnvironment({ REVOCATION_GRACE_SECONDS: "600", REVOCATION_SCHEDULE_GROUP: undefined });
-    novala.clearRequestLog();
+    fx.novala.clearRequestLog();
     await expect(
       rotationHandler({ Step: "createSecret", SecretId: secretArn, ClientRequestToken: token }),
     ).rejects.toThrow(/REVOCATION_SCHEDULE_GROUP is required when REVOCATION_GRACE_SECONDS is above 0/);
@@ -275,9 +232,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     await expect(
       rotationHandler({ Step: "createSecret", SecretId: secretArn, ClientRequestToken: token }),
     ).rejects.toThrow(/REVOCATION_GRACE_SECONDS must be a number of seconds/);
-    expect(novala.requestLog()).toEqual([]);
+    expect(fx.novala.requestLog()).toEqual([]);
     await expect(
-      secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: token, VersionStage: "AWSPENDING" })),
+      fx.secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: token, VersionStage: "AWSPENDING" })),
     ).rejects.toThrow();
   });
 
@@ -287,6 +244,6 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     ).rejects.toThrow(/field "Step"/);
     // Whoever invoked the revocation function sent it: refused, counted, not retried.
     expect(await revocationHandler({ secretId: "x" })).toEqual({ outcome: "refused" });
-    expect(novala.requestLog()).toEqual([]);
+    expect(fx.novala.requestLog()).toEqual([]);
   });
 });

@@ -5,14 +5,8 @@ import { OVERDUE_CHECK } from "../../lambdas/contract/environment.js";
 import { checkRotationsOverdue, overdueReason } from "../../lambdas/core/overdue.js";
 import type { RotationScheduleState, SecretDescription } from "../../lambdas/core/ports.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
-import {
-  lambdaEnvironment,
-  type Moto,
-  motoSuiteTitle,
-  secretsManagerClientFor,
-  skipMoto,
-  startMoto,
-} from "../support/moto.js";
+import { useMotoAndSimulatorForSuite } from "../support/integration.js";
+import { lambdaEnvironment, type Moto, motoSuiteTitle, skipMoto } from "../support/moto.js";
 import { createWorld } from "../support/world.js";
 
 /**
@@ -97,16 +91,14 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the rotation function's overdue check 
   let moto: Moto;
   let secrets: SecretsManagerClient;
   const savedEnv = { ...process.env };
+  const servers = useMotoAndSimulatorForSuite();
 
   beforeAll(async () => {
-    moto = await startMoto();
-    secrets = secretsManagerClientFor(moto.endpoint);
+    ({ moto, secrets } = servers);
     Object.assign(process.env, lambdaEnvironment(moto.endpoint, { POWERTOOLS_LOG_LEVEL: "CRITICAL" }));
   });
 
-  afterAll(async () => {
-    secrets?.destroy();
-    await moto?.stop();
+  afterAll(() => {
     for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
     Object.assign(process.env, savedEnv);
   });

@@ -16,6 +16,7 @@ import type { SecretStore } from "../../lambdas/core/ports.js";
 import { ModelSecretStore } from "../../local/model-adapters.js";
 import { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
+import { caught } from "../support/caught.js";
 import { motoSuiteTitle, secretsManagerClientFor, skipMoto, startMoto } from "../support/moto.js";
 
 /**
@@ -61,15 +62,6 @@ const token = () => randomUUID();
 /** A value shaped like the real secret; tests check it never shows up in an error. */
 const secretValue = (label: string) =>
   JSON.stringify({ keyId: `key_${label}`, secretKey: `sk_test_${label}_${randomUUID()}` });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe.each(backends)("Secrets Manager contract: $name", (backend) => {
   const isMoto = backend.kind === "moto";
@@ -118,7 +110,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       expect(out.VersionId).toBe(versionId);
       return;
     }
-    const error = await rejection(client.send(command));
+    const error = await caught(client.send(command));
     expect(error.name).toBe("ResourceNotFoundException");
     expect(error.message).toContain(`Resource not found for ARN '${LAMBDA_ARN}'`);
   }
@@ -138,16 +130,16 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
         SecretString: secret.value,
         VersionStages: ["AWSCURRENT"],
       });
-      const again = await rejection(client.send(new CreateSecretCommand({ Name: secret.name, SecretString: "x" })));
+      const again = await caught(client.send(new CreateSecretCommand({ Name: secret.name, SecretString: "x" })));
       expect(again.name).toBe("ResourceExistsException");
     });
 
     it("an unknown secret is ResourceNotFoundException", async () => {
       const missing = `contract/missing-${randomUUID()}`;
-      expect((await rejection(client.send(new DescribeSecretCommand({ SecretId: missing })))).name).toBe(
+      expect((await caught(client.send(new DescribeSecretCommand({ SecretId: missing })))).name).toBe(
         "ResourceNotFoundException",
       );
-      expect((await rejection(client.send(new GetSecretValueCommand({ SecretId: missing })))).name).toBe(
+      expect((await caught(client.send(new GetSecretValueCommand({ SecretId: missing })))).name).toBe(
         "ResourceNotFoundException",
       );
     });
@@ -192,7 +184,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
 
     it("PutSecretValue: ClientRequestToken must be 32-64 characters", async () => {
       const secret = await createSecret();
-      const error = await rejection(
+      const error = await caught(
         client.send(
           new PutSecretValueCommand({ SecretId: secret.arn, ClientRequestToken: "x".repeat(31), SecretString: "v" }),
         ),
@@ -214,7 +206,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       expect(again.VersionId).toBe(v2);
       expect(await describeStages(secret.arn)).toEqual(before);
       const other = secretValue("other");
-      const error = await rejection(
+      const error = await caught(
         client.send(new PutSecretValueCommand({ SecretId: secret.arn, ClientRequestToken: v2, SecretString: other })),
       );
       expect(error.name).toBe("ResourceExistsException");
@@ -233,7 +225,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
         RotationRules: { AutomaticallyAfterDays: 30 },
       });
       expect(described.VersionIdsToStages).toEqual({ [secret.versionId]: ["AWSCURRENT"], [pending]: ["AWSPENDING"] });
-      const error = await rejection(
+      const error = await caught(
         client.send(
           new GetSecretValueCommand({ SecretId: secret.arn, VersionId: pending, VersionStage: "AWSPENDING" }),
         ),
@@ -284,7 +276,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
         );
         expect(now.SecretString).toBe(other);
       } else {
-        const error = await rejection(overwrite);
+        const error = await caught(overwrite);
         expect(error.name).toBe("ResourceExistsException");
         expect(error.message).not.toContain(other);
       }
@@ -292,7 +284,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
 
     it("GetSecretValue: VersionId and VersionStage must name the same version", async () => {
       const secret = await createSecret();
-      const error = await rejection(
+      const error = await caught(
         client.send(
           new GetSecretValueCommand({ SecretId: secret.arn, VersionId: secret.versionId, VersionStage: "AWSPENDING" }),
         ),
@@ -300,7 +292,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       // AWS documents the rule (GetSecretValue API reference: "the two parameters must refer to the same secret
       // version") but not the exception; the model answers as moto does.
       expect(error.name).toBe("InvalidRequestException");
-      const missingStage = await rejection(
+      const missingStage = await caught(
         client.send(new GetSecretValueCommand({ SecretId: secret.arn, VersionStage: "AWSPREVIOUS" })),
       );
       expect(missingStage.name).toBe("ResourceNotFoundException");
@@ -366,7 +358,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       await client.send(
         new PutSecretValueCommand({ SecretId: secret.arn, ClientRequestToken: v2, SecretString: "v2" }),
       );
-      const current = await rejection(
+      const current = await caught(
         client.send(
           new UpdateSecretVersionStageCommand({
             SecretId: secret.arn,
@@ -398,8 +390,8 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
         expect(stages[custom]).toContain("AWSPENDING");
         expect(stages[v2]).toContain("AWSPENDING");
       } else {
-        expect((await rejection(move)).name).toBe("InvalidParameterException");
-        const wrongSource = await rejection(
+        expect((await caught(move)).name).toBe("InvalidParameterException");
+        const wrongSource = await caught(
           client.send(
             new UpdateSecretVersionStageCommand({
               SecretId: secret.arn,
@@ -428,7 +420,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
         await remove;
         expect(await describeStages(secret.arn)).toEqual({ [secret.versionId]: ["AWSPREVIOUS"] });
       } else {
-        expect((await rejection(remove)).name).toBe("InvalidParameterException");
+        expect((await caught(remove)).name).toBe("InvalidParameterException");
       }
     });
 
@@ -440,7 +432,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       const retry = client.send(
         new RotateSecretCommand({ SecretId: secret.arn, ClientRequestToken: second, RotationLambdaARN: LAMBDA_ARN }),
       );
-      const error = await rejection(retry);
+      const error = await caught(retry);
       if (isMoto) {
         // Known deviation: RotateSecret API reference — "If the AWSPENDING staging label is present but not attached
         // to the same version as AWSCURRENT, then any later invocation of RotateSecret assumes that a previous
@@ -482,7 +474,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
       const next = client.send(new RotateSecretCommand({ SecretId: secret.arn, ClientRequestToken: second }));
       if (isMoto) {
         // Known deviation (same RotateSecret API reference passage): moto refuses exactly this allowed state.
-        const error = await rejection(next);
+        const error = await caught(next);
         expect(error.name).toBe("InvalidRequestException");
         expect(error.message).toBe("Previous rotation request is still in progress.");
       } else {
@@ -533,7 +525,7 @@ describe.each(backends)("Secrets Manager contract: $name", (backend) => {
     });
 
     it("AwsSecretStore: an unknown secret rejects, it does not read as 'no value'", async () => {
-      const error = await rejection(store.getValue(`contract/missing-${randomUUID()}`, { stage: "AWSCURRENT" }));
+      const error = await caught(store.getValue(`contract/missing-${randomUUID()}`, { stage: "AWSCURRENT" }));
       expect(error).toMatchObject({ operation: "GetSecretValue", awsErrorName: "ResourceNotFoundException" });
       expect(error.message).toMatch(/^GetSecretValue contract\/missing-/);
     });
@@ -570,7 +562,7 @@ async function exerciseStore(
     await overwrite; // moto's known deviation, see above
     await store.putPendingValue(secret.arn, pending, value).catch(() => undefined);
   } else {
-    const error = await rejection(overwrite);
+    const error = await caught(overwrite);
     expect(error).toMatchObject({ operation: "PutSecretValue", awsErrorName: "ResourceExistsException" });
     expect(error.message).not.toContain(other);
     expect(error.message).not.toContain(value);
@@ -591,7 +583,7 @@ async function exerciseStore(
   await expect(store.getValue(secret.arn, { stage: "AWSCURRENT", versionId: secret.versionId })).rejects.toMatchObject({
     awsErrorName: "InvalidRequestException",
   });
-  const wrongMove = await rejection(store.moveStage(secret.arn, "AWSCURRENT", { toVersionId: secret.versionId }));
+  const wrongMove = await caught(store.moveStage(secret.arn, "AWSCURRENT", { toVersionId: secret.versionId }));
   expect(wrongMove).toMatchObject({ operation: "UpdateSecretVersionStage", awsErrorName: "InvalidParameterException" });
 }
 
@@ -604,7 +596,7 @@ describe("ModelSecretStore (no HTTP)", () => {
     const pending = token();
     model.rotateSecret({ SecretId: created.ARN, ClientRequestToken: pending, RotationLambdaARN: LAMBDA_ARN });
     await exerciseStore(store, { arn: created.ARN, versionId: created.VersionId as string, value }, pending, false);
-    const missing = await rejection(store.describe("direct/missing"));
+    const missing = await caught(store.describe("direct/missing"));
     expect(missing).toMatchObject({ name: "SecretStoreError", awsErrorName: "ResourceNotFoundException" });
     expect(missing.message).toBe(
       "DescribeSecret direct/missing: ResourceNotFoundException: Secrets Manager can't find the specified secret.",
@@ -653,7 +645,7 @@ describe("embedded server: faults", () => {
 
     const single = secretsManagerClientFor(server.url, { maxAttempts: 1 });
     server.injectFault("DescribeSecret", "throttling", 1);
-    const error = await rejection(new AwsSecretStore(single).describe(arn));
+    const error = await caught(new AwsSecretStore(single).describe(arn));
     expect(error).toMatchObject({ operation: "DescribeSecret", awsErrorName: "ThrottlingException" });
     expect(error.message).toContain(`DescribeSecret ${arn}`);
     server.clearFaults();

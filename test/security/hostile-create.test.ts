@@ -11,15 +11,9 @@ import { hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../../lambdas/rotation/index.js";
-import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import {
-  lambdaEnvironment,
-  type Moto,
-  motoSuiteTitle,
-  secretsManagerClientFor,
-  skipMoto,
-  startMoto,
-} from "../support/moto.js";
+import type { NovalaSimulator } from "../../local/novala-simulator.js";
+import { useMotoAndSimulatorForSuite } from "../support/integration.js";
+import { lambdaEnvironment, type Moto, motoSuiteTitle, skipMoto } from "../support/moto.js";
 
 const MB = 1024 * 1024;
 
@@ -32,11 +26,10 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a rotation whose create answer is 400 
   let consumer: CreatedNovalaKey;
   let consumerArn: string;
   const savedEnv = { ...process.env };
+  const servers = useMotoAndSimulatorForSuite();
 
   beforeAll(async () => {
-    moto = await startMoto();
-    novala = await startNovalaSimulator();
-    secrets = secretsManagerClientFor(moto.endpoint);
+    ({ moto, novala, secrets } = servers);
     Object.assign(
       process.env,
       lambdaEnvironment(moto.endpoint, {
@@ -64,10 +57,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a rotation whose create answer is 400 
     ).ARN as string;
   });
 
-  afterAll(async () => {
-    secrets?.destroy();
-    await novala?.stop();
-    await moto?.stop();
+  afterAll(() => {
     for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
     Object.assign(process.env, savedEnv);
   });

@@ -23,6 +23,7 @@ import {
 import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
 import { MIN_LEAK_RUN, redact } from "../../lambdas/core/redact.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
+import { caught } from "../support/caught.js";
 
 const MB = 1024 * 1024;
 const HUGE = 400 * MB;
@@ -62,16 +63,6 @@ function keyApi(overrides: Partial<NovalaClientConfig> = {}): NovalaKeyApi {
 
 function as(key: CreatedNovalaKey): NovalaCredentials {
   return { baseUrl: novala.url, bearer: key.secretKey };
-}
-
-async function caught(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`rejected with a non-Error: ${String(error)}`);
-  }
-  throw new Error("expected a rejection");
 }
 
 /** Runs `work` while sampling the resident set size; resolves its outcome and the largest growth seen. */

@@ -1,3 +1,4 @@
+import type { SchedulerClient } from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -8,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import { lambdaEnvironment, type Moto, secretsManagerClientFor, startMoto } from "./moto.js";
+import { lambdaEnvironment, type Moto, schedulerClientFor, secretsManagerClientFor, startMoto } from "./moto.js";
 
 /**
  * One moto_server and one Novala simulator for a suite, with the Lambdas' environment pointed at both: moto is
@@ -18,6 +19,7 @@ export interface Integration {
   moto: Moto;
   novala: NovalaSimulator;
   secrets: SecretsManagerClient;
+  scheduler: SchedulerClient;
   /** Sets process.env as the construct would for the Lambdas, plus `overrides` (undefined deletes a variable). */
   setEnvironment(overrides?: Record<string, string | undefined>): void;
   /** CreateSecret holding `key` at the simulator; resolves the ARN. */
@@ -34,14 +36,7 @@ export interface Integration {
 export function useMotoAndSimulator(baseEnvironment: Record<string, string> = {}): Integration {
   const savedEnv = { ...process.env };
   const it = {} as Integration;
-  beforeAll(async () => {
-    it.moto = await startMoto();
-    it.secrets = secretsManagerClientFor(it.moto.endpoint);
-  });
-  afterAll(async () => {
-    it.secrets?.destroy();
-    await it.moto?.stop();
-  });
+  useMoto(it);
   beforeEach(async () => {
     await it.moto.reset();
     it.novala = await startNovalaSimulator();
@@ -86,4 +81,43 @@ export function useMotoAndSimulator(baseEnvironment: Record<string, string> = {}
       .filter((entry) => entry.method === "POST" || entry.method === "DELETE")
       .map((entry) => `${entry.method} ${entry.path}`);
   return it;
+}
+
+/** The servers of a suite that keeps one state across its tests. */
+export interface SuiteServers {
+  moto: Moto;
+  novala: NovalaSimulator;
+  secrets: SecretsManagerClient;
+  scheduler: SchedulerClient;
+}
+
+/**
+ * One moto_server and one Novala simulator for a whole suite, neither reset between tests (the suite builds a state
+ * step by step: a deployed stack, a secret rotated by one test and inspected by the next), with Secrets Manager and
+ * Scheduler clients. Call from a `describe` body before the suite's own `beforeAll`, which then seeds them.
+ */
+export function useMotoAndSimulatorForSuite(): SuiteServers {
+  const servers = {} as SuiteServers;
+  useMoto(servers);
+  beforeAll(async () => {
+    servers.novala = await startNovalaSimulator();
+  });
+  afterAll(async () => {
+    await servers.novala?.stop();
+  });
+  return servers;
+}
+
+/** moto_server for the suite, with its Secrets Manager and Scheduler clients, into `servers`. */
+function useMoto(servers: Pick<SuiteServers, "moto" | "secrets" | "scheduler">): void {
+  beforeAll(async () => {
+    servers.moto = await startMoto();
+    servers.secrets = secretsManagerClientFor(servers.moto.endpoint);
+    servers.scheduler = schedulerClientFor(servers.moto.endpoint);
+  });
+  afterAll(async () => {
+    servers.secrets?.destroy();
+    servers.scheduler?.destroy();
+    await servers.moto?.stop();
+  });
 }

@@ -18,13 +18,26 @@ import { rotationEnvironment } from "../../lambdas/contract/environment.js";
  * clients get dummy credentials and region in their own configuration, never through process.env.
  */
 
+import {
+  TEST_ACCOUNT_ID,
+  TEST_REGION,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULE_GROUP,
+  TEST_SCHEDULER_ROLE_ARN,
+} from "./fake-aws.js";
+
+export {
+  TEST_ACCOUNT_ID,
+  TEST_DEAD_LETTER_QUEUE_ARN,
+  TEST_EVENT_BUS_ARN,
+  TEST_REGION,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULE_GROUP,
+  TEST_SCHEDULER_ROLE_ARN,
+} from "./fake-aws.js";
+
 export const MOTO_HINT = 'moto_server is not on PATH: pip install "moto[server]"';
-export const TEST_REGION = "us-east-1";
-export const TEST_ACCOUNT_ID = "123456789012";
 export const TEST_CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test", sessionToken: "test" };
-export const TEST_SCHEDULE_GROUP = "novala-revocations";
-export const TEST_REVOCATION_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation";
-export const TEST_SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/novala-scheduler";
 
 /**
  * The environment the Lambdas read, as the construct sets it, but pointed at `endpoint` (moto or the embedded model)

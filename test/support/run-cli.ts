@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { TEST_REGION } from "./moto.js";
 
 /**
- * Runs `novala-rotation` as a child process (`node bin/novala-rotation.js …`) with dummy AWS credentials, no shared
+ * Runs `novala-rotation` (or another entry of bin/) as a child process (`node bin/novala-rotation.js …`) with dummy AWS credentials, no shared
  * AWS configuration and Novala allowed on loopback only, the way an operator would run it against moto.
  */
 export interface CliRun {
@@ -21,28 +21,38 @@ export function runCli(
     input?: string;
     /** Close the reading end of its stdout at once, as `| head -n 0` does: every write then meets EPIPE. */
     closeStdout?: boolean;
+    /** Another entry point of bin/ (the demo): default bin/novala-rotation.js. */
+    entry?: string;
   } = {},
 ): Promise<CliRun> {
+  const { endpoint, entry, ...rest } = options;
+  return runProcess(
+    process.execPath,
+    [entry ?? "bin/novala-rotation.js", ...args, ...(endpoint ? ["--endpoint-url", endpoint] : [])],
+    {
+      PATH: process.env.PATH as string,
+      HOME: process.env.HOME as string,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_REGION: TEST_REGION,
+      AWS_CONFIG_FILE: "/dev/null",
+      AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      NOVALA_ALLOWED_HOSTS: "127.0.0.1",
+    },
+    rest,
+  );
+}
+
+/** Runs `command` in the repository with exactly `env`, to its end (killed after `timeoutMs`); collects both streams. */
+export function runProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { input?: string; closeStdout?: boolean; timeoutMs?: number } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["bin/novala-rotation.js", ...args, ...(options.endpoint ? ["--endpoint-url", options.endpoint] : [])],
-      {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AWS_ACCESS_KEY_ID: "test",
-          AWS_SECRET_ACCESS_KEY: "test",
-          AWS_REGION: TEST_REGION,
-          AWS_CONFIG_FILE: "/dev/null",
-          AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-          NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-        },
-        stdio: ["pipe", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
     if (options.closeStdout) child.stdout.destroy();
     let stdout = "";
     let stderr = "";
@@ -52,8 +62,12 @@ export function runCli(
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString("utf8");
     });
+    const timer = options.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), options.timeoutMs) : undefined;
     child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
     child.stdin.end(options.input ?? "");
   });
 }

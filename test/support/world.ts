@@ -12,6 +12,7 @@ import { NovalaModel } from "../../local/novala-model.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
 import { SchedulerModel } from "../../local/scheduler-model.js";
 import { SecretsManagerModel } from "../../local/secrets-manager-model.js";
+import { TEST_DEAD_LETTER_QUEUE_ARN, TEST_REVOCATION_FUNCTION_ARN, TEST_SCHEDULER_ROLE_ARN } from "./fake-aws.js";
 import { ModelKeyApi } from "./memory-key-api.js";
 
 /** A clock that time-travels: sleep() advances it at once, so backoffs and deadlines cost no real time. */
@@ -84,9 +85,9 @@ export function createWorld(options: WorldOptions = {}) {
       allowedHosts: ["*.novala.ai"],
       gracePeriodSeconds: graceSeconds,
       scheduleGroup: SCHEDULE_GROUP,
-      revocationFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-      schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
-      deadLetterQueueArn: "arn:aws:sqs:us-east-1:123456789012:novala-revocation-dlq",
+      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
+      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
+      deadLetterQueueArn: TEST_DEAD_LETTER_QUEUE_ARN,
       healthCheckDeadlineSeconds: options.healthCheckDeadlineSeconds ?? 30,
     }),
   );
@@ -94,8 +95,8 @@ export function createWorld(options: WorldOptions = {}) {
     schedulerModel,
     config.revocation ?? {
       scheduleGroup: SCHEDULE_GROUP,
-      functionArn: "arn:aws:lambda:us-east-1:123456789012:function:novala-revocation",
-      schedulerRoleArn: "arn:aws:iam::123456789012:role/novala-scheduler",
+      functionArn: TEST_REVOCATION_FUNCTION_ARN,
+      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
     },
   );
   const events = new MemoryRotationEvents();

@@ -18,6 +18,7 @@ import {
   NovalaUnavailableError,
 } from "../../lambdas/core/errors.js";
 import type { NovalaCredentials } from "../../lambdas/core/ports.js";
+import { caught } from "../support/caught.js";
 
 const BEARER = "sk_live_BearerTokenThatMustNeverLeak0001";
 const ECHOED_SECRET = "sk_live_EchoedSecretThatMustNeverLeak9999";
@@ -185,16 +186,6 @@ function harness(
     attempts,
     creds: { baseUrl: server.baseUrl ?? `http://127.0.0.1:${server.port}`, bearer: BEARER },
   };
-}
-
-async function caught(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`rejected with a non-Error: ${String(error)}`);
-  }
-  throw new Error("expected a rejection");
 }
 
 function expectNoKeyMaterial(error: Error) {
