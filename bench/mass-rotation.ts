@@ -18,10 +18,7 @@ import { systemClock } from "../lambdas/core/ports.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
 import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
-import { startNovalaSimulator } from "../local/novala-simulator.js";
-import { SchedulerModel } from "../local/scheduler-model.js";
-import { SecretsManagerModel } from "../local/secrets-manager-model.js";
-import { GROUP, rotationConfig, secretJson, TARGET } from "./rotation.js";
+import { startFleetTenant, TARGET } from "./rotation.js";
 import { ms, progress, QUICK, type Row, silentTelemetry } from "./support.js";
 
 const TENANT_LIMIT = 50;
@@ -38,25 +35,8 @@ interface MassResult {
 }
 
 async function runMass(n: number, budget: { perSecond: number; concurrency: number } | undefined): Promise<MassResult> {
-  const novala = await startNovalaSimulator({ propagationDelayMs: 0 });
-  const model = new SecretsManagerModel();
-  const schedulerModel = new SchedulerModel({ groups: [GROUP] });
-  const config = rotationConfig();
-  const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
-  const managerArn = String(
-    model.createSecret({ Name: "novala/manager", SecretString: secretJson(novala.url, manager) }).ARN,
-  );
+  const { novala, model, schedulerModel, config, secrets: queue } = await startFleetTenant(n, "novala/mass");
   const production = novala.model.seedKey({ name: "Production integration", scopes: ["pipeline"] });
-  const queue: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const consumer = novala.model.seedKey({ name: `Consumer ${i}`, scopes: ["leads.lead.read", "pipeline"] });
-    queue.push(
-      String(
-        model.createSecret({ Name: `novala/mass-${i}`, SecretString: secretJson(novala.url, consumer, managerArn) })
-          .ARN,
-      ),
-    );
-  }
   novala.setSwitches({ rateLimitPerSecond: TENANT_LIMIT });
   novala.clearRequestLog();
 

@@ -252,12 +252,10 @@ export interface FleetResult {
 }
 
 /**
- * Fleet rotation: N secrets of one tenant (one manager key) rotated at once, each rotation with its own dependencies
- * as its own Lambda would have (its own Novala client, connection pool and retry state), against the simulator's
- * rate limit of 50 requests/s. Secrets Manager and Scheduler are the in-process models (their calls are not what is
- * measured). Bound = Novala calls that were served (429s excluded) ÷ 50/s.
+ * One tenant for a fleet bench: the simulator (no propagation delay), the Secrets Manager and Scheduler models, a
+ * manager secret, and `n` consumer secrets named `<prefix>-<i>` managed by it.
  */
-export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResult> {
+export async function startFleetTenant(n: number, prefix: string) {
   const novala = await startNovalaSimulator({ propagationDelayMs: 0 });
   const model = new SecretsManagerModel();
   const schedulerModel = new SchedulerModel({ groups: [GROUP] });
@@ -271,11 +269,21 @@ export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResu
     const consumer = novala.model.seedKey({ name: `Consumer ${i}`, scopes: ["leads.lead.read", "pipeline"] });
     secrets.push(
       String(
-        model.createSecret({ Name: `novala/fleet-${i}`, SecretString: secretJson(novala.url, consumer, managerArn) })
-          .ARN,
+        model.createSecret({ Name: `${prefix}-${i}`, SecretString: secretJson(novala.url, consumer, managerArn) }).ARN,
       ),
     );
   }
+  return { novala, model, schedulerModel, config, manager, managerArn, secrets };
+}
+
+/**
+ * Fleet rotation: N secrets of one tenant (one manager key) rotated at once, each rotation with its own dependencies
+ * as its own Lambda would have (its own Novala client, connection pool and retry state), against the simulator's
+ * rate limit of 50 requests/s. Secrets Manager and Scheduler are the in-process models (their calls are not what is
+ * measured). Bound = Novala calls that were served (429s excluded) ÷ 50/s.
+ */
+export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResult> {
+  const { novala, model, schedulerModel, config, manager, secrets } = await startFleetTenant(n, "novala/fleet");
   novala.clearRequestLog();
   novala.setSwitches({ rateLimitPerSecond: ratePerSecond });
   const clients: NovalaKeyApi[] = [];
