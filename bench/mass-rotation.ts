@@ -13,13 +13,9 @@ import { LOCAL_ROTATION_LAMBDA_ARN } from "../cli/secrets-manager-driver.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { RatePacer } from "../lambdas/adapters/novala/rate-budget.js";
 import { DEFAULT_MAX_ROTATION_CONCURRENCY, DEFAULT_RATE_BUDGET_PER_SECOND } from "../lambdas/contract/environment.js";
-import type { RotationDeps } from "../lambdas/core/context.js";
-import { systemClock } from "../lambdas/core/ports.js";
 import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
-import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
-import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
-import { startFleetTenant, TARGET } from "./rotation.js";
-import { ms, progress, QUICK, type Row, silentTelemetry } from "./support.js";
+import { modelDeps, startFleetTenant } from "./rotation.js";
+import { ms, progress, QUICK, type Row } from "./support.js";
 
 const TENANT_LIMIT = 50;
 const PRODUCTION_RATE = TENANT_LIMIT / 2;
@@ -64,15 +60,7 @@ async function runMass(n: number, budget: { perSecond: number; concurrency: numb
   const started = performance.now();
   const rotateOne = async (arn: string, pacer: RatePacer | undefined) => {
     const keys = createNovalaKeyApi(config, pacer ? { pacer } : {});
-    const deps: RotationDeps = {
-      store: new ModelSecretStore(model),
-      keys,
-      scheduler: new ModelRevocationScheduler(schedulerModel, TARGET),
-      events: new MemoryRotationEvents(),
-      telemetry: silentTelemetry,
-      clock: systemClock,
-      config,
-    };
+    const deps = modelDeps(model, keys, config, schedulerModel);
     const token = randomUUID();
     model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
     try {
