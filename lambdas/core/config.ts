@@ -1,4 +1,5 @@
 /** Both Lambdas' configuration, read and checked from environment variables. */
+import * as z from "zod/mini";
 import {
   ENV,
   parseAllowedHosts,
@@ -89,6 +90,13 @@ export function readRotationConfig(env: Env = process.env): RotationConfig {
 /** An event bus name, or the ARN of one (PutEvents takes either). */
 const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
 
+/** A number of seconds, as a variable holds it: digits, maybe a fraction, within the setting's range. */
+function secondsSchema(setting: SecondsSetting) {
+  return z
+    .pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/)), z.transform(Number))
+    .check(z.refine((value) => secondsProblem(setting, value) === undefined));
+}
+
 function readAllowedHosts(env: Env): AllowedHosts {
   try {
     return parseAllowedHosts(optional(env, ENV.allowedHosts) ?? DEFAULT_ALLOWED_HOSTS);
@@ -100,13 +108,11 @@ function readAllowedHosts(env: Env): AllowedHosts {
 function readSeconds(env: Env, setting: SecondsSetting): number {
   const raw = optional(env, setting.variable);
   if (raw === undefined) return setting.defaultSeconds;
-  const value = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(raw) || secondsProblem(setting, value)) {
-    throw new ConfigurationError(
-      `${setting.variable} must be a number of seconds from ${setting.minSeconds} to ${setting.maxSeconds}, got "${raw}"`,
-    );
-  }
-  return value;
+  return parseVariable(
+    secondsSchema(setting),
+    raw,
+    `${setting.variable} must be a number of seconds from ${setting.minSeconds} to ${setting.maxSeconds}, got "${raw}"`,
+  );
 }
 
 function requiredWithGrace(env: Env, name: string, pattern: RegExp): string {
@@ -118,8 +124,14 @@ function requiredWithGrace(env: Env, name: string, pattern: RegExp): string {
 }
 
 function checkPattern(name: string, value: string, pattern: RegExp): string {
-  if (!pattern.test(value)) throw new ConfigurationError(`${name} is malformed: "${value}"`);
-  return value;
+  return parseVariable(z.string().check(z.regex(pattern)), value, `${name} is malformed: "${value}"`);
+}
+
+/** `raw` through `schema`, or a ConfigurationError saying `problem` (which names the variable). */
+function parseVariable<T>(schema: z.ZodMiniType<T, string>, raw: string, problem: string): T {
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new ConfigurationError(problem);
+  return result.data;
 }
 
 function optional(env: Env, name: string): string | undefined {

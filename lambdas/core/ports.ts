@@ -2,6 +2,7 @@
  * The small interfaces the rotation logic talks to. AWS, Novala and the in-memory models sit behind them;
  * nothing in `lambdas/core` knows which one it has.
  */
+import type { RevocationRequest } from "../contract/revocation-request.js";
 
 export const AWSCURRENT = "AWSCURRENT";
 export const AWSPENDING = "AWSPENDING";
@@ -115,19 +116,8 @@ export interface KeyApi {
   probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe">;
 }
 
-/** What the revocation schedule's Input holds, and so the revocation Lambda's event. */
-export interface RevocationRequest {
-  /** The secret's ARN. */
-  secretId: string;
-  /** The Novala key to revoke. */
-  keyId: string;
-  /** The rotation that retired the key, for the logs. */
-  rotationToken?: string;
-  /** The version that held the key when it was retired: where the revocation looks first for the proof. */
-  versionId?: string;
-  /** When the schedule was meant to fire (ISO 8601, UTC), for the logs. */
-  revokeAfter?: string;
-}
+/** What the revocation schedule's Input holds, and so the revocation Lambda's event (its schema: lambdas/contract). */
+export type { RevocationRequest };
 
 /** EventBridge Scheduler, reduced to one-time revocation schedules. */
 export interface RevocationScheduler {

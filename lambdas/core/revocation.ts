@@ -1,45 +1,20 @@
 /** The revocation request: parsing it, and revoking the retired key it names once proven. */
+import type { RevocationRequest } from "../contract/revocation-request.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
-import type { RevocationRequest, SecretDescription } from "./ports.js";
+import type { SecretDescription } from "./ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { type KeyClaim, keyClaimOf, proveClaim } from "./possession.js";
-import { KEY_ID_PATTERN } from "./secret-value.js";
+
+export { parseRevocationRequest } from "../contract/revocation-request.js";
 
 export type RevocationDeps = Pick<RotationDeps, "store" | "keys" | "telemetry"> & {
   config: Pick<RotationDeps["config"], "allowedHosts">;
 };
 
-/** Secrets Manager's version ids (ClientRequestToken): 32 to 64 characters. */
-const VERSION_ID_PATTERN = /^[A-Za-z0-9-]{32,64}$/;
 /** How many retired versions the search for the key's holder reads at most (Secrets Manager keeps about 100). */
 const MAX_VERSIONS_SEARCHED = 25;
-
-/** Validates the revocation schedule's Input; names the field that is wrong. */
-export function parseRevocationRequest(event: unknown): RevocationRequest {
-  const input = (typeof event === "string" ? safeJson(event) : event) as Partial<RevocationRequest> | undefined;
-  if (typeof input !== "object" || input === null) {
-    throw new RotationStateError("revocation event must be a JSON object with secretId and keyId");
-  }
-  for (const field of ["secretId", "keyId"] as const) {
-    if (typeof input[field] !== "string" || input[field].length === 0) {
-      throw new RotationStateError(`revocation event field "${field}" is missing or not a string`);
-    }
-  }
-  if (!KEY_ID_PATTERN.test(input.keyId as string)) {
-    throw new RotationStateError(
-      'revocation event field "keyId" is not a Novala key id ("key_" and letters or digits)',
-    );
-  }
-  if (
-    input.versionId !== undefined &&
-    (typeof input.versionId !== "string" || !VERSION_ID_PATTERN.test(input.versionId))
-  ) {
-    throw new RotationStateError('revocation event field "versionId" is not a Secrets Manager version id');
-  }
-  return input as RevocationRequest;
-}
 
 /**
  * The revocation Lambda's job. The event is a claim from whoever could invoke the function: it revokes `keyId` only
@@ -134,12 +109,4 @@ function refuse(deps: RevocationDeps, message: string, fields: Record<string, un
   deps.telemetry.error(message, fields);
   deps.telemetry.metric("RevocationsRefused");
   return "refused";
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

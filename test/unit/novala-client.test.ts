@@ -553,6 +553,32 @@ describe("key calls", () => {
     expect(error.message).toContain("data[1].status");
   });
 
+  it.each([
+    ["a body that is not an object", ["x"], "the answer's data is missing or not an array"],
+    ["a missing total", { data: [] }, "the answer's total is missing or not a non-negative integer"],
+    ["a fractional total", { data: [], total: 1.5 }, "the answer's total is missing or not a non-negative integer"],
+    ["an item that is not an object", { data: [[]], total: 1 }, "the answer's data[0] is missing or not an object"],
+    ["an empty name", { data: [key("key_1", { name: "" })], total: 1 }, "data[0].name is missing or not a non-empty"],
+    ["a scope that is not a string", { data: [key("key_1", { scopes: [1] })], total: 1 }, "data[0].scopes is"],
+    ["a numeric lastUsedAt", { data: [key("key_1", { lastUsedAt: 5 })], total: 1 }, "data[0].lastUsedAt is"],
+  ])("refuses a list page with %s, naming the field", async (_label, body, message) => {
+    const server = await startServer([json(200, body)]);
+    const { api, creds } = harness(server);
+    const error = await caught(api.list(creds));
+    expect(error).toBeInstanceOf(NovalaHttpError);
+    expect(error.message).toContain(message);
+  });
+
+  it("keeps only the key object's fields of a listed key, and reads a missing lastUsedAt as null", async () => {
+    const { lastUsedAt: _unused, ...withoutLastUse } = key("key_1");
+    const server = await startServer([
+      json(200, { data: [{ ...withoutLastUse, secretKey: ECHOED_SECRET }], total: 1 }),
+    ]);
+    const { api, creds } = harness(server);
+    const [listed] = await api.list(creds);
+    expect(listed).toEqual({ ...withoutLastUse, lastUsedAt: null });
+  });
+
   it("names a missing data.id of self", async () => {
     const { id: _id, ...withoutId } = key("key_1");
     const server = await startServer([json(200, { data: withoutId })]);

@@ -2,9 +2,10 @@
  * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
  * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
  * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
- * Response shapes are checked just enough that the rotation never acts on a half-read key; a shape error names the
- * field and never echoes the body, which may hold a secret key.
+ * Response shapes are checked by the zod schemas below, just enough that the rotation never acts on a half-read key; a
+ * shape error names the field and never echoes the body, which may hold a secret key.
  */
+import * as z from "zod/mini";
 import type { NovalaClientConfig } from "../../core/config.js";
 import { CreateOutcomeUnknownError, KeyClaimRefusedError, NovalaHttpError } from "../../core/errors.js";
 import {
@@ -27,6 +28,38 @@ export const LIST_PAGE_SIZE = 100;
 export const MAX_NAME_SUFFIXES = 50;
 /** A runaway-pagination guard: 10,000 pages of 100 keys is far beyond any tenant. */
 const MAX_PAGES = 10_000;
+
+const nonEmpty = z.string().check(z.minLength(1));
+
+/** Novala's key object, as its answers carry it. Unknown fields are dropped, so no secret rides along on a listed key. */
+const novalaKeyFields = {
+  id: nonEmpty,
+  name: nonEmpty,
+  publishableKey: nonEmpty,
+  createdAt: nonEmpty,
+  scopes: z.array(z.string()),
+  status: z.enum(["active", "revoked"]),
+  lastUsedAt: z.optional(z.nullable(z.string())),
+};
+const novalaKeySchema = z.object(novalaKeyFields);
+/** The create answer's key: the key object and, only here, its secret key. */
+const createdKeySchema = z.object({ ...novalaKeyFields, secretKey: nonEmpty });
+/** One page of the list: `{"data": [key, …], "total": n}`; the keys are read one by one, to name the bad one. */
+const keyListPageSchema = z.object({ data: z.array(z.unknown()), total: z.int().check(z.minimum(0)) });
+
+/** What each field must be, as a shape error says it. */
+const EXPECTED: Record<string, string> = {
+  id: "a non-empty string",
+  name: "a non-empty string",
+  publishableKey: "a non-empty string",
+  createdAt: "a non-empty string",
+  scopes: "an array of strings",
+  status: '"active" or "revoked"',
+  lastUsedAt: "a string or null",
+  secretKey: "a string",
+  data: "an array",
+  total: "a non-negative integer",
+};
 
 /** Read endpoints that prove a scope works, each asked for one item. Scopes not listed have no probe. */
 export const SCOPE_PROBES: Readonly<Record<string, string>> = {
@@ -68,12 +101,8 @@ export class NovalaKeyApi implements KeyApi {
     // Only a well-formed id reaches the message: the answer is a hostile host's text until proven otherwise.
     const id = data && typeof data.id === "string" && KEY_ID_PATTERN.test(data.id) ? data.id : undefined;
     try {
-      const key = readKey(response.body, operation, response.status);
-      const secretKey = data?.secretKey;
-      if (typeof secretKey !== "string" || secretKey.length === 0) {
-        throw new NovalaHttpError(response.status, operation, "the answer's data.secretKey is missing or not a string");
-      }
-      return { ...key, secretKey };
+      const { secretKey, ...key } = readKeyObject(createdKeySchema, data, "data", operation, response.status);
+      return { ...key, lastUsedAt: key.lastUsedAt ?? null, secretKey };
     } catch (error) {
       if (!(error instanceof NovalaHttpError)) throw error;
       throw new CreateOutcomeUnknownError(
@@ -122,15 +151,10 @@ export class NovalaKeyApi implements KeyApi {
         pathTemplate: `${KEYS_PATH}?page={page}&limit=${LIST_PAGE_SIZE}${filtered ? "&{filter}" : ""}`,
         expect: [200],
       });
-      const body = asObject(response.body);
-      const data = body?.data;
-      const total = body?.total;
-      if (!Array.isArray(data)) throw shapeError(response.status, operation, "data", "an array");
-      if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
-        throw shapeError(response.status, operation, "total", "a non-negative integer");
-      }
+      const answer = parseShape(keyListPageSchema, asObject(response.body) ?? {}, "", operation, response.status);
+      const { data, total } = answer;
       data.forEach((item, index) => {
-        const key = readKeyObject(item, `data[${index}]`, operation, response.status);
+        const key = readNovalaKey(item, `data[${index}]`, operation, response.status);
         keys.set(key.id, key);
       });
       received += data.length;
@@ -193,42 +217,32 @@ function shapeError(status: number, operation: string, field: string, expected: 
 
 /** `{"data": key}` */
 function readKey(body: unknown, operation: string, status: number): NovalaKey {
-  return readKeyObject(asObject(body)?.data, "data", operation, status);
+  return readNovalaKey(asObject(body)?.data, "data", operation, status);
 }
 
-function readKeyObject(value: unknown, where: string, operation: string, status: number): NovalaKey {
-  const item = asObject(value);
-  if (!item) throw shapeError(status, operation, where, "an object");
-  const text = (field: string): string => {
-    const fieldValue = item[field];
-    if (typeof fieldValue !== "string" || fieldValue.length === 0) {
-      throw shapeError(status, operation, `${where}.${field}`, "a non-empty string");
-    }
-    return fieldValue;
-  };
-  const id = text("id");
-  const name = text("name");
-  const publishableKey = text("publishableKey");
-  const createdAt = text("createdAt");
-  const { scopes, status: keyStatus, lastUsedAt } = item;
-  if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === "string")) {
-    throw shapeError(status, operation, `${where}.scopes`, "an array of strings");
-  }
-  if (keyStatus !== "active" && keyStatus !== "revoked") {
-    throw shapeError(status, operation, `${where}.status`, '"active" or "revoked"');
-  }
-  if (lastUsedAt !== undefined && lastUsedAt !== null && typeof lastUsedAt !== "string") {
-    throw shapeError(status, operation, `${where}.lastUsedAt`, "a string or null");
-  }
-  return {
-    id,
-    name,
-    scopes: [...scopes],
-    publishableKey,
-    status: keyStatus,
-    createdAt,
-    lastUsedAt: lastUsedAt ?? null,
-  };
+function readNovalaKey(value: unknown, where: string, operation: string, status: number): NovalaKey {
+  const key = readKeyObject(novalaKeySchema, value, where, operation, status);
+  return { ...key, lastUsedAt: key.lastUsedAt ?? null };
+}
+
+/** A key object at `where` in the answer: "an object" when it is none, else the first field that is wrong. */
+function readKeyObject<T>(
+  schema: z.ZodMiniType<T>,
+  value: unknown,
+  where: string,
+  operation: string,
+  status: number,
+): T {
+  if (!asObject(value)) throw shapeError(status, operation, where, "an object");
+  return parseShape(schema, value, where, operation, status);
+}
+
+/** Parses `value` (at `where`, "" for the body) with `schema`; the error names the first wrong field, never a value. */
+function parseShape<T>(schema: z.ZodMiniType<T>, value: unknown, where: string, operation: string, status: number): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const field = String(result.error.issues[0]?.path[0] ?? "");
+  throw shapeError(status, operation, where ? `${where}.${field}` : field, EXPECTED[field] ?? "valid");
 }
 
 function chunked<T>(items: readonly T[], size: number): T[][] {

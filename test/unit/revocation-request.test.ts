@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
+
+describe("the revocation event", () => {
+  const request = {
+    secretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:novala/acme-AbCdEf",
+    keyId: "key_abc123",
+    rotationToken: "0b7c2f5e-7d0e-4a8e-9d52-3c1a2b4c5d6e",
+    versionId: "0b7c2f5e-7d0e-4a8e-9d52-3c1a2b4c5d6e",
+    revokeAfter: "2026-12-01T00:00:00.000Z",
+  };
+
+  it("accepts the schedule's Input, as an object or as its JSON text", () => {
+    expect(parseRevocationRequest(request)).toEqual(request);
+    expect(parseRevocationRequest(JSON.stringify(request))).toEqual(request);
+    expect(parseRevocationRequest({ secretId: request.secretId, keyId: request.keyId })).toEqual({
+      secretId: request.secretId,
+      keyId: request.keyId,
+    });
+  });
+
+  it("drops a log-only field that is not a string instead of refusing the event", () => {
+    expect(parseRevocationRequest({ ...request, rotationToken: 7 }).rotationToken).toBeUndefined();
+  });
+
+  it("refuses what is not a JSON object", () => {
+    for (const event of [null, 42, "not json", "[1]", ["key_abc"]])
+      expect(() => parseRevocationRequest(event), JSON.stringify(event)).toThrow(
+        "revocation event must be a JSON object with secretId and keyId",
+      );
+  });
+
+  it("names the field that is wrong, without echoing its value", () => {
+    const refusal = (event: unknown) => {
+      try {
+        parseRevocationRequest(event);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    expect(refusal({ keyId: request.keyId })).toBe('revocation event field "secretId" is missing or not a string');
+    expect(refusal({ secretId: request.secretId, keyId: "" })).toBe(
+      'revocation event field "keyId" is missing or not a string',
+    );
+    expect(refusal({ secretId: request.secretId, keyId: 5 })).toBe(
+      'revocation event field "keyId" is missing or not a string',
+    );
+    expect(refusal({ secretId: request.secretId, keyId: "key_x/../../leads" })).toBe(
+      'revocation event field "keyId" is not a Novala key id ("key_" and letters or digits)',
+    );
+    expect(refusal({ ...request, versionId: "../../../etc" })).toBe(
+      'revocation event field "versionId" is not a Secrets Manager version id',
+    );
+    expect(refusal({ ...request, versionId: 12 })).toBe(
+      'revocation event field "versionId" is not a Secrets Manager version id',
+    );
+  });
+});
