@@ -28,7 +28,7 @@ import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { type BundleRun, invokeBundle } from "../support/invoke-bundle.js";
 import { motoSuiteTitle, skipMoto, TEST_ACCOUNT_ID, TEST_CREDENTIALS, TEST_REGION } from "../support/moto.js";
-import { type CliRun, runProcess } from "../support/run-cli.js";
+import { type CliRun, KEY_SHAPE, runProcess } from "../support/run-cli.js";
 import { unzip } from "../support/unzip.js";
 
 /**
@@ -47,8 +47,6 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const STACK = "NovalaKeyRotationDeployTest";
 const CONSUMER_SECRET = "novala/acumatica";
 const MANAGER_SECRET = "novala/manager";
-/** Anything shaped like a whole Novala key (the masked "pk_live_…abcd" does not match). */
-const KEY_SHAPE = /\b(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/;
 /**
  * A function moto does not know. moto "runs" a rotation function it knows by promoting the empty AWSPENDING version
  * at once (it cannot run the code); naming one it does not know makes it stop after creating the AWSPENDING version,

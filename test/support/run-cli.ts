@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
 import { TEST_REGION } from "./moto.js";
 
 /**
@@ -70,4 +71,14 @@ export function runProcess(
     });
     child.stdin.end(options.input ?? "");
   });
+}
+
+/** Anything shaped like a whole Novala key, in any case (the masked "pk_live_…abcd" does not match). */
+export const KEY_SHAPE = /(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/i;
+
+/** Fails when a run printed any key the simulator issued, or anything shaped like a key. */
+export function expectNoKeyMaterial(run: CliRun, issued: Iterable<string>): void {
+  const printed = `${run.stdout}\n${run.stderr}`;
+  for (const material of issued) expect(printed).not.toContain(material);
+  expect(printed).not.toMatch(KEY_SHAPE);
 }

@@ -10,19 +10,12 @@ import { rotateLikeSecretsManager } from "../../../cli/secrets-manager-driver.js
 import { handler as rotationHandler } from "../../../lambdas/rotation/index.js";
 import { useMotoAndSimulator } from "../../support/integration.js";
 import { motoSuiteTitle, skipMoto } from "../../support/moto.js";
-import { type CliRun, runCli } from "../../support/run-cli.js";
+import { expectNoKeyMaterial, runCli } from "../../support/run-cli.js";
 
-const KEY_SHAPE = /(pk|sk)_(live|test)_[A-Za-z0-9]{6,}/i;
 const SCOPES = ["leads.lead.read", "api_keys.manage"];
 
 describe.skipIf(skipMoto)(motoSuiteTitle("a key rotated in Novala's dashboard"), () => {
   const env = useMotoAndSimulator({ POWERTOOLS_LOG_LEVEL: "CRITICAL" });
-
-  function expectNoKeyMaterial(run: CliRun): void {
-    const printed = `${run.stdout}\n${run.stderr}`;
-    for (const material of env.novala.model.issuedKeyMaterial()) expect(printed).not.toContain(material);
-    expect(printed).not.toMatch(KEY_SHAPE);
-  }
 
   it("a self-managed secret fails with what happened and the put-key command; put-key says the old key is revoked", async () => {
     const model = env.novala.model;
@@ -49,7 +42,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a key rotated in Novala's dashboard"),
       endpoint: env.moto.endpoint,
       input: `${fresh.publishableKey} ${fresh.secretKey}`,
     });
-    expectNoKeyMaterial(put);
+    expectNoKeyMaterial(put, env.novala.model.issuedKeyMaterial());
     expect(put.stderr).toBe("");
     expect(put.code).toBe(0);
     expect(put.stdout).toContain(`the key it held before, ${old.id}, is already revoked at Novala.`);
@@ -75,7 +68,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a key rotated in Novala's dashboard"),
       endpoint: env.moto.endpoint,
       input: `${fresh.publishableKey} ${fresh.secretKey}`,
     });
-    expectNoKeyMaterial(forced);
+    expectNoKeyMaterial(forced, env.novala.model.issuedKeyMaterial());
     expect(forced.code).toBe(0);
     expect(JSON.parse(forced.stdout)).toMatchObject({ replacedKeyId: old.id, replacedKeyStatus: "active" });
 
@@ -86,7 +79,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a key rotated in Novala's dashboard"),
       endpoint: env.moto.endpoint,
       input: `${next.publishableKey} ${next.secretKey}`,
     });
-    expectNoKeyMaterial(put);
+    expectNoKeyMaterial(put, env.novala.model.issuedKeyMaterial());
     expect(put.code).toBe(0);
     expect(put.stdout).toContain(`the key it held before, ${fresh.id}, is already revoked at Novala.`);
   });
