@@ -1,20 +1,9 @@
-/**
- * Mass rotation next to production (issue 12): N secrets of one tenant rotated while production sends requests at half
- * of the tenant's limit (50 requests/s in the simulator, so 25/s), open loop, no retries. With the budget: the
- * rotations start at most `concurrency` at a time (as `novala-rotation rotate` starts them), each in its own
- * "execution environment" whose Novala calls are paced at budget ÷ concurrency (lambdas/adapters/novala/rate-budget.ts).
- * Baseline, same run: every rotation at once, unpaced (before the budget). Secrets Manager and Scheduler are the
- * in-process models.
- */
-import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Agent, request } from "undici";
-import { LOCAL_ROTATION_LAMBDA_ARN } from "../cli/secrets-manager-driver.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { RatePacer } from "../lambdas/adapters/novala/rate-budget.js";
 import { DEFAULT_MAX_ROTATION_CONCURRENCY, DEFAULT_RATE_BUDGET_PER_SECOND } from "../lambdas/contract/environment.js";
-import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
-import { modelDeps, startFleetTenant } from "./rotation.js";
+import { modelDeps, rotateInModel, startFleetTenant } from "./rotation.js";
 import { ms, progress, QUICK, type Row } from "./support.js";
 
 const TENANT_LIMIT = 50;
@@ -61,10 +50,8 @@ async function runMass(n: number, budget: { perSecond: number; concurrency: numb
   const rotateOne = async (arn: string, pacer: RatePacer | undefined) => {
     const keys = createNovalaKeyApi(config, pacer ? { pacer } : {});
     const deps = modelDeps(model, keys, config, schedulerModel);
-    const token = randomUUID();
-    model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
     try {
-      for (const step of ROTATION_STEPS) await runRotationStep(deps, step, arn, token);
+      await rotateInModel(model, deps, arn);
       succeeded++;
     } catch {
       // counted as not succeeded

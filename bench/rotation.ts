@@ -251,6 +251,13 @@ export interface FleetResult {
   baseRssBytes: number;
 }
 
+/** RotateSecret on the model, then the four steps as Secrets Manager invokes them: one whole rotation. */
+export async function rotateInModel(model: SecretsManagerModel, deps: RotationDeps, arn: string): Promise<void> {
+  const token = randomUUID();
+  model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
+  for (const step of ROTATION_STEPS) await runRotationStep(deps, step, arn, token);
+}
+
 /**
  * One tenant for a fleet bench: the simulator (no propagation delay), the Secrets Manager and Scheduler models, a
  * manager secret, and `n` consumer secrets named `<prefix>-<i>` managed by it.
@@ -298,10 +305,8 @@ export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResu
       const keys = createNovalaKeyApi(config);
       clients.push(keys);
       const deps = modelDeps(model, keys, config, schedulerModel);
-      const token = randomUUID();
-      model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
       try {
-        for (const step of ROTATION_STEPS) await runRotationStep(deps, step, arn, token);
+        await rotateInModel(model, deps, arn);
         succeeded++;
       } catch (error) {
         failures.push(`${(error as Error).name}: ${(error as Error).message}`);
