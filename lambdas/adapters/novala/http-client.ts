@@ -2,12 +2,13 @@
  * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
  * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
  * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
- * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents no idempotency keys, so a POST is retried only when
- * it certainly did not take effect (429, or the connection never opened); any other failure after sending throws
- * CreateOutcomeUnknownError and leaves reconciliation to the caller. An answer is read as a stream and refused past
- * MAX_ANSWER_BYTES (at once when its content-length announces more), so an allowed host cannot exhaust the Lambda's
- * memory. Error messages carry statuses, operation names and Novala's error text only when it is short plain text
- * with nothing of the bearer token or of any key in it (see errorText), never a body.
+ * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
+ * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
+ * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
+ * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
+ * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
+ * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
+ * never a body.
  *
  * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
  * internal copy (which changes with the runtime's minor version under a deployed function).
@@ -489,7 +490,7 @@ export class RetryAfterAboveCapError extends NovalaUnavailableError {
   private constructor(
     operation: string,
     message: string,
-    /** scheme://host:port of the URL called. */
+    /** scheme://host:port of the URL called (redacted, as in the message). */
     readonly origin: string,
     /** The wait the server asked for, in ms (may be Infinity). */
     readonly retryAfterMs: number,
@@ -504,7 +505,7 @@ export class RetryAfterAboveCapError extends NovalaUnavailableError {
     return new RetryAfterAboveCapError(
       operation,
       `${where} answered ${status} with Retry-After ${formatWait(retryAfterMs)}, above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      origin,
+      where,
       retryAfterMs,
       status,
     );
@@ -516,7 +517,7 @@ export class RetryAfterAboveCapError extends NovalaUnavailableError {
     return new RetryAfterAboveCapError(
       operation,
       `${where} is held off for ${formatWait(held.leftMs)} more (it answered 429 with Retry-After ${formatWait(held.askedMs)}), above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      held.origin,
+      where,
       held.askedMs,
       429,
     );
