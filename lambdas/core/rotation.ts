@@ -7,7 +7,7 @@ import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { proveClaim, reportRefusedClaim } from "./possession.js";
-import { createReplacementKey, provenScopes } from "./replacement-key.js";
+import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "./replacement-key.js";
 import { keyIdOf, lazyManager, readPromoted, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
 
@@ -80,14 +80,17 @@ export async function runRotationStep(
 }
 
 async function createSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
-  if (await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token })) {
-    return deps.telemetry.info("createSecret: the pending version already has a value");
-  }
+  const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token });
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
   if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
   const manager = await managerCredentials(deps, secretArn, current);
+  if (stored) {
+    deps.telemetry.info("createSecret: the pending version already has a value");
+    // The attempt that stored it may have died before revoking the keys other attempts left (revokeUnstoredKeys).
+    return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyIdOf(stored.value));
+  }
   const scopes = await provenScopes(deps, secretArn, current, manager);
-  const created = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
+  const { created, leftBehind } = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
   const value = JSON.stringify({
     ...current.raw,
     keyId: created.id,
@@ -103,13 +106,20 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   } catch (error) {
     // The answer may have been lost after the write, or another attempt may have stored its own key first.
     const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token }).catch(() => null);
-    if (stored && keyIdOf(stored.value) === created.id) return;
+    const storedKeyId = stored ? keyIdOf(stored.value) : undefined;
+    if (stored && storedKeyId === created.id) {
+      return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
+    }
     if (stored !== null) {
       await deps.keys.revoke(manager, created.id);
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
     }
+    // Another attempt stored its key: the keys left behind are revoked, never the stored one (it may be promoted).
+    if (stored) await revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
     throw error;
   }
+  // Only now, with the token's version holding this key for good, are the other keys minted for it revoked.
+  await revokeUnstoredKeys(deps, manager, secretArn, current, token, created.id, leftBehind);
   deps.telemetry.info("created the replacement key and stored it as AWSPENDING", {
     oldKeyId: current.secret.keyId,
     keyId: created.id,

@@ -70,10 +70,10 @@ import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
-import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
-import { BASE_URL, createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
+import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
 import { InvariantViolation, WorldInvariants } from "./invariants.js";
+import { pendingRevocations, reconcileTenant } from "./operators.js";
 
 export { InvariantViolation };
 
@@ -385,14 +385,7 @@ export class FaultHarness implements AdversaryStage {
 
   /** Enabled revocation schedules, by key id. */
   pendingRevocations(): Map<string, number> {
-    const pending = new Map<string, number>();
-    for (const summary of this.world.schedulerModel.listSchedules({ GroupName: "novala-revocations" }).Schedules) {
-      const schedule = this.world.schedulerModel.getSchedule({ Name: summary.Name, GroupName: summary.GroupName });
-      if (schedule.State !== "ENABLED") continue;
-      const keyId = (JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest).keyId;
-      pending.set(keyId, (pending.get(keyId) ?? 0) + 1);
-    }
-    return pending;
+    return pendingRevocations(this.world);
   }
 
   /**
@@ -749,26 +742,8 @@ export class FaultHarness implements AdversaryStage {
    * Its calls are not fault points (it is a later, separate run) but the invariants are checked after it.
    */
   async reconcile(): Promise<{ revoked: string[] }> {
-    const n = this.world.neighbours;
-    if (!n) throw new Error("reconcile needs the tenant's manager key (neighbours)");
-    const deps = this.world.deps;
-    const arns = [this.world.secretArn, n.managerSecretArn, n.victimSecretArn, n.bystanderSecretArn];
-    const secrets = await Promise.all(arns.map((arn) => readSecretVersions(deps.store, arn)));
-    const manager = { baseUrl: BASE_URL, bearer: n.managerKey.secretKey, keyId: n.managerKey.id, managed: true };
-    const pending = this.pendingRevocations();
-    const verdict = classifyUnheldKeys({
-      secrets,
-      keys: await deps.keys.list(manager),
-      scheduled: (keyId) => pending.has(keyId),
-      now: this.world.clock.now().getTime(),
-      minAgeMs: 0,
-      graceMs: 0,
-    });
-    const revoked: string[] = [];
-    for (const candidate of verdict.candidates) {
-      const result = await revokeStrandedKey(deps, manager, candidate);
-      if (result.outcome === "revoked") revoked.push(candidate.key.id);
-    }
+    const pending = new Set(this.pendingRevocations().keys());
+    const revoked = await reconcileTenant(this.world, this.world.deps, () => pending, { minAgeMs: 0, graceMs: 0 });
     this.reconciled += revoked.length;
     this.checkBetweenCalls("after the operator's reconcile --revoke");
     return { revoked };
