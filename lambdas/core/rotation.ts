@@ -104,8 +104,10 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   try {
     await deps.store.putPendingValue(secretArn, token, value);
   } catch (error) {
-    // The answer may have been lost after the write, or another attempt may have stored its own key first.
-    const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token }).catch(() => null);
+    // The answer may have been lost after the write, or another attempt may have stored its own key first. Read by
+    // version id alone: that attempt's rotation may have finished since, and the version be AWSCURRENT, no longer
+    // AWSPENDING (a read pinned to AWSPENDING would fail, and this attempt's key be left live and unstored).
+    const stored = await deps.store.getValue(secretArn, { versionId: token }).catch(() => null);
     const storedKeyId = stored ? keyIdOf(stored.value) : undefined;
     if (stored && storedKeyId === created.id) {
       return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);

@@ -16,8 +16,9 @@
  *   (same token, concurrently: the actor "retry"); `failFirst`, the step's first attempt fails at its first call
  *   (throttled: nothing done) and is recorded failed, so that `abort` without --force may end it while Secrets
  *   Manager's retry runs.
- * - revocation: EventBridge Scheduler fires the due revocation schedules (lambdas/core/revocation.ts
- *   revokeRetiredKey, retried on error as Scheduler's retry policy does), then deletes each fired schedule.
+ * - revocation: EventBridge Scheduler fires the due revocation schedules and deletes them (ActionAfterCompletion
+ *   DELETE, once the target is invoked), then the revocation function runs (lambdas/core/revocation.ts
+ *   revokeRetiredKey, retried on error as Lambda retries an asynchronous invocation).
  * - overdue: the daily overdue check (lambdas/core/overdue.ts) of the rotated secret.
  * - abort: `novala-rotation abort` (cli/abort.ts): the outcome tags, findAbortableToken, and without --force the
  *   CLI's precondition (cli/verdict.ts pendingRotation: a rotation that looks in progress, no step recorded as failing
@@ -27,8 +28,8 @@
  * - rollback: `novala-rotation rollback` (lambdas/core/rollback.ts: checkRollback, then rollBack with the restored
  *   key's schedule deleted, consumers told, and the key rolled away from retired after the grace, or at once with
  *   `revokeNow`).
- * - revoke: `novala-rotation revoke` (cli/revoke.ts): AWSPREVIOUS's key, revokeRetiredKey at once, then its schedule
- *   deleted.
+ * - revoke: `novala-rotation revoke`: AWSPREVIOUS's key revoked at once through lambdas/core/rollback.ts
+ *   claimAndRevokeRetiredKey (its pending schedule listed and deleted first, then revokeRetiredKey).
  * - reconcile: `reconcile --revoke --min-age 0s --grace 0s` (support/operators.ts, the CLI's order of reads over the
  *   core's rule lambdas/core/stranded.ts): the worst case; the CLI's defaults (--min-age 1h, --grace 7d) leave every
  *   key made during the race alone.
@@ -72,7 +73,7 @@ import type { RevocationRequest, RotationOutcome, RotationOutcomes } from "../..
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyIdOf } from "../../../lambdas/core/retire.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
-import { checkRollback, rollBack } from "../../../lambdas/core/rollback.js";
+import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/core/rotation.js";
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { seededRandom } from "./harness.js";
@@ -196,6 +197,9 @@ export class RaceHarness {
   /** Step invocations still running, and which invocation minted which key (invariant 5's exemption). */
   private readonly running = new Set<number>();
   private readonly mintedBy = new Map<string, number>();
+  /** Step invocations by id: their token, and whether their first call was released. */
+  private readonly steps = new Map<number, { token: string; started: boolean }>();
+  private readonly waiters: { condition: () => boolean; resolve: () => void }[] = [];
   private invocations = 0;
   /** Actors' promises started by other actors (a step's retry). */
   private readonly spawned: Promise<unknown>[] = [];
@@ -262,21 +266,50 @@ export class RaceHarness {
    * A scheduling point: `act` runs (its effect takes place) only when the interleaver releases it; the invariants are
    * checked right after. While settling, nothing is interleaved: the act runs at once, checked all the same.
    */
-  async point<T>(label: string, act: () => T | Promise<T>): Promise<T> {
+  async point<T>(label: string, act: () => T | Promise<T>, when?: () => boolean): Promise<T> {
     if (!this.settling) {
-      await this.interleaver.schedule(Promise.resolve(), label);
-      this.schedule.push(actorOf(label));
+      for (;;) {
+        // A point that may act only while `when` holds waits for it, then for its release, and checks again.
+        if (when && !when()) await this.until(when);
+        await this.interleaver.schedule(Promise.resolve(), label);
+        this.schedule.push(actorOf(label));
+        if (!when || when()) break;
+      }
     }
     this.releases.push(label);
     try {
       return await act();
     } finally {
       this.checkNow(`after ${label}`);
+      this.wake();
     }
   }
 
+  /** Resolves once `condition` holds (re-evaluated after every call and every step's end). */
+  private until(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => this.waiters.push({ condition, resolve }));
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) {
+      if (!waiter.condition()) continue;
+      this.waiters.splice(this.waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+
+  /** Whether a step invocation of rotation `token` has begun (its first call released) and not yet returned. */
+  stepRunning(token: string): boolean {
+    return [...this.steps.values()].some((step) => step.token === token && step.started);
+  }
+
   /** The world's ports with every call a scheduling point labelled "<actor>: <during> <port>.<method>". */
-  ports(actor: string, during = "", invocation?: { id: number; failFirst: boolean }): RotationDeps {
+  ports(
+    actor: string,
+    during = "",
+    invocation?: { id: number; failFirst: boolean },
+    firstCallWhen?: () => boolean,
+  ): RotationDeps {
     const deps = this.world.deps;
     let first = true;
     const wrap = <T extends object>(target: T, port: string): T =>
@@ -286,18 +319,24 @@ export class RaceHarness {
           if (typeof value !== "function") return value;
           const call = (value as (...args: unknown[]) => Promise<unknown>).bind(object);
           return (...args: unknown[]) =>
-            this.point(`${actor}: ${during ? `${during} ` : ""}${port}.${String(property)}`, async () => {
-              if (invocation?.failFirst && first) {
+            this.point(
+              `${actor}: ${during ? `${during} ` : ""}${port}.${String(property)}`,
+              async () => {
+                const step = invocation && this.steps.get(invocation.id);
+                if (step) step.started = true;
+                if (invocation?.failFirst && first) {
+                  first = false;
+                  throw new NovalaUnavailableError(String(property), "answered 503 (simulated: throttled, nothing done)");
+                }
                 first = false;
-                throw new NovalaUnavailableError(String(property), "answered 503 (simulated: throttled, nothing done)");
-              }
-              first = false;
-              const result = await call(...args);
-              if (invocation && port === "keys" && property === "create") {
-                this.mintedBy.set((result as { id: string }).id, invocation.id);
-              }
-              return result;
-            });
+                const result = await call(...args);
+                if (invocation && port === "keys" && property === "create") {
+                  this.mintedBy.set((result as { id: string }).id, invocation.id);
+                }
+                return result;
+              },
+              first ? firstCallWhen : undefined,
+            );
         },
       });
     return {
@@ -327,6 +366,7 @@ export class RaceHarness {
   async invoke(actor: string, step: RotationStep, token: string, failFirst = false): Promise<Error | undefined> {
     const id = ++this.invocations;
     this.running.add(id);
+    this.steps.set(id, { token, started: false });
     try {
       const deps = this.ports(actor, step, { id, failFirst });
       await runRecordedStep(deps, this.outcomes(actor, step), step, this.secretArn, token);
@@ -336,6 +376,8 @@ export class RaceHarness {
       return error instanceof Error ? error : new Error(String(error));
     } finally {
       this.running.delete(id);
+      this.steps.delete(id);
+      this.wake();
       // The invocation's end may change what invariant 5 excuses: check at once.
       this.checkNow(`after ${actor}'s ${step} returned`);
     }
@@ -463,11 +505,17 @@ export const AT_THE_END: Check[] = [
   (h) => h.invariants.checkNoLeaks(h.thrown),
 ];
 
-/** EventBridge Scheduler: fires the due revocation schedules, each retried on error, then deletes it. */
+/**
+ * EventBridge Scheduler: fires the due revocation schedules. A one-time schedule with ActionAfterCompletion DELETE is
+ * deleted once Scheduler has invoked its target, and the revocation function (invoked asynchronously) runs after that,
+ * retried on error: so firing and deleting are one point, and the revocation runs with no schedule left to see.
+ */
 async function fireDueRevocations(h: RaceHarness, actor: string): Promise<string> {
-  const due = await h.point(`${actor}: Scheduler fires the due schedules`, () =>
-    h.world.schedulerModel.due(h.world.clock.now()),
-  );
+  const due = await h.point(`${actor}: Scheduler fires and deletes the due schedules`, () => {
+    const fired = h.world.schedulerModel.due(h.world.clock.now());
+    for (const schedule of fired) deleteScheduleIfThere(h.world, schedule.Name as string);
+    return fired;
+  });
   const outcomes: string[] = [];
   for (const schedule of due) {
     const input = JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest;
@@ -481,9 +529,6 @@ async function fireDueRevocations(h: RaceHarness, actor: string): Promise<string
       }
     }
     outcomes.push(outcome);
-    await h.point(`${actor}: Scheduler deletes the fired schedule`, () => {
-      deleteScheduleIfThere(h.world, schedule.Name as string);
-    });
   }
   return outcomes.length === 0 ? "nothing due" : outcomes.join(", ");
 }
@@ -576,7 +621,10 @@ export const ACTORS: ActorsByKind = {
       const pending = pendingRotation(versions, lastOutcome, h.world.clock.now());
       if (pending?.token === token && pending.state === "in-progress") return "refused: looks in progress";
     }
-    const outcome = await abortRotation(ports, h.secretArn, token);
+    // The core's contract, which --force asserts and the CLI's check approximates: no step of the rotation runs when
+    // the abort begins (its first call removes AWSPENDING, after which no step passes its guard). See KNOWN_RACES.
+    const contract = h.ports(name, "", undefined, () => !h.stepRunning(token));
+    const outcome = await abortRotation(contract, h.secretArn, token);
     return `aborted (${outcome.revoked.length} revoked${outcome.pendingRemoved ? ", AWSPENDING removed" : ""})`;
   },
 
@@ -602,13 +650,17 @@ export const ACTORS: ActorsByKind = {
     const previous = await ports.store.getValue(h.secretArn, { stage: AWSPREVIOUS });
     const keyId = previous && keyIdOf(previous.value);
     if (!keyId) return "nothing to revoke";
-    const outcome = await revokeRetiredKey(ports, { secretId: h.secretArn, keyId });
-    if (outcome !== "refused") {
-      await h.point(`${name}: Scheduler DeleteSchedule (the revoked key's)`, () =>
-        deleteScheduleIfThere(h.world, revocationScheduleName(h.secretArn, keyId)),
+    const schedule = revocationScheduleName(h.secretArn, keyId);
+    return claimAndRevokeRetiredKey(ports, { secretId: h.secretArn, keyId }, async () => {
+      const listed = await h.point(`${name}: Scheduler ListSchedules (the key's)`, () =>
+        pendingRevocations(h.world).has(keyId),
       );
-    }
-    return outcome;
+      if (!listed) return "none";
+      const deleted = await h.point(`${name}: Scheduler DeleteSchedule (the key's)`, () =>
+        deleteScheduleIfThere(h.world, schedule),
+      );
+      return deleted ? "taken" : "lost";
+    });
   },
 
   async reconcile(h, _spec, name) {
@@ -662,6 +714,64 @@ export class ScriptedScheduler implements Interleaver {
         );
       }
       const [task] = this.tasks.splice(index, 1);
+      task?.release();
+      await flush();
+    }
+  }
+}
+
+/** A change of priorities (support for PriorityScheduler): at release `at`, actor number `actor` goes first. */
+export interface PriorityChange {
+  at: number;
+  /** An index into the scenario's actor names (modulo their number). */
+  actor: number;
+}
+
+/**
+ * Priority-change schedules, as in probabilistic concurrency testing (PCT): the actors run by priority (scenario order
+ * to start with: the first one with a pending call goes), and at each change point one actor becomes the most urgent.
+ * A race that needs a few preemptions at the right places is found with a few changes, and fast-check shrinks them
+ * (fewer changes, earlier points), which fast-check's own scheduler, picking uniformly at every release, cannot.
+ */
+export class PriorityScheduler implements Interleaver {
+  private readonly tasks: { id: number; actor: string; release: () => void }[] = [];
+  private readonly priority: string[];
+  private lastId = 0;
+  private released = 0;
+
+  constructor(
+    private readonly changes: readonly PriorityChange[],
+    order: readonly string[],
+  ) {
+    this.priority = [...order];
+  }
+
+  schedule<T>(task: Promise<T>, label?: string): Promise<T> {
+    const id = ++this.lastId;
+    const actor = actorOf(label ?? "");
+    if (!this.priority.includes(actor)) this.priority.push(actor);
+    return new Promise<void>((release) => this.tasks.push({ id, actor, release })).then(() => task);
+  }
+
+  count(): number {
+    return this.tasks.length;
+  }
+
+  async waitNext(count: number): Promise<void> {
+    for (let i = 0; i < count && this.tasks.length > 0; i++) {
+      for (const change of this.changes) {
+        if (change.at !== this.released) continue;
+        const actor = this.priority[change.actor % this.priority.length] as string;
+        this.priority.splice(this.priority.indexOf(actor), 1);
+        this.priority.unshift(actor);
+      }
+      const rank = (actor: string) => this.priority.indexOf(actor);
+      let best = 0;
+      for (let at = 1; at < this.tasks.length; at++) {
+        if (rank(this.tasks[at]?.actor ?? "") < rank(this.tasks[best]?.actor ?? "")) best = at;
+      }
+      const [task] = this.tasks.splice(best, 1);
+      this.released++;
       task?.release();
       await flush();
     }
