@@ -65,10 +65,7 @@ export async function runRotationStep(
         manager,
       );
       await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
-      await releasePending(deps, description.arn, token, {
-        current: currentVersion,
-        previous: versionWithStage(description, AWSPREVIOUS),
-      });
+      await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
       deps.telemetry.info("promoted the new key to AWSCURRENT", {
         keyId: pending.secret.keyId,
         newVersionId: token,
@@ -79,39 +76,6 @@ export async function runRotationStep(
       await retireOldKey(deps, description.arn, token, promoted, manager);
       return deps.telemetry.metric("RotationsSucceeded");
     }
-  }
-}
-
-/**
- * Removes AWSPENDING from the version just promoted. When it is gone already and no version carries it, an abort took
- * it after this step's guard (abort removes AWSPENDING first, then revokes the pending key): the promotion is undone,
- * AWSCURRENT and AWSPREVIOUS back on the versions they were on (`before`; the replaced key is retired only after this
- * call), and the step fails.
- */
-async function releasePending(
-  deps: RotationDeps,
-  secretArn: string,
-  token: string,
-  before: { current: string | undefined; previous: string | undefined },
-): Promise<void> {
-  try {
-    await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
-  } catch (error) {
-    // Known race (concurrency suite: "abort ∥ finishSecret past its guard"): the abort may be revoking the key just
-    // promoted. Undoing bounds consumers' exposure to a revoked key to this step's next call; it cannot close it, since
-    // nothing orders this step's promotion and the abort's revocation (docs/security.md).
-    const stages = (await deps.store.describe(secretArn)).versionStages;
-    const pendingAnywhere = Object.values(stages).some((labels) => labels.includes(AWSPENDING));
-    if (pendingAnywhere || before.current === undefined || !stages[token]?.includes(AWSCURRENT)) throw error;
-    await deps.store.moveStage(secretArn, AWSCURRENT, { toVersionId: before.current, fromVersionId: token });
-    // Moving AWSCURRENT back left AWSPREVIOUS on this version: it goes back where it was (or away).
-    await deps.store.moveStage(secretArn, AWSPREVIOUS, {
-      ...(before.previous !== undefined && { toVersionId: before.previous }),
-      fromVersionId: token,
-    });
-    throw new RotationStateError(
-      `version ${token} of secret ${secretArn} was aborted while finishSecret promoted it: the promotion was undone`,
-    );
   }
 }
 

@@ -234,6 +234,8 @@ describe("races the suite found, each replayed by its shrunk schedule", () => {
   });
 
   it('rollback --revoke-now ∥ rollback --revoke-now, "rollback×6 rollback2×4": the second refuses the key the first revokes', async () => {
+    // Found: two operators rolled back at once; the second, reading after the first had moved AWSCURRENT, restored the
+    // key the first was revoking (--revoke-now). Fixed by the same rule as above: that key had no schedule to remove.
     const summary = await replay(
       rotated(
         [
@@ -281,37 +283,22 @@ describe("races the suite found, each replayed by its shrunk schedule", () => {
     expect(summary.outcomes.rotation).toMatch(/^failed at (testSecret|finishSecret): RotationStateError$/);
   });
 
-  describe("the known race: abort while a step of the rotation is already past its guard", () => {
-    const whileFinishing = rotated([
+  it('known race, not fixed: abort ∥ a finishSecret already past its guard, "rotation×19 abort×3 rotation×6 abort×8": the revoked key is promoted', async () => {
+    // The operator's abort (its check passed: the last step failed) while Secrets Manager's retry is inside finishSecret:
+    // abort removes AWSPENDING and revokes the pending key; finishSecret, past its guard, promotes it. This test
+    // documents the race (support/concurrency.ts, docs/security.md); it fails once finishSecret holds AWSPENDING before
+    // it promotes. The property never draws it: its abort honours the core's contract (no step running when it starts).
+    const scenario = rotated([
       { kind: "rotation", failFirst: "testSecret" },
       { kind: "abort", force: false, whileStepRuns: true },
     ]);
-
-    it('"rotation×19 abort rotation×6 abort×5": finishSecret finds AWSPENDING taken and undoes its promotion before abort revokes', async () => {
-      const summary = await replay(whileFinishing, "rotation×19 abort rotation×6 abort×5");
-      expect(summary.outcomes.rotation).toMatch(/^failed at finishSecret/);
-      expect(summary.outcomes.abort).toBe("aborted (1 revoked, AWSPENDING removed)");
-    });
-
-    it('"rotation×19 abort×3 rotation×6 abort×8": abort revokes first; AWSCURRENT holds the revoked key until finishSecret\'s next call undoes it', async () => {
-      await expect(replay(whileFinishing, "rotation×19 abort×3 rotation×6 abort×8")).rejects.toThrow(
-        /invariant 1: AWSCURRENT holds key_\w+, which is revoked \(after rotation: finishSecret store.moveStage\)/,
-      );
-      const summary = await replay(whileFinishing, "rotation×19 abort×3 rotation×6 abort×8", { keepGoing: true });
-      // AWSCURRENT holds the revoked key from finishSecret's promotion through its next two calls (the AWSPENDING removal
-      // that fails, the DescribeSecret that shows an abort took it); its third moves AWSCURRENT back, and nothing breaks
-      // after, the end state included.
-      expect(summary.violations.map((violation) => violation.message.split("\n")[0])).toEqual(
-        ["store.moveStage", "store.moveStage", "store.describe"].map((call) =>
-          expect.stringMatching(
-            new RegExp(`^invariant 1: .*, which is revoked \\(after rotation: finishSecret ${call}\\)$`),
-          ),
-        ),
-      );
-      expect(summary.outcomes).toEqual({
-        rotation: "failed at finishSecret: RotationStateError",
-        abort: "aborted (1 revoked, AWSPENDING removed)",
-      });
-    });
+    const summary = await replay(scenario, "rotation×19 abort×3 rotation×6 abort×8", { keepGoing: true });
+    const violations = summary.violations.map((violation) => violation.message.split("\n")[0]);
+    expect(violations[0]).toMatch(
+      /^invariant 1: .*, which is revoked \(after rotation: finishSecret store.moveStage\)$/,
+    );
+    // It lasts: AWSCURRENT still holds the revoked key when everything is over (recovery: rollback within the grace).
+    expect(violations.at(-1)).toMatch(/^invariant 1: .* \(after settle: .*\)$/);
+    expect(summary.outcomes.abort).toBe("aborted (1 revoked, AWSPENDING removed)");
   });
 });

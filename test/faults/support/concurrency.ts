@@ -55,16 +55,16 @@
  *   the only active key of the lineage is AWSCURRENT's; and (4) no key material in any log, metric or error.
  * - the overdue check never reports overdue a secret that rotated within its schedule (a false alarm), mid-rotation
  *   included (setups "rotated" and "stuck"; a fresh secret has rotation off, which is a true alarm).
- * Known race (found here, bounded, not closed; docs/security.md): `abort` while a step of the same rotation is already
- * past its guard. abort removes AWSPENDING first, so no step that starts after it can store or promote anything; but a
- * finishSecret past its guard still promotes the pending key abort revokes (finishSecret then finds AWSPENDING gone and
- * undoes its promotion at its next call: consumers may read the revoked key in between), and a createSecret past its
- * guard still stores a key, which puts AWSPENDING back. Nothing orders a step's promotion against the abort's
- * revocation: closing it needs finishSecret to take AWSPENDING before it promotes (and a way for its retry to recover
- * after a crash in between, such as item 2's mark of a tested version). The core's contract is that no step of the
- * rotation runs when abort starts (--force asserts it; the CLI's check cannot see a retry Secrets Manager is running),
- * and the abort actor honours it: its first call waits until no step of its rotation is past its first call. The
- * known race's tests drop that (`whileStepRuns`).
+ * Known race (found here, narrowed, not closed; docs/security.md): `abort` while a step of the same rotation is already
+ * past its guard. abort removes AWSPENDING first, so no step that starts after that can store or promote anything; but a
+ * finishSecret past its guard still promotes the pending key that abort revokes (AWSCURRENT then holds a revoked key:
+ * `status` says so, and `rollback` within the grace restores the old key), and a createSecret past its guard still
+ * stores a key, which puts AWSPENDING back. Nothing orders a step's promotion against the abort's revocation: closing it
+ * needs finishSecret to take AWSPENDING before it promotes, and a way for its retry to recover after a crash in between
+ * (such as item 2's mark of a tested version). The core's contract is that no step of the rotation runs when abort
+ * starts (--force asserts it; the CLI's check cannot see a retry Secrets Manager is running), and the abort actor
+ * honours it: its first call waits until no step of its rotation is past its first call. The known race's test drops
+ * that (`whileStepRuns`).
  *
  * Invariant 3 ("a rotation ends rotated or untouched") is the sequential suite's: two actors may legitimately make a
  * rotation fail (an abort ends it; a rollback moves AWSCURRENT under it), so only its safety halves hold here (1, 2).
