@@ -98,7 +98,7 @@ async function run(session: Session, secretId: string | undefined, options: Leak
   }
   const { concurrency, source } = mass
     ? await chooseConcurrency(session, selected, options)
-    : { concurrency: 1, source: "one secret" };
+    : { concurrency: 1, source: "" };
   // A manager secret goes last: rotations of the secrets it manages use its key, which is revoked at once.
   const { managed, managers } = await managersLast(session, selected);
 
@@ -119,10 +119,12 @@ async function run(session: Session, secretId: string | undefined, options: Leak
   );
 
   const progress = new Progress(selected.length, isGood);
-  progress.note(
-    `${selected.length} secret(s) ${mass ? `match ${selection}` : "named"}; at most ${concurrency} at a time (${source})` +
-      (managers.length > 0 ? `; manager secret(s) last: ${managers.map((entry) => entry.Name).join(", ")}` : ""),
-  );
+  if (mass) {
+    progress.note(
+      `${selected.length} secret(s) match ${selection}; at most ${concurrency} at a time (${source})` +
+        (managers.length > 0 ? `; manager secret(s) last: ${managers.map((entry) => entry.Name).join(", ")}` : ""),
+    );
+  }
   const deployments = new Map<string, Promise<Deployment>>();
   const deploymentOf = (entry: SecretListEntry): Promise<Deployment> => {
     const key = options.lambdaArn ?? entry.RotationLambdaARN ?? "";
@@ -183,8 +185,8 @@ async function leakOne(
       };
     }
     if (report.outcome !== "succeeded") {
-      const still = report.previousKeyId ? `; the old key ${report.previousKeyId} is still AWSCURRENT and active` : "";
-      return { ...row, outcome: "rotation failed", reason: `${report.reason ?? `ended as ${report.outcome}`}${still}` };
+      const reason = `${report.reason ?? `ended as ${report.outcome}`}; its old key is not revoked`;
+      return { ...row, outcome: "rotation failed", reason };
     }
     const oldKeyId = report.previousKeyId;
     if (!oldKeyId || oldKeyId === report.newKeyId) {
