@@ -4,23 +4,16 @@
  * environment the construct writes) and the steps run here (--run-steps). Asserts what each prints, its exit code,
  * and what it leaves at Novala, in Secrets Manager and in the Scheduler group.
  */
-import {
-  CreateScheduleCommand,
-  CreateScheduleGroupCommand,
-  GetScheduleCommand,
-  ListSchedulesCommand,
-} from "@aws-sdk/client-scheduler";
+import { GetScheduleCommand, ListSchedulesCommand } from "@aws-sdk/client-scheduler";
 import { ListSecretVersionIdsCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { revocationScheduleName, revocationSchedulePrefix } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import {
   motoSuiteTitle,
-  registerMotoFunction,
   skipMoto,
   TEST_REVOCATION_FUNCTION_ARN,
   TEST_SCHEDULE_GROUP,
@@ -44,24 +37,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation leak, revoke and rollb
     managerArn = await world.createSecret("novala/manager", manager);
     consumer = world.novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read", "pipeline"] });
     arn = await world.createSecret("novala/acumatica", consumer, { managerSecretId: managerArn });
-    await world.scheduler.send(new CreateScheduleGroupCommand({ Name: TEST_SCHEDULE_GROUP }));
     await deploy(HOUR);
   });
 
-  /** The rotation function, "deployed" with a grace period: registered in moto, where the CLI finds it. */
-  async function deploy(graceSeconds: number): Promise<void> {
-    const environment = rotationEnvironment({
-      allowedHosts: ["127.0.0.1"],
-      gracePeriodSeconds: graceSeconds,
-      healthCheckDeadlineSeconds: 2,
-      retryBudgetSeconds: 2,
-      rotationConcurrency: 2,
-      scheduleGroup: TEST_SCHEDULE_GROUP,
-      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
-      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
-    });
-    world.setEnvironment(environment);
-    await registerMotoFunction(world.moto.endpoint, LOCAL_ROTATION_LAMBDA_ARN, environment);
+  function deploy(graceSeconds: number): Promise<void> {
+    return world.deployRotationFunction(graceSeconds, { rotationConcurrency: 2 });
   }
 
   async function cli(args: string[]): Promise<CliRun> {
@@ -103,24 +83,6 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation leak, revoke and rollb
     );
     return JSON.stringify(
       (listed.Versions ?? []).map((version) => [version.VersionId, [...(version.VersionStages ?? [])].sort()]).sort(),
-    );
-  }
-
-  /** A revocation schedule as the revocation function's postponement (or another key's) would name it. */
-  async function createSchedule(name: string, keyId: string): Promise<void> {
-    const due = new Date(Date.now() + HOUR * 1000);
-    await world.scheduler.send(
-      new CreateScheduleCommand({
-        GroupName: TEST_SCHEDULE_GROUP,
-        Name: name,
-        ScheduleExpression: `at(${due.toISOString().slice(0, 19)})`,
-        FlexibleTimeWindow: { Mode: "OFF" },
-        Target: {
-          Arn: TEST_REVOCATION_FUNCTION_ARN,
-          RoleArn: TEST_SCHEDULER_ROLE_ARN,
-          Input: JSON.stringify({ secretId: arn, keyId, revokeAfter: due.toISOString() }),
-        },
-      }),
     );
   }
 
@@ -286,9 +248,10 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation leak, revoke and rollb
       const name = revocationScheduleName(arn, consumer.id);
       expect(await schedulesOf(arn)).toEqual([name]);
       // A postponed check of the same key (<name>-p<n>) goes with it; a longer key id's schedule (same prefix) stays.
-      await createSchedule(`${name}-p1`, consumer.id);
+      const later = new Date(Date.now() + HOUR * 1000);
+      await world.createRevocationSchedule(`${name}-p1`, { secretId: arn, keyId: consumer.id }, later);
       const longer = revocationScheduleName(arn, `${consumer.id}0`);
-      await createSchedule(longer, `${consumer.id}0`);
+      await world.createRevocationSchedule(longer, { secretId: arn, keyId: `${consumer.id}0` }, later);
 
       const refused = await cli(["revoke", "novala/acumatica"]);
       expect(refused.code).toBe(2);
