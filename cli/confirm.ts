@@ -46,7 +46,6 @@ async function askYes(question: string): Promise<boolean> {
     const answer = await reader.question(question, { signal: stop.signal });
     return /^\s*y(es)?\s*$/i.test(answer);
   } catch {
-    process.stderr.write("\n");
     return false;
   } finally {
     reader.close();
