@@ -29,6 +29,7 @@ import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import type { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
+import { recordChildOutput } from "../support/child-output.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { lambdaEnvironment, motoSuiteTitle, secretsManagerClientFor, skipMoto } from "../support/moto.js";
 
@@ -179,8 +180,14 @@ async function killChildAt(s: Setup, step: RotationStep, token: string, crashPoi
     ["--import", "tsx", RUN_STEP, JSON.stringify(event(step, s.secretArn, token))],
     { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
-  child.stdout?.on("data", (chunk: Buffer) => captured.push(chunk.toString("utf8")));
-  child.stderr?.on("data", (chunk: Buffer) => captured.push(chunk.toString("utf8")));
+  let printed = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk: Buffer) => {
+      captured.push(chunk.toString("utf8"));
+      printed += chunk.toString("utf8");
+    });
+  }
+  child.once("close", () => recordChildOutput(`run-step ${step}`, printed));
   const exited = once(child, "exit");
   try {
     await waitFor(() => crashPoint() || child.exitCode !== null, what, 30_000);

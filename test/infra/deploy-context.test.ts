@@ -15,6 +15,7 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { afterAll, describe, expect, it } from "vitest";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack } from "../../lib/novala-rotation-stack.js";
+import { recordChildOutput } from "../support/child-output.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUT = mkdtempSync(join(tmpdir(), "novala-context-"));
@@ -28,6 +29,7 @@ function synth(...context: string[]) {
     timeout: 120_000,
     env: { ...process.env, CDK_DISABLE_VERSION_CHECK: "1" },
   });
+  recordChildOutput("cdk synth", `${run.stdout ?? ""}${run.stderr ?? ""}`);
   return { code: run.status, output: `${run.stdout}\n${run.stderr}` };
 }
 
@@ -38,6 +40,7 @@ function cli(...args: string[]) {
     timeout: 60_000,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_REGION: "us-east-1" },
   });
+  recordChildOutput(`novala-rotation ${args[0]}`, `${run.stdout ?? ""}${run.stderr ?? ""}`);
   return { code: run.status, stderr: run.stderr };
 }
 

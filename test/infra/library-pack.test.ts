@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordChildOutput } from "../support/child-output.js";
 
 /**
  * The construct as a platform team meets it: `npm pack` (its prepack runs `npm run build`), the tarball installed into
@@ -48,6 +49,7 @@ function run(command: string, args: string[], cwd: string, timeout = 240_000) {
     timeout,
     env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" },
   });
+  recordChildOutput(`${command} ${args[0]}`, `${result.stdout ?? ""}${result.stderr ?? ""}`);
   if (result.status !== 0) {
     throw new Error(`${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }

@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
+import { basename, dirname } from "node:path";
 import { pathToFileURL } from "node:url";
+import { recordChildOutput } from "./child-output.js";
 import { node24Binary } from "./node24.js";
 
 export interface BundleRun {
@@ -16,7 +18,8 @@ export interface BundleRun {
 
 /**
  * Invokes a bundle's `handler` in a fresh Node 24 process (the Lambda runtime's major version), as a cold Lambda
- * would: the environment is exactly `environment` plus PATH, the event is passed as JSON.
+ * would: the environment is exactly `environment` plus PATH, the event is passed as JSON. What it prints goes to the
+ * test's captured output (test/support/capture-output.ts), never to the console.
  */
 export function invokeBundle(bundle: string, environment: Record<string, string>, event: unknown): Promise<BundleRun> {
   const runner = `
@@ -42,6 +45,7 @@ export function invokeBundle(bundle: string, environment: Record<string, string>
     });
     child.once("error", fail);
     child.on("close", (code) => {
+      recordChildOutput(`node24 ${basename(dirname(bundle))}`, output);
       const result = /\nRESULT (.*)\n/.exec(output)?.[1];
       const failure = /\nFAILED (.*)\n/.exec(output)?.[1];
       const nodeVersion = /\nNODE (.*)\n/.exec(output)?.[1];

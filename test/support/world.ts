@@ -1,9 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { readRotationConfig } from "../../lambdas/core/config.js";
-import type { RotationDeps } from "../../lambdas/core/context.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
-import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import {
+  AWSCURRENT,
+  type AWSPENDING,
+  type AWSPREVIOUS,
+  type Clock,
+  type CreatedNovalaKey,
+  type KeyApi,
+} from "../../lambdas/core/ports.js";
+import type { ManagerCredentials } from "../../lambdas/core/possession.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
 import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
@@ -185,6 +193,47 @@ export function createWorld(options: WorldOptions = {}) {
     return outcomes;
   }
 
+  /**
+   * Puts a value for `key` into the rotated secret, as a writer of the secret would (PutSecretValue), at `stages`
+   * (default AWSCURRENT), keeping the manager secret it names; `extra` adds or overrides fields. Returns the version id.
+   */
+  function putKey(key: CreatedNovalaKey, stages: string[] = [AWSCURRENT], extra: Record<string, unknown> = {}): string {
+    return secretsManager.putSecretValue({
+      SecretId: secretArn,
+      SecretString: secretValue(key, { ...(managerSecretArn && { managerSecretId: managerSecretArn }), ...extra }),
+      VersionStages: stages,
+    }).VersionId as string;
+  }
+
+  /** AWSCURRENT's value as the steps read and validate it. */
+  async function current() {
+    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
+    if (!value) throw new Error(`the world's secret has no ${AWSCURRENT} value`);
+    return value;
+  }
+
+  /** The credentials the steps act with: the manager key's, or for a self-managed secret its current key's. */
+  async function manager(): Promise<ManagerCredentials> {
+    return managerCredentials(deps, secretArn, await current());
+  }
+
+  /**
+   * A key as the rotator mints it for version `versionId` of the secret (its name carries that version's lineage tag),
+   * with the first key's scopes; `propagate`: it answers 401 until Novala's propagation delay has passed.
+   */
+  function mintedFor(versionId: string, propagate = false): CreatedNovalaKey {
+    return novala.seedKey({
+      name: replacementKeyName("Acumatica Integration", secretArn, versionId),
+      scopes: firstKey.scopes,
+      propagate,
+    });
+  }
+
+  /** A fake of the KeyApi port: the world's Novala, with the answers of `overrides` instead of its own. */
+  function keysWith(overrides: Partial<KeyApi>): KeyApi {
+    return Object.assign(Object.create(keys), overrides);
+  }
+
   /** Keys the rotator created (they carry a rotation tag) that are active at Novala. */
   function activeRotatorKeys() {
     return novala.keys().filter((key) => key.status === "active" && / · rot [0-9a-f]{24}$/.test(key.name));
@@ -212,6 +261,11 @@ export function createWorld(options: WorldOptions = {}) {
     stages,
     fireDueRevocations,
     activeRotatorKeys,
+    putKey,
+    current,
+    manager,
+    keysWith,
+    mintedFor,
     stageOf: (stage: typeof AWSCURRENT | typeof AWSPENDING | typeof AWSPREVIOUS) =>
       Object.entries(stages()).find(([, labels]) => labels.includes(stage))?.[0],
   };

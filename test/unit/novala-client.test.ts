@@ -6,7 +6,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type AttemptRecord, NovalaHttpClient, parseRetryAfter } from "../../lambdas/adapters/novala/http-client.js";
+import {
+  type AttemptRecord,
+  MAX_RETRY_AFTER_MS,
+  NovalaHttpClient,
+  parseRetryAfter,
+  RetryAfterAboveCapError,
+} from "../../lambdas/adapters/novala/http-client.js";
 import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
 import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
 import type { NovalaClientConfig } from "../../lambdas/core/config.js";
@@ -333,10 +339,20 @@ describe("retries", () => {
   });
 
   it("parses Retry-After defensively", () => {
+    const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT");
     expect(parseRetryAfter(undefined)).toBeUndefined();
     expect(parseRetryAfter("soon")).toBeUndefined();
     expect(parseRetryAfter("0")).toBe(0);
-    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.parse("Wed, 21 Oct 2015 07:28:10 GMT"))).toBe(0);
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now + 10_000)).toBe(0);
+    // The three date formats of RFC 9110, all GMT (asctime has no zone: it is not read as local time).
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Wednesday, 21-Oct-15 07:28:30 GMT", now)).toBe(30_000);
+    expect(parseRetryAfter("Wed Oct 21 07:28:30 2015", now)).toBe(30_000);
+    // Date.parse alone reads these as dates in 2001; they are no Retry-After.
+    for (const absurd of ["-5", "1.5", "1e3", "2015-10-21", "30 s"])
+      expect(parseRetryAfter(absurd, now)).toBeUndefined();
+    // Far past any timer: the caller compares it with the cap, it is never slept.
+    expect(parseRetryAfter("9".repeat(400))).toBe(Number.POSITIVE_INFINITY);
   });
 
   it("retries 500, 502 and 503", async () => {
@@ -398,6 +414,84 @@ describe("retries", () => {
     expect(error).toBeInstanceOf(KeyUnauthorizedError);
     expect(error.message).toBe("Novala GET /api/v1/api-keys/self answered 401: Unauthorized");
     expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe("a Retry-After above the cap (MAX_RETRY_AFTER_MS)", () => {
+  const tooMany = (retryAfter: string) => json(429, { error: "slow down" }, { "retry-after": retryAfter });
+
+  it("fails the call at once, naming the origin, the wait asked for and the cap, and never sleeps", async () => {
+    const server = await startServer([tooMany("86400"), json(200, { data: key("k") })]);
+    const { api, creds, waits } = harness(server);
+    const error = await caught(api.self(creds));
+    expect(error).toBeInstanceOf(RetryAfterAboveCapError);
+    // The core treats it as Novala unavailable: transient, the step is retried, nothing rolled back.
+    expect(error).toBeInstanceOf(NovalaUnavailableError);
+    expect((error as RetryAfterAboveCapError).lastStatus).toBe(429);
+    expect((error as RetryAfterAboveCapError).origin).toBe(creds.baseUrl);
+    expect(error.message).toBe(
+      `Novala GET /api/v1/api-keys/self failed: ${creds.baseUrl} answered 429 with Retry-After 86400 s, above the cap of ${MAX_RETRY_AFTER_MS / 1000} s; not waiting: the call fails now, to be retried later`,
+    );
+    expect(waits).toEqual([]);
+    expect(server.requests).toHaveLength(1);
+    expectNoKeyMaterial(error);
+  });
+
+  it.each([
+    ["just above 2^31 ms (a timer would fire at once)", "2147484", "2147484 s"],
+    ["of 400 digits", "9".repeat(400), "more than 10^9 s"],
+  ])("fails at once on a Retry-After %s", async (_label, header, said) => {
+    const server = await startServer([tooMany(header)]);
+    const { api, creds, waits } = harness(server);
+    const error = await caught(api.self(creds));
+    expect(error).toBeInstanceOf(RetryAfterAboveCapError);
+    expect(error.message).toContain(`with Retry-After ${said}, above the cap`);
+    expect(waits).toEqual([]);
+  });
+
+  it("fails at once on an HTTP-date Retry-After two hours ahead", async () => {
+    const server = await startServer([tooMany(new Date(Date.now() + 2 * 3600_000).toUTCString())]);
+    const { api, creds, waits } = harness(server);
+    const error = await caught(api.self(creds));
+    expect(error).toBeInstanceOf(RetryAfterAboveCapError);
+    expect(error.message).toMatch(/answered 429 with Retry-After 7(199|200) s, above the cap of 30 s/);
+    expect(waits).toEqual([]);
+  });
+
+  it("waits out a Retry-After of exactly the cap", async () => {
+    const server = await startServer([tooMany(String(MAX_RETRY_AFTER_MS / 1000)), json(200, { data: key("k") })]);
+    const { api, creds, waits } = harness(server);
+    await expect(api.self(creds)).resolves.toMatchObject({ id: "k" });
+    expect(waits).toEqual([MAX_RETRY_AFTER_MS]);
+  });
+
+  it.each(["-5", "1.5", "soon", "Tomorrow, 12:00"])(
+    "reads an absurd Retry-After (%s) as none: the usual backoff, no spin",
+    async (header) => {
+      const server = await startServer([tooMany(header), json(200, { data: key("k") })]);
+      const { api, creds, waits } = harness(server);
+      await expect(api.self(creds)).resolves.toMatchObject({ id: "k" });
+      // random 0.5 of the first ceiling, 200 ms
+      expect(waits).toEqual([100]);
+    },
+  );
+
+  it("fails a create at once too: a 429 created nothing, so no reconciliation is asked for", async () => {
+    const server = await startServer([tooMany("86400")]);
+    const { api, creds } = harness(server);
+    const error = await caught(api.create(creds, { name: "n", scopes: [] }));
+    expect(error).toBeInstanceOf(RetryAfterAboveCapError);
+    expect(error).not.toBeInstanceOf(CreateOutcomeUnknownError);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it("applies the cap to a 503's Retry-After as well", async () => {
+    const server = await startServer([json(503, { error: "maintenance" }, { "retry-after": "3600" })]);
+    const { api, creds, waits } = harness(server);
+    const error = await caught(api.get(creds, "key_1"));
+    expect(error).toBeInstanceOf(RetryAfterAboveCapError);
+    expect(error.message).toContain("answered 503 with Retry-After 3600 s");
+    expect(waits).toEqual([]);
   });
 });
 

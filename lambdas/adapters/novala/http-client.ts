@@ -1,12 +1,14 @@
 /**
  * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
  * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
- * backoff and full jitter inside a retry budget. Novala documents no idempotency keys, so a POST is retried only when
- * it certainly did not take effect (429, or the connection never opened); any other failure after sending throws
- * CreateOutcomeUnknownError and leaves reconciliation to the caller. An answer is read as a stream and refused past
- * MAX_ANSWER_BYTES (at once when its content-length announces more), so an allowed host cannot exhaust the Lambda's
- * memory. Error messages carry statuses, operation names and Novala's error text only when it is short plain text
- * with nothing of the bearer token or of any key in it (see errorText), never a body.
+ * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
+ * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
+ * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
+ * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
+ * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
+ * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
+ * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
+ * never a body.
  *
  * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
  * internal copy (which changes with the runtime's minor version under a deployed function).
@@ -23,7 +25,7 @@ import {
   SecretValueError,
 } from "../../core/errors.js";
 import { redact, redactSecrets } from "../../core/redact.js";
-import type { RequestPacer } from "./rate-budget.js";
+import type { HoldOffAboveCap, RequestPacer } from "./rate-budget.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
@@ -81,7 +83,7 @@ export interface NovalaHttpClientOptions {
   rateLimitBudgetMs?: number;
   /** Replaces the shared Agent (its own timeouts then apply). */
   dispatcher?: Dispatcher;
-  /** Paces every attempt and holds all of them back after a 429 (the rate budget, ./rate-budget.ts). */
+  /** Paces every attempt and, after a 429, holds back the calls to that origin (the rate budget, ./rate-budget.ts). */
   pacer?: RequestPacer;
 }
 
@@ -95,6 +97,14 @@ export const DEFAULT_BACKOFF_CAP_MS = 10_000;
  * in bench/ (fleet rotation): with 60 s, 11 % of 500 concurrent rotations gave up; with 180 s none did.
  */
 export const DEFAULT_RATE_LIMIT_BUDGET_MS = 180_000;
+/**
+ * The longest `Retry-After` waited out (docs/design.md, "A rate budget for rotation"). Novala's per-tenant limit
+ * refills within a second, so an honest pacing 429 asks for a few seconds; a longer wait is a quota, an outage or a
+ * hostile host, which waiting inside one invocation does not fix. 30 s fits six times into the 429 budget
+ * (DEFAULT_RATE_LIMIT_BUDGET_MS) and, with the default 60 s health-check deadline, leaves a step most of the default
+ * 5-minute timeout. Above it the call fails at once; the step is retried later.
+ */
+export const MAX_RETRY_AFTER_MS = 30_000;
 /**
  * The largest answer read, in bytes. Novala's largest legitimate answer is a list page of 100 key objects (about
  * 30 KB with long names and three scopes each); 1 MB leaves ample room and still fits in a 256 MB Lambda.
@@ -164,6 +174,7 @@ export class NovalaHttpClient {
   async request(req: NovalaRequest): Promise<NovalaResponse> {
     const operation = `${req.method} ${req.pathTemplate ?? req.path}`;
     const url = this.buildUrl(req);
+    const { origin } = url;
     checkBearer(req.bearer);
     const idempotent = req.method !== "POST";
     const started = this.now();
@@ -171,7 +182,8 @@ export class NovalaHttpClient {
     // True while every failure so far was a 429: the longer rate-limit budget applies.
     let onlyRateLimited = true;
     for (let attempt = 1; ; attempt++) {
-      await this.options.pacer?.acquire();
+      const heldOff = await this.options.pacer?.acquire(origin, MAX_RETRY_AFTER_MS);
+      if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff);
       const attemptStarted = this.now();
       const result = await this.attempt(req, url);
       this.options.onAttempt?.({
@@ -204,6 +216,11 @@ export class NovalaHttpClient {
         lastStatus = status;
         if (status !== 429) onlyRateLimited = false;
         retryAfterMs = parseRetryAfter(result.headers["retry-after"]);
+        if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) {
+          // Later calls to this origin fail at once too, without asking it again; other origins are not touched.
+          if (status === 429) this.options.pacer?.holdOff(origin, retryAfterMs);
+          throw RetryAfterAboveCapError.answered(operation, origin, status, retryAfterMs);
+        }
         failure = `answered ${status}: ${message}`;
       } else {
         if (!idempotent && !result.notSent) {
@@ -217,8 +234,8 @@ export class NovalaHttpClient {
 
       const ceiling = Math.min(this.capMs, this.baseMs * 2 ** (attempt - 1));
       const waitMs = Math.max(retryAfterMs ?? 0, Math.floor(this.random() * ceiling));
-      // A 429 paces the tenant, not this call: every call sharing the pacer waits for it.
-      if (lastStatus === 429) this.options.pacer?.holdOff(retryAfterMs ?? waitMs);
+      // A 429 paces the tenant, not this call: every call to this origin sharing the pacer waits for it.
+      if (lastStatus === 429) this.options.pacer?.holdOff(origin, retryAfterMs ?? waitMs);
       // The budget counts the larger of wall time and time slept, so an injected sleep still drains it.
       const spent = Math.max(this.now() - started, slept);
       const budgetMs = onlyRateLimited ? this.rateLimitBudgetMs : this.config.retryBudgetMs;
@@ -435,11 +452,80 @@ function redirectMessage(location: string | string[] | undefined, url: URL, bear
   return `Novala answered a redirect to ${scrub(target, bearer)}; redirects are not followed`;
 }
 
-/** Retry-After as delta-seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+/**
+ * Retry-After as delta-seconds or an HTTP date (RFC 9110: IMF-fixdate, RFC 850 or asctime, all GMT), in ms; a date
+ * in the past is 0. Undefined when absent or anything else (a negative number, a fraction, "soon"): Date.parse alone
+ * would read "-5" or "1.5" as dates in 2001. May be far above any timer's range (even Infinity): callers compare it
+ * with MAX_RETRY_AFTER_MS before waiting.
+ */
 export function parseRetryAfter(header: string | string[] | undefined, nowMs = Date.now()): number | undefined {
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
+  const date = HTTP_DATE.some((format) => format.test(value))
+    ? Date.parse(ASCTIME.test(value) ? `${value} GMT` : value)
+    : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const TIME = "\\d{2}:\\d{2}:\\d{2}";
+/** asctime has no zone; RFC 9110 says it is GMT, Date.parse would take it as local time. */
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} [ \\d]\\d ${TIME} \\d{4}$`);
+const HTTP_DATE = [
+  new RegExp(`^${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT$`),
+  new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`),
+  ASCTIME,
+];
+
+/**
+ * A `Retry-After` above MAX_RETRY_AFTER_MS, or a call to an origin still held off by one: the call fails at once
+ * instead of waiting. A NovalaUnavailableError, so the core treats it as transient (the step fails and is retried
+ * later; nothing is rolled back). The message names the origin, the wait asked for and the cap; nothing of a key.
+ */
+export class RetryAfterAboveCapError extends NovalaUnavailableError {
+  override name = "RetryAfterAboveCapError";
+
+  private constructor(
+    operation: string,
+    message: string,
+    /** scheme://host:port of the URL called (redacted, as in the message). */
+    readonly origin: string,
+    /** The wait the server asked for, in ms (may be Infinity). */
+    readonly retryAfterMs: number,
+    lastStatus?: number,
+  ) {
+    super(operation, message, lastStatus);
+  }
+
+  /** The answer to this call asked for more than the cap. */
+  static answered(operation: string, origin: string, status: number, retryAfterMs: number): RetryAfterAboveCapError {
+    const where = redact(origin);
+    return new RetryAfterAboveCapError(
+      operation,
+      `${where} answered ${status} with Retry-After ${formatWait(retryAfterMs)}, above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
+      where,
+      retryAfterMs,
+      status,
+    );
+  }
+
+  /** An earlier 429 of this origin asked for more than the cap, and more than the cap of it is left. */
+  static heldOff(operation: string, held: HoldOffAboveCap): RetryAfterAboveCapError {
+    const where = redact(held.origin);
+    return new RetryAfterAboveCapError(
+      operation,
+      `${where} is held off for ${formatWait(held.leftMs)} more (it answered 429 with Retry-After ${formatWait(held.askedMs)}), above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
+      where,
+      held.askedMs,
+      429,
+    );
+  }
+}
+
+/** "86400 s"; a wait no server means (past 10^9 s, about 32 years, or Infinity) reads "more than 10^9 s". */
+function formatWait(ms: number): string {
+  const seconds = Math.ceil(ms / 1000);
+  return seconds > 1e9 ? "more than 10^9 s" : `${seconds} s`;
 }
