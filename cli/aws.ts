@@ -25,6 +25,7 @@ import { CliError, EXIT } from "./errors.js";
  * Scheduler calls the commands make beyond the SecretStore port.
  */
 export interface AwsOptions {
+  /** Applied by useProfile (cli/profile.ts) before the command runs (the process's environment), not per client. */
   profile?: string;
   region?: string;
   endpointUrl?: string;
@@ -45,7 +46,6 @@ export function createAws(options: AwsOptions): Aws {
   if (options.endpointUrl !== undefined) checkEndpoint(options.endpointUrl);
   const config = {
     ...(options.region && { region: options.region }),
-    ...(options.profile && { profile: options.profile }),
     ...(options.endpointUrl && { endpoint: options.endpointUrl }),
   };
   const secrets = new SecretsManagerClient(config);

@@ -4,7 +4,7 @@
  * as one ES module with its dependencies inside, so the package needs no runtime dependency besides its peers.
  */
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { chmodSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { buildLambdaAssets, REPO_ROOT, REQUIRE_BANNER } from "./lambda-bundles.js";
@@ -34,4 +34,6 @@ await build({
   banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
   logLevel: "warning",
 });
+// Runnable by itself too (`./dist/cli/novala-rotation.mjs`); the package's bin is bin/novala-rotation.js, which imports it.
+chmodSync(join(DIST, "cli", "novala-rotation.mjs"), 0o755);
 process.stderr.write("built dist/lib, dist/lambdas, dist/cli\n");
