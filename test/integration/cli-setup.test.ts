@@ -2,17 +2,19 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CreateScheduleGroupCommand } from "@aws-sdk/client-scheduler";
 import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { motoSuiteTitle, secretsManagerClientFor, skipMoto, TEST_CREDENTIALS } from "../support/moto.js";
-import { expectNoKeyMaterial, runProcess } from "../support/run-cli.js";
+import { expectNoKeyMaterial, runCli, runProcess } from "../support/run-cli.js";
 
 /**
- * A command line that installs like one (issue 18, item 7), each run a child process: `npx novala-rotation` in the
- * clone right after `npm ci` (no build), `--version`, and `--profile` taking the profile's region and endpoint as the
- * AWS CLI's does. The built CLI's run bit and the installed package's bin: test/infra/library-pack.test.ts.
+ * A command line that installs like one (issue 18, items 6 and 7), each run a child process: `npx novala-rotation` in
+ * the clone right after `npm ci` (no build), `--version`, `--profile` taking the profile's region and endpoint as the
+ * AWS CLI's does, and `status` naming a missing revocation schedule group with the command that creates it. The built
+ * CLI's run bit and the installed package's bin: test/infra/library-pack.test.ts.
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -116,5 +118,38 @@ describe.skipIf(skipMoto)(motoSuiteTitle("--profile as the AWS CLI's: the profil
     const run = await status("--profile", "moto", "--region", "us-east-1");
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/DescribeSecret novala\/profiled: .*ResourceNotFoundException|can't find/i);
+  });
+});
+
+describe.skipIf(skipMoto)(motoSuiteTitle("status and a revocation schedule group that does not exist"), () => {
+  const servers = useMotoAndSimulatorForSuite();
+  const issued: string[] = [];
+
+  beforeAll(async () => {
+    const key = servers.novala.model.seedKey({ name: "Group test", scopes: ["leads.lead.read"] });
+    issued.push(key.publishableKey, key.secretKey);
+    await servers.secrets.send(
+      new CreateSecretCommand({ Name: "novala/grouped", SecretString: secretValueFor(servers.novala.url, key) }),
+    );
+  });
+
+  const revocationsError = async (group: string) => {
+    const run = await runCli(["status", "novala/grouped", "--schedule-group", group, "--json"], {
+      endpoint: servers.moto.endpoint,
+    });
+    expectNoKeyMaterial(run, issued);
+    return (JSON.parse(run.stdout) as { revocationsError?: string }).revocationsError;
+  };
+
+  it("says the group is missing, that rotations will fail, and the command that creates it", async () => {
+    expect(await revocationsError("NovalaKeyRotation-revocations")).toBe(
+      "schedule group NovalaKeyRotation-revocations does not exist, so no revocation can be scheduled and rotations " +
+        "fail at finishSecret: create it with aws scheduler create-schedule-group --name NovalaKeyRotation-revocations",
+    );
+  });
+
+  it("says nothing once the group exists", async () => {
+    await servers.scheduler.send(new CreateScheduleGroupCommand({ Name: "NovalaKeyRotation-revocations" }));
+    expect(await revocationsError("NovalaKeyRotation-revocations")).toBeUndefined();
   });
 });
