@@ -10,6 +10,8 @@ import { action, runProgram } from "../cli/program.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
+// Inlined into the built CLI by esbuild: the version of the package it was built from.
+import packageJson from "../package.json" with { type: "json" };
 
 const MAX_GRACE_MS = MAX_GRACE_SECONDS * 1000;
 
@@ -20,10 +22,17 @@ function awsCommand(name: string): Command {
 
 function addAwsOptions(command: Command): Command {
   return command
-    .option("--profile <name>", "AWS shared-config profile (default: the SDK's default chain)")
+    .option(
+      "--profile <name>",
+      "AWS shared-config profile: its region, credentials and endpoint_url (as the AWS CLI's)",
+    )
     .option("--region <region>", "AWS region (default: AWS_REGION or the profile's region)")
     .option("--endpoint-url <url>", "a Secrets Manager and Scheduler endpoint instead of AWS (moto, for example)")
-    .option("--debug", "show stack traces and the rotation core's log lines");
+    .option("--debug", "show stack traces and the rotation core's log lines")
+    .hook("preAction", async (_command, action) => {
+      const { profile } = action.opts<{ profile?: string }>();
+      if (profile !== undefined) await (await import("../cli/profile.js")).useProfile(profile);
+    });
 }
 
 function scheduleGroupOption(): Option {
@@ -100,6 +109,7 @@ function yesOption(): Option {
 export function buildProgram(): Command {
   const program = new Command("novala-rotation")
     .description("See and steer rotations of Novala API keys held in AWS Secrets Manager.")
+    .version(packageJson.version, "-V, --version", "the version of the package (novala-key-rotation)")
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
     .addHelpText(

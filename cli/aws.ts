@@ -4,6 +4,7 @@ import {
   DeleteScheduleCommand,
   GetScheduleCommand,
   type GetScheduleCommandOutput,
+  GetScheduleGroupCommand,
   paginateListSchedules,
   SchedulerClient,
 } from "@aws-sdk/client-scheduler";
@@ -25,6 +26,7 @@ import { CliError, EXIT } from "./errors.js";
  * Scheduler calls the commands make beyond the SecretStore port.
  */
 export interface AwsOptions {
+  /** Applied by useProfile (cli/profile.ts) before the command runs (the process's environment), not per client. */
   profile?: string;
   region?: string;
   endpointUrl?: string;
@@ -45,7 +47,6 @@ export function createAws(options: AwsOptions): Aws {
   if (options.endpointUrl !== undefined) checkEndpoint(options.endpointUrl);
   const config = {
     ...(options.region && { region: options.region }),
-    ...(options.profile && { profile: options.profile }),
     ...(options.endpointUrl && { endpoint: options.endpointUrl }),
   };
   const secrets = new SecretsManagerClient(config);
@@ -203,6 +204,25 @@ export async function revocationSchedules(aws: Aws, group: string, prefix?: stri
     if (schedule) schedules.push(schedule);
   }
   return schedules;
+}
+
+/**
+ * What is wrong when the revocation schedule group does not exist (moto's CloudFormation does not create an
+ * AWS::Scheduler::ScheduleGroup; on AWS someone deleted it), with the command that fixes it: every rotation then
+ * fails at finishSecret, when it schedules the old key's revocation. Undefined when the group exists, or when it
+ * cannot be asked (GetScheduleGroup is an extra right the operator may not hold).
+ */
+export async function missingScheduleGroup(aws: Aws, group: string): Promise<string | undefined> {
+  try {
+    await aws.scheduler.send(new GetScheduleGroupCommand({ Name: group }));
+    return undefined;
+  } catch (error) {
+    if (!isNotFound(awsServiceError("GetScheduleGroup", group, error))) return undefined;
+    return (
+      `schedule group ${group} does not exist, so no revocation can be scheduled and rotations fail at ` +
+      `finishSecret: create it with aws scheduler create-schedule-group --name ${group}`
+    );
+  }
 }
 
 /** GetSchedule, read as a revocation schedule; undefined when there is no such schedule. */

@@ -4,7 +4,14 @@ import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import type { NovalaCredentials } from "../lambdas/core/ports.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { sameScopes } from "../lambdas/core/secret-value.js";
-import { describeSecret, labelledVersions, type RevocationSchedule, revocationSchedules, scheduleTime } from "./aws.js";
+import {
+  describeSecret,
+  labelledVersions,
+  missingScheduleGroup,
+  type RevocationSchedule,
+  revocationSchedules,
+  scheduleTime,
+} from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
@@ -49,6 +56,9 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     deployment = await findDeployment(session.aws, described, options);
     if (deployment.scheduleGroup) {
       revocations = await revocationSchedules(session.aws, deployment.scheduleGroup, revocationSchedulePrefix(arn));
+      // Listing a group that does not exist finds nothing, which would read as "none pending".
+      if (revocations.length === 0)
+        revocationsError = await missingScheduleGroup(session.aws, deployment.scheduleGroup);
     }
   } catch (error) {
     revocationsError = errorMessage(error);
