@@ -19,6 +19,7 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, unknownContextKeys } from "../../lib/novala-rotation-stack.js";
+import { recordChildOutput } from "../support/child-output.js";
 import {
   type Moto,
   motoSuiteTitle,
@@ -28,7 +29,6 @@ import {
   TEST_CREDENTIALS,
   TEST_REGION,
 } from "../support/moto.js";
-import { recordChildOutput } from "../support/child-output.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUT = mkdtempSync(join(tmpdir(), "novala-context-"));
