@@ -1,8 +1,7 @@
 /** Retiring the key a promotion replaced: a revocation schedule after the grace period, or at once. */
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
+import { managerCredentials, type RotationDeps } from "./context.js";
 import { revocationScheduleName } from "./key-name.js";
-import { AWSCURRENT, AWSPREVIOUS, type StoredValue } from "./ports.js";
+import { AWSPREVIOUS, type StoredValue } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import type { ParsedKeySecret } from "./secret-value.js";
 
@@ -10,14 +9,6 @@ import type { ParsedKeySecret } from "./secret-value.js";
 export interface Promoted {
   current: ParsedKeySecret & { versionId: string };
   previous?: StoredValue;
-}
-
-/** Reads both labels once (a retried finishSecret, which did not see the promotion happen). */
-export async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-  return { current, ...(previous && { previous }) };
 }
 
 /** The manager credentials of `secret`, read at most once per step, and only when a key is really retired. */
