@@ -6,10 +6,10 @@ import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "./ports.js";
-import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
+import { keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { createReplacementKey, provenScopes } from "./replacement-key.js";
-import { keyIdOf, lazyManager, type Promoted, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
-import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
+import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
+import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
 /**
  * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
@@ -71,7 +71,7 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   } catch (error) {
     // The answer may have been lost after the write, or another attempt may have stored its own key first.
     const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token }).catch(() => null);
-    if (stored && keyIdOf(stored.value) === created.id) return;
+    if (stored && keyClaimOf(stored.value)?.keyId === created.id) return;
     if (stored !== null) {
       await deps.keys.revoke(manager, created.id);
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
@@ -159,7 +159,8 @@ async function finishSecret(deps: RotationDeps, description: SecretDescription, 
     await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
   }
   await announceKeyRotated(deps, secretArn, token, promoted);
-  await retireOldKey(deps, secretArn, token, promoted, manager);
+  const { current, previous } = promoted;
+  await retireOldKey(deps, secretArn, token, { currentKeyId: current.secret.keyId, previous }, manager);
   deps.telemetry.metric("RotationsSucceeded");
 }
 
@@ -204,7 +205,7 @@ async function promote(
     token,
     {
       pendingKeyId: pending.secret.keyId,
-      outgoingKeyId: outgoing && keyIdOf(outgoing.value),
+      outgoingKeyId: keyClaimOf(outgoing?.value)?.keyId,
       previousVersionId: versionWithStage(description, AWSPREVIOUS),
     },
     manager,
