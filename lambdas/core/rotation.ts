@@ -27,8 +27,6 @@ export async function runRotationStep(
   secretId: string,
   token: string,
 ): Promise<void> {
-  // Nothing to push to Novala: a new key is live as soon as it is created, so setSecret needs no guard either.
-  if (step === "setSecret") return setSecret(deps);
   const description = await deps.store.describe(secretId);
   if (guardStep(description, token) === "already-current" && step !== "finishSecret") {
     return deps.telemetry.info("version is already AWSCURRENT; nothing to do");
@@ -36,6 +34,8 @@ export async function runRotationStep(
   switch (step) {
     case "createSecret":
       return createSecret(deps, description.arn, token);
+    case "setSecret":
+      return setSecret(deps);
     case "testSecret":
       return testSecret(deps, description.arn, token);
     case "finishSecret":
@@ -85,7 +85,10 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   });
 }
 
-/** setSecret: nothing to push to Novala, where a key is live as soon as it is created. */
+/**
+ * setSecret: nothing to push to Novala, where a key is live as soon as it is created. Guarded all the same, so that a
+ * step for a token that is no longer AWSPENDING (an ended or rolled-back rotation) never reports success.
+ */
 async function setSecret(deps: RotationDeps): Promise<void> {
   deps.telemetry.info("setSecret: nothing to do for Novala keys");
 }
