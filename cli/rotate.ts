@@ -5,7 +5,7 @@ import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { readKeySecret } from "../lambdas/core/context.js";
-import { errorMessage } from "../lambdas/core/errors.js";
+import { errorMessage, RotationEndedError } from "../lambdas/core/errors.js";
 import { versionWithStage } from "../lambdas/core/guard.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
@@ -173,6 +173,13 @@ export async function rotateSecret(
       await runStepsHere(session, arn, token, lambdaArn, (step, note) => say(`${step.padEnd(18)}${note}`));
     } catch (error) {
       const stillPending = (await session.aws.store.describe(arn)).versionStages[token]?.includes(AWSPENDING);
+      // A failure a retry cannot fix ended the rotation here: its own message says why and names the fix, whole.
+      if (error instanceof RotationEndedError) {
+        report.outcome = "failed";
+        report.reason = `the ${errorMessage(error)}`;
+        say(`rotation failed   ${report.reason}`);
+        return finish(report, started);
+      }
       // A rolled-back testSecret removed AWSPENDING: the loop below reports it as any failed rotation.
       if (stillPending) {
         report.outcome = "failed";
@@ -295,13 +302,22 @@ export function rotationRules(schedule: string | undefined): RotationRulesType |
   return days ? { AutomaticallyAfterDays: Number(days[1]) } : { ScheduleExpression: schedule.trim() };
 }
 
-/** Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up. */
+/**
+ * Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up; a
+ * rotation that createSecret ended (a failure a retry cannot fix) says so in the outcome it recorded, with the fix.
+ */
 async function failureReason(session: Session, arn: string, token: string, report: RotationReport): Promise<string> {
   const value = await versionValue(session.aws, arn, token);
   const keyId = report.newKeyId ?? keyClaimOf(value)?.keyId;
   if (keyId) report.newKeyId = keyId;
   const stillCurrent = report.previousKeyId ? `; AWSCURRENT still holds ${report.previousKeyId}` : "";
-  if (!keyId) return `AWSPENDING was removed before createSecret stored a value${stillCurrent}`;
+  if (!keyId) {
+    const last = outcomeFromTags((await describeSecret(session.aws, arn)).Tags);
+    if (last?.token === token && last.kind === "ended") {
+      return `the rotation ended at ${last.step}: ${last.reason ?? "see the rotation function's logs"}${stillCurrent}`;
+    }
+    return `AWSPENDING was removed before createSecret stored a value${stillCurrent}`;
+  }
   let novala = "";
   try {
     const current = await readKeySecret(session.deps, arn, AWSCURRENT);

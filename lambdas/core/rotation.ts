@@ -1,6 +1,7 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
 import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import { endIfRetryCannotFix } from "./end-rotation.js";
 import { HealthCheckFailedError, RotationRolledBackError, RotationStateError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
@@ -33,7 +34,7 @@ export async function runRotationStep(
   }
   switch (step) {
     case "createSecret":
-      return createSecret(deps, description.arn, token);
+      return createSecret(deps, description, token);
     case "setSecret":
       return setSecret(deps);
     case "testSecret":
@@ -45,17 +46,28 @@ export async function runRotationStep(
 
 /**
  * createSecret: proves the current key, takes its scopes from Novala, creates the replacement key and stores it as
- * AWSPENDING on `token`'s version. A version that already has a value is left as it is.
+ * AWSPENDING on `token`'s version. A version that already has a value is left as it is. A failure a retry cannot fix
+ * ends the rotation (RotationEndedError); any other leaves AWSPENDING for Secrets Manager's retry.
  */
-async function createSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
+async function createSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
+  const secretArn = description.arn;
   if (await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token })) {
     return deps.telemetry.info("createSecret: the pending version already has a value");
   }
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const manager = await managerCredentials(deps, secretArn, current);
-  const scopes = await provenScopes(deps, secretArn, current, manager);
-  const created = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
+  // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
+  const secret = { arn: secretArn, name: description.name, currentRead: false };
+  const current = await endIfRetryCannotFix(deps, token, secret, async () => {
+    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
+    if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+    return value;
+  });
+  const { managerSecretId } = current.secret;
+  const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
+  const { manager, scopes, created } = await endIfRetryCannotFix(deps, token, read, async () => {
+    const manager = await managerCredentials(deps, secretArn, current);
+    const scopes = await provenScopes(deps, secretArn, current, manager);
+    return { manager, scopes, created: await createReplacementKey(deps, manager, secretArn, current, scopes, token) };
+  });
   const value = JSON.stringify({
     ...current.raw,
     keyId: created.id,
