@@ -5,6 +5,7 @@
  * refuses a RotateSecret while another version is AWSPENDING, as AWS does (moto does not).
  */
 import { describe, expect, it } from "vitest";
+import { verdict } from "../../cli/verdict.js";
 import { SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
 import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
@@ -328,6 +329,27 @@ describe("the outcome of an ended rotation", () => {
       expect(reason.endsWith(`. ${fix}`), reason).toBe(true);
       for (const material of world.novala.issuedKeyMaterial()) expect(reason).not.toContain(material);
     }
+  });
+});
+
+describe("status's verdict on an ended rotation", () => {
+  it("says the last rotation ended, where, and the reason with its fix", () => {
+    const at = new Date("2026-11-27T17:00:00Z");
+    const reason =
+      "NovalaHttpError: Novala POST /api/v1/api-keys answered 409: key limit. Revoke unused keys or raise the tenant s key limit at Novala then rotate again";
+    const judged = verdict({
+      now: new Date(at.getTime() + 60_000),
+      versions: [{ versionId: "v1", stages: ["AWSCURRENT"], hasValue: true, keyId: "key_1" }],
+      lastOutcome: { kind: "ended", step: "createSecret", token: "t2", at, reason },
+      revocations: [],
+    });
+    expect(judged.healthy).toBe(false);
+    expect(judged.problems).toEqual([
+      expect.objectContaining({ kind: "last-rotation-ended", token: "t2", step: "createSecret", reason }),
+    ]);
+    expect(judged.problems[0]?.summary).toMatch(
+      /^last rotation ended .* at createSecret: NovalaHttpError: .*rotate again$/,
+    );
   });
 });
 
