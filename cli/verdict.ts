@@ -18,6 +18,7 @@ export type ProblemKind =
   | "current-key-revoked"
   | "current-key-unknown"
   | "rotation-stuck"
+  | "last-rotation-ended"
   | "last-rotation-failed"
   | "last-rotation-rolled-back"
   | "revocation-overdue"
@@ -30,6 +31,7 @@ const SEVERITY: readonly ProblemKind[] = [
   "current-key-revoked",
   "current-key-unknown",
   "rotation-stuck",
+  "last-rotation-ended",
   "last-rotation-failed",
   "last-rotation-rolled-back",
   "revocation-overdue",
@@ -169,6 +171,16 @@ export function verdict(input: VerdictInput): { healthy: boolean; problems: Prob
         since: outcome.at.toISOString(),
         ...(outcome.reason && { reason: outcome.reason }),
         summary: `last rotation rolled back ${when}${outcome.reason ? `: ${outcome.reason}` : ""}`,
+      });
+    } else if (outcome.kind === "ended" && !promoted) {
+      // A failure a retry cannot fix: the rotation function ended it; its reason closes with the fix.
+      problems.push({
+        kind: "last-rotation-ended",
+        token: outcome.token,
+        step: outcome.step,
+        since: outcome.at.toISOString(),
+        ...(outcome.reason && { reason: outcome.reason }),
+        summary: `last rotation ended ${when} at ${outcome.step}${outcome.reason ? `: ${outcome.reason}` : ""}`,
       });
     } else if (outcome.kind === "failed" && (!promoted || outcome.step === "finishSecret")) {
       problems.push({

@@ -58,8 +58,8 @@ export class NovalaKeyRotation extends Construct {
   /** The daily rule that has the rotation function check every secret for an overdue rotation. */
   public readonly overdueCheckRule: events.Rule;
   /**
-   * The alarms, by name: RotationErrors, RevocationErrors, RevocationsRefused, KeyClaimsRefused, RevocationsFailed,
-   * DeadLetters, RotationOverdue, RotationEventsFailed.
+   * The alarms, by name: RotationErrors, RevocationErrors, RotationsEnded, RevocationsRefused, KeyClaimsRefused,
+   * RevocationsFailed, DeadLetters, RotationOverdue, RotationEventsFailed.
    */
   public readonly alarms: Record<string, cloudwatch.Alarm>;
 

@@ -88,8 +88,11 @@ export function reportRefusedClaim(
   deps.telemetry.metric("KeyClaimsRefused");
 }
 
-/** The key id and secret key a stored value claims, leniently; undefined when it names no key id. */
-export function keyClaimOf(value: string | undefined, where: string): KeyClaim | undefined {
+/**
+ * The key id and secret key a stored value claims, leniently (an old version need not pass today's validation to be
+ * retired); undefined when it names no key id. The one reader of a claim: `keyClaimOf(value)?.keyId` is a value's key id.
+ */
+export function keyClaimOf(value: string | undefined, where = ""): KeyClaim | undefined {
   if (value === undefined) return undefined;
   try {
     const parsed = JSON.parse(value) as { keyId?: unknown; secretKey?: unknown } | null;

@@ -1,24 +1,9 @@
 /** Retiring the key a promotion replaced: a revocation schedule after the grace period, or at once. */
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
+import { managerCredentials, type RotationDeps } from "./context.js";
 import { revocationScheduleName } from "./key-name.js";
-import { AWSCURRENT, AWSPREVIOUS, type StoredValue } from "./ports.js";
+import { AWSPREVIOUS, type StoredValue } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import type { ParsedKeySecret } from "./secret-value.js";
-
-/** What a promotion leaves: the value AWSCURRENT holds (validated) and the one AWSPREVIOUS holds, if any. */
-export interface Promoted {
-  current: ParsedKeySecret & { versionId: string };
-  previous?: StoredValue;
-}
-
-/** Reads both labels once (a retried finishSecret, which did not see the promotion happen). */
-export async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-  return { current, ...(previous && { previous }) };
-}
 
 /** The manager credentials of `secret`, read at most once per step, and only when a key is really retired. */
 export function lazyManager(
@@ -36,23 +21,23 @@ export function lazyManager(
 /**
  * Retires the key that AWSPREVIOUS holds after a promotion: revokes it now (grace 0) or makes sure its one-time
  * revocation schedule exists. Safe to run any number of times: a retried finishSecret calls it again so that a
- * failure after the promotion never strands the old key. Acts only on a key the version proves it holds. `promoted`
- * is what the step read: before its own promotion (the outgoing AWSCURRENT becomes AWSPREVIOUS), or after it.
+ * failure after the promotion never strands the old key. Acts only on a key the version proves it holds.
+ * `currentKeyId` and `previous` are what the step read: before its own promotion (the outgoing AWSCURRENT becomes
+ * AWSPREVIOUS), or after it.
  */
 export async function retireOldKey(
   deps: RotationDeps,
   secretArn: string,
   token: string,
-  promoted: Promoted,
+  { currentKeyId, previous }: { currentKeyId: string; previous: StoredValue | undefined },
   manager: () => Promise<ManagerCredentials>,
 ): Promise<void> {
-  const { current, previous } = promoted;
   const claim = previousClaim(secretArn, previous);
   if (!previous || !claim) {
     deps.telemetry.warn("no AWSPREVIOUS key to retire", { previousVersionId: previous?.versionId });
     return;
   }
-  if (claim.keyId === current.secret.keyId) {
+  if (claim.keyId === currentKeyId) {
     // Secrets Manager's configuration test promotes a copy of the current key: there is nothing to retire.
     deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: claim.keyId });
     return;
@@ -133,9 +118,4 @@ async function retireClaimedKey(
     revokeAfter: revokeAt.toISOString(),
     outcome,
   });
-}
-
-/** The key id of a stored value, leniently: an old version need not pass today's validation to be retired. */
-export function keyIdOf(value: string): string | undefined {
-  return keyClaimOf(value, "")?.keyId;
 }

@@ -154,6 +154,12 @@ export function createAlerts(
       revocationFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
       "The Novala key revocation function failed; Lambda retries, then the event goes to the dead-letter queue",
     ),
+    RotationsEnded: alarm(
+      "RotationsEnded",
+      customMetric("RotationsEnded"),
+      "A Novala key rotation met a failure a retry cannot fix (a create Novala refused, an unusable current key or " +
+        "value) and was ended: `novala-rotation status <secret>` says why and what to do (docs/operations.md)",
+    ),
     RevocationsRefused: alarm(
       "RevocationsRefused",
       customMetric("RevocationsRefused"),

@@ -251,6 +251,31 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
     await expectRotatedCleanly(s);
   });
 
+  it("a Novala that answers 409 to every create (its key limit): ended at once; after the limit, the next rotation runs", async () => {
+    s.sim.injectFault({
+      match: "POST /api/v1/api-keys",
+      kind: "status",
+      status: 409,
+      message: "key limit reached",
+      count: 100,
+    });
+    const token = await startRotation(fx.secrets, s.secretArn);
+    // One invocation ends it: nothing for Secrets Manager to retry, no abort for an operator to run.
+    const ended = await invoke(s, "createSecret", token);
+    expect(ended?.name).toBe("RotationEndedError");
+    expect(ended?.message).toMatch(
+      /answered 409: key limit reached\. Revoke unused keys or raise the tenant's key limit/,
+    );
+    await expectCurrentWorks(s, "after the ending");
+    expect(await pendingOnAnotherVersion(s)).toBe(false);
+    expect(activeRotatorKeys(s)).toEqual([]);
+    expect(s.sim.model.inspect(s.oldKey.id)?.status).toBe("active");
+
+    s.sim.clearFaults();
+    await drive(s, await startRotation(fx.secrets, s.secretArn));
+    await expectRotatedCleanly(s);
+  });
+
   it("lost answers: a create that happened, a revoke that happened, a health probe — reconciled, no double key", async () => {
     s.sim.injectFault({ match: "POST /api/v1/api-keys", kind: "lose-answer" });
     s.sim.injectFault({ match: "DELETE /api/v1/api-keys/{id}", kind: "lose-answer" });

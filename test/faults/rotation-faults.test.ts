@@ -71,6 +71,11 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     { weight: 1, arbitrary: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) },
   ),
   revocationsBetween: fc.boolean(),
+  // Novala answers 409 (its key limit) to the first create or two in one scenario out of eight: the rotation ends.
+  createRefused: fc.oneof(
+    { weight: 7, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) },
+  ),
 });
 
 /** The combined scenarios with an adversary, and fewer faults (its moves shift the call indexes anyway). */
@@ -142,7 +147,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
       `  adversary: ${adversary.schedules} schedules with moves (${adversary.disturbed} disturbed the rotations), ${adversary.fired} moves fired, ${adversary.rejected} rejected by Secrets Manager; refusals: ${adversary.keyClaimsRefused} KeyClaimsRefused, ${adversary.revocationsRefused} RevocationsRefused, ${adversary.eventsMalformed} malformed events rejected; keys outside the lineage revoked or changed: ${adversary.foreignKeysChanged}`,
     );
   }
-  return { ...adversary, lost };
+  return { ...adversary, lost, outcomes };
 }
 
 describe("fault schedules over the in-memory world (fast-check)", () => {
@@ -151,6 +156,8 @@ describe("fault schedules over the in-memory world (fast-check)", () => {
     // The property modelled what it claims: Scheduler gave up on revocations, and reconcile cleaned up after it.
     expect(stats.lost.schedulesGivenUp).toBeGreaterThan(0);
     expect(stats.lost.reconciled).toBeGreaterThan(0);
+    // And creates refused for good ended rotations (issue 16, item 5).
+    expect([...stats.outcomes.keys()].some((label) => label.includes("ended"))).toBe(true);
   });
 
   it("hold them when every fault is a process death (crash points only, dense)", async () => {
@@ -212,7 +219,38 @@ const CONFIGURATIONS: Array<[string, Partial<Scenario>]> = [
   ["grace 3600, health check fails (rollback)", { graceSeconds: 3600, health: "probe-403" }],
   ["grace 3600, 401 for ever (rollback)", { graceSeconds: 3600, propagationMs: 3_600_000 }],
   ["configuration test, grace 3600", { configTest: true, graceSeconds: 3600 }],
+  [
+    "grace 3600, the first create answered 409 (ended), then the next rotation",
+    { graceSeconds: 3600, createRefused: 1, secondRotation: true },
+  ],
 ];
+
+describe("a failure a retry cannot fix (issue 16, item 5)", () => {
+  it.each([
+    ["manager key", true],
+    ["self-managed", false],
+  ] as const)(
+    "a Novala that answers 409 to a create (%s): the rotation ends, the next one needs no abort",
+    async (_label, managed) => {
+      const summary = await runScenario({
+        ...BASE,
+        managed,
+        graceSeconds: 3600,
+        createRefused: 1,
+        secondRotation: true,
+      });
+      expect(summary.first).toBe("ended");
+      expect(summary.second).toBe("succeeded");
+      expect(summary.aborted).toBe(0);
+    },
+  );
+
+  it("two refused creates in a row end two rotations; nothing is left behind", async () => {
+    const summary = await runScenario({ ...BASE, createRefused: 2, secondRotation: true });
+    expect([summary.first, summary.second]).toEqual(["ended", "ended"]);
+    expect(summary.aborted).toBe(0);
+  });
+});
 
 describe("regressions the fault suite found", () => {
   it("a rollback by hand, then the next rotation: the key rolled back from is retired, not stranded", async () => {

@@ -530,7 +530,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 8);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 9);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -550,7 +550,14 @@ describe("with the defaults", () => {
         Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
       });
     }
-    for (const metricName of ["RevocationsRefused", "KeyClaimsRefused", "RevocationsFailed", "RotationEventsFailed"]) {
+    const customAlarms = [
+      "RotationsEnded",
+      "RevocationsRefused",
+      "KeyClaimsRefused",
+      "RevocationsFailed",
+      "RotationEventsFailed",
+    ];
+    for (const metricName of customAlarms) {
       defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "NovalaKeyRotation",
         MetricName: metricName,

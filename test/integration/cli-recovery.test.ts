@@ -325,8 +325,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       const run = await cli(["rotate", "novala/acumatica", ...FIRST_ROTATION_HERE]);
       expectNoKeyMaterial(run, world.novala.model.issuedKeyMaterial());
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\)/);
-      expect(run.stderr).toContain("novala-rotation abort novala/acumatica");
+      // A retry cannot fix it: the rotation ended (no abort needed), and the reason names both ways out.
+      expect(run.stderr).toMatch(
+        /rotation of novala\/acumatica failed: the rotation ended at createSecret: secret novala\/acumatica AWSCURRENT: field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\).*\. Allow its host in NOVALA_ALLOWED_HOSTS \(allowedHosts\), or put the right pair in with `novala-rotation put-key novala\/acumatica`/,
+      );
+      expect(run.stderr).not.toContain("novala-rotation abort");
+      expect(Object.values(await world.stagesOf(arn)).flat()).not.toContain("AWSPENDING");
       expect(world.novala.requestLog()).toEqual([]);
       expect((await world.valueAt(arn, "AWSCURRENT")).keyId).toBe(consumer.id);
     });

@@ -34,8 +34,11 @@
  *   and the revocation schedule firing, with a grace period above 0 (with grace 0 the old key is already revoked at
  *   finish, and rolling back to it would be the operator's own outage). Like reconcile and abort, an operator's run is
  *   not a fault point, but the invariants are checked after each of its calls.
- * - A rotation the adversary made fail (refused or given up) is ended by the operator's abort (lambdas/core/abort.ts)
- *   before the next rotation, under the same checks.
+ * - A createSecret failure a retry cannot fix (a forged value the adversary wrote, a create Novala refuses for good:
+ *   Scenario.createRefused) ends the rotation itself: AWSPENDING removed, the key it made revoked (issue 16, item 5),
+ *   so the next rotation starts without an abort. Until that change, such a rotation kept AWSPENDING and this harness
+ *   had the operator abort it; it still does for a rotation the adversary made fail in another way (given up, or
+ *   refused past createSecret), with lambdas/core/abort.ts, before the next rotation, under the same checks.
  * - The adversary's moves run at hooks: before every step invocation (each attempt), before each revocation schedule
  *   fires, at the start, after the first rotation, before the graces run out and at the end. Its writes take effect
  *   at once and Secrets Manager goes on driving the rotation in progress (it need not notice), the worst case.
@@ -63,6 +66,8 @@ import {
   HealthCheckFailedError,
   NovalaHttpError,
   NovalaUnavailableError,
+  novalaRefusal,
+  RotationEndedError,
 } from "../../../lambdas/core/errors.js";
 import { carriesRotationTag, rotationTag } from "../../../lambdas/core/key-name.js";
 import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
@@ -122,6 +127,11 @@ export interface Scenario {
   schedulerGivesUp?: number[];
   /** The first rotation's grace runs out (its schedules fire) before the second rotation starts. Default: back to back. */
   revocationsBetween?: boolean;
+  /**
+   * Novala answers 409 (the tenant's key limit) to the first N creates that reach it: a failure a retry cannot fix, so
+   * the rotation ends (AWSPENDING removed) and the next one starts without an abort. Default 0.
+   */
+  createRefused?: number;
 }
 
 export class Crash extends Error {
@@ -148,8 +158,11 @@ export interface CallRecord {
   fault?: FaultKind;
 }
 
-/** "refused": the rotation did not complete and a claim was refused on the way (KeyClaimsRefused). */
-export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up" | "refused";
+/**
+ * "refused": the rotation did not complete and a claim was refused on the way (KeyClaimsRefused); "ended": createSecret
+ * met a failure a retry cannot fix and ended it (RotationEndedError).
+ */
+export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up" | "refused" | "ended";
 
 /** One scenario's world, wrapped. */
 export class FaultHarness implements AdversaryStage {
@@ -230,14 +243,24 @@ export class FaultHarness implements AdversaryStage {
     };
   }
 
-  /** Health-check faults that are properties of Novala (not transient): the new key's scopes or probes. */
+  /**
+   * Faults that are properties of Novala (not transient): the new key's scopes or probes (health), and creates refused
+   * for good (createRefused).
+   */
   private healthFaulty(keys: KeyApi): KeyApi {
     const health = this.scenario.health;
     const firstSecret = () => this.firstSecretKey;
+    let refusals = this.scenario.createRefused ?? 0;
     return new Proxy(keys, {
       get(target, property) {
         const value = Reflect.get(target, property, target) as unknown;
         if (typeof value !== "function") return value;
+        if (property === "create" && refusals > 0) {
+          return async () => {
+            refusals -= 1;
+            throw novalaRefusal(409, "POST /api/v1/api-keys", "key limit reached (simulated)");
+          };
+        }
         if (property === "create" && health === "fewer-scopes") {
           // The answer claims the scopes asked for; the key really made has fewer, which only testSecret can find.
           return async (manager: never, request: { name: string; scopes: string[] }) => ({
@@ -576,6 +599,15 @@ export class FaultHarness implements AdversaryStage {
     return this.world.stages()[token] ?? [];
   }
 
+  private hasValue(token: string): boolean {
+    try {
+      this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn, VersionId: token });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * A rotation as Secrets Manager runs it: RotateSecret, then the steps, each retried up to STEP_ATTEMPTS times; a
    * rotation whose step keeps failing is reattempted as a whole (same token) while AWSPENDING still sits on its
@@ -631,6 +663,8 @@ export class FaultHarness implements AdversaryStage {
         let error: Error | undefined;
         for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
           error = await this.invoke(step, token);
+          // Ended: Secrets Manager's further attempts of this token would only be refused by the guard.
+          if (error instanceof RotationEndedError) return "ended";
           if (!error) break;
         }
         if (error) {
@@ -640,15 +674,20 @@ export class FaultHarness implements AdversaryStage {
       }
       if (!failed) return "succeeded";
       const stages = this.stagesOf(token);
-      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) return "rolled-back";
+      // AWSPENDING gone: rolled back by testSecret (its version holds the key it revoked), or ended by createSecret
+      // (nothing was stored), also when the ending's last answer was lost or its process died.
+      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) {
+        return this.hasValue(token) ? "rolled-back" : "ended";
+      }
     }
     return "gave-up";
   }
 
   /**
-   * After the adversary made a rotation fail (refused or given up), AWSPENDING stays on its version and Secrets
-   * Manager would refuse every later RotateSecret: the operator answers the alarm with `novala-rotation abort`
-   * (lambdas/core/abort.ts), which revokes only what that rotation minted. When abort refuses (AWSCURRENT holds a value
+   * After the adversary made a rotation fail in a way that does not end it (given up, or refused past createSecret),
+   * AWSPENDING stays on its version and Secrets Manager would refuse every later RotateSecret: the operator answers
+   * the alarm with `novala-rotation abort` (lambdas/core/abort.ts), which revokes only what that rotation minted.
+   * When abort refuses (AWSCURRENT holds a value
    * the adversary wrote, which names no usable manager), the operator removes the label by hand. Never needed without
    * the adversary (a rotation that gives up breaks invariant 3 before).
    */
@@ -1131,6 +1170,14 @@ function checkEventuallyClean(
   }
   if (outcome === "abandoned") {
     if (pendingVersion) fail("AWSPENDING left after Secrets Manager abandoned the rotation");
+    return;
+  }
+  if (outcome === "ended") {
+    // Only a create Novala refused for good ends a rotation without an adversary; it leaves the secret untouched.
+    if (!scenario.createRefused) fail("a rotation ended though Novala refused nothing for good");
+    if (current !== oldKey) fail(`AWSCURRENT holds ${current}, not the old key ${oldKey}`);
+    if (h.statusOf(oldKey) !== "active") fail(`the old key ${oldKey} is ${h.statusOf(oldKey)}`);
+    if (pendingVersion) fail("AWSPENDING left on a version after the rotation ended");
     return;
   }
   // rolled back: untouched
