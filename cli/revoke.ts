@@ -1,6 +1,6 @@
 import { errorMessage } from "../lambdas/core/errors.js";
 import { AWSCURRENT, AWSPREVIOUS } from "../lambdas/core/ports.js";
-import { keyIdOf } from "../lambdas/core/retire.js";
+import { keyClaimOf } from "../lambdas/core/possession.js";
 import { describeSecret } from "./aws.js";
 import { confirmOrRefuse } from "./confirm.js";
 import { findDeployment } from "./deployment.js";
@@ -44,11 +44,11 @@ async function run(session: Session, secretId: string, options: RevokeOptions): 
   const described = await describeSecret(session.aws, secretId);
   const arn = described.ARN as string;
   const name = described.Name as string;
-  const currentKeyId = keyIdOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value ?? "");
+  const currentKeyId = keyClaimOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value)?.keyId;
   let keyId = options.keyId;
   if (keyId === undefined) {
     const previous = await session.aws.store.getValue(arn, { stage: AWSPREVIOUS });
-    keyId = previous && keyIdOf(previous.value);
+    keyId = keyClaimOf(previous?.value)?.keyId;
     if (!keyId) {
       throw new CliError(
         `secret ${name} has ${previous ? "an AWSPREVIOUS version that names no key" : "no AWSPREVIOUS version"}: ` +

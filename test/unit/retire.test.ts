@@ -32,7 +32,7 @@ async function afterPromotion(options: WorldOptions, previousValue?: (world: Wor
   const token = world.putKey(newKey);
   previousValue?.(world);
   const previous = await world.deps.store.getValue(world.secretArn, { stage: AWSPREVIOUS });
-  const promoted = { current: await world.current(), ...(previous && { previous }) };
+  const promoted = { currentKeyId: (await world.current()).secret.keyId, previous };
   const retire = () => retireOldKey(world.deps, world.secretArn, token, promoted, world.manager);
   return { world, token, previous, retire, neighbours: world.neighbours as NonNullable<World["neighbours"]> };
 }
@@ -122,7 +122,7 @@ describe("retireOldKey: the key a promotion moved to AWSPREVIOUS", () => {
     const world = createWorld({ graceSeconds: 0 });
     const token = world.putKey(world.firstKey);
     const previous = await world.deps.store.getValue(world.secretArn, { stage: AWSPREVIOUS });
-    const promoted = { current: await world.current(), ...(previous && { previous }) };
+    const promoted = { currentKeyId: (await world.current()).secret.keyId, previous };
 
     await retireOldKey(world.deps, world.secretArn, token, promoted, world.manager);
 
@@ -137,8 +137,8 @@ describe("retireOldKey: the key a promotion moved to AWSPREVIOUS", () => {
   ])("has nothing to retire when %s", async (_label, previousValue) => {
     const world = createWorld({ graceSeconds: HOUR });
     const promoted = {
-      current: await world.current(),
-      ...(previousValue !== undefined && { previous: { versionId: "version-0", value: previousValue } }),
+      currentKeyId: (await world.current()).secret.keyId,
+      previous: previousValue === undefined ? undefined : { versionId: "version-0", value: previousValue },
     };
 
     await retireOldKey(world.deps, world.secretArn, "version-1", promoted, world.manager);
