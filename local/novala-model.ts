@@ -62,7 +62,7 @@ export interface ProbePage {
 }
 
 export interface NovalaModelOptions {
-  /** Milliseconds since the epoch; defaults to Date.now. */
+  /** Milliseconds since the epoch; defaults to the global clock, read at each call (a faked Date moves it). */
   now?: () => number;
   /** How long a newly created key answers 401 to its own authentication. Default 0. */
   propagationDelayMs?: number;
@@ -158,7 +158,7 @@ export class NovalaModel {
 
   constructor(options: NovalaModelOptions = {}) {
     this.listFilters = options.listFilters ?? true;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
     this.propagationDelay = Math.max(0, options.propagationDelayMs ?? 0);
     this.scopes = new Set([...BUILT_IN_SCOPES, ...(options.extraScopes ?? [])]);
   }
