@@ -54,7 +54,7 @@ export function revocationScheduleName(secretArn: string, keyId: string): string
 /**
  * The schedule of the `postponement`th postponement (1, 2, …) of the revocation schedule `name`: a new name each time,
  * since the schedule that fires the check may not be deleted yet when the next one is made. At most 64 characters:
- * `name` has at most 56, and a postponement number at most 6 digits (lambdas/contract/revocation-request.ts).
+ * `name` has at most 56 characters, and a postponement number at most 5 digits (lambdas/contract/revocation-request.ts).
  */
 export function postponedScheduleName(name: string, postponement: number): string {
   return `${name}-p${postponement}`;

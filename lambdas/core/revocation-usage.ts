@@ -4,7 +4,7 @@
  * waits for consumers", has the reasoning; every rule of it lives here.
  */
 import { KEY_REVOCATION_POSTPONED } from "../contract/environment.js";
-import type { RevocationRequest } from "../contract/revocation-request.js";
+import { MAX_POSTPONEMENTS, type RevocationRequest } from "../contract/revocation-request.js";
 import type { AllowedHosts } from "./allowed-hosts.js";
 import type { UsageConfig } from "./config.js";
 import type { RotationDeps } from "./context.js";
@@ -229,7 +229,9 @@ async function postpone(
 ): Promise<DueRevocationOutcome> {
   const { keyId, hardLimitAt } = facts;
   const nextCheckAt = nextCheckTime(use, now, hardLimitAt.getTime(), deps.config.usage.quietWindowMs);
-  const postponements = facts.postponements + 1;
+  // A real chain stays far below the cap (a check a minute at most, for 30 days at most); only a forged count meets it,
+  // and the count it writes stays one the next check accepts.
+  const postponements = Math.min(facts.postponements + 1, MAX_POSTPONEMENTS);
   const schedule = postponedScheduleName(revocationScheduleName(proven.secretArn, keyId), postponements);
   const lastUsedAt = facts.lastUsedAt ?? "unknown";
   const created = await deps.scheduler.ensureScheduled(schedule, nextCheckAt, {

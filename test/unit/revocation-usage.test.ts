@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import type { KeyApi, SecretVersion } from "../../lambdas/core/ports.js";
+import type { SecretVersion } from "../../lambdas/core/ports.js";
 import {
   CLOCK_SKEW_MS,
   isConsumerUse,
@@ -11,6 +11,7 @@ import {
   runDueRevocation,
 } from "../../lambdas/core/revocation-usage.js";
 import { atTime } from "../../local/scheduler-model.js";
+import { reportingLastUse } from "../support/memory-key-api.js";
 import { createWorld, SCHEDULE_GROUP, type World, type WorldOptions } from "../support/world.js";
 
 /**
@@ -43,22 +44,6 @@ function schedules(world: World) {
 
 const consumerUses = (world: World, secretKey: string) => expect(world.novala.useKey(secretKey).ok).toBe(true);
 const statusOf = (world: World, keyId: string) => world.novala.inspect(keyId)?.status;
-
-/** The KeyApi with `get` answering another lastUsedAt (a Novala that reports none, or garbage). */
-function reportingLastUse(keys: KeyApi, lastUsedAt: unknown): KeyApi {
-  return new Proxy(keys, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target) as unknown;
-      if (property !== "get") return typeof value === "function" ? value.bind(target) : value;
-      return async (...args: Parameters<KeyApi["get"]>) => {
-        const key = await target.get(...args);
-        if (!key) return key;
-        const { lastUsedAt: _real, ...rest } = key;
-        return lastUsedAt === "absent" ? rest : { ...rest, lastUsedAt };
-      };
-    },
-  });
-}
 
 describe("a due revocation of a key a consumer still uses", () => {
   it("is postponed: a new schedule after the quiet window, counted, announced and logged; the key stays active", async () => {
