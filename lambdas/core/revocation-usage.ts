@@ -92,14 +92,17 @@ export function isConsumerUse(
  * A lower bound of when the key that version `holderVersionId` holds was retired, from Secrets Manager's own version
  * dates (no writer of the secret can set them): the earliest version created after the holder was created before the
  * promotion that retired the key; with none (a rollback's retired key is the newest version), the holder's own
- * creation. Undefined when the dates are missing.
+ * creation. A key retired, restored and retired again is bounded from its first retirement. Undefined when the dates
+ * are missing.
  */
 export function retiredNoEarlierThan(versions: SecretVersion[], holderVersionId: string): Date | undefined {
   const created = versions.find((version) => version.versionId === holderVersionId)?.createdDate?.getTime();
   if (created === undefined) return undefined;
+  // A version dated the same instant as the holder counts as after it: of two readings, the earlier bound.
   const later = versions
+    .filter((version) => version.versionId !== holderVersionId)
     .map((version) => version.createdDate?.getTime())
-    .filter((time): time is number => time !== undefined && time > created);
+    .filter((time): time is number => time !== undefined && time >= created);
   return new Date(later.length > 0 ? Math.min(...later) : created);
 }
 

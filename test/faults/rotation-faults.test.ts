@@ -38,6 +38,8 @@ const RUNS = Number(process.env.FAULT_RUNS ?? 1000);
 const SEED = process.env.FAULT_SEED === undefined ? undefined : Number(process.env.FAULT_SEED);
 /** Port calls one scenario makes at most, roughly: faults are placed among them. */
 const MAX_CALL_INDEX = 90;
+/** A consumer that never moves off its cached key until it answers 401 (100 days: longer than any scenario). */
+const NEVER_MOVES = 100 * 24 * 3600_000;
 
 const faultArb: fc.Arbitrary<Fault> = fc.record({
   at: fc.nat({ max: MAX_CALL_INDEX }),
@@ -71,6 +73,12 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     { weight: 1, arbitrary: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) },
   ),
   revocationsBetween: fc.boolean(),
+  // A consumer that keeps using the old key in one scenario out of three: for 0, 30 minutes, 2 hours after its
+  // retirement, or (100 days) never until it is revoked.
+  consumerLagMs: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.constantFrom(0, 30 * 60_000, 2 * 3600_000, NEVER_MOVES) },
+  ),
 });
 
 /** The combined scenarios with an adversary, and fewer faults (its moves shift the call indexes anyway). */
@@ -86,6 +94,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   const outcomes = new Map<string, number>();
   let abandonedKeys = 0;
   const lost = { scenarios: 0, schedulesGivenUp: 0, reconciled: 0 };
+  const usage = { consumers: 0, postponements: 0, hardLimitRevocations: 0, consumerCalls: 0, consumerCutOff: 0 };
   const operator = { rolledBack: 0, aborted: 0 };
   const adversary = {
     schedules: 0,
@@ -107,6 +116,11 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
       lost.schedulesGivenUp += summary.schedulerGaveUp;
       lost.reconciled += summary.reconciled;
       operator.rolledBack += summary.rolledBack;
+      if (scenario.consumerLagMs !== null && scenario.consumerLagMs !== undefined) usage.consumers += 1;
+      usage.postponements += summary.usage.postponements;
+      usage.hardLimitRevocations += summary.usage.hardLimitRevocations;
+      usage.consumerCalls += summary.usage.consumerCalls;
+      usage.consumerCutOff += summary.usage.consumerCutOff;
       operator.aborted += summary.aborted;
       const moves = summary.adversary;
       if (moves.planned > 0) adversary.schedules += 1;
@@ -137,12 +151,17 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   console.info(
     `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}; Scheduler gave up on ${lost.schedulesGivenUp} revocation(s) in ${lost.scenarios} schedules; reconcile revoked ${lost.reconciled} stranded key(s); operator rollbacks ${operator.rolledBack}, aborts ${operator.aborted} (lambdas/core); stranded at the end: 0`,
   );
+  if (usage.consumers > 0) {
+    console.info(
+      `  consumers: ${usage.consumers} schedules with a consumer (${usage.consumerCalls} calls), ${usage.postponements} revocations postponed, ${usage.hardLimitRevocations} revoked at the hard limit (alarmed), consumer cut off ${usage.consumerCutOff} time(s) (each checked by invariant 8)`,
+    );
+  }
   if (adversary.schedules > 0) {
     console.info(
       `  adversary: ${adversary.schedules} schedules with moves (${adversary.disturbed} disturbed the rotations), ${adversary.fired} moves fired, ${adversary.rejected} rejected by Secrets Manager; refusals: ${adversary.keyClaimsRefused} KeyClaimsRefused, ${adversary.revocationsRefused} RevocationsRefused, ${adversary.eventsMalformed} malformed events rejected; keys outside the lineage revoked or changed: ${adversary.foreignKeysChanged}`,
     );
   }
-  return { ...adversary, lost };
+  return { ...adversary, lost, usage };
 }
 
 describe("fault schedules over the in-memory world (fast-check)", () => {
@@ -151,6 +170,18 @@ describe("fault schedules over the in-memory world (fast-check)", () => {
     // The property modelled what it claims: Scheduler gave up on revocations, and reconcile cleaned up after it.
     expect(stats.lost.schedulesGivenUp).toBeGreaterThan(0);
     expect(stats.lost.reconciled).toBeGreaterThan(0);
+  });
+
+  it("invariant 8 with a consumer in every schedule: postponed while used, never cut off before the hard limit", async () => {
+    const withConsumer = scenarioArb.chain((scenario) =>
+      fc
+        .constantFrom(30 * 60_000, 2 * 3600_000, NEVER_MOVES)
+        .map((consumerLagMs) => ({ ...scenario, graceSeconds: 3600 as const, consumerLagMs })),
+    );
+    const stats = await check("consumers", withConsumer, Math.max(50, Math.floor(RUNS / 3)));
+    // The property exercised what it claims: revocations waited, and some met the hard limit.
+    expect(stats.usage.postponements).toBeGreaterThan(0);
+    expect(stats.usage.hardLimitRevocations).toBeGreaterThan(0);
   });
 
   it("hold them when every fault is a process death (crash points only, dense)", async () => {

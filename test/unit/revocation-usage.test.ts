@@ -335,6 +335,12 @@ describe("the rule's parts", () => {
     expect(retiredNoEarlierThan(versions, "a")?.toISOString()).toBe("2026-02-01T00:00:00.000Z");
     expect(retiredNoEarlierThan(versions, "c")?.toISOString()).toBe("2026-03-01T00:00:00.000Z");
     expect(retiredNoEarlierThan([version("a")], "a")).toBeUndefined();
+    // A version made the same instant as the holder is taken as after it (the earlier of two readings).
+    const same = [version("a", "2026-01-01T00:00:00Z"), version("b", "2026-01-01T00:00:00Z")];
+    expect(retiredNoEarlierThan(same, "a")?.toISOString()).toBe("2026-01-01T00:00:00.000Z");
+    expect(retiredNoEarlierThan([...same, version("c", "2026-05-01T00:00:00Z")], "a")?.toISOString()).toBe(
+      "2026-01-01T00:00:00.000Z",
+    );
     expect(retiredNoEarlierThan(versions, "missing")).toBeUndefined();
   });
 
