@@ -16,6 +16,7 @@ import {
   TEST_SCHEDULE_GROUP,
   TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
+import { expectNoKeyMaterial, runCli } from "../support/run-cli.js";
 
 /**
  * The revocation handler's due path against moto (Secrets Manager, Scheduler) and the Novala simulator: a consumer
@@ -107,6 +108,29 @@ describe.skipIf(skipMoto)(
       expect(postponed.at).toBe(Math.ceil((usedAt + HOUR + MINUTE) / 1000) * 1000);
       const nextInput = JSON.parse(postponed.target?.Input ?? "{}");
       expect(nextInput).toMatchObject({ secretId: secretArn, keyId: consumer.id, postponements: 1 });
+
+      // status says so in its verdict, healthy: how often, the last use, the next check, the hard limit.
+      const status = await runCli(["status", "novala/acumatica", "--schedule-group", GROUP, "--json"], {
+        endpoint: fx.moto.endpoint,
+      });
+      expectNoKeyMaterial(status, fx.novala.model.issuedKeyMaterial());
+      const report = JSON.parse(status.stdout);
+      expect(report.verdict).toMatchObject({ healthy: true, problems: [] });
+      expect(report.verdict.notes).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^revocation of ${consumer.id} postponed 1 time: a consumer still uses it \\(last used .+\\), next check .+, hard limit .+$`,
+          ),
+        ),
+      ]);
+      expect(report.revocations).toContainEqual(
+        expect.objectContaining({
+          schedule: next,
+          keyId: consumer.id,
+          postponements: 1,
+          hardLimitAt: expect.any(String),
+        }),
+      );
 
       // The consumer moved to the new key: the postponed check sees only the rotator's own proof, and revokes.
       vi.setSystemTime((postponed.at as number) + 1000);
