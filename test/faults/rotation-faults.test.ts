@@ -6,7 +6,9 @@
  * issue 9: no key outside the rotated secret's lineage changes status (6), no key is minted beyond the lineage's first
  * key's scopes (7). The tenant also holds the manager key and two other teams' secrets; the adversary properties add a
  * writer of the rotated secret who forges values, plays label games and fires forged revocation events
- * (support/adversary.ts), its moves shrinking like faults.
+ * (support/adversary.ts), its moves shrinking like faults. Issue 16 adds a consumer that keeps using its cached key
+ * after a rotation, and invariant 8: no key a consumer used within the quiet window is revoked by a due revocation
+ * before its hard limit, and no postponed key outlives its hard limit unalarmed.
  *
  * FAULT_RUNS sets the number of random schedules (default: a CI-sized run), FAULT_SEED replays a run: a failure prints
  * fast-check's seed, path and the shrunk (shortest) schedule; FAULT_SEED=<seed> FAULT_PATH=<path> replays exactly that
