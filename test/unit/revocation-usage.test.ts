@@ -300,6 +300,37 @@ describe("postponed schedules are schedules", () => {
   });
 });
 
+describe("a postponed key off every label", () => {
+  it("is neither retired anew by finishSecret nor swept by a later createSecret: its revocation is still pending", async () => {
+    const { world } = await rotatedWorld();
+    // The key the first rotation minted (tagged with its version), retired by the second rotation.
+    const minted = String(world.valueAt("AWSCURRENT")?.keyId);
+    const mintedSecret = String(world.valueAt("AWSCURRENT")?.secretKey);
+    await world.rotate();
+    world.clock.advance(30 * MINUTE);
+    world.novala.useKey(mintedSecret);
+    world.clock.advance(30 * MINUTE + 1000);
+    const fired = await world.fireDueRevocationsWithFacts();
+    expect(fired.find((done) => done.keyId === minted)?.outcome).toBe("postponed");
+    // Two more rotations push its version off every label: createSecret then looks for abandoned rotations' keys.
+    await world.rotate();
+    await world.rotate();
+    expect(Object.values(world.stages()).flat()).toHaveLength(2);
+    expect(statusOf(world, minted)).toBe("active");
+    // Its postponement is its one pending revocation: finishSecret, which retires AWSPREVIOUS before it loses its
+    // label, saw it and neither proved the key again nor scheduled it anew.
+    const base = revocationScheduleName(world.secretArn, minted);
+    expect(
+      schedules(world)
+        .filter((schedule) => schedule.name.startsWith(base))
+        .map((schedule) => schedule.name),
+    ).toEqual([`${base}-p1`]);
+    expect(world.telemetry.lines.map((line) => line.message)).not.toContain(
+      "revoked a key an abandoned rotation left behind",
+    );
+  });
+});
+
 describe("the rule's parts", () => {
   it("reads lastUsedAt: never, a time, or unknown", () => {
     expect(readLastUse(null)).toEqual({ kind: "never" });
