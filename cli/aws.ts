@@ -17,6 +17,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { AwsServiceError, awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
 import type { RevocationRequest } from "../lambdas/core/ports.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -174,6 +175,10 @@ export interface RevocationSchedule {
   keyId?: string;
   secretId?: string;
   revokeAfter?: string;
+  /** A postponed revocation's count, the last use that postponed it and its hard limit (the input's, shown only). */
+  postponements?: number;
+  lastUsedAt?: string;
+  hardLimitAt?: string;
   expression?: string;
   state?: string;
   /** The target (revocation function, role, dead-letter queue), so rollback can schedule alike. */
@@ -246,6 +251,9 @@ export async function getRevocationSchedule(
     ...(input?.keyId && { keyId: input.keyId }),
     ...(input?.secretId && { secretId: input.secretId }),
     ...(input?.revokeAfter && { revokeAfter: input.revokeAfter }),
+    ...(input?.postponements !== undefined && { postponements: input.postponements }),
+    ...(input?.lastUsedAt && { lastUsedAt: input.lastUsedAt }),
+    ...(input?.hardLimitAt && { hardLimitAt: input.hardLimitAt }),
     ...(out.ScheduleExpression && { expression: out.ScheduleExpression }),
     ...(out.State && { state: out.State }),
     ...(out.Target && { target: out.Target }),
@@ -264,6 +272,19 @@ export async function deleteSchedule(aws: Aws, group: string, name: string): Pro
   }
 }
 
+/**
+ * Deletes the revocation schedule `name` and its postponements (`name-p1`, …: lambdas/core/key-name.ts); resolves
+ * whether there was any.
+ */
+export async function deleteRevocationSchedules(aws: Aws, group: string, name: string): Promise<boolean> {
+  const own = (await revocationSchedules(aws, group, name)).filter((schedule) =>
+    isScheduleOrPostponement(schedule.name, name),
+  );
+  let deleted = false;
+  for (const schedule of own) deleted = (await deleteSchedule(aws, group, schedule.name)) || deleted;
+  return deleted;
+}
+
 /** When a one-time schedule fires: its input's revokeAfter, else the time in its at() expression. */
 export function scheduleTime(schedule: RevocationSchedule): string | undefined {
   if (schedule.revokeAfter) return schedule.revokeAfter;
@@ -277,10 +298,12 @@ function parseInput(input: string | undefined): Partial<RevocationRequest> | und
     const parsed: unknown = JSON.parse(input);
     if (typeof parsed !== "object" || parsed === null) return undefined;
     const out: Partial<RevocationRequest> = {};
-    for (const field of ["secretId", "keyId", "rotationToken", "revokeAfter"] as const) {
+    for (const field of ["secretId", "keyId", "rotationToken", "revokeAfter", "lastUsedAt", "hardLimitAt"] as const) {
       const value = (parsed as Record<string, unknown>)[field];
       if (typeof value === "string") out[field] = value;
     }
+    const postponements = (parsed as Record<string, unknown>).postponements;
+    if (Number.isSafeInteger(postponements)) out.postponements = postponements as number;
     return out;
   } catch {
     return undefined;

@@ -6,7 +6,7 @@ import type { RevocationTarget } from "../lambdas/core/config.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { checkRollback, type RollbackActions, type RollbackOutcome, rollBack } from "../lambdas/core/rollback.js";
-import { deleteSchedule, describeSecret, getRevocationSchedule, revocationSchedules } from "./aws.js";
+import { deleteRevocationSchedules, describeSecret, getRevocationSchedule, revocationSchedules } from "./aws.js";
 import { confirmOrRefuse } from "./confirm.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
@@ -101,7 +101,8 @@ async function run(session: Session, secretId: string, options: RollbackOptions)
     );
   }
   const outcome = await rollBack(deps, plan, {
-    cancelRevocation: async (name) => (group ? deleteSchedule(session.aws, group, name) : false),
+    // The restored key's schedule, and the postponements a consumer's use of it may have made since.
+    cancelRevocation: async (name) => (group ? deleteRevocationSchedules(session.aws, group, name) : false),
     ...(deployment.eventBus && { events: new EventBridgeRotationEvents(session.aws.events, deployment.eventBus) }),
     reason: "rolled back by an operator (novala-rotation rollback)",
     ...(grace && { grace }),

@@ -3,7 +3,16 @@ import * as kms from "aws-cdk-lib/aws-kms";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { durationProblem, parseDurationMs } from "../lambdas/contract/duration.js";
-import { parseAllowedHosts, SCHEDULE_GROUP_NAME, SECONDS, secondsProblem } from "../lambdas/contract/environment.js";
+import {
+  type AtHardLimit,
+  atHardLimitProblem,
+  hardLimitBelowGraceProblem,
+  parseAllowedHosts,
+  SCHEDULE_GROUP_NAME,
+  SECONDS,
+  type SecondsSetting,
+  secondsProblem,
+} from "../lambdas/contract/environment.js";
 import { isCron, scheduleProblem } from "../lambdas/contract/schedule.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "./novala-key-rotation.js";
 
@@ -25,6 +34,12 @@ export interface NovalaRotationStackProps extends StackProps {
   readonly rotateImmediatelyOnUpdate?: boolean;
   /** @default Duration.hours(24) */
   readonly gracePeriod?: Duration;
+  /** @default Duration.hours(1) */
+  readonly revocationQuietWindow?: Duration;
+  /** @default Duration.days(7) */
+  readonly revocationHardLimit?: Duration;
+  /** @default "revoke" */
+  readonly atRevocationHardLimit?: AtHardLimit;
   /** @default - no e-mail subscription */
   readonly alertEmail?: string;
   /** @default ["*.novala.ai"] */
@@ -56,6 +71,9 @@ export class NovalaRotationStack extends Stack {
         rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate,
       }),
       ...(props.gracePeriod && { gracePeriod: props.gracePeriod }),
+      ...(props.revocationQuietWindow && { revocationQuietWindow: props.revocationQuietWindow }),
+      ...(props.revocationHardLimit && { revocationHardLimit: props.revocationHardLimit }),
+      ...(props.atRevocationHardLimit && { atRevocationHardLimit: props.atRevocationHardLimit }),
       ...(props.alertEmail && { alertEmail: props.alertEmail }),
       ...(props.allowedHosts && { allowedHosts: props.allowedHosts }),
       ...(props.healthCheckDeadline && { healthCheckDeadline: props.healthCheckDeadline }),
@@ -102,6 +120,9 @@ const CONTEXT_KEYS = {
   rotationWindow: "-c rotationWindow=2h",
   rotateImmediatelyOnUpdate: "-c rotateImmediatelyOnUpdate=false",
   gracePeriod: "-c gracePeriod=24h",
+  revocationQuietWindow: "-c revocationQuietWindow=1h",
+  revocationHardLimit: "-c revocationHardLimit=7d",
+  atRevocationHardLimit: "-c atRevocationHardLimit=revoke",
   healthCheckDeadline: "-c healthCheckDeadline=60s",
   allowedHosts: '-c allowedHosts="*.novala.ai"',
   scheduleGroupName: "-c scheduleGroupName=novala-revocations",
@@ -214,6 +235,9 @@ function editDistance(a: string, b: string): number {
  * | `rotationWindow` | a duration in whole hours such as `4h` (required with cron) |
  * | `rotateImmediatelyOnUpdate` | `true` or `false` |
  * | `gracePeriod` | a duration with its unit: `0s`, `90m`, `24h`, `7d` |
+ * | `revocationQuietWindow` | a duration with its unit, `1m` to `24h`: a use this recent postpones a due revocation |
+ * | `revocationHardLimit` | a duration with its unit, `1h` to `30d`, not below `gracePeriod`: a retired key's longest life |
+ * | `atRevocationHardLimit` | `revoke` or `keep`: what happens to a key still in use at its hard limit |
  * | `healthCheckDeadline` | a duration with its unit |
  * | `allowedHosts` | host patterns: a JSON array or one string separated by commas |
  * | `scheduleGroupName` | the revocation schedule group (default `<stack name>-revocations`) |
@@ -256,7 +280,9 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
     }
     return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
   };
-  const duration = (key: "gracePeriod" | "rotationWindow" | "healthCheckDeadline"): Duration | undefined => {
+  const duration = (
+    key: "gracePeriod" | "rotationWindow" | "healthCheckDeadline" | "revocationQuietWindow" | "revocationHardLimit",
+  ): Duration | undefined => {
     const value = get(key);
     if (value === undefined) return undefined;
     const why = durationProblem(String(value));
@@ -319,6 +345,31 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
       problem("gracePeriod", `must be whole seconds from 0s to 7d, got ${String(get("gracePeriod"))}`);
     }
   }
+  /** A duration in whole seconds within `setting`'s range, as the Lambdas read it. */
+  const seconds = (key: "revocationQuietWindow" | "revocationHardLimit", setting: SecondsSetting) => {
+    const value = duration(key);
+    if (!value) return undefined;
+    const ms = value.toMilliseconds();
+    if (ms % 1000 !== 0 || secondsProblem(setting, ms / 1000)) {
+      const range = `${Duration.seconds(setting.minSeconds).toHumanString()} to ${Duration.seconds(setting.maxSeconds).toHumanString()}`;
+      problem(key, `must be whole seconds from ${range}, got ${String(get(key))}`);
+      return undefined;
+    }
+    return value;
+  };
+  const revocationQuietWindow = seconds("revocationQuietWindow", SECONDS.quietWindow);
+  const revocationHardLimit = seconds("revocationHardLimit", SECONDS.hardLimit);
+  const grace = gracePeriod?.toSeconds() ?? SECONDS.gracePeriod.defaultSeconds;
+  const hardLimit = revocationHardLimit?.toSeconds() ?? SECONDS.hardLimit.defaultSeconds;
+  if (hardLimitBelowGraceProblem(hardLimit, grace)) {
+    problem(
+      "revocationHardLimit",
+      `(${hardLimit} s${revocationHardLimit ? "" : ", the default"}) must not be shorter than gracePeriod (${grace} s)`,
+    );
+  }
+  const atRevocationHardLimit = text("atRevocationHardLimit");
+  const atProblem = atRevocationHardLimit === undefined ? undefined : atHardLimitProblem(atRevocationHardLimit);
+  if (atProblem) problem("atRevocationHardLimit", atProblem);
   const healthCheckDeadline = duration("healthCheckDeadline");
   if (healthCheckDeadline) {
     const seconds = healthCheckDeadline.toMilliseconds() / 1000;
@@ -354,6 +405,9 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
     ...(rotationWindow && { rotationWindow }),
     ...(rotateImmediatelyOnUpdate !== undefined && { rotateImmediatelyOnUpdate }),
     ...(gracePeriod && { gracePeriod }),
+    ...(revocationQuietWindow && { revocationQuietWindow }),
+    ...(revocationHardLimit && { revocationHardLimit }),
+    ...(atRevocationHardLimit && !atProblem && { atRevocationHardLimit: atRevocationHardLimit as AtHardLimit }),
     ...(healthCheckDeadline && { healthCheckDeadline }),
     ...(alertEmail && alertEmail !== "none" && { alertEmail }),
     ...(allowedHosts && { allowedHosts }),

@@ -73,7 +73,11 @@ function previousClaim(secretArn: string, previous: StoredValue | undefined): Ke
   return keyClaimOf(previous?.value, `AWSPREVIOUS (version ${previous?.versionId}) of secret ${secretArn}`);
 }
 
-/** Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. */
+/**
+ * Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. A key whose
+ * revocation is already scheduled (or postponed: key-name.ts) is left to that schedule, unproven: a proof would use the
+ * key after the watermark its schedule carries, and read as a consumer's use when the revocation falls due.
+ */
 async function retireClaimedKey(
   deps: RotationDeps,
   secretArn: string,
@@ -83,6 +87,12 @@ async function retireClaimedKey(
   versionId: string,
 ): Promise<void> {
   const keyId = claim.keyId;
+  const name = revocationScheduleName(secretArn, keyId);
+  const scheduling = deps.config.graceSeconds > 0 && deps.config.revocation !== undefined;
+  if (scheduling && (await deps.scheduler.isScheduled(name))) {
+    deps.telemetry.info("the old key's revocation is already scheduled", { keyId, schedule: name });
+    return;
+  }
   const proof = await proveClaim(deps, manager, claim);
   if (proof.outcome === "gone") {
     deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
@@ -96,20 +106,22 @@ async function retireClaimedKey(
     reportRefusedClaim(deps, `refused to retire key ${keyId} named by ${claim.where}: ${proof.reason}`, { keyId });
     return;
   }
-  if (deps.config.graceSeconds === 0 || !deps.config.revocation) {
+  if (!scheduling) {
     const outcome = await deps.keys.revoke(manager, keyId);
     if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
     deps.telemetry.info("revoked the old key", { keyId, outcome });
     return;
   }
-  const revokeAt = new Date(deps.clock.now().getTime() + deps.config.graceSeconds * 1000);
-  const name = revocationScheduleName(secretArn, keyId);
+  // The proof just used the key (GET /api-keys/self): Novala's lastUsedAt up to now is the rotator's own.
+  const rotatorUsedAt = deps.clock.now();
+  const revokeAt = new Date(rotatorUsedAt.getTime() + deps.config.graceSeconds * 1000);
   const outcome = await deps.scheduler.ensureScheduled(name, revokeAt, {
     secretId: secretArn,
     keyId,
     versionId,
     rotationToken: token,
     revokeAfter: revokeAt.toISOString(),
+    rotatorUsedAt: rotatorUsedAt.toISOString(),
   });
   if (outcome === "created") deps.telemetry.metric("RevocationsScheduled");
   deps.telemetry.info("scheduled the old key's revocation", {

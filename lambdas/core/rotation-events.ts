@@ -46,12 +46,18 @@ export async function announceRolledBack(deps: RotationDeps, event: KeyRotationR
   await publishing(deps, "Key Rotation Rolled Back", () => deps.events.rotationRolledBack(event));
 }
 
-async function publishing(deps: RotationDeps, detailType: string, publish: () => Promise<void>): Promise<void> {
+/** Publishes with `publish`; a failure is logged and counted (RotationEventsFailed), never thrown. */
+export async function publishing(
+  deps: Pick<RotationDeps, "telemetry">,
+  detailType: string,
+  publish: () => Promise<void>,
+  unaffected = "the rotation itself",
+): Promise<void> {
   try {
     await publish();
   } catch (error) {
     deps.telemetry.metric("RotationEventsFailed");
-    deps.telemetry.warn(`could not publish the ${detailType} event; the rotation itself is not affected`, {
+    deps.telemetry.warn(`could not publish the ${detailType} event; ${unaffected} is not affected`, {
       errorName: (error as { name?: unknown } | null)?.name,
       errorMessage: errorMessage(error),
     });

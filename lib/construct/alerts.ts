@@ -16,6 +16,7 @@ import * as snsSubscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import {
+  HARD_LIMIT_METRIC,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   OVERDUE_CHECK,
@@ -186,6 +187,13 @@ export function createAlerts(
       customMetric("RotationEventsFailed"),
       "A Key Rotated or Key Rotation Rolled Back event could not be published: consumers were not told (the " +
         "rotation itself is done; see the rotation function's logs)",
+    ),
+    RevocationHardLimitReached: alarm(
+      "RevocationHardLimitReached",
+      customMetric(HARD_LIMIT_METRIC),
+      "A consumer still used a retired Novala key when its hard limit came: the revocation function revoked it " +
+        "anyway (consumers still on it now get 401) or, with atRevocationHardLimit keep, left it active. Find who " +
+        "uses the old key (its log names the secret and key) and make them read the current one",
     ),
     // A daily count of overdue secrets (the overdue check below); one day is the metric's natural period.
     RotationOverdue: alarm(

@@ -187,6 +187,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
         AWS_ENDPOINT_URL: servers.moto.endpoint,
       },
       event,
+      { invokedFunctionArn: fn.arn },
     );
     printed.push(run.output);
     return run;

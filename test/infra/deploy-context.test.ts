@@ -77,10 +77,16 @@ describe("cdk synth without its context, or with wrong values", () => {
       "gracePeriod=24",
       "schedule=cron(0 3 * * SUN *)",
       "rotationWindow=2h",
+      "revocationQuietWindow=2d",
+      "revocationHardLimit=45m",
+      "atRevocationHardLimit=never",
     );
     expect(run.code).toBe(1);
     expect(run.output.match(/the deployment needs its CDK context/g)).toHaveLength(1);
     expect(run.output).toContain("secrets: lists novala/acme more than once");
+    expect(run.output).toContain("revocationQuietWindow: must be whole seconds from 1 minute to 1 day, got 2d");
+    expect(run.output).toContain("revocationHardLimit: must be whole seconds from 1 hour to 30 days, got 45m");
+    expect(run.output).toContain('atRevocationHardLimit: must be "revoke" or "keep", got "never"');
     expect(run.output).toContain('gracePeriod: "24" has no unit: write 24s, 24m, 24h or 24d');
     expect(run.output).toMatch(/schedule: "cron\(0 3 \* \* SUN \*\)" sets both day-of-month \(\*\) and day-of-week/);
     // Context keys, never the construct's TypeScript props.

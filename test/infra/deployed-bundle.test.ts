@@ -99,8 +99,11 @@ function synthesize(): { rotation: DeployedFunction; revocation: DeployedFunctio
   return { rotation, revocation };
 }
 
+/** The revocation function's own ARN, which Lambda gives it in the invocation's context (never in its environment). */
 const invoke = (fn: DeployedFunction, env: Record<string, string>, event: unknown) =>
-  invokeBundle(fn.bundle, { ...fn.environment, ...env }, event);
+  invokeBundle(fn.bundle, { ...fn.environment, ...env }, event, {
+    invokedFunctionArn: UNRESOLVED.REVOCATION_FUNCTION_ARN,
+  });
 
 describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run under Node 24"), () => {
   const servers = useMotoAndSimulatorForSuite();

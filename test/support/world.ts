@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { type AtHardLimit, rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
 import { readRotationConfig } from "../../lambdas/core/config.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
@@ -12,7 +13,7 @@ import {
   type KeyApi,
 } from "../../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../../lambdas/core/possession.js";
-import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
+import { type DueRevocationOutcome, runDueRevocation } from "../../lambdas/core/revocation-usage.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
 import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
@@ -54,6 +55,10 @@ export interface WorldOptions {
   extraFields?: Record<string, unknown>;
   /** Other teams' secrets on the same tenant (see {@link Neighbours}); default none. */
   neighbours?: boolean;
+  /** The usage rule of due revocations (defaults: the contract's, 1 h, 7 days, revoke). */
+  quietWindowSeconds?: number;
+  hardLimitSeconds?: number;
+  atHardLimit?: AtHardLimit;
 }
 
 /**
@@ -97,6 +102,9 @@ export function createWorld(options: WorldOptions = {}) {
       schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
       deadLetterQueueArn: TEST_DEAD_LETTER_QUEUE_ARN,
       healthCheckDeadlineSeconds: options.healthCheckDeadlineSeconds ?? 30,
+      ...(options.quietWindowSeconds !== undefined && { revocationQuietWindowSeconds: options.quietWindowSeconds }),
+      ...(options.hardLimitSeconds !== undefined && { revocationHardLimitSeconds: options.hardLimitSeconds }),
+      ...(options.atHardLimit && { atRevocationHardLimit: options.atHardLimit }),
     }),
   );
   const scheduler = new ModelRevocationScheduler(
@@ -182,12 +190,20 @@ export function createWorld(options: WorldOptions = {}) {
     return secretsManager.describeSecret({ SecretId: secretArn }).VersionIdsToStages ?? {};
   }
 
-  /** Fires every revocation schedule that is due, as EventBridge Scheduler would. */
-  async function fireDueRevocations() {
+  /**
+   * Fires every revocation schedule that is due, as EventBridge Scheduler would, through the revocation function's
+   * rule (runDueRevocation); a postponement made while firing fires later, when it is due. The outcomes, by kind.
+   */
+  async function fireDueRevocations(): Promise<DueRevocationOutcome["outcome"][]> {
+    return (await fireDueRevocationsWithFacts()).map((done) => done.outcome);
+  }
+
+  /** As fireDueRevocations, with what each check found and the schedule that fired it. */
+  async function fireDueRevocationsWithFacts(): Promise<(DueRevocationOutcome & { firedBy: string })[]> {
     const outcomes = [];
     for (const schedule of schedulerModel.due(clock.now())) {
-      const input: unknown = JSON.parse(schedule.Target?.Input ?? "{}");
-      outcomes.push(await revokeRetiredKey(deps, input as never));
+      const request = parseRevocationRequest(schedule.Target?.Input ?? "{}");
+      outcomes.push({ ...(await runDueRevocation(deps, request)), firedBy: schedule.Name });
       schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
     }
     return outcomes;
@@ -260,6 +276,7 @@ export function createWorld(options: WorldOptions = {}) {
     valueAt,
     stages,
     fireDueRevocations,
+    fireDueRevocationsWithFacts,
     activeRotatorKeys,
     putKey,
     current,

@@ -11,7 +11,10 @@
  * two revocation schedules for one key; (6) no key outside the secret's lineage (its first key, keys an operator put
  * in, keys the rotator minted for it, found by its lineage tags) ever changes status — the manager key and the other
  * teams' keys on the tenant stay active; (7) every key minted belongs to the lineage and holds no scope beyond the
- * first key's (never api_keys.manage for a consumer of a manager).
+ * first key's (never api_keys.manage for a consumer of a manager); (8) no key a consumer used within the quiet window
+ * is revoked by a due revocation before its hard limit (only at it, alarmed: RevocationHardLimitReached), and no key
+ * whose revocation was postponed outlives its hard limit unalarmed (explicit revocations now are outside it: grace 0,
+ * the operator's rollback without grace, reconcile, the adversary's forged events).
  *
  * Modelling choices (documented here, referenced by the report):
  * - Faults are addressed by the global index of a port call in one scenario (0 = the first call any Lambda makes),
@@ -51,6 +54,11 @@
  *   test's, the rollback's) no longer apply: it may strand or keep its own keys. Invariants 1 (scoped), 4, 5, 6 and 7
  *   still hold after every call. Forged events that were refused and tokens it chose disturb nothing: then every check
  *   applies, and a KeyClaimsRefused without a forged value fails the run (a false alarm).
+ * - A consumer of the secret (Scenario.consumerLagMs) caches AWSCURRENT's key and calls Novala with it every
+ *   CONSUMER_STEP_MS of simulated time while revocation schedules fire (the clock then moves in those steps); it moves to
+ *   the current key `consumerLagMs` after its cached key was retired (Infinity: never, until the key answers 401).
+ *   Due revocations run the revocation function's rule (runDueRevocation), postponements fire like any schedule, and at
+ *   the end the scenario waits until no revocation is pending (at most the hard limit and two hours more).
  * - EventBridge Scheduler giving up (Scenario.schedulerGivesUp): every attempt of a schedule fails (Novala unreachable
  *   from the revocation function), then Scheduler deletes the schedule (the dead-letter queue is alarmed) with the key
  *   still active. On AWSPREVIOUS the next rotation's finishSecret retires it again; off every label only the operator's
@@ -60,6 +68,7 @@
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
+import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
@@ -69,10 +78,10 @@ import {
   novalaRefusal,
   RotationEndedError,
 } from "../../../lambdas/core/errors.js";
-import { carriesRotationTag, rotationTag } from "../../../lambdas/core/key-name.js";
+import { carriesRotationTag, isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
 import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
-import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
+import { CLOCK_SKEW_MS, MIN_CHECK_DELAY_MS, runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
 import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
@@ -132,7 +141,22 @@ export interface Scenario {
    * the rotation ends (AWSPENDING removed) and the next one starts without an abort. Default 0.
    */
   createRefused?: number;
+  /**
+   * A consumer of the secret keeps calling Novala with the key it cached for this long after that key's retirement
+   * (Infinity: until the key answers 401); undefined or null: no consumer (and the clock jumps). Default none.
+   */
+  consumerLagMs?: number | null;
 }
+
+/** How often the consumer calls Novala, and the clock's step while schedules fire when there is a consumer. */
+export const CONSUMER_STEP_MS = 10 * 60_000;
+/** The fault world's hard limit: above the grace (1 h), short enough to be met within a scenario. */
+export const FAULT_HARD_LIMIT_SECONDS = 4 * 3600;
+/**
+ * How much earlier than the retirement the harness sees the hard limit may start: the rule counts from the first
+ * version created after the key's (at RotateSecret, before the health check's waits), and meets it a minute early.
+ */
+const HARD_LIMIT_TOLERANCE_MS = 5 * 60_000;
 
 export class Crash extends Error {
   override name = "Crash";
@@ -181,6 +205,17 @@ export class FaultHarness implements AdversaryStage {
   readonly givenUp = new Set<string>();
   /** Revocation schedules fired so far (the index schedulerGivesUp refers to). */
   private fired = 0;
+  /** When each key was seen to leave AWSCURRENT (its retirement, as a consumer sees it). */
+  private readonly retiredAt = new Map<string, number>();
+  private lastCurrentKey: string | undefined;
+  /** The consumer's cached key, and its last call with each key (by key id), on the simulated clock. */
+  private consumerKey: { keyId: string; secretKey: string } | undefined;
+  private readonly consumerUses = new Map<string, number>();
+  /** Keys a due revocation postponed, and those it logged at their hard limit (the alarm's metric counted). */
+  private readonly postponedKeys = new Set<string>();
+  private readonly hardLimitReached = new Set<string>();
+  /** What the consumers and the due revocations did, for the property's report. */
+  readonly usage = { postponements: 0, hardLimitRevocations: 0, consumerCalls: 0, consumerCutOff: 0 };
   /** Keys AWSCURRENT held when an operator put a key in by hand: Secrets Manager moved them to AWSPREVIOUS. */
   private readonly manualPutFrom = new Set<string>();
   /** Stranded keys the operator's reconcile (the core rule, lambdas/core/stranded.ts) revoked. */
@@ -218,6 +253,7 @@ export class FaultHarness implements AdversaryStage {
       managed: scenario.managed,
       healthCheckDeadlineSeconds: 5,
       neighbours: true,
+      hardLimitSeconds: FAULT_HARD_LIMIT_SECONDS,
     });
     for (const key of this.world.novala.keys()) this.setupStatus.set(key.id, key.status);
     const n = this.world.neighbours;
@@ -238,7 +274,10 @@ export class FaultHarness implements AdversaryStage {
     model.createSchedule = (input) => {
       const out = create(input);
       const keyId = (JSON.parse(input.Target?.Input ?? "{}") as RevocationRequest).keyId;
-      this.schedulesCreated.set(keyId, (this.schedulesCreated.get(keyId) ?? 0) + 1);
+      // A postponement is the same revocation, rescheduled under a new name: invariant 5 counts retirements.
+      if (!/-p\d+$/.test(input.Name ?? "")) {
+        this.schedulesCreated.set(keyId, (this.schedulesCreated.get(keyId) ?? 0) + 1);
+      }
       return out;
     };
   }
@@ -417,6 +456,12 @@ export class FaultHarness implements AdversaryStage {
    */
   checkBetweenCalls(where: string): void {
     const current = this.currentValue();
+    if (current.keyId !== this.lastCurrentKey) {
+      if (this.lastCurrentKey && !this.retiredAt.has(this.lastCurrentKey)) {
+        this.retiredAt.set(this.lastCurrentKey, this.world.clock.now().getTime());
+      }
+      this.lastCurrentKey = current.keyId;
+    }
     if (!this.actor.ownsCurrent(current.versionId)) {
       const status = this.world.novala.inspect(current.keyId)?.status;
       if (status !== "active") {
@@ -617,6 +662,7 @@ export class FaultHarness implements AdversaryStage {
     options: { index?: 0 | 1; onBeforeStep?: (step: number, round: number, token: string) => boolean } = {},
   ) {
     await this.clearStalePending();
+    this.aSecondPasses();
     // The adversary may start the rotation itself, with a token of its choosing; Secrets Manager rejects one in use.
     const chosen = options.index === undefined ? undefined : this.actor.tokenFor(options.index);
     let token: string;
@@ -734,7 +780,8 @@ export class FaultHarness implements AdversaryStage {
   async revocation(request: RevocationRequest): Promise<string> {
     this.during = "forged revocation";
     try {
-      return await revokeRetiredKey(this.process(), request);
+      // An invoker of the revocation function reaches its due path, as a schedule does.
+      return (await runDueRevocation(this.process(), request)).outcome;
     } catch (error) {
       if (error instanceof InvariantViolation) throw error;
       this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
@@ -756,6 +803,7 @@ export class FaultHarness implements AdversaryStage {
   /** The configuration test: RotateSecret with RotateImmediately=false runs testSecret, then removes AWSPENDING. */
   async configurationTest(): Promise<void> {
     await this.clearStalePending();
+    this.aSecondPasses();
     const token = this.world.startRotation(undefined, false);
     this.checkBetweenCalls("after RotateSecret (RotateImmediately=false)");
     for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
@@ -775,6 +823,7 @@ export class FaultHarness implements AdversaryStage {
 
   /** A manual put-secret-value: a key made by hand becomes AWSCURRENT; Secrets Manager abandons the rotation. */
   manualPut(token: string): void {
+    this.aSecondPasses();
     const current = JSON.parse(
       this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn }).SecretString ?? "{}",
     ) as Record<string, unknown>;
@@ -819,12 +868,12 @@ export class FaultHarness implements AdversaryStage {
     const outcome = await rollBack(ports, check.plan, {
       cancelRevocation: async (name) => {
         const group = SCHEDULE_GROUP;
-        if (!this.world.schedulerModel.listSchedules({ GroupName: group }).Schedules.some((s) => s.Name === name)) {
-          return false;
-        }
-        this.world.schedulerModel.deleteSchedule({ Name: name, GroupName: group });
-        this.schedulesCreated.set(check.plan.restored.keyId, 0);
-        return true;
+        const own = this.world.schedulerModel
+          .listSchedules({ GroupName: group, NamePrefix: name })
+          .Schedules.filter((schedule) => isScheduleOrPostponement(schedule.Name ?? "", name));
+        for (const schedule of own) this.world.schedulerModel.deleteSchedule({ Name: schedule.Name, GroupName: group });
+        if (own.length > 0) this.schedulesCreated.set(check.plan.restored.keyId, 0);
+        return own.length > 0;
       },
       events: ports.events,
       reason: "rolled back by an operator (fault suite)",
@@ -832,6 +881,14 @@ export class FaultHarness implements AdversaryStage {
     });
     this.checkBetweenCalls("after an operator rollback");
     return outcome;
+  }
+
+  /**
+   * A second passes before Secrets Manager or an operator makes a version, so that versions made one after the other
+   * have distinct dates, as in AWS (the clock otherwise moves only with sleeps and schedules).
+   */
+  private aSecondPasses(): void {
+    this.world.clock.advance(1000);
   }
 
   /** A rollback by hand: update-secret-version-stage AWSCURRENT back to the AWSPREVIOUS version. */
@@ -850,27 +907,99 @@ export class FaultHarness implements AdversaryStage {
     this.checkBetweenCalls("after a rollback by hand");
   }
 
-  /** Advances the clock and fires due revocation schedules, each retried as Scheduler's retry policy allows. */
+  /**
+   * Advances the clock and fires due revocation schedules, each retried as Scheduler's retry policy allows. With a
+   * consumer the clock moves in CONSUMER_STEP_MS steps, the consumer calling Novala at each.
+   */
   async fireRevocations(advanceMs: number): Promise<string[]> {
-    this.world.clock.advance(advanceMs);
+    const consumer = this.scenario.consumerLagMs !== undefined && this.scenario.consumerLagMs !== null;
+    const outcomes: string[] = [];
+    for (let left = advanceMs; left > 0; ) {
+      const step = consumer ? Math.min(left, CONSUMER_STEP_MS) : left;
+      left -= step;
+      this.world.clock.advance(step);
+      this.consumerCalls();
+      outcomes.push(...(await this.fireDue()));
+      this.checkHardLimits(`after the schedules due at ${this.world.clock.now().toISOString()} fired`);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Until no revocation is pending (postponements included), the consumer calling meanwhile; bounded by the hard limit
+   * and two hours more, after which invariant 8 has had its say on every key.
+   */
+  async drainRevocations(): Promise<void> {
+    const limit = this.world.clock.now().getTime() + (FAULT_HARD_LIMIT_SECONDS + 2 * 3600) * 1000;
+    while (this.pendingRevocations().size > 0 && this.world.clock.now().getTime() < limit) {
+      await this.fireRevocations(CONSUMER_STEP_MS);
+    }
+  }
+
+  /** The consumer's call with its cached key; it moves to the current key `consumerLagMs` after the retirement. */
+  private consumerCalls(): void {
+    const lag = this.scenario.consumerLagMs;
+    if (lag === undefined || lag === null) return;
+    const now = this.world.clock.now().getTime();
+    const current = this.currentValue();
+    const cached = this.consumerKey;
+    const retired = cached ? this.retiredAt.get(cached.keyId) : undefined;
+    if (!cached || (cached.keyId !== current.keyId && retired !== undefined && now - retired >= lag)) {
+      this.consumerKey = { keyId: current.keyId, secretKey: current.secretKey };
+    }
+    const key = this.consumerKey as { keyId: string; secretKey: string };
+    let used = this.world.novala.useKey(key.secretKey);
+    if (!used.ok && key.keyId !== current.keyId) {
+      // Its cached key answers 401: cut off (an outage, which invariant 8 allows only at the hard limit), it re-reads.
+      this.usage.consumerCutOff += 1;
+      this.consumerKey = { keyId: current.keyId, secretKey: current.secretKey };
+      used = this.world.novala.useKey(current.secretKey);
+    }
+    if (used.ok) {
+      this.usage.consumerCalls += 1;
+      this.consumerUses.set(used.value.key.id, now);
+    }
+  }
+
+  /** Every schedule due now, fired through the revocation function's rule, with Scheduler's retries. */
+  private async fireDue(): Promise<string[]> {
     const outcomes: string[] = [];
     for (const schedule of this.world.schedulerModel.due(this.world.clock.now())) {
       await this.actor.hook("before a revocation schedule fires");
-      const input = JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest;
       const givesUp = !this.schedulerHealthy && (this.scenario.schedulerGivesUp?.includes(this.fired) ?? false);
       this.fired += 1;
+      let input: RevocationRequest;
+      try {
+        input = parseRevocationRequest(schedule.Target?.Input ?? "{}");
+      } catch {
+        // The handler refuses a malformed event (the rule's own schedules are never malformed).
+        outcomes.push("refused");
+        this.world.schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
+        continue;
+      }
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
+        const active = new Set(this.activeKeys());
         try {
           const ports = this.process();
-          const outcome = await revokeRetiredKey(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
-          outcomes.push(outcome);
+          const done = await runDueRevocation(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
+          outcomes.push(done.outcome);
+          if (done.outcome === "postponed") {
+            this.usage.postponements += 1;
+            this.postponedKeys.add(done.keyId);
+          }
+          if (done.outcome === "kept" || (done.outcome === "revoked" && done.hardLimitReached)) {
+            this.hardLimitReached.add(done.keyId);
+            if (done.outcome === "revoked") this.usage.hardLimitRevocations += 1;
+          }
           // A refused revocation leaves the key to a later retirement, which may schedule it anew.
-          if (outcome === "refused") this.schedulesCreated.set(input.keyId, 0);
+          if (done.outcome === "refused") this.schedulesCreated.set(input.keyId, 0);
+          this.checkRevocationUsage(active, `after revocation schedule ${schedule.Name} fired`);
           break;
         } catch (error) {
           if (error instanceof InvariantViolation) throw error;
           this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+          this.checkRevocationUsage(active, `after a failed attempt of revocation schedule ${schedule.Name}`);
           if (attempt === REVOCATION_ATTEMPTS) {
             // Scheduler gives up: the event goes to the dead-letter queue (alarmed) and the schedule is deleted.
             outcomes.push("dead-letter");
@@ -883,6 +1012,60 @@ export class FaultHarness implements AdversaryStage {
       this.checkBetweenCalls(`after revocation schedule ${schedule.Name} fired`);
     }
     return outcomes;
+  }
+
+  private activeKeys(): string[] {
+    return this.world.novala
+      .keys()
+      .filter((key) => key.status === "active")
+      .map((key) => key.id);
+  }
+
+  /**
+   * Invariant 8, first half, after a due revocation: a key it revoked that the consumer used within the quiet window
+   * (after its retirement: the rotator's own proof at the retirement passes for its own use) was revoked at its hard
+   * limit, logged and counted. The adversary's writes and forged events are outside it (they are the invoker's power).
+   */
+  private checkRevocationUsage(activeBefore: Set<string>, where: string): void {
+    if (this.actor.disturbed) return;
+    const now = this.world.clock.now().getTime();
+    const { quietWindowMs, hardLimitMs } = this.world.config.usage;
+    for (const keyId of activeBefore) {
+      if (this.statusOf(keyId) !== "revoked") continue;
+      const lastUse = this.consumerUses.get(keyId);
+      const retired = this.retiredAt.get(keyId);
+      if (lastUse === undefined || retired === undefined) continue;
+      if (lastUse <= now - quietWindowMs || lastUse <= retired + CLOCK_SKEW_MS) continue;
+      const used = `the consumer used it ${Math.round((now - lastUse) / 60_000)} min before (quiet window ${quietWindowMs / 60_000} min)`;
+      if (!this.hardLimitReached.has(keyId)) {
+        this.fail(
+          `invariant 8: key ${keyId} was revoked by a due revocation though ${used}, before its hard limit (${where})`,
+        );
+      }
+      if (now < retired + hardLimitMs - HARD_LIMIT_TOLERANCE_MS) {
+        this.fail(
+          `invariant 8: key ${keyId} was revoked at its "hard limit" ${Math.round((retired + hardLimitMs - now) / 60_000)} min before the hard limit counted from its retirement; ${used} (${where})`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Invariant 8, second half: a key whose revocation was postponed is revoked by its hard limit (a step of the clock and
+   * a minute late at most), or was logged at it (kept, or revoked), or Scheduler gave up on it (the dead-letter alarm).
+   */
+  private checkHardLimits(where: string): void {
+    if (this.actor.disturbed) return;
+    const now = this.world.clock.now().getTime();
+    const current = this.keyAt(AWSCURRENT);
+    for (const keyId of this.postponedKeys) {
+      const retired = this.retiredAt.get(keyId);
+      if (retired === undefined || keyId === current || this.statusOf(keyId) !== "active") continue;
+      if (this.hardLimitReached.has(keyId) || this.givenUp.has(keyId)) continue;
+      if (now > retired + this.world.config.usage.hardLimitMs + CONSUMER_STEP_MS + MIN_CHECK_DELAY_MS) {
+        this.fail(`invariant 8: key ${keyId}, postponed, outlived its hard limit with no alarm (${where})`);
+      }
+    }
   }
 
   get firstKey(): string {
@@ -1035,8 +1218,14 @@ async function runScenarioInner(scenario: Scenario) {
     if (!h.disturbed && h.statusOf(originalKey) !== "active") {
       throw new InvariantViolation("the rolled-back-to key was revoked");
     }
-    // (Or Scheduler gave up on its revocation: alarmed, and left to the next rotation or reconcile, checked below.)
-    if (!h.disturbed && h.statusOf(rolledBackFrom) !== "revoked" && !h.givenUp.has(rolledBackFrom)) {
+    // (Or Scheduler gave up on its revocation: alarmed, and left to the next rotation or reconcile, checked below; or
+    // the consumer still uses it, and its revocation is postponed: invariant 8 bounds it.)
+    if (
+      !h.disturbed &&
+      h.statusOf(rolledBackFrom) !== "revoked" &&
+      !h.givenUp.has(rolledBackFrom) &&
+      !h.pendingRevocations().has(rolledBackFrom)
+    ) {
       throw new InvariantViolation(`the key rolled away from (${rolledBackFrom}) is still active after its grace`);
     }
   }
@@ -1063,9 +1252,10 @@ async function runScenarioInner(scenario: Scenario) {
     if (!h.disturbed) checkEventuallyClean(h, second.outcome, before, healthBroken, scenario);
   }
 
-  // Let every grace period run out and the schedules fire.
+  // Let every grace period run out and the schedules fire, and wait out what consumers still use (postponed).
   await h.adversaryHook("before the graces run out");
   await h.fireRevocations(graceMs + 1000);
+  await h.drainRevocations();
   await h.adversaryHook("at the end");
   const inProgress =
     second?.outcome === "gave-up" ? second.token : first.outcome === "gave-up" ? first.token : undefined;
@@ -1109,6 +1299,7 @@ async function runScenarioInner(scenario: Scenario) {
     reconciled: h.reconciled,
     aborted: h.aborted,
     rolledBack: h.rolledBack,
+    usage: h.usage,
     calls: h.calls,
     adversary: {
       ...h.actor.stats,
@@ -1134,6 +1325,7 @@ async function retireUnscheduledPrevious(h: FaultHarness, graceMs: number): Prom
   h.schedulerRecovered();
   const next = await h.rotate();
   await h.fireRevocations(graceMs + 1000);
+  await h.drainRevocations();
   // (The adversary's moves placed at later hooks may run during this rotation: then its outcome is the adversary's.)
   if (h.disturbed) return;
   if (next.outcome === "succeeded" && h.statusOf(previous) !== "revoked" && h.keyAt(AWSCURRENT) !== previous) {
