@@ -598,7 +598,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 9);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 10);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);

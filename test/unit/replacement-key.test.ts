@@ -230,7 +230,7 @@ describe("createReplacementKey checks Novala's create answer", () => {
     const error = await caught(replacement(world, "version-1", answering(world, { id: world.firstKey.id })));
 
     expect(error.message).toBe(
-      `Novala's create answer describes the id of an existing key (${world.firstKey.id}); nothing was stored`,
+      `Novala's create answer describes the id of an existing key (${world.firstKey.id}); nothing was stored, nothing was revoked`,
     );
     expect(statusOf(world, world.firstKey.id)).toBe("active");
     // The key Novala really made is left for the retried step, which finds it by its tag.

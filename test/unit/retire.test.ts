@@ -64,6 +64,8 @@ describe("retireOldKey: the key a promotion moved to AWSPREVIOUS", () => {
           versionId: previous?.versionId,
           rotationToken: token,
           revokeAfter: "2026-11-27T18:00:00.000Z",
+          // The watermark: the rotator's own proof with the key, which the due revocation does not count as a use.
+          rotatorUsedAt: "2026-11-27T17:00:00.000Z",
         },
       },
     ]);
