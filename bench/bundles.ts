@@ -2,7 +2,13 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { type BuildOptions, build, type Metafile } from "esbuild";
-import { buildLambdaAssets, LAMBDA_ENTRIES, type LambdaName, lambdaBuildOptions } from "../scripts/lambda-bundles.js";
+import {
+  buildLambdaAssets,
+  LAMBDA_ENTRIES,
+  type LambdaName,
+  lambdaBuildOptions,
+  packageDirOf,
+} from "../scripts/lambda-bundles.js";
 import { kb, progress, type Row } from "./support.js";
 
 /**
@@ -71,7 +77,7 @@ async function composition(name: LambdaName): Promise<string> {
   const totals = new Map<string, number>();
   const output = Object.entries((result.metafile as Metafile).outputs).find(([file]) => !file.endsWith(".map"))?.[1];
   for (const [file, input] of Object.entries(output?.inputs ?? {})) {
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
+    const pkg = packageDirOf(file)?.replace(/^.*node_modules\//, "");
     let group = pkg ?? "project code";
     if (pkg?.startsWith("@aws-lambda-powertools/")) group = "powertools";
     else if (pkg?.startsWith("@aws-sdk/") || pkg?.startsWith("@smithy/") || pkg?.startsWith("@aws-crypto/")) {

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: bundle size and cold start on Node 24 (figures, next to the CDK default bundle's), rotation overhead,
- * health check under propagation delay and fleet rotation (next to their targets), each with a baseline measured in
+ * health check under propagation delay, the revocation that waits for consumers (on a simulated clock) and fleet
+ * rotation (next to their targets), each with a baseline measured in
  * the same run. Prints figures; exits 0 whatever they are (only a crash exits non-zero). BENCH_QUICK=1: fewer runs
  * and smaller fleets. Network: loopback only.
  */
@@ -11,6 +12,7 @@ import { benchHistory } from "./history.js";
 import { benchMassRotation } from "./mass-rotation.js";
 import { benchFleet, benchHealthCheck, benchOverhead } from "./rotation.js";
 import { progress, QUICK, type Row } from "./support.js";
+import { benchUsageRevocation } from "./usage.js";
 
 // The AWS SDK warns about Node 20 on every client; the benchmark's output is the table.
 process.removeAllListeners("warning");
@@ -38,6 +40,10 @@ const health = await benchHealthCheck();
 rows.push(...health.rows);
 
 rows.push(...(await benchHistory()).rows);
+
+const usage = await benchUsageRevocation();
+rows.push(...usage.rows);
+notes.push("", "Revocation that waits for consumers (simulated clock):", ...usage.notes.map((n) => `- ${n}`));
 
 const fleet = await benchFleet();
 rows.push(...fleet.rows);

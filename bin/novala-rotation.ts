@@ -10,6 +10,8 @@ import { action, runProgram } from "../cli/program.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
+// Inlined into the built CLI by esbuild: the version of the package it was built from.
+import packageJson from "../package.json" with { type: "json" };
 
 const MAX_GRACE_MS = MAX_GRACE_SECONDS * 1000;
 
@@ -20,10 +22,17 @@ function awsCommand(name: string): Command {
 
 function addAwsOptions(command: Command): Command {
   return command
-    .option("--profile <name>", "AWS shared-config profile (default: the SDK's default chain)")
+    .option(
+      "--profile <name>",
+      "AWS shared-config profile: its region, credentials and endpoint_url (as the AWS CLI's)",
+    )
     .option("--region <region>", "AWS region (default: AWS_REGION or the profile's region)")
     .option("--endpoint-url <url>", "a Secrets Manager and Scheduler endpoint instead of AWS (moto, for example)")
-    .option("--debug", "show stack traces and the rotation core's log lines");
+    .option("--debug", "show stack traces and the rotation core's log lines")
+    .hook("preAction", async (_command, action) => {
+      const { profile } = action.opts<{ profile?: string }>();
+      if (profile !== undefined) await (await import("../cli/profile.js")).useProfile(profile);
+    });
 }
 
 function scheduleGroupOption(): Option {
@@ -56,16 +65,58 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** --prefix, --tag, --all and --concurrency: the selection of `rotate` and `leak` (cli/selection.ts). */
+function addSelectionOptions(command: Command, verb: string): Command {
+  return command
+    .option("--prefix <name-prefix>", `${verb} every secret whose name starts with this`)
+    .addOption(
+      new Option("--tag <key=value>", `${verb} every secret with this tag (repeatable: all of them)`).argParser(
+        collect,
+      ),
+    )
+    .option("--all", `${verb} every secret that has a rotation function (the --lambda-arn one, if given)`)
+    .addOption(
+      new Option(
+        "--concurrency <n>",
+        "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
+      ).argParser(positiveInteger),
+    );
+}
+
+function runStepsOption(): Option {
+  return new Option(
+    "--run-steps",
+    "run the rotation steps on this machine (for an endpoint that cannot run Lambda code, such as moto)",
+  );
+}
+
+function followTimeoutOption(description = "stop following after this long (exit 3)"): Option {
+  return new Option("--timeout <duration>", description)
+    .argParser(durationOption(1000, 86_400_000))
+    .default(900_000, "15m");
+}
+
+function followIntervalOption(): Option {
+  return new Option("--interval <duration>", "how often to look")
+    .argParser(durationOption(100, 60_000))
+    .default(1000, "1s");
+}
+
+function yesOption(): Option {
+  return new Option("--yes", "do not ask for confirmation (needed when there is no terminal to ask on)");
+}
+
 export function buildProgram(): Command {
   const program = new Command("novala-rotation")
     .description("See and steer rotations of Novala API keys held in AWS Secrets Manager.")
+    .version(packageJson.version, "-V, --version", "the version of the package (novala-key-rotation)")
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
     .addHelpText(
       "after",
       `\nNovala URLs must be on ${ENV.allowedHosts} (default ${DEFAULT_ALLOWED_HOSTS}), as for the Lambdas.\n` +
         "The schedule group, revocation function and grace period come from the secret's rotation function.\n" +
-        "Exit codes: 0 ok, 1 failed or refused, 2 bad usage, 3 rotate --timeout reached,\n" +
+        "Exit codes: 0 ok, 1 failed or refused, 2 bad usage (or no --yes without a terminal), 3 rotate --timeout reached,\n" +
         "4 status: not healthy, 5 status --check: Novala could not be asked in time.",
     );
 
@@ -116,22 +167,12 @@ export function buildProgram(): Command {
   );
 
   program.addCommand(
-    awsCommand("rotate")
-      .description("start a rotation (RotateSecret) and follow it until AWSCURRENT moves or it fails")
-      .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)")
-      .option("--prefix <name-prefix>", "rotate every secret whose name starts with this")
-      .addOption(
-        new Option("--tag <key=value>", "rotate every secret with this tag (repeatable: all of them)").argParser(
-          collect,
-        ),
-      )
-      .option("--all", "rotate every secret that has a rotation function (the --lambda-arn one, if given)")
-      .addOption(
-        new Option(
-          "--concurrency <n>",
-          "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
-        ).argParser(positiveInteger),
-      )
+    addSelectionOptions(
+      awsCommand("rotate")
+        .description("start a rotation (RotateSecret) and follow it until AWSCURRENT moves or it fails")
+        .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
+      "rotate",
+    )
       .addOption(
         new Option(
           "--skip-rotated-within <duration>",
@@ -139,26 +180,15 @@ export function buildProgram(): Command {
         ).argParser(durationOption(0, 365 * 86_400_000)),
       )
       .option("--no-wait", "return once the rotation has started")
-      .option(
-        "--run-steps",
-        "run the rotation steps on this machine (for an endpoint that cannot run Lambda code, such as moto)",
-      )
+      .addOption(runStepsOption())
       .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
       .option(
         "--schedule <expression>",
         'also set the rotation schedule: "rate(30 days)", "rate(12 hours)" or "cron(0 3 ? * SUN *)"',
         scheduleOption,
       )
-      .addOption(
-        new Option("--timeout <duration>", "stop following after this long (exit 3)")
-          .argParser(durationOption(1000, 86_400_000))
-          .default(900_000, "15m"),
-      )
-      .addOption(
-        new Option("--interval <duration>", "how often to look")
-          .argParser(durationOption(100, 60_000))
-          .default(1000, "1s"),
-      )
+      .addOption(followTimeoutOption())
+      .addOption(followIntervalOption())
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
@@ -169,6 +199,60 @@ export function buildProgram(): Command {
           if (isMassSelection(options)) return massRotate(options);
           const { rotate } = await import("../cli/rotate.js");
           return rotate(secretId as string, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    addSelectionOptions(
+      awsCommand("leak")
+        .description(
+          "a key leaked: rotate now and revoke the old key as soon as the new one is promoted (no grace period)",
+        )
+        .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
+      "rotate and revoke the old key of",
+    )
+      .addOption(runStepsOption())
+      .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
+      .addOption(followTimeoutOption("stop following a rotation after this long (its old key is then not revoked)"))
+      .addOption(followIntervalOption())
+      .addOption(yesOption())
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .addHelpText(
+        "after",
+        "\nConsumers still holding an old key get 401 as soon as the new key is promoted; keys retired by earlier\n" +
+          "rotations and still in their grace period are revoked too. It never skips a secret that rotated recently.\n" +
+          'The runbook: docs/operations.md, "A key leaked".',
+      )
+      .action(
+        action(async (secretId: string | undefined, options: import("../cli/leak.js").LeakOptions) => {
+          const { leak, leakUsageProblem } = await import("../cli/leak.js");
+          const problem = leakUsageProblem(secretId, options);
+          if (problem) throw new CliError(problem, EXIT.usage);
+          return leak(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    awsCommand("revoke")
+      .description(
+        "revoke a retired key of a secret now (default: AWSPREVIOUS's), proven as the revocation function proves it",
+      )
+      .argument("<secret-id>", "the secret's name or ARN")
+      .option("--key-id <key-id>", "another retired key (one an unlabelled version holds), key_…")
+      .addOption(yesOption())
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .addHelpText(
+        "after",
+        "\nNever AWSCURRENT's or AWSPENDING's key, never the manager key: those are refused (exit 1).",
+      )
+      .action(
+        action(async (secretId: string, options: import("../cli/revoke.js").RevokeOptions) => {
+          const { revoke } = await import("../cli/revoke.js");
+          return revoke(secretId, options);
         }),
       ),
   );
@@ -197,19 +281,28 @@ export function buildProgram(): Command {
       .argument("<secret-id>", "the secret's name or ARN")
       .option(
         "--grace <duration>",
-        "revoke the key rolled away from after this long (a schedule), not at once",
+        "revoke the key rolled away from after this long (default: the deployment's grace period)",
         durationOption(1000, MAX_GRACE_MS),
       )
+      .addOption(
+        new Option("--revoke-now", "revoke the key rolled away from at once (asks first, or --yes)").conflicts("grace"),
+      )
+      .addOption(yesOption())
       .option(
         "--revocation-function-arn <arn>",
-        `target of a --grace schedule (default: the rotation function's ${ENV.revocationFunctionArn})`,
+        `target of the revocation schedule (default: the rotation function's ${ENV.revocationFunctionArn})`,
       )
       .option(
         "--scheduler-role-arn <arn>",
-        `role of a --grace schedule (default: the rotation function's ${ENV.schedulerRoleArn})`,
+        `role of the revocation schedule (default: the rotation function's ${ENV.schedulerRoleArn})`,
       )
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
+      .addHelpText(
+        "after",
+        "\nConsumers that already moved to the newer key keep it until its revocation; `novala-rotation revoke`\n" +
+          "revokes it earlier.",
+      )
       .action(
         action(async (secretId: string, options: import("../cli/rollback.js").RollbackOptions) => {
           const { rollback } = await import("../cli/rollback.js");

@@ -4,6 +4,7 @@ import {
   DeleteScheduleCommand,
   GetScheduleCommand,
   type GetScheduleCommandOutput,
+  GetScheduleGroupCommand,
   paginateListSchedules,
   SchedulerClient,
 } from "@aws-sdk/client-scheduler";
@@ -16,6 +17,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { AwsServiceError, awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
 import type { RevocationRequest } from "../lambdas/core/ports.js";
 import { CliError, EXIT } from "./errors.js";
 
@@ -25,6 +27,7 @@ import { CliError, EXIT } from "./errors.js";
  * Scheduler calls the commands make beyond the SecretStore port.
  */
 export interface AwsOptions {
+  /** Applied by useProfile (cli/profile.ts) before the command runs (the process's environment), not per client. */
   profile?: string;
   region?: string;
   endpointUrl?: string;
@@ -45,7 +48,6 @@ export function createAws(options: AwsOptions): Aws {
   if (options.endpointUrl !== undefined) checkEndpoint(options.endpointUrl);
   const config = {
     ...(options.region && { region: options.region }),
-    ...(options.profile && { profile: options.profile }),
     ...(options.endpointUrl && { endpoint: options.endpointUrl }),
   };
   const secrets = new SecretsManagerClient(config);
@@ -173,6 +175,10 @@ export interface RevocationSchedule {
   keyId?: string;
   secretId?: string;
   revokeAfter?: string;
+  /** A postponed revocation's count, the last use that postponed it and its hard limit (the input's, shown only). */
+  postponements?: number;
+  lastUsedAt?: string;
+  hardLimitAt?: string;
   expression?: string;
   state?: string;
   /** The target (revocation function, role, dead-letter queue), so rollback can schedule alike. */
@@ -205,6 +211,25 @@ export async function revocationSchedules(aws: Aws, group: string, prefix?: stri
   return schedules;
 }
 
+/**
+ * What is wrong when the revocation schedule group does not exist (moto's CloudFormation does not create an
+ * AWS::Scheduler::ScheduleGroup; on AWS someone deleted it), with the command that fixes it: every rotation then
+ * fails at finishSecret, when it schedules the old key's revocation. Undefined when the group exists, or when it
+ * cannot be asked (GetScheduleGroup is an extra right the operator may not hold).
+ */
+export async function missingScheduleGroup(aws: Aws, group: string): Promise<string | undefined> {
+  try {
+    await aws.scheduler.send(new GetScheduleGroupCommand({ Name: group }));
+    return undefined;
+  } catch (error) {
+    if (!isNotFound(awsServiceError("GetScheduleGroup", group, error))) return undefined;
+    return (
+      `schedule group ${group} does not exist, so no revocation can be scheduled and rotations fail at ` +
+      `finishSecret: create it with aws scheduler create-schedule-group --name ${group}`
+    );
+  }
+}
+
 /** GetSchedule, read as a revocation schedule; undefined when there is no such schedule. */
 export async function getRevocationSchedule(
   aws: Aws,
@@ -226,6 +251,9 @@ export async function getRevocationSchedule(
     ...(input?.keyId && { keyId: input.keyId }),
     ...(input?.secretId && { secretId: input.secretId }),
     ...(input?.revokeAfter && { revokeAfter: input.revokeAfter }),
+    ...(input?.postponements !== undefined && { postponements: input.postponements }),
+    ...(input?.lastUsedAt && { lastUsedAt: input.lastUsedAt }),
+    ...(input?.hardLimitAt && { hardLimitAt: input.hardLimitAt }),
     ...(out.ScheduleExpression && { expression: out.ScheduleExpression }),
     ...(out.State && { state: out.State }),
     ...(out.Target && { target: out.Target }),
@@ -244,6 +272,19 @@ export async function deleteSchedule(aws: Aws, group: string, name: string): Pro
   }
 }
 
+/**
+ * Deletes the revocation schedule `name` and its postponements (`name-p1`, …: lambdas/core/key-name.ts); resolves
+ * whether there was any.
+ */
+export async function deleteRevocationSchedules(aws: Aws, group: string, name: string): Promise<boolean> {
+  const own = (await revocationSchedules(aws, group, name)).filter((schedule) =>
+    isScheduleOrPostponement(schedule.name, name),
+  );
+  let deleted = false;
+  for (const schedule of own) deleted = (await deleteSchedule(aws, group, schedule.name)) || deleted;
+  return deleted;
+}
+
 /** When a one-time schedule fires: its input's revokeAfter, else the time in its at() expression. */
 export function scheduleTime(schedule: RevocationSchedule): string | undefined {
   if (schedule.revokeAfter) return schedule.revokeAfter;
@@ -257,10 +298,12 @@ function parseInput(input: string | undefined): Partial<RevocationRequest> | und
     const parsed: unknown = JSON.parse(input);
     if (typeof parsed !== "object" || parsed === null) return undefined;
     const out: Partial<RevocationRequest> = {};
-    for (const field of ["secretId", "keyId", "rotationToken", "revokeAfter"] as const) {
+    for (const field of ["secretId", "keyId", "rotationToken", "revokeAfter", "lastUsedAt", "hardLimitAt"] as const) {
       const value = (parsed as Record<string, unknown>)[field];
       if (typeof value === "string") out[field] = value;
     }
+    const postponements = (parsed as Record<string, unknown>).postponements;
+    if (Number.isSafeInteger(postponements)) out.postponements = postponements as number;
     return out;
   } catch {
     return undefined;

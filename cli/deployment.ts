@@ -1,7 +1,7 @@
 import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
-import { type RevocationTarget, readRotationConfig } from "../lambdas/core/config.js";
+import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
@@ -19,6 +19,8 @@ export interface Deployment {
   revocation?: RevocationTarget;
   graceSeconds?: number;
   eventBus?: string;
+  /** The usage rule of due revocations (quiet window, hard limit, what happens at it). */
+  usage?: UsageConfig;
 }
 
 export interface LocationFlags {
@@ -56,6 +58,7 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
   return {
     rotationFunctionArn: functionArn,
     graceSeconds: config.graceSeconds,
+    usage: config.usage,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),
     ...(config.eventBus && { eventBus: config.eventBus }),
   };

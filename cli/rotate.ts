@@ -5,11 +5,11 @@ import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { readKeySecret } from "../lambdas/core/context.js";
-import { errorMessage } from "../lambdas/core/errors.js";
+import { errorMessage, RotationEndedError } from "../lambdas/core/errors.js";
 import { versionWithStage } from "../lambdas/core/guard.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
-import { keyIdOf } from "../lambdas/core/retire.js";
+import { keyClaimOf } from "../lambdas/core/possession.js";
 import {
   type Aws,
   describeSecret,
@@ -120,7 +120,7 @@ export async function rotateSecret(
   const name = before.Name as string;
   // The configured function is named again explicitly: moto treats a RotateSecret without one as "no function".
   const lambdaArn = options.lambdaArn ?? before.RotationLambdaARN;
-  const previousKeyId = keyIdOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value ?? "");
+  const previousKeyId = keyClaimOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value)?.keyId;
   // A rotation already under way (AWSPENDING on another version than AWSCURRENT) is followed, not fought: Secrets
   // Manager refuses a new one until it ends, and it may yet finish on its own.
   const inProgress = inProgressToken(await session.aws.store.describe(arn));
@@ -173,6 +173,13 @@ export async function rotateSecret(
       await runStepsHere(session, arn, token, lambdaArn, (step, note) => say(`${step.padEnd(18)}${note}`));
     } catch (error) {
       const stillPending = (await session.aws.store.describe(arn)).versionStages[token]?.includes(AWSPENDING);
+      // A failure a retry cannot fix ended the rotation here: its own message says why and names the fix, whole.
+      if (error instanceof RotationEndedError) {
+        report.outcome = "failed";
+        report.reason = `the ${errorMessage(error)}`;
+        say(`rotation failed   ${report.reason}`);
+        return finish(report, started);
+      }
       // A rolled-back testSecret removed AWSPENDING: the loop below reports it as any failed rotation.
       if (stillPending) {
         report.outcome = "failed";
@@ -193,7 +200,7 @@ export async function rotateSecret(
     const stages = description.versionStages[token] ?? [];
     if (!report.newKeyId && stages.includes(AWSPENDING)) {
       const pending = await session.aws.store.getValue(arn, { stage: AWSPENDING, versionId: token });
-      const newKeyId = pending && keyIdOf(pending.value);
+      const newKeyId = keyClaimOf(pending?.value)?.keyId;
       if (newKeyId) {
         report.newKeyId = newKeyId;
         say(`createSecret      new key ${newKeyId} stored in AWSPENDING`);
@@ -201,7 +208,7 @@ export async function rotateSecret(
     }
     if (stages.includes(AWSCURRENT)) {
       if (!report.newKeyId) {
-        report.newKeyId = keyIdOf((await versionValue(session.aws, arn, token)) ?? "");
+        report.newKeyId = keyClaimOf(await versionValue(session.aws, arn, token))?.keyId;
         if (report.newKeyId) say(`createSecret      new key ${report.newKeyId} stored in AWSPENDING`);
       }
       say("testSecret        the new key passed its health check");
@@ -295,13 +302,22 @@ export function rotationRules(schedule: string | undefined): RotationRulesType |
   return days ? { AutomaticallyAfterDays: Number(days[1]) } : { ScheduleExpression: schedule.trim() };
 }
 
-/** Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up. */
+/**
+ * Why AWSPENDING left the version: the value it held and Novala's view of that key say which step gave up; a
+ * rotation that createSecret ended (a failure a retry cannot fix) says so in the outcome it recorded, with the fix.
+ */
 async function failureReason(session: Session, arn: string, token: string, report: RotationReport): Promise<string> {
   const value = await versionValue(session.aws, arn, token);
-  const keyId = report.newKeyId ?? keyIdOf(value ?? "");
+  const keyId = report.newKeyId ?? keyClaimOf(value)?.keyId;
   if (keyId) report.newKeyId = keyId;
   const stillCurrent = report.previousKeyId ? `; AWSCURRENT still holds ${report.previousKeyId}` : "";
-  if (!keyId) return `AWSPENDING was removed before createSecret stored a value${stillCurrent}`;
+  if (!keyId) {
+    const last = outcomeFromTags((await describeSecret(session.aws, arn)).Tags);
+    if (last?.token === token && last.kind === "ended") {
+      return `the rotation ended at ${last.step}: ${last.reason ?? "see the rotation function's logs"}${stillCurrent}`;
+    }
+    return `AWSPENDING was removed before createSecret stored a value${stillCurrent}`;
+  }
   let novala = "";
   try {
     const current = await readKeySecret(session.deps, arn, AWSCURRENT);

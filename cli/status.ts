@@ -2,9 +2,17 @@ import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage, NovalaUnavailableError } from "../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import type { NovalaCredentials } from "../lambdas/core/ports.js";
-import { AWSCURRENT } from "../lambdas/core/ports.js";
+import { AWSCURRENT, AWSPREVIOUS } from "../lambdas/core/ports.js";
+import { retiredNoEarlierThan } from "../lambdas/core/revocation-usage.js";
 import { sameScopes } from "../lambdas/core/secret-value.js";
-import { describeSecret, labelledVersions, type RevocationSchedule, revocationSchedules, scheduleTime } from "./aws.js";
+import {
+  describeSecret,
+  labelledVersions,
+  missingScheduleGroup,
+  type RevocationSchedule,
+  revocationSchedules,
+  scheduleTime,
+} from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
@@ -49,6 +57,9 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     deployment = await findDeployment(session.aws, described, options);
     if (deployment.scheduleGroup) {
       revocations = await revocationSchedules(session.aws, deployment.scheduleGroup, revocationSchedulePrefix(arn));
+      // Listing a group that does not exist finds nothing, which would read as "none pending".
+      if (revocations.length === 0)
+        revocationsError = await missingScheduleGroup(session.aws, deployment.scheduleGroup);
     }
   } catch (error) {
     revocationsError = errorMessage(error);
@@ -86,6 +97,11 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     }
   }
   const lastOutcome = outcomeFromTags(described.Tags);
+  // The previous key's hard limit, as the revocation function counts it (from Secrets Manager's version dates).
+  const previousVersion = versions.find((version) => version.stages.includes(AWSPREVIOUS));
+  const retiredAt = previousVersion && retiredNoEarlierThan(versions, previousVersion.versionId);
+  const previousHardLimitAt =
+    retiredAt && deployment.usage ? new Date(retiredAt.getTime() + deployment.usage.hardLimitMs) : undefined;
   const facts = versions.map((version) => ({
     versionId: version.versionId,
     stages: version.stages,
@@ -102,7 +118,11 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
       name: schedule.name,
       ...(schedule.keyId && { keyId: schedule.keyId }),
       ...(scheduleTime(schedule) && { time: scheduleTime(schedule) }),
+      ...(schedule.postponements !== undefined && { postponements: schedule.postponements }),
+      ...(schedule.lastUsedAt && { lastUsedAt: schedule.lastUsedAt }),
+      ...(schedule.hardLimitAt && { hardLimitAt: schedule.hardLimitAt }),
     })),
+    ...(previousHardLimitAt && { previousHardLimitAt }),
     ...(options.check && { novala: views }),
     ...((unreachable ?? checkError) && { novalaUnreachable: unreachable ?? checkError }),
   });
@@ -119,7 +139,7 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
     secretId,
     arn,
     name,
-    verdict: { healthy: judged.healthy, state, problems: judged.problems },
+    verdict: { healthy: judged.healthy, state, problems: judged.problems, notes: judged.notes },
     lastOutcome: lastOutcome
       ? {
           kind: lastOutcome.kind,
@@ -158,6 +178,11 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
       keyId: schedule.keyId,
       revokeAfter: scheduleTime(schedule),
       state: schedule.state,
+      ...(schedule.postponements !== undefined && {
+        postponements: schedule.postponements,
+        lastUsedAt: schedule.lastUsedAt,
+        hardLimitAt: schedule.hardLimitAt,
+      }),
       ...(schedule.keyId && views.has(schedule.keyId) && { novala: viewJson(views.get(schedule.keyId)) }),
     })),
     ...(revocationsError && { revocationsError }),
@@ -172,6 +197,7 @@ async function run(session: Session, secretId: string, options: StatusOptions): 
       : `${c.bold("Verdict")}  ${c.green("healthy")}${options.check ? "" : c.dim(" (Novala not asked: add --check)")}`,
   );
   for (const problem of others) out.line(`         ${c.yellow("also:")} ${problem.summary}`);
+  for (const note of judged.notes) out.line(`         ${c.dim("note:")} ${note}`);
   if (pending) {
     out.line(
       c.dim(

@@ -18,9 +18,11 @@ export type ProblemKind =
   | "current-key-revoked"
   | "current-key-unknown"
   | "rotation-stuck"
+  | "last-rotation-ended"
   | "last-rotation-failed"
   | "last-rotation-rolled-back"
   | "revocation-overdue"
+  | "previous-key-kept-past-hard-limit"
   | "previous-key-unscheduled"
   | "rotation-in-progress"
   | "novala-unreachable";
@@ -30,9 +32,11 @@ const SEVERITY: readonly ProblemKind[] = [
   "current-key-revoked",
   "current-key-unknown",
   "rotation-stuck",
+  "last-rotation-ended",
   "last-rotation-failed",
   "last-rotation-rolled-back",
   "revocation-overdue",
+  "previous-key-kept-past-hard-limit",
   "previous-key-unscheduled",
   "rotation-in-progress",
   "novala-unreachable",
@@ -64,11 +68,26 @@ export interface VerdictInput {
   now: Date;
   versions: VersionFacts[];
   lastOutcome?: RotationOutcome;
-  revocations: { keyId?: string; time?: string; name: string }[];
+  revocations: RevocationFacts[];
+  /**
+   * When the AWSPREVIOUS key's hard limit comes (its retirement, from the versions' dates, plus the deployment's hard
+   * limit): past it, an active previous key with nothing scheduled was kept by the rule, or its revocation was lost.
+   */
+  previousHardLimitAt?: Date;
   /** Novala's view, when --check asked; undefined otherwise. */
   novala?: Map<string, KeyView>;
   /** Why Novala could not be asked (--check): unreachable, or its time was up. */
   novalaUnreachable?: string;
+}
+
+/** A revocation schedule as the verdict reads it; a postponement carries its count and what postponed it. */
+export interface RevocationFacts {
+  keyId?: string;
+  time?: string;
+  name: string;
+  postponements?: number;
+  lastUsedAt?: string;
+  hardLimitAt?: string;
 }
 
 export interface PendingRotation {
@@ -113,8 +132,10 @@ export function pendingRotation(
   return { ...base, state: old ? "stuck" : "in-progress", step: waitingFor };
 }
 
-export function verdict(input: VerdictInput): { healthy: boolean; problems: Problem[] } {
+export function verdict(input: VerdictInput): { healthy: boolean; problems: Problem[]; notes: string[] } {
   const problems: Problem[] = [];
+  /** What is worth knowing and wrong with nothing: a revocation that waits for the consumers of the old key. */
+  const notes: string[] = [];
   const current = input.versions.find((v) => v.stages.includes(AWSCURRENT));
   const previous = input.versions.find((v) => v.stages.includes(AWSPREVIOUS) && !v.stages.includes(AWSCURRENT));
 
@@ -170,6 +191,16 @@ export function verdict(input: VerdictInput): { healthy: boolean; problems: Prob
         ...(outcome.reason && { reason: outcome.reason }),
         summary: `last rotation rolled back ${when}${outcome.reason ? `: ${outcome.reason}` : ""}`,
       });
+    } else if (outcome.kind === "ended" && !promoted) {
+      // A failure a retry cannot fix: the rotation function ended it; its reason closes with the fix.
+      problems.push({
+        kind: "last-rotation-ended",
+        token: outcome.token,
+        step: outcome.step,
+        since: outcome.at.toISOString(),
+        ...(outcome.reason && { reason: outcome.reason }),
+        summary: `last rotation ended ${when} at ${outcome.step}${outcome.reason ? `: ${outcome.reason}` : ""}`,
+      });
     } else if (outcome.kind === "failed" && (!promoted || outcome.step === "finishSecret")) {
       problems.push({
         kind: "last-rotation-failed",
@@ -192,7 +223,14 @@ export function verdict(input: VerdictInput): { healthy: boolean; problems: Prob
     }
   }
 
-  for (const revocation of input.revocations) {
+  for (const revocation of latestPerKey(input.revocations)) {
+    if (revocation.postponements) {
+      notes.push(
+        `revocation of ${revocation.keyId ?? "a key"} postponed ${revocation.postponements} time${revocation.postponements === 1 ? "" : "s"}: ` +
+          `a consumer still uses it (last used ${formatTime(revocation.lastUsedAt) || "?"}), next check ` +
+          `${formatTime(revocation.time) || "?"}, hard limit ${formatTime(revocation.hardLimitAt) || "?"}`,
+      );
+    }
     const time = revocation.time ? new Date(revocation.time) : undefined;
     if (!time || Number.isNaN(time.getTime())) continue;
     const late = input.now.getTime() - time.getTime();
@@ -216,16 +254,49 @@ export function verdict(input: VerdictInput): { healthy: boolean; problems: Prob
     previousView.key.status === "active" &&
     !input.revocations.some((revocation) => revocation.keyId === previous.keyId)
   ) {
-    problems.push({
-      kind: "previous-key-unscheduled",
-      keyId: previous.keyId,
-      summary: `previous key ${previous.keyId} is still active at Novala and no revocation is scheduled for it`,
-    });
+    const hardLimit = input.previousHardLimitAt;
+    if (hardLimit && input.now.getTime() >= hardLimit.getTime()) {
+      const lastUsed = previousView.key.lastUsedAt;
+      problems.push({
+        kind: "previous-key-kept-past-hard-limit",
+        keyId: previous.keyId,
+        since: hardLimit.toISOString(),
+        summary:
+          `previous key ${previous.keyId} is still active past its hard limit (${formatTime(hardLimit)})` +
+          `${lastUsed ? `, last used ${formatTime(lastUsed)}` : ""}: kept (at hard limit: keep) or its revocation ` +
+          "was lost; make its consumers read the current key, then revoke it",
+      });
+    } else {
+      problems.push({
+        kind: "previous-key-unscheduled",
+        keyId: previous.keyId,
+        summary: `previous key ${previous.keyId} is still active at Novala and no revocation is scheduled for it`,
+      });
+    }
   }
 
   if (input.novalaUnreachable) {
     problems.push({ kind: "novala-unreachable", summary: `Novala's view unknown: ${input.novalaUnreachable}` });
   }
   problems.sort((a, b) => SEVERITY.indexOf(a.kind) - SEVERITY.indexOf(b.kind));
-  return { healthy: problems.length === 0, problems };
+  return { healthy: problems.length === 0, problems, notes };
+}
+
+/**
+ * Each key's latest revocation schedule: a postponement supersedes the schedule that made it, which may still be listed
+ * (Scheduler deletes a fired schedule soon after; an endpoint that never fires them, moto, keeps it). Schedules that
+ * name no key stand on their own.
+ */
+function latestPerKey(revocations: RevocationFacts[]): RevocationFacts[] {
+  const latest = new Map<string, RevocationFacts>();
+  const loose: RevocationFacts[] = [];
+  for (const revocation of revocations) {
+    if (!revocation.keyId) {
+      loose.push(revocation);
+      continue;
+    }
+    const seen = latest.get(revocation.keyId);
+    if (!seen || (revocation.postponements ?? 0) > (seen.postponements ?? 0)) latest.set(revocation.keyId, revocation);
+  }
+  return [...latest.values(), ...loose];
 }

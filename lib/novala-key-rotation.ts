@@ -16,13 +16,14 @@ import {
   defaultScheduleGroupName,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
-  novalaClientEnvironment,
+  revocationEnvironment,
   rotationEnvironment,
 } from "../lambdas/contract/environment.js";
 import { createAlerts } from "./construct/alerts.js";
 import { lambdaRole, novalaFunction } from "./construct/functions.js";
 import {
   acknowledgeNagFindings,
+  allowSchedulerToInvoke,
   allowSecretsManagerInvoke,
   createSchedulerRole,
   grantFunctionRights,
@@ -58,8 +59,8 @@ export class NovalaKeyRotation extends Construct {
   /** The daily rule that has the rotation function check every secret for an overdue rotation. */
   public readonly overdueCheckRule: events.Rule;
   /**
-   * The alarms, by name: RotationErrors, RevocationErrors, RevocationsRefused, KeyClaimsRefused, RevocationsFailed,
-   * DeadLetters, RotationOverdue, RotationEventsFailed.
+   * The alarms, by name: RotationErrors, RevocationErrors, RotationsEnded, RevocationsRefused, KeyClaimsRefused,
+   * RevocationsFailed, DeadLetters, RotationOverdue, RotationEventsFailed, RevocationHardLimitReached.
    */
   public readonly alarms: Record<string, cloudwatch.Alarm>;
 
@@ -105,21 +106,41 @@ export class NovalaKeyRotation extends Construct {
       rateBudgetPerSecond: settings.rateBudgetPerSecond,
       rotationConcurrency: settings.rotationConcurrency,
     };
+    // Both functions carry the usage rule: the revocation function applies it, the CLI reads it from the rotation's.
+    const usageSettings = {
+      revocationQuietWindowSeconds: seconds(settings.revocationQuietWindow),
+      revocationHardLimitSeconds: seconds(settings.revocationHardLimit),
+      atRevocationHardLimit: settings.atRevocationHardLimit,
+    };
     const runtimeEnvironment = { NODE_OPTIONS: "--enable-source-maps" };
-    const novalaEnvironment = { ...novalaClientEnvironment(novalaSettings), ...runtimeEnvironment };
     const common = { props, settings };
+    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, "DefaultEventBus", "default");
 
+    // The scheduler role must name the revocation function it invokes, and the revocation function must name the role
+    // for the schedules it makes when it postpones: the role is made first and granted the function after (a
+    // reference from the role's policy to the function, none back to the policy), and the function takes its own ARN
+    // from its invocation's context, which keeps its environment free of a reference to itself.
+    this.schedulerRole = createSchedulerRole(this, groupName, this.deadLetterQueue);
     this.revocationFunction = novalaFunction(this, "RevocationFunction", common, {
       code: "revocation",
-      description: "Revokes a retired Novala key when its grace period ends (target of one-time Scheduler schedules)",
+      description: "Revokes a retired Novala key when its grace period ends, or postpones it while consumers use it",
       role: revocationRole,
-      environment: novalaEnvironment,
+      environment: {
+        ...revocationEnvironment({
+          ...novalaSettings,
+          ...usageSettings,
+          scheduleGroup: groupName,
+          schedulerRoleArn: this.schedulerRole.roleArn,
+          deadLetterQueueArn: this.deadLetterQueue.queueArn,
+          eventBus: this.eventBus.eventBusArn,
+        }),
+        ...runtimeEnvironment,
+      },
       // A failure after Lambda's own asynchronous retries lands in the same alarmed queue as Scheduler's.
       deadLetterQueue: this.deadLetterQueue,
     });
-    this.schedulerRole = createSchedulerRole(this, groupName, this.revocationFunction, this.deadLetterQueue);
+    allowSchedulerToInvoke(this.schedulerRole, this.revocationFunction);
 
-    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, "DefaultEventBus", "default");
     this.rotationFunction = novalaFunction(this, "RotationFunction", common, {
       code: "rotation",
       description: "Secrets Manager rotation function for Novala API keys",
@@ -128,6 +149,7 @@ export class NovalaKeyRotation extends Construct {
       environment: {
         ...rotationEnvironment({
           ...novalaSettings,
+          ...usageSettings,
           healthCheckDeadlineSeconds: seconds(settings.healthCheckDeadline),
           gracePeriodSeconds: seconds(settings.gracePeriod),
           scheduleGroup: groupName,

@@ -3,7 +3,16 @@ import * as kms from "aws-cdk-lib/aws-kms";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct, Node } from "constructs";
 import { durationProblem, parseDurationMs } from "../lambdas/contract/duration.js";
-import { parseAllowedHosts, SCHEDULE_GROUP_NAME, SECONDS, secondsProblem } from "../lambdas/contract/environment.js";
+import {
+  type AtHardLimit,
+  atHardLimitProblem,
+  hardLimitBelowGraceProblem,
+  parseAllowedHosts,
+  SCHEDULE_GROUP_NAME,
+  SECONDS,
+  type SecondsSetting,
+  secondsProblem,
+} from "../lambdas/contract/environment.js";
 import { isCron, scheduleProblem } from "../lambdas/contract/schedule.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "./novala-key-rotation.js";
 
@@ -25,6 +34,12 @@ export interface NovalaRotationStackProps extends StackProps {
   readonly rotateImmediatelyOnUpdate?: boolean;
   /** @default Duration.hours(24) */
   readonly gracePeriod?: Duration;
+  /** @default Duration.hours(1) */
+  readonly revocationQuietWindow?: Duration;
+  /** @default Duration.days(7) */
+  readonly revocationHardLimit?: Duration;
+  /** @default "revoke" */
+  readonly atRevocationHardLimit?: AtHardLimit;
   /** @default - no e-mail subscription */
   readonly alertEmail?: string;
   /** @default ["*.novala.ai"] */
@@ -56,6 +71,9 @@ export class NovalaRotationStack extends Stack {
         rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate,
       }),
       ...(props.gracePeriod && { gracePeriod: props.gracePeriod }),
+      ...(props.revocationQuietWindow && { revocationQuietWindow: props.revocationQuietWindow }),
+      ...(props.revocationHardLimit && { revocationHardLimit: props.revocationHardLimit }),
+      ...(props.atRevocationHardLimit && { atRevocationHardLimit: props.atRevocationHardLimit }),
       ...(props.alertEmail && { alertEmail: props.alertEmail }),
       ...(props.allowedHosts && { allowedHosts: props.allowedHosts }),
       ...(props.healthCheckDeadline && { healthCheckDeadline: props.healthCheckDeadline }),
@@ -88,7 +106,10 @@ export function importSecret(scope: Construct, id: string, ref: string): secrets
   return secretsmanager.Secret.fromSecretNameV2(scope, id, ref);
 }
 
-/** The context keys the app reads, with how to set each (for the messages). */
+/**
+ * The context keys the app reads, with how to set each (for the messages): the one table of them. A key set in the
+ * context that is not here is refused ({@link unknownContextKeys}), so a key added here is known there at once.
+ */
 const CONTEXT_KEYS = {
   secrets: "-c secrets=novala/acumatica,novala/billing",
   alertEmail: "-c alertEmail=oncall@example.com",
@@ -99,9 +120,16 @@ const CONTEXT_KEYS = {
   rotationWindow: "-c rotationWindow=2h",
   rotateImmediatelyOnUpdate: "-c rotateImmediatelyOnUpdate=false",
   gracePeriod: "-c gracePeriod=24h",
+  revocationQuietWindow: "-c revocationQuietWindow=1h",
+  revocationHardLimit: "-c revocationHardLimit=7d",
+  atRevocationHardLimit: "-c atRevocationHardLimit=revoke",
   healthCheckDeadline: "-c healthCheckDeadline=60s",
   allowedHosts: '-c allowedHosts="*.novala.ai"',
   scheduleGroupName: "-c scheduleGroupName=novala-revocations",
+  // Read by bin/app.ts: where the stack goes, and its name.
+  account: "-c account=123456789012",
+  region: "-c region=eu-west-1",
+  stackName: "-c stackName=NovalaKeyRotation",
 } as const;
 
 /**
@@ -123,12 +151,78 @@ export class ContextError extends Error {
       ].join("\n"),
     );
   }
+
+  /** Only required keys are missing: nothing set is wrong (what `cdk bootstrap` in a fresh clone meets). */
+  get onlyMissing(): boolean {
+    return this.missing.length > 0 && this.invalid.length === 0;
+  }
+}
+
+/**
+ * Whether the CDK CLI runs the app only to find its stacks' names and environments: it sets `aws:cdk:bundling-stacks`
+ * to `[]` for every command that deploys or compares nothing (`cdk bootstrap`, `destroy`, `list`, `gc`), and to the
+ * stacks it will use for `synth`, `diff`, `deploy`, `watch` and `import`. Outside the CLI (no such key) it is false.
+ */
+export function onlyLocatesStacks(node: Node): boolean {
+  const bundling: unknown = node.tryGetContext("aws:cdk:bundling-stacks");
+  return Array.isArray(bundling) && bundling.length === 0;
+}
+
+/**
+ * The context keys set that the app does not know, each with the closest known key: every plain key (letters and
+ * digits, the app's namespace: `graceperiod`, `secret`), and a key spelled with `-` or `_` that is a known key's near
+ * miss (`grace-period`). The CDK's own keys are never in the app's namespace: feature flags (`@aws-cdk/core:…`),
+ * `aws:cdk:…`, its lookups (`availability-zones:…`, in cdk.context.json) and the CLI's settings (`cli-telemetry`,
+ * `acknowledged-issue-numbers`).
+ */
+export function unknownContextKeys(node: Node): string[] {
+  const known = Object.keys(CONTEXT_KEYS) as (keyof typeof CONTEXT_KEYS)[];
+  const problems: string[] = [];
+  for (const key of Object.keys(node.getAllContext() as Record<string, unknown>)) {
+    if ((known as string[]).includes(key) || !/^[A-Za-z][\w-]*$/.test(key)) continue;
+    const closest = closestKey(key, known);
+    if (closest) {
+      problems.push(`${key}: is not a context key of this app: did you mean ${closest}? (${CONTEXT_KEYS[closest]})`);
+    } else if (/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
+      problems.push(`${key}: is not a context key of this app (the keys: ${known.join(", ")})`);
+    }
+  }
+  return problems;
+}
+
+/** The known key `key` is a misspelling of: the same but for case, `-` and `_`, or at most two edits away. */
+function closestKey<Key extends string>(key: string, known: readonly Key[]): Key | undefined {
+  const plain = (text: string) => text.toLowerCase().replace(/[-_]/g, "");
+  let best: { key: Key; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(plain(key), plain(candidate));
+    if (distance < (best?.distance ?? Number.POSITIVE_INFINITY)) best = { key: candidate, distance };
+  }
+  return best && best.distance <= Math.min(2, Math.floor(plain(key).length / 3)) ? best.key : undefined;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (previous[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length] as number;
 }
 
 /**
  * Reads the stack's settings from CDK context (`cdk.json` "context", or `-c key=value`). Nothing has a silent example
  * value: `secrets` and `alertEmail` must be set (`alertEmail=none` to subscribe the alert topic another way). Every
- * problem is collected and thrown as one {@link ContextError} naming the context keys.
+ * problem is collected and thrown as one {@link ContextError} naming the context keys; a key the app does not know is
+ * one of them, with the known key it is closest to ({@link unknownContextKeys}).
  *
  * | key | value |
  * | --- | --- |
@@ -141,6 +235,9 @@ export class ContextError extends Error {
  * | `rotationWindow` | a duration in whole hours such as `4h` (required with cron) |
  * | `rotateImmediatelyOnUpdate` | `true` or `false` |
  * | `gracePeriod` | a duration with its unit: `0s`, `90m`, `24h`, `7d` |
+ * | `revocationQuietWindow` | a duration with its unit, `1m` to `24h`: a use this recent postpones a due revocation |
+ * | `revocationHardLimit` | a duration with its unit, `1h` to `30d`, not below `gracePeriod`: a retired key's longest life |
+ * | `atRevocationHardLimit` | `revoke` or `keep`: what happens to a key still in use at its hard limit |
  * | `healthCheckDeadline` | a duration with its unit |
  * | `allowedHosts` | host patterns: a JSON array or one string separated by commas |
  * | `scheduleGroupName` | the revocation schedule group (default `<stack name>-revocations`) |
@@ -153,7 +250,7 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
       : value;
   };
   const missing: string[] = [];
-  const invalid: string[] = [];
+  const invalid: string[] = unknownContextKeys(node);
   const problem = (key: keyof typeof CONTEXT_KEYS, message: string) => {
     invalid.push(`${key}: ${message} (example: ${CONTEXT_KEYS[key]})`);
   };
@@ -183,7 +280,9 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
     }
     return (items as string[]).map((item) => item.trim()).filter((item) => item.length > 0);
   };
-  const duration = (key: "gracePeriod" | "rotationWindow" | "healthCheckDeadline"): Duration | undefined => {
+  const duration = (
+    key: "gracePeriod" | "rotationWindow" | "healthCheckDeadline" | "revocationQuietWindow" | "revocationHardLimit",
+  ): Duration | undefined => {
     const value = get(key);
     if (value === undefined) return undefined;
     const why = durationProblem(String(value));
@@ -246,6 +345,31 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
       problem("gracePeriod", `must be whole seconds from 0s to 7d, got ${String(get("gracePeriod"))}`);
     }
   }
+  /** A duration in whole seconds within `setting`'s range, as the Lambdas read it. */
+  const seconds = (key: "revocationQuietWindow" | "revocationHardLimit", setting: SecondsSetting) => {
+    const value = duration(key);
+    if (!value) return undefined;
+    const ms = value.toMilliseconds();
+    if (ms % 1000 !== 0 || secondsProblem(setting, ms / 1000)) {
+      const range = `${Duration.seconds(setting.minSeconds).toHumanString()} to ${Duration.seconds(setting.maxSeconds).toHumanString()}`;
+      problem(key, `must be whole seconds from ${range}, got ${String(get(key))}`);
+      return undefined;
+    }
+    return value;
+  };
+  const revocationQuietWindow = seconds("revocationQuietWindow", SECONDS.quietWindow);
+  const revocationHardLimit = seconds("revocationHardLimit", SECONDS.hardLimit);
+  const grace = gracePeriod?.toSeconds() ?? SECONDS.gracePeriod.defaultSeconds;
+  const hardLimit = revocationHardLimit?.toSeconds() ?? SECONDS.hardLimit.defaultSeconds;
+  if (hardLimitBelowGraceProblem(hardLimit, grace)) {
+    problem(
+      "revocationHardLimit",
+      `(${hardLimit} s${revocationHardLimit ? "" : ", the default"}) must not be shorter than gracePeriod (${grace} s)`,
+    );
+  }
+  const atRevocationHardLimit = text("atRevocationHardLimit");
+  const atProblem = atRevocationHardLimit === undefined ? undefined : atHardLimitProblem(atRevocationHardLimit);
+  if (atProblem) problem("atRevocationHardLimit", atProblem);
   const healthCheckDeadline = duration("healthCheckDeadline");
   if (healthCheckDeadline) {
     const seconds = healthCheckDeadline.toMilliseconds() / 1000;
@@ -281,6 +405,9 @@ export function stackPropsFromContext(node: Node): NovalaRotationStackProps {
     ...(rotationWindow && { rotationWindow }),
     ...(rotateImmediatelyOnUpdate !== undefined && { rotateImmediatelyOnUpdate }),
     ...(gracePeriod && { gracePeriod }),
+    ...(revocationQuietWindow && { revocationQuietWindow }),
+    ...(revocationHardLimit && { revocationHardLimit }),
+    ...(atRevocationHardLimit && !atProblem && { atRevocationHardLimit: atRevocationHardLimit as AtHardLimit }),
     ...(healthCheckDeadline && { healthCheckDeadline }),
     ...(alertEmail && alertEmail !== "none" && { alertEmail }),
     ...(allowedHosts && { allowedHosts }),

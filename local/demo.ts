@@ -25,7 +25,7 @@ import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { RevocationRequest, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
-import { revokeRetiredKey } from "../lambdas/core/revocation.js";
+import { runDueRevocation } from "../lambdas/core/revocation-usage.js";
 import { runRotationStep } from "../lambdas/core/rotation.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { MemoryRotationEvents } from "./memory-rotation-events.js";
@@ -192,9 +192,11 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
       const request = await dueRevocation(schedulerClient, schedulerModel, secretArn, consumer.id, graceSeconds);
       print(`${elapsed()}  revocation        the schedule fires the revocation Lambda for ${request.keyId}`);
       const beforeRevocation = snapshot(awsCalls, novalaCalls);
-      const outcome = await revokeRetiredKey(deps, request);
+      // What the revocation Lambda runs: it reads the old key's last use and revokes it, since only the rotator's own
+      // proofs (and the check above, within the clock-skew allowance of them) used it.
+      const done = await runDueRevocation(deps, request);
       revocationCalls = since(beforeRevocation, snapshot(awsCalls, novalaCalls));
-      print(`${" ".repeat(11)}outcome: ${outcome}`);
+      print(`${" ".repeat(11)}outcome: ${done.outcome}${done.lastUsedAt ? ` (last used ${done.lastUsedAt})` : ""}`);
     }
     const after = await novalaStatus(keys, novala.url, consumer);
     print(`${" ".repeat(11)}old key ${consumer.id} now: ${after}`);

@@ -1,6 +1,11 @@
 import { rotationEventEntry } from "../lambdas/adapters/aws/rotation-events.js";
-import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK } from "../lambdas/contract/environment.js";
-import type { KeyRotated, KeyRotationRolledBack, RotationEvents } from "../lambdas/core/ports.js";
+import { KEY_REVOCATION_POSTPONED, KEY_ROTATED, KEY_ROTATION_ROLLED_BACK } from "../lambdas/contract/environment.js";
+import type {
+  KeyRevocationPostponed,
+  KeyRotated,
+  KeyRotationRolledBack,
+  RotationEvents,
+} from "../lambdas/core/ports.js";
 
 /**
  * RotationEvents in memory, for tests and the local run: keeps the PutEvents entries the EventBridge adapter would
@@ -22,6 +27,10 @@ export class MemoryRotationEvents implements RotationEvents {
 
   async rotationRolledBack(event: KeyRotationRolledBack): Promise<void> {
     this.record(rotationEventEntry(this.eventBus, KEY_ROTATION_ROLLED_BACK, event));
+  }
+
+  async keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void> {
+    this.record(rotationEventEntry(this.eventBus, KEY_REVOCATION_POSTPONED, event));
   }
 
   /** The published events as consumers see them: detail-type and parsed detail. */

@@ -1,6 +1,7 @@
 import { buildRevocationScheduleInput, schedulerError } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import {
   describedSecret,
+  listedVersion,
   pendingValueInput,
   stageMoveInput,
   storedValue,
@@ -8,11 +9,13 @@ import {
   valueRefInput,
 } from "../lambdas/adapters/aws/secret-store.js";
 import type { RevocationTarget } from "../lambdas/core/config.js";
+import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
 import type {
   RevocationRequest,
   RevocationScheduler,
   SecretDescription,
   SecretStore,
+  SecretVersion,
   StoredValue,
   ValueRef,
 } from "../lambdas/core/ports.js";
@@ -67,11 +70,11 @@ export class ModelSecretStore implements SecretStore {
     );
   }
 
-  async listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]> {
+  async listVersions(secretId: string): Promise<SecretVersion[]> {
     const out = this.run("ListSecretVersionIds", secretId, () =>
       this.model.listSecretVersionIds({ SecretId: secretId, IncludeDeprecated: true }),
     );
-    return out.Versions.map((version) => ({ versionId: version.VersionId, stages: version.VersionStages }));
+    return out.Versions.map((version) => listedVersion(version));
   }
 
   private run<T>(operation: string, secretId: string, call: () => T): T {
@@ -101,11 +104,11 @@ export class ModelRevocationScheduler implements RevocationScheduler {
 
   async isScheduled(name: string): Promise<boolean> {
     try {
-      this.model.getSchedule({ Name: name, GroupName: this.target.scheduleGroup });
-      return true;
+      const listed = this.model.listSchedules({ GroupName: this.target.scheduleGroup, NamePrefix: name }).Schedules;
+      return listed.some((schedule) => isScheduleOrPostponement(schedule.Name ?? "", name));
     } catch (error) {
       if (error instanceof ScheduleNotFound) return false;
-      throw schedulerError("GetSchedule", this.target.scheduleGroup, name, error);
+      throw schedulerError("ListSchedules", this.target.scheduleGroup, name, error);
     }
   }
 }

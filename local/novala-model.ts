@@ -62,7 +62,7 @@ export interface ProbePage {
 }
 
 export interface NovalaModelOptions {
-  /** Milliseconds since the epoch; defaults to Date.now. */
+  /** Milliseconds since the epoch; defaults to the global clock, read at each call (a faked Date moves it). */
   now?: () => number;
   /** How long a newly created key answers 401 to its own authentication. Default 0. */
   propagationDelayMs?: number;
@@ -158,7 +158,7 @@ export class NovalaModel {
 
   constructor(options: NovalaModelOptions = {}) {
     this.listFilters = options.listFilters ?? true;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
     this.propagationDelay = Math.max(0, options.propagationDelayMs ?? 0);
     this.scopes = new Set([...BUILT_IN_SCOPES, ...(options.extraScopes ?? [])]);
   }
@@ -223,13 +223,29 @@ export class NovalaModel {
 
   // ---- the API, as Novala answers it ----
 
-  /** Authenticates a bearer token (secret or publishable): 401 for missing, unknown, revoked or not yet propagated. */
+  /**
+   * Authenticates a bearer token (secret or publishable): 401 for missing, unknown, revoked or not yet propagated.
+   * Every request goes through here first, so every authenticated request, whatever its route and answer, records the
+   * calling key's lastUsedAt, and only the calling key's (a manager reading another key leaves that key's alone).
+   */
   authenticate(bearer: string | undefined): Outcome<Caller> {
+    return this.authenticateAt(bearer, this.now());
+  }
+
+  /**
+   * A consumer's request with `bearer` at `at` (default: the clock's now), as Novala records it: the key's lastUsedAt
+   * becomes `at`. For tests and the local run, whose consumers keep using an old key on a simulated clock.
+   */
+  useKey(bearer: string, at: Date = new Date(this.now())): Outcome<Caller> {
+    return this.authenticateAt(bearer, at.getTime());
+  }
+
+  private authenticateAt(bearer: string | undefined, at: number): Outcome<Caller> {
     if (!bearer) return fail(401, UNAUTHORIZED);
     const bySecret = this.bySecret.get(bearer);
     const record = bySecret ?? this.byPublishable.get(bearer);
-    if (record?.meta.status !== "active" || this.now() < record.usableFrom) return fail(401, UNAUTHORIZED);
-    record.meta.lastUsedAt = new Date(this.now()).toISOString();
+    if (record?.meta.status !== "active" || at < record.usableFrom) return fail(401, UNAUTHORIZED);
+    record.meta.lastUsedAt = new Date(at).toISOString();
     return succeed(200, { key: record.meta, via: bySecret ? "secret" : "publishable" });
   }
 

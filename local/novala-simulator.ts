@@ -100,7 +100,7 @@ export interface RequestLogEntry {
 export interface NovalaSimulatorOptions extends Partial<SimulatorSwitches> {
   /** Default 0: a free port. The simulator listens on 127.0.0.1 only. */
   port?: number;
-  /** The clock (epoch ms) of the model and the rate limiter. Default Date.now. */
+  /** The clock (epoch ms) of the model and the rate limiter. Default: the global clock, read at each call (a faked Date moves it). */
   now?: () => number;
   /** Scopes known in addition to the built-in ones. */
   extraScopes?: string[];
@@ -227,7 +227,7 @@ async function drainedOrClosed(response: ServerResponse, socket: Socket): Promis
 
 /** Starts a simulator on 127.0.0.1 (port 0 = a free port). */
 export async function startNovalaSimulator(options: NovalaSimulatorOptions = {}): Promise<NovalaSimulator> {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? (() => Date.now());
   const model =
     options.model ??
     new NovalaModel({ now, propagationDelayMs: options.propagationDelayMs, extraScopes: options.extraScopes });

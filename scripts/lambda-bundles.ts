@@ -5,13 +5,17 @@
  * into dist/lambdas/<name>/, which the construct deploys with `lambda.Code.fromAsset`, so a consumer's synth needs
  * neither esbuild nor Docker.
  *
+ * Beside each bundle, `<name>.cdx.json`: a CycloneDX SBOM of the npm packages whose code is inside it, from esbuild's
+ * own account of the bundle's inputs (its metafile), so it lists what ships and nothing else.
+ *
  * `tsx scripts/lambda-bundles.ts [outDir]` builds both (default dist/lambdas); `npm run build`, the CDK app
  * (cdk.json) and the test set-up call it, so no run deploys or tests a stale bundle.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildOptions, build } from "esbuild";
+import { type BuildOptions, build, version as esbuildVersion, type Metafile } from "esbuild";
 
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "..", "..");
 export const LAMBDA_ASSETS_DIR = join(REPO_ROOT, "dist", "lambdas");
@@ -49,34 +53,146 @@ export function lambdaBuildOptions(name: LambdaName): BuildOptions {
 }
 
 /**
- * Builds both functions into `outDir/<name>/index.mjs` (+ `.map`); returns each bundle's path and size. A file is
- * replaced (write to a temporary name, then rename) only when its content changed, so concurrent builds of the same
- * sources (parallel test files that each synthesize) never let a reader see a missing or half-written bundle.
+ * Builds both functions into `outDir/<name>/index.mjs` (+ `.map`) and their SBOMs into `outDir/<name>.cdx.json`;
+ * returns each bundle's path and size. A file is replaced (write to a temporary name, then rename) only when its
+ * content changed, so concurrent builds of the same sources (parallel test files that each synthesize) never let a
+ * reader see a missing or half-written bundle.
  */
 export async function buildLambdaAssets(
   outDir: string = LAMBDA_ASSETS_DIR,
-): Promise<Record<LambdaName, { file: string; bytes: number }>> {
-  const built = {} as Record<LambdaName, { file: string; bytes: number }>;
+): Promise<Record<LambdaName, { file: string; bytes: number; sbom: string }>> {
+  const built = {} as Record<LambdaName, { file: string; bytes: number; sbom: string }>;
   for (const name of Object.keys(LAMBDA_ENTRIES) as LambdaName[]) {
     const dir = join(outDir, name);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, "index.mjs");
-    const result = await build({ ...lambdaBuildOptions(name), outfile: file, write: false });
+    const result = await build({
+      ...lambdaBuildOptions(name),
+      outfile: file,
+      write: false,
+      metafile: true,
+      absWorkingDir: REPO_ROOT,
+    });
     const written = new Set<string>();
     for (const output of result.outputFiles) {
       written.add(basename(output.path));
-      if (existsSync(output.path) && Buffer.from(output.contents).equals(readFileSync(output.path))) continue;
-      const temporary = `${output.path}.${process.pid}.tmp`;
-      writeFileSync(temporary, output.contents);
-      renameSync(temporary, output.path);
+      writeIfChanged(output.path, output.contents);
     }
-    // Only index.mjs and its map: the folder is the function's deployment package as it is.
+    // Only index.mjs and its map: the folder is the function's deployment package as it is (the SBOM sits beside it).
     for (const entry of readdirSync(dir)) {
       if (!written.has(entry) && !entry.endsWith(".tmp")) rmSync(join(dir, entry), { recursive: true, force: true });
     }
-    built[name] = { file, bytes: statSync(file).size };
+    const bundle = readFileSync(file);
+    const sbom = join(outDir, `${name}.cdx.json`);
+    writeIfChanged(sbom, `${JSON.stringify(bundleSbom(name, bundle, result.metafile), null, 2)}\n`);
+    built[name] = { file, bytes: bundle.length, sbom };
   }
   return built;
+}
+
+function writeIfChanged(path: string, contents: Uint8Array | string): void {
+  const bytes = Buffer.from(contents);
+  if (existsSync(path) && bytes.equals(readFileSync(path))) return;
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, bytes);
+  renameSync(temporary, path);
+}
+
+/**
+ * The npm package a bundle input belongs to, by its folder under the last `node_modules/` of its path (a nested copy
+ * is its own package): `node_modules/@smithy/core/dist-es/x.js` → `node_modules/@smithy/core`. Undefined for the
+ * project's own code.
+ */
+export function packageDirOf(input: string): string | undefined {
+  return /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1];
+}
+
+/** A package as an SBOM lists it: what its package.json says. */
+export interface BundledPackage {
+  name: string;
+  version: string;
+  license?: string;
+}
+
+/**
+ * The npm packages whose code went into a bundle: every package of an input that put at least one byte into the
+ * output (esbuild's metafile; a module tree-shaken to nothing does not count), with the name, version and license of
+ * its package.json. Sorted by name, then version.
+ */
+export function bundledPackages(metafile: Metafile): BundledPackage[] {
+  const output = Object.entries(metafile.outputs).find(([file]) => file.endsWith(".mjs"))?.[1];
+  if (!output) throw new Error("esbuild's metafile names no .mjs output");
+  const dirs = new Set<string>();
+  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+    const dir = packageDirOf(input);
+    if (dir && bytesInOutput > 0) dirs.add(dir);
+  }
+  const packages = [...dirs].map((dir): BundledPackage => {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, dir, "package.json"), "utf8")) as Record<string, unknown>;
+    if (typeof manifest.name !== "string" || typeof manifest.version !== "string") {
+      throw new Error(`${dir}/package.json has no name or version`);
+    }
+    return {
+      name: manifest.name,
+      version: manifest.version,
+      ...(typeof manifest.license === "string" && { license: manifest.license }),
+    };
+  });
+  return packages.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
+}
+
+/** The package URL of an npm package (`pkg:npm/%40aws-sdk/client-scheduler@3.1169.0`: the scope's `@` encoded). */
+export function npmPurl({ name, version }: BundledPackage): string {
+  return `pkg:npm/${name.replace(/^@/, "%40")}@${version}`;
+}
+
+/**
+ * A CycloneDX 1.6 SBOM of one bundle: the bundle itself (with its SHA-256, so the SBOM names the exact file) and one
+ * library component per bundled package. No timestamp or serial number: the same sources give the same file.
+ */
+function bundleSbom(name: LambdaName, bundle: Buffer, metafile: Metafile) {
+  const project = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+    name: string;
+    version: string;
+    license?: string;
+  };
+  const self = `${project.name}@${project.version}#lambda-${name}`;
+  const components = bundledPackages(metafile).map((pkg) => ({
+    type: "library",
+    "bom-ref": npmPurl(pkg),
+    ...(pkg.name.startsWith("@")
+      ? { group: pkg.name.slice(0, pkg.name.indexOf("/")), name: pkg.name.slice(pkg.name.indexOf("/") + 1) }
+      : { name: pkg.name }),
+    version: pkg.version,
+    purl: npmPurl(pkg),
+    ...(pkg.license && { licenses: [sbomLicense(pkg.license)] }),
+  }));
+  return {
+    bomFormat: "CycloneDX",
+    specVersion: "1.6",
+    version: 1,
+    metadata: {
+      tools: { components: [{ type: "application", name: "esbuild", version: esbuildVersion }] },
+      component: {
+        type: "application",
+        "bom-ref": self,
+        name: `${project.name}-${name}-lambda`,
+        version: project.version,
+        description: `The ${name} function's deployment package: dist/lambdas/${name}/index.mjs`,
+        hashes: [{ alg: "SHA-256", content: createHash("sha256").update(bundle).digest("hex") }],
+        ...(project.license && { licenses: [sbomLicense(project.license)] }),
+      },
+    },
+    components,
+    dependencies: [{ ref: self, dependsOn: components.map((component) => component["bom-ref"]) }],
+  };
+}
+
+/** An SPDX identifier as `license.id`, an expression (`MIT OR Apache-2.0`) as `expression`, anything else by name. */
+function sbomLicense(license: string) {
+  if (/^[A-Za-z0-9.+-]+$/.test(license)) return { license: { id: license } };
+  if (/\b(AND|OR|WITH)\b/.test(license)) return { expression: license };
+  return { license: { name: license } };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -1,5 +1,5 @@
-// `npm test`: runs vitest (arguments pass through), scans what the tests printed for key material, then prints one
-// plain closing line, "Tests: N passed, N failed, N skipped", that CI reads whether the run passed or not.
+// `npm test`: runs vitest (arguments pass through), scans all the tests wrote (printed or captured) for key material,
+// then prints one plain closing line, "Tests: N passed, N failed, N skipped", that CI reads whether the run passed or not.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { scanForLeaks } from "./leak-scan.mjs";

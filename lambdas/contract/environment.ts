@@ -23,6 +23,9 @@ export const ENV = {
   schedulerRoleArn: "REVOCATION_SCHEDULER_ROLE_ARN",
   deadLetterQueueArn: "REVOCATION_DEAD_LETTER_QUEUE_ARN",
   eventBus: "ROTATION_EVENT_BUS",
+  quietWindow: "REVOCATION_QUIET_WINDOW_SECONDS",
+  hardLimit: "REVOCATION_HARD_LIMIT_SECONDS",
+  atHardLimit: "REVOCATION_AT_HARD_LIMIT",
   rateBudget: "NOVALA_RATE_BUDGET_PER_SECOND",
   rotationConcurrency: "ROTATION_CONCURRENCY",
   serviceName: "POWERTOOLS_SERVICE_NAME",
@@ -51,9 +54,37 @@ export const SECONDS = {
     maxSeconds: MAX_WAIT_SECONDS,
   },
   gracePeriod: { variable: ENV.gracePeriod, defaultSeconds: 86_400, minSeconds: 0, maxSeconds: 7 * 24 * 3600 },
+  /** A retired key used by a consumer within this long is not revoked yet (docs/design.md, usage-aware revocation). */
+  quietWindow: { variable: ENV.quietWindow, defaultSeconds: 3600, minSeconds: 60, maxSeconds: 86_400 },
+  /** How long after its retirement a retired key may live at most, however much it is used; not below the grace. */
+  hardLimit: {
+    variable: ENV.hardLimit,
+    defaultSeconds: 7 * 24 * 3600,
+    minSeconds: 3600,
+    maxSeconds: 30 * 24 * 3600,
+  },
 } as const satisfies Record<string, SecondsSetting>;
 
 export const MAX_GRACE_SECONDS = SECONDS.gracePeriod.maxSeconds;
+
+/** What the revocation does with a key consumers still use when its hard limit has come: revoke it, or keep it. */
+export const AT_HARD_LIMIT = ["revoke", "keep"] as const;
+export type AtHardLimit = (typeof AT_HARD_LIMIT)[number];
+export const DEFAULT_AT_HARD_LIMIT: AtHardLimit = "revoke";
+
+/** Why `value` is not an {@link AtHardLimit}, or undefined when it is one. */
+export function atHardLimitProblem(value: string): string | undefined {
+  return (AT_HARD_LIMIT as readonly string[]).includes(value)
+    ? undefined
+    : `must be ${AT_HARD_LIMIT.map((choice) => `"${choice}"`).join(" or ")}, got "${value}"`;
+}
+
+/** Why a hard limit of `hardLimitSeconds` does not fit a grace period of `graceSeconds`, or undefined when it does. */
+export function hardLimitBelowGraceProblem(hardLimitSeconds: number, graceSeconds: number): string | undefined {
+  return hardLimitSeconds < graceSeconds
+    ? `must not be shorter than the grace period (${graceSeconds} seconds), got ${hardLimitSeconds} seconds`
+    : undefined;
+}
 
 /** Why `seconds` is outside what `setting` accepts, or undefined when it is inside. */
 export function secondsProblem(setting: SecondsSetting, seconds: number): string | undefined {
@@ -69,6 +100,10 @@ export const METRICS_SERVICE = "novala-rotation";
 export const ROTATION_EVENT_SOURCE = "novala.key-rotation";
 export const KEY_ROTATED = "Key Rotated";
 export const KEY_ROTATION_ROLLED_BACK = "Key Rotation Rolled Back";
+/** The revocation function's event: a due revocation waits, because a consumer still uses the retired key. */
+export const KEY_REVOCATION_POSTPONED = "Key Revocation Postponed";
+/** The metric (and its alarm) of a retired key still in use when its hard limit came. */
+export const HARD_LIMIT_METRIC = "RevocationHardLimitReached";
 
 /**
  * The event of the daily overdue check (a scheduled rule's input to the rotation function), besides `secretIds`, and
@@ -132,8 +167,31 @@ export const DEFAULT_RATE_BUDGET_PER_SECOND = 20;
 /** The default number of rotations at once when a construct rotates more secrets than this. */
 export const DEFAULT_MAX_ROTATION_CONCURRENCY = 50;
 
+/** How a due revocation treats a retired key that consumers still use: both functions hold them. */
+export interface UsageSettings {
+  revocationQuietWindowSeconds?: number;
+  revocationHardLimitSeconds?: number;
+  atRevocationHardLimit?: AtHardLimit;
+}
+
+/** Where a revocation schedule goes, as the construct holds it (besides the function: the revocation function's own). */
+export interface ScheduleTargetSettings {
+  scheduleGroup: string;
+  schedulerRoleArn: string;
+  deadLetterQueueArn?: string;
+}
+
+/**
+ * The revocation function's settings: the shared ones, the usage rule, and where it reschedules itself (its own ARN
+ * comes from its invocation's context: in its environment it would be a CloudFormation cycle).
+ */
+export interface RevocationSettings extends NovalaClientSettings, UsageSettings, ScheduleTargetSettings {
+  /** The event bus that receives Key Revocation Postponed; none: no events. */
+  eventBus?: string;
+}
+
 /** The rotation function's settings besides the shared ones. Strings may be CDK tokens. */
-export interface RotationSettings extends NovalaClientSettings {
+export interface RotationSettings extends NovalaClientSettings, UsageSettings {
   healthCheckDeadlineSeconds?: number;
   gracePeriodSeconds?: number;
   scheduleGroup: string;
@@ -146,7 +204,7 @@ export interface RotationSettings extends NovalaClientSettings {
 
 const seconds = (value: number | undefined, setting: SecondsSetting) => String(value ?? setting.defaultSeconds);
 
-/** The revocation function's environment (and the shared part of the rotation function's). */
+/** The part of both functions' environments that configures the Novala client. */
 export function novalaClientEnvironment(settings: NovalaClientSettings): Record<string, string> {
   return {
     [ENV.allowedHosts]: settings.allowedHosts.join(","),
@@ -160,10 +218,32 @@ export function novalaClientEnvironment(settings: NovalaClientSettings): Record<
   };
 }
 
+/** The usage rule's variables, which both functions carry (the CLI reads a deployment from the rotation function's). */
+export function usageEnvironment(settings: UsageSettings): Record<string, string> {
+  return {
+    [ENV.quietWindow]: seconds(settings.revocationQuietWindowSeconds, SECONDS.quietWindow),
+    [ENV.hardLimit]: seconds(settings.revocationHardLimitSeconds, SECONDS.hardLimit),
+    [ENV.atHardLimit]: settings.atRevocationHardLimit ?? DEFAULT_AT_HARD_LIMIT,
+  };
+}
+
+/** The revocation function's environment. */
+export function revocationEnvironment(settings: RevocationSettings): Record<string, string> {
+  return {
+    ...novalaClientEnvironment(settings),
+    ...usageEnvironment(settings),
+    [ENV.scheduleGroup]: settings.scheduleGroup,
+    [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
+    ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
+    ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+  };
+}
+
 /** The rotation function's environment. */
 export function rotationEnvironment(settings: RotationSettings): Record<string, string> {
   return {
     ...novalaClientEnvironment(settings),
+    ...usageEnvironment(settings),
     [ENV.healthCheckDeadline]: seconds(settings.healthCheckDeadlineSeconds, SECONDS.healthCheckDeadline),
     [ENV.gracePeriod]: seconds(settings.gracePeriodSeconds, SECONDS.gracePeriod),
     [ENV.scheduleGroup]: settings.scheduleGroup,

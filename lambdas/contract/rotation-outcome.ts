@@ -9,7 +9,8 @@ import type { RotationOutcome } from "../core/ports.js";
  * adapter and the CLI all take the keys and the encoding from here.
  *
  * - `novala-rotation:last-outcome`: "<kind> <step> <ISO time> <token>", e.g. "failed createSecret 2026-11-27T17:00:00.000Z 3f9a…"
- * - `novala-rotation:last-reason`: why it rolled back or failed ("" otherwise), at most 256 characters.
+ * - `novala-rotation:last-reason`: why it rolled back, ended or failed ("" otherwise), at most 256 characters; for
+ *   "ended" it closes with the fix.
  */
 export const OUTCOME_TAG = "novala-rotation:last-outcome";
 export const REASON_TAG = "novala-rotation:last-reason";
@@ -17,7 +18,7 @@ export const OUTCOME_TAG_KEYS = [OUTCOME_TAG, REASON_TAG] as const;
 
 /** A tag value's limit in Secrets Manager. */
 const MAX_TAG_VALUE = 256;
-const KINDS: readonly RotationOutcome["kind"][] = ["in-progress", "succeeded", "rolled-back", "failed"];
+const KINDS: readonly RotationOutcome["kind"][] = ["in-progress", "succeeded", "rolled-back", "ended", "failed"];
 
 /**
  * Keeps the characters AWS allows in tag values across services (letters, digits, spaces and `_ . : / = + - @`);

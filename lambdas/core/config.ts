@@ -1,7 +1,11 @@
 /** Both Lambdas' configuration, read and checked from environment variables. */
 import * as z from "zod/mini";
 import {
+  type AtHardLimit,
+  atHardLimitProblem,
+  DEFAULT_AT_HARD_LIMIT,
   ENV,
+  hardLimitBelowGraceProblem,
   parseAllowedHosts,
   SCHEDULE_GROUP_NAME,
   SECONDS,
@@ -33,6 +37,26 @@ export interface RevocationTarget {
   deadLetterQueueArn?: string;
 }
 
+/**
+ * How a due revocation treats a retired key that consumers still use (docs/design.md, "Revocation that waits for
+ * consumers"): a use within `quietWindowMs` postpones it, never beyond `hardLimitMs` after the key's retirement, where
+ * `atHardLimit` decides.
+ */
+export interface UsageConfig {
+  quietWindowMs: number;
+  hardLimitMs: number;
+  atHardLimit: AtHardLimit;
+}
+
+/** The revocation function's configuration. */
+export interface RevocationConfig extends NovalaClientConfig {
+  usage: UsageConfig;
+  /** Where a postponed revocation is scheduled: the same group, role and queue as finishSecret's, its own ARN. */
+  revocation: RevocationTarget;
+  /** Where Key Revocation Postponed goes (a bus name or ARN); none: no events. */
+  eventBus?: string;
+}
+
 export interface RotationConfig extends NovalaClientConfig {
   /** 0: finishSecret revokes the old key; otherwise a schedule does, this many seconds later. */
   graceSeconds: number;
@@ -44,6 +68,8 @@ export interface RotationConfig extends NovalaClientConfig {
   healthCheckDeadlineMs: number;
   /** Where Key Rotated and Key Rotation Rolled Back events go (a bus name or ARN); none: no events. */
   eventBus?: string;
+  /** The usage rule of due revocations, which the revocation function applies (the CLI reads it from here). */
+  usage: UsageConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -57,14 +83,58 @@ export function readNovalaClientConfig(env: Env = process.env): NovalaClientConf
   };
 }
 
+export function readUsageConfig(env: Env = process.env): UsageConfig {
+  const atHardLimit = optional(env, ENV.atHardLimit) ?? DEFAULT_AT_HARD_LIMIT;
+  const problem = atHardLimitProblem(atHardLimit);
+  if (problem) throw new ConfigurationError(`${ENV.atHardLimit} ${problem}`);
+  return {
+    quietWindowMs: readSeconds(env, SECONDS.quietWindow) * 1000,
+    hardLimitMs: readSeconds(env, SECONDS.hardLimit) * 1000,
+    atHardLimit: atHardLimit as AtHardLimit,
+  };
+}
+
+/**
+ * The revocation function's configuration. `ownArn` is the function's own ARN, from its invocation's context
+ * (invokedFunctionArn): the target of the schedules it makes when it postpones a revocation. Outside Lambda (the local
+ * run, tests) REVOCATION_FUNCTION_ARN stands in for it; the construct never sets that on this function.
+ */
+export function readRevocationConfig(env: Env = process.env, ownArn?: string): RevocationConfig {
+  const eventBus = optional(env, ENV.eventBus);
+  const deadLetterQueueArn = optional(env, ENV.deadLetterQueueArn);
+  const functionArn = ownArn ?? optional(env, ENV.revocationFunctionArn);
+  if (functionArn === undefined) {
+    throw new ConfigurationError(
+      `the revocation function's own ARN is unknown: invoke it as a Lambda (its context names it) or set ${ENV.revocationFunctionArn}`,
+    );
+  }
+  return {
+    ...readNovalaClientConfig(env),
+    usage: readUsageConfig(env),
+    revocation: {
+      scheduleGroup: requiredByRevocation(env, ENV.scheduleGroup, SCHEDULE_GROUP_NAME),
+      functionArn: unqualifiedFunctionArn(checkPattern(ENV.revocationFunctionArn, functionArn, FUNCTION_ARN)),
+      schedulerRoleArn: requiredByRevocation(env, ENV.schedulerRoleArn, ROLE_ARN),
+      ...(deadLetterQueueArn && {
+        deadLetterQueueArn: checkPattern(ENV.deadLetterQueueArn, deadLetterQueueArn, QUEUE_ARN),
+      }),
+    },
+    ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
+  };
+}
+
 export function readRotationConfig(env: Env = process.env): RotationConfig {
   const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
   const eventBus = optional(env, ENV.eventBus);
+  const usage = readUsageConfig(env);
+  const belowGrace = hardLimitBelowGraceProblem(usage.hardLimitMs / 1000, graceSeconds);
+  if (belowGrace) throw new ConfigurationError(`${ENV.hardLimit} ${belowGrace}`);
   const config: RotationConfig = {
     ...readNovalaClientConfig(env),
     graceSeconds,
     healthCheckDeadlineMs: readSeconds(env, SECONDS.healthCheckDeadline) * 1000,
     ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
+    usage,
   };
   const targetNamed = [ENV.scheduleGroup, ENV.revocationFunctionArn, ENV.schedulerRoleArn].every(
     (name) => optional(env, name) !== undefined,
@@ -73,18 +143,26 @@ export function readRotationConfig(env: Env = process.env): RotationConfig {
     const deadLetterQueueArn = optional(env, ENV.deadLetterQueueArn);
     config.revocation = {
       scheduleGroup: requiredWithGrace(env, ENV.scheduleGroup, SCHEDULE_GROUP_NAME),
-      functionArn: requiredWithGrace(
-        env,
-        ENV.revocationFunctionArn,
-        /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:/,
-      ),
-      schedulerRoleArn: requiredWithGrace(env, ENV.schedulerRoleArn, /^arn:aws[a-z-]*:iam::\d{12}:role\//),
+      functionArn: requiredWithGrace(env, ENV.revocationFunctionArn, FUNCTION_ARN),
+      schedulerRoleArn: requiredWithGrace(env, ENV.schedulerRoleArn, ROLE_ARN),
       ...(deadLetterQueueArn && {
-        deadLetterQueueArn: checkPattern(ENV.deadLetterQueueArn, deadLetterQueueArn, /^arn:aws[a-z-]*:sqs:/),
+        deadLetterQueueArn: checkPattern(ENV.deadLetterQueueArn, deadLetterQueueArn, QUEUE_ARN),
       }),
     };
   }
   return config;
+}
+
+const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\//;
+const QUEUE_ARN = /^arn:aws[a-z-]*:sqs:/;
+
+/**
+ * A function ARN without its version or alias: the scheduler role may invoke the unqualified function only, and a
+ * revocation invoked through a qualifier must still reschedule one Scheduler can deliver.
+ */
+export function unqualifiedFunctionArn(arn: string): string {
+  return arn.split(":").slice(0, 7).join(":");
 }
 
 /** An event bus name, or the ARN of one (PutEvents takes either). */
@@ -119,6 +197,16 @@ function requiredWithGrace(env: Env, name: string, pattern: RegExp): string {
   const value = optional(env, name);
   if (value === undefined) {
     throw new ConfigurationError(`${name} is required when ${ENV.gracePeriod} is above 0`);
+  }
+  return checkPattern(name, value, pattern);
+}
+
+function requiredByRevocation(env: Env, name: string, pattern: RegExp): string {
+  const value = optional(env, name);
+  if (value === undefined) {
+    throw new ConfigurationError(
+      `${name} is required by the revocation function (it reschedules a revocation that a consumer still needs)`,
+    );
   }
   return checkPattern(name, value, pattern);
 }

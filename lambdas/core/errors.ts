@@ -21,9 +21,50 @@ export class SecretValueError extends RotationError {
   override name = "SecretValueError";
 }
 
+/**
+ * A secret value whose `baseUrl` the allow-list does not admit: the value names another host, or the deployment's
+ * NOVALA_ALLOWED_HOSTS lacks the tenant's. Nothing was sent.
+ */
+export class BaseUrlNotAllowedError extends SecretValueError {
+  override name = "BaseUrlNotAllowedError";
+}
+
 /** The guard refused the step: rotation disabled, unknown token, token not AWSPENDING. */
 export class RotationStateError extends RotationError {
   override name = "RotationStateError";
+}
+
+/**
+ * The key a secret names no longer works at Novala (revoked, unknown, or answering 401): its current key, or the
+ * manager key that would act for it. It was rotated or revoked outside this rotator, so nothing proves the secret still
+ * owns a key. `fix` names the command that puts a working pair in; the message ends with it.
+ */
+export class CurrentKeyUnusableError extends RotationStateError {
+  override name = "CurrentKeyUnusableError";
+  constructor(
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${problem}. ${fix}`);
+  }
+}
+
+/**
+ * createSecret met a failure that a retry cannot fix, and ended the rotation: it revoked the key it had made (when
+ * Novala proved it) and removed AWSPENDING from the rotation's version, so that the next RotateSecret starts afresh.
+ * `problem` is what went wrong (redacted), `fix` what the operator must do first; `cause` is the failure.
+ */
+export class RotationEndedError extends RotationError {
+  override name = "RotationEndedError";
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly problem: string,
+    readonly fix: string,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+  }
 }
 
 /**
@@ -33,6 +74,14 @@ export class RotationStateError extends RotationError {
  */
 export class KeyClaimRefusedError extends RotationError {
   override name = "KeyClaimRefusedError";
+}
+
+/**
+ * Novala's create answer does not describe exactly the key asked for (name, scopes, status, mode, a fresh id): it was
+ * not stored, and the key it made was revoked when its id was usable.
+ */
+export class CreateAnswerRefusedError extends KeyClaimRefusedError {
+  override name = "CreateAnswerRefusedError";
 }
 
 /** testSecret found the pending key unhealthy (after rolling it back, unless it was the current key). */

@@ -51,6 +51,22 @@ export function revocationScheduleName(secretArn: string, keyId: string): string
   return `revoke-${secretHash}-${safeKeyId}`;
 }
 
+/**
+ * The schedule of the `postponement`th postponement (1, 2, …) of the revocation schedule `name`: a new name each time,
+ * since the schedule that fires the check may not be deleted yet when the next one is made. At most 64 characters:
+ * `name` has at most 56 characters, and a postponement number at most 5 digits (lambdas/contract/revocation-request.ts).
+ */
+export function postponedScheduleName(name: string, postponement: number): string {
+  return `${name}-p${postponement}`;
+}
+
+/** Whether the schedule `candidate` is the revocation schedule `name` or one of its postponements. */
+export function isScheduleOrPostponement(candidate: string, name: string): boolean {
+  if (candidate === name) return true;
+  // Key ids have no "-", so "<name>-p<digits>" belongs to this key alone, never to a key whose id extends this one's.
+  return candidate.startsWith(`${name}-p`) && /^\d+$/.test(candidate.slice(name.length + 2));
+}
+
 /** The prefix every revocation schedule of one secret shares (status and rollback list them by it). */
 export function revocationSchedulePrefix(secretArn: string): string {
   return revocationScheduleName(secretArn, "").replace(/-$/, "");

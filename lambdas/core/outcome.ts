@@ -1,6 +1,6 @@
 /** Runs a rotation step and records its outcome on the secret for operators. */
 import type { RotationDeps } from "./context.js";
-import { errorMessage, RotationRolledBackError } from "./errors.js";
+import { errorMessage, RotationEndedError, RotationRolledBackError } from "./errors.js";
 import type { RotationOutcome, RotationOutcomes, Telemetry } from "./ports.js";
 import { redact } from "./redact.js";
 import { type RotationStep, runRotationStep } from "./rotation.js";
@@ -8,7 +8,8 @@ import { type RotationStep, runRotationStep } from "./rotation.js";
 /**
  * One rotation step as the rotation function runs it, with its outcome recorded where an operator can read it
  * (`novala-rotation status`): a step before finishSecret that succeeds is "in-progress", finishSecret "succeeded", a
- * testSecret that rolled back "rolled-back", anything else that throws "failed" with the step and a short reason.
+ * testSecret that rolled back "rolled-back", a createSecret that ended the rotation "ended" (its reason closes with the
+ * fix), anything else that throws "failed" with the step and a short reason.
  * The step's own error is rethrown unchanged; a failure to record is only logged.
  */
 export async function runRecordedStep(
@@ -21,13 +22,18 @@ export async function runRecordedStep(
   try {
     await runRotationStep(deps, step, secretId, token);
   } catch (error) {
-    const kind = error instanceof RotationRolledBackError ? "rolled-back" : "failed";
+    const kind =
+      error instanceof RotationRolledBackError
+        ? "rolled-back"
+        : error instanceof RotationEndedError
+          ? "ended"
+          : "failed";
     await recordOutcome(outcomes, deps.telemetry, secretId, {
       kind,
       step,
       token,
       at: deps.clock.now(),
-      reason: outcomeReason(error),
+      reason: error instanceof RotationEndedError ? endedReason(error) : outcomeReason(error),
     });
     throw error;
   }
@@ -59,10 +65,25 @@ export const MAX_REASON_LENGTH = 240;
 /** "NovalaUnavailableError: Novala … gave up after 4 attempts": the error's name and redacted message, cut short. */
 export function outcomeReason(error: unknown): string {
   const name = error instanceof Error && error.name !== "Error" ? `${error.name}: ` : "";
-  const text = redact(`${name}${errorMessage(error)}`)
-    .replace(/\s+/g, " ")
-    .trim();
-  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH - 3)}...` : text;
+  return shortened(`${name}${errorMessage(error)}`, MAX_REASON_LENGTH);
+}
+
+/**
+ * An ended rotation's reason: what went wrong (the cause's name and problem), cut short so that the fix that closes it
+ * always fits whole: "NovalaHttpError: Novala POST /api/v1/api-keys answered 409: … . Revoke unused keys …".
+ */
+function endedReason(error: RotationEndedError): string {
+  const fix = shortened(error.fix, MAX_REASON_LENGTH);
+  const cause = error.cause;
+  const name = cause instanceof Error && cause.name !== "Error" ? `${cause.name}: ` : "";
+  const room = MAX_REASON_LENGTH - fix.length - 2;
+  return room < 20 ? fix : `${shortened(`${name}${error.problem}`, room)}. ${fix}`;
+}
+
+/** `text` redacted, on one line, and at most `max` characters (cut with "..."). */
+function shortened(text: string, max: number): string {
+  const line = redact(text).replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 }
 
 /** Records nothing: for callers that have nowhere to keep an outcome. */

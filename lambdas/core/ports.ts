@@ -50,8 +50,19 @@ export interface SecretStore {
   putPendingValue(secretId: string, versionId: string, value: string): Promise<void>;
   /** UpdateSecretVersionStage. */
   moveStage(secretId: string, stage: string, move: { toVersionId?: string; fromVersionId?: string }): Promise<void>;
-  /** ListSecretVersionIds with IncludeDeprecated: every version id, labelled or not, with its labels. */
-  listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]>;
+  /**
+   * ListSecretVersionIds with IncludeDeprecated: every version id, labelled or not, with its labels and the date
+   * Secrets Manager created it (set by the service: no writer of the secret can choose it; moto answers the time of
+   * the call instead, see test/integration/secrets-manager-contract.test.ts).
+   */
+  listVersions(secretId: string): Promise<SecretVersion[]>;
+}
+
+/** One version as ListSecretVersionIds lists it. */
+export interface SecretVersion {
+  versionId: string;
+  stages: string[];
+  createdDate?: Date;
 }
 
 /** Novala's key object: metadata only, never the secret key. */
@@ -62,6 +73,11 @@ export interface NovalaKey {
   publishableKey: string;
   status: "active" | "revoked";
   createdAt: string;
+  /**
+   * When the key last authenticated, as Novala reports it: null or absent when never (or when Novala does not say).
+   * Any other text that is not a timestamp (the adapter turns a value that is not a string into "unknown") is read as
+   * "used, time unknown" by the due revocation, never as "unused" (lambdas/core/revocation-usage.ts).
+   */
   lastUsedAt?: string | null;
 }
 
@@ -126,7 +142,10 @@ export interface RevocationScheduler {
    * of that name is already there (a retried finishSecret), which is never replaced.
    */
   ensureScheduled(name: string, at: Date, request: RevocationRequest): Promise<"created" | "exists">;
-  /** Whether the schedule `name` is still there (it has not fired yet: fired schedules delete themselves). */
+  /**
+   * Whether the schedule `name`, or one of its postponements (`name-p1`, `name-p2`, …: lambdas/core/key-name.ts), is
+   * still there (it has not fired yet: fired schedules delete themselves).
+   */
   isScheduled(name: string): Promise<boolean>;
 }
 
@@ -151,21 +170,44 @@ export interface KeyRotationRolledBack {
   reason: string;
 }
 
+/**
+ * A Key Revocation Postponed event: a due revocation waits because a consumer still used the retired key within the
+ * quiet window. Ids and times only.
+ */
+export interface KeyRevocationPostponed {
+  secretArn: string;
+  keyId: string;
+  /** Novala's last use of the key (ISO 8601), or "unknown" when Novala's answer was not a timestamp. */
+  lastUsedAt: string;
+  /** When the revocation is checked again (ISO 8601). */
+  nextCheckAt: string;
+  /** When the key is revoked (or kept, by configuration) whatever its use (ISO 8601). */
+  hardLimitAt: string;
+  /** How many times this key's revocation has been postponed, this one included. */
+  postponements: number;
+}
+
 /** Tells the secret's consumers that its key changed (EventBridge in AWS), so they can refresh a cached key at once. */
 export interface RotationEvents {
   keyRotated(event: KeyRotated): Promise<void>;
   rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
+  /** The revocation function's: consumers of the retired key still use it (they should refresh the secret). */
+  keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void>;
 }
 
 /** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
 export interface RotationOutcome {
-  /** in-progress: a step before finishSecret succeeded; succeeded: finishSecret did. */
-  kind: "in-progress" | "succeeded" | "rolled-back" | "failed";
+  /**
+   * in-progress: a step before finishSecret succeeded; succeeded: finishSecret did; rolled-back: testSecret found the
+   * new key unhealthy; ended: createSecret met a failure a retry cannot fix and ended the rotation (AWSPENDING
+   * removed); failed: anything else threw (AWSPENDING stays for the retry).
+   */
+  kind: "in-progress" | "succeeded" | "rolled-back" | "ended" | "failed";
   step: string;
   /** The rotation token (the version id). */
   token: string;
   at: Date;
-  /** Why it rolled back or failed: the error's name and its redacted message, short. */
+  /** Why it rolled back, ended or failed: the error's name and its redacted message, short (ended: and the fix). */
   reason?: string;
 }
 
@@ -181,6 +223,7 @@ export type MetricName =
   | "RotationsSucceeded"
   | "RotationsFailed"
   | "RotationsRolledBack"
+  | "RotationsEnded"
   | "KeysRevoked"
   | "RevocationsScheduled"
   | "RevocationsRefused"
@@ -188,7 +231,9 @@ export type MetricName =
   | "RevocationsFailed"
   | "HealthCheckLatency"
   | "RotationEventsFailed"
-  | "RotationsOverdue";
+  | "RotationsOverdue"
+  | "RevocationsPostponed"
+  | "RevocationHardLimitReached";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {

@@ -43,28 +43,10 @@ export async function proveClaim(
   claim: KeyClaim,
   lineage?: { secretArn: string; versionId: string },
 ): Promise<Proof> {
-  if (!KEY_ID_PATTERN.test(claim.keyId)) return { outcome: "refused", reason: "the key id is malformed" };
-  if (manager.managed && claim.keyId === manager.keyId) {
-    return { outcome: "refused", reason: `key ${claim.keyId} is the manager key` };
-  }
-  // Only a secret key proves possession: /api-keys/self also answers for the pair's publishable key, which is public.
-  const secretKey = claim.secretKey && SECRET.test(claim.secretKey) ? claim.secretKey : undefined;
-  let key: NovalaKey | undefined;
-  if (secretKey) {
-    try {
-      key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
-    } catch (error) {
-      if (!(error instanceof KeyUnauthorizedError)) throw error;
-    }
-  }
-  if (key) {
-    if (key.id !== claim.keyId) {
-      return { outcome: "refused", reason: `its secret key authenticates as key ${key.id}, not ${claim.keyId}` };
-    }
-    return key.status === "active"
-      ? { outcome: "proven", key, by: "secret-key" }
-      : { outcome: "gone", status: "revoked" };
-  }
+  const problem = claimProblem(manager, claim);
+  if (problem) return { outcome: "refused", reason: problem };
+  const bySecretKey = await proofBySecretKey(deps, manager, claim);
+  if (bySecretKey) return bySecretKey;
   // The secret key does not authenticate (or there is none): only Novala's own record can settle the claim.
   const known = await deps.keys.get(manager, claim.keyId);
   if (!known) return { outcome: "gone", status: "unknown" };
@@ -72,10 +54,77 @@ export async function proveClaim(
   if (lineage && hasRotationTag(known.name, lineage.secretArn, lineage.versionId)) {
     return { outcome: "proven", key: known, by: "lineage-tag" };
   }
-  return {
-    outcome: "refused",
-    reason: `${secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`,
-  };
+  return { outcome: "refused", reason: unprovenReason(claim) };
+}
+
+/**
+ * Proof that the retired version `holder` holds `claim`, before a revocation acts on it (revokes it, or postpones its
+ * revocation). It reads Novala's record of the key once, with the manager's credentials (GET /api-keys/{id}), which does
+ * not use the key and so leaves its lastUsedAt alone. A key the rotator minted for exactly the version that holds it
+ * carries that version's lineage tag in its name: the record proves it, without another call. A key without that tag
+ * (a secret's first, onboarded key) is proven as ever by its secret key (GET /api-keys/self): one more call, which
+ * Novala counts as a use of the key (the caller records it as the rotator's own). Never a publishable key, never the
+ * manager key. A proven key is answered with the record as read before any use of it.
+ */
+export async function proveRetiredKey(
+  deps: Pick<RotationDeps, "keys">,
+  manager: ManagerCredentials,
+  claim: KeyClaim,
+  holder: { secretArn: string; versionId: string },
+): Promise<Proof> {
+  const problem = claimProblem(manager, claim);
+  if (problem) return { outcome: "refused", reason: problem };
+  const record = await deps.keys.get(manager, claim.keyId);
+  if (!record) return { outcome: "gone", status: "unknown" };
+  if (record.id !== claim.keyId) {
+    return { outcome: "refused", reason: `Novala answered key ${record.id} when asked for key ${claim.keyId}` };
+  }
+  if (record.status === "revoked") return { outcome: "gone", status: "revoked" };
+  if (hasRotationTag(record.name, holder.secretArn, holder.versionId)) {
+    return { outcome: "proven", key: record, by: "lineage-tag" };
+  }
+  const bySecretKey = await proofBySecretKey(deps, manager, claim);
+  if (bySecretKey?.outcome === "proven") return { ...bySecretKey, key: record };
+  return bySecretKey ?? { outcome: "refused", reason: unprovenReason(claim) };
+}
+
+/** Why `claim` may not be acted on whatever Novala says, or undefined. */
+function claimProblem(manager: ManagerCredentials, claim: KeyClaim): string | undefined {
+  if (!KEY_ID_PATTERN.test(claim.keyId)) return "the key id is malformed";
+  if (manager.managed && claim.keyId === manager.keyId) return `key ${claim.keyId} is the manager key`;
+  return undefined;
+}
+
+/**
+ * The claim's secret key asked who it is (GET /api-keys/self, at the manager's origin): proven, gone, or refused when
+ * it authenticates as another key; undefined when there is no secret key or it does not authenticate.
+ */
+async function proofBySecretKey(
+  deps: Pick<RotationDeps, "keys">,
+  manager: ManagerCredentials,
+  claim: KeyClaim,
+): Promise<Proof | undefined> {
+  // Only a secret key proves possession: /api-keys/self also answers for the pair's publishable key, which is public.
+  const secretKey = claim.secretKey && SECRET.test(claim.secretKey) ? claim.secretKey : undefined;
+  if (!secretKey) return undefined;
+  let key: NovalaKey;
+  try {
+    key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
+  } catch (error) {
+    if (error instanceof KeyUnauthorizedError) return undefined;
+    throw error;
+  }
+  if (key.id !== claim.keyId) {
+    return { outcome: "refused", reason: `its secret key authenticates as key ${key.id}, not ${claim.keyId}` };
+  }
+  return key.status === "active"
+    ? { outcome: "proven", key, by: "secret-key" }
+    : { outcome: "gone", status: "revoked" };
+}
+
+function unprovenReason(claim: KeyClaim): string {
+  const secretKey = claim.secretKey && SECRET.test(claim.secretKey);
+  return `${secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`;
 }
 
 /** A refused claim: logged at error level and counted (the KeyClaimsRefused alarm watches the metric). */
@@ -88,8 +137,11 @@ export function reportRefusedClaim(
   deps.telemetry.metric("KeyClaimsRefused");
 }
 
-/** The key id and secret key a stored value claims, leniently; undefined when it names no key id. */
-export function keyClaimOf(value: string | undefined, where: string): KeyClaim | undefined {
+/**
+ * The key id and secret key a stored value claims, leniently (an old version need not pass today's validation to be
+ * retired); undefined when it names no key id. The one reader of a claim: `keyClaimOf(value)?.keyId` is a value's key id.
+ */
+export function keyClaimOf(value: string | undefined, where = ""): KeyClaim | undefined {
   if (value === undefined) return undefined;
   try {
     const parsed = JSON.parse(value) as { keyId?: unknown; secretKey?: unknown } | null;

@@ -1,6 +1,12 @@
 /** createSecret's two rules: the current key's proven scopes, and a replacement key made and checked exactly once. */
 import type { RotationDeps } from "./context.js";
-import { CreateOutcomeUnknownError, KeyClaimRefusedError, KeyUnauthorizedError, RotationStateError } from "./errors.js";
+import {
+  CreateAnswerRefusedError,
+  CreateOutcomeUnknownError,
+  CurrentKeyUnusableError,
+  KeyClaimRefusedError,
+  KeyUnauthorizedError,
+} from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
 import type { CreatedNovalaKey, NovalaKey } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
@@ -12,7 +18,9 @@ const MANAGE_SCOPE = "api_keys.manage";
 /**
  * The current key's scopes, from Novala, once the current version proves it holds the key it names: its secret key
  * must authenticate as its keyId. Novala is the source of truth; a stored list that disagrees is logged and corrected.
- * A consumer of a manager never holds api_keys.manage, so its replacement never receives it.
+ * A consumer of a manager never holds api_keys.manage, so its replacement never receives it. A current (or manager)
+ * key Novala no longer accepts raises CurrentKeyUnusableError, a claim Novala does not prove KeyClaimRefusedError:
+ * neither can a retry fix.
  */
 export async function provenScopes(
   deps: RotationDeps,
@@ -31,18 +39,22 @@ export async function provenScopes(
     // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
     // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
     if (!(error instanceof KeyUnauthorizedError)) throw error;
-    throw new RotationStateError(
-      manager.managed
-        ? `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
-            `it was revoked or rotated outside this rotator. ${fix(current.secret.managerSecretId ?? "<manager secret>")}`
-        : `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
-            `rotated outside this rotator (for example in Novala's dashboard). ${fix(secretArn)}`,
-    );
+    throw manager.managed
+      ? new CurrentKeyUnusableError(
+          `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
+            "it was revoked or rotated outside this rotator",
+          fix(current.secret.managerSecretId ?? "<manager secret>"),
+        )
+      : new CurrentKeyUnusableError(
+          `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
+            "rotated outside this rotator (for example in Novala's dashboard)",
+          fix(secretArn),
+        );
   }
   if (proof.outcome === "gone") {
-    throw new RotationStateError(
-      `the current key ${keyId} is ${proof.status} at Novala: it was rotated or revoked outside this rotator. ` +
-        fix(secretArn),
+    throw new CurrentKeyUnusableError(
+      `the current key ${keyId} is ${proof.status} at Novala: it was rotated or revoked outside this rotator`,
+      fix(secretArn),
     );
   }
   if (proof.outcome === "refused")
@@ -64,15 +76,23 @@ export async function provenScopes(
 }
 
 /** Logs and counts a refused claim, and returns the error that fails the step. */
-function refuse(deps: RotationDeps, message: string, fields: Record<string, unknown>): KeyClaimRefusedError {
+function refuse(
+  deps: RotationDeps,
+  message: string,
+  fields: Record<string, unknown>,
+  Refusal: typeof KeyClaimRefusedError = KeyClaimRefusedError,
+): KeyClaimRefusedError {
   reportRefusedClaim(deps, message, fields);
-  return new KeyClaimRefusedError(message);
+  return new Refusal(message);
 }
 
 /**
- * The create answer is input from a host, not a fact: it must describe exactly the key asked for, or the key is
- * revoked (when its id is usable) and the step fails. A key whose id is unusable carries this rotation's lineage tag,
- * so the retried createSecret finds and revokes it.
+ * The create answer is input from a host, not a fact: it must describe exactly the key asked for, or the step fails
+ * with CreateAnswerRefusedError, which ends the rotation. The key the answer names is revoked only when Novala proves
+ * it is the one this create made (its secret key authenticates as that id, or Novala's record of it carries this
+ * rotation's lineage tag), so an answer can never get another key revoked. A key made but not proven (its id unusable,
+ * or the answer named another) carries this rotation's lineage tag; once the rotation has ended its version holds no
+ * label, so the next createSecret of the secret finds it by that tag and revokes it (an abandoned rotation's key).
  */
 async function checkCreatedKey(
   deps: RotationDeps,
@@ -80,6 +100,7 @@ async function checkCreatedKey(
   created: CreatedNovalaKey,
   asked: { name: string; scopes: string[] },
   current: ParsedKeySecret,
+  lineage: { secretArn: string; versionId: string },
 ): Promise<void> {
   const mode = current.secret.secretKey.match(SECRET)?.[1];
   const existing = created.id === current.secret.keyId || created.id === manager.keyId;
@@ -93,14 +114,22 @@ async function checkCreatedKey(
     [created.secretKey.match(SECRET)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
   ].find(([failed]) => failed)?.[1] as string | undefined;
   if (!problem) return;
-  const revocable = KEY_ID_PATTERN.test(created.id) && !existing;
-  if (revocable) await deps.keys.revoke(manager, created.id);
+  let revoked = "nothing was revoked";
+  if (KEY_ID_PATTERN.test(created.id) && !existing) {
+    const claim = { keyId: created.id, secretKey: created.secretKey, where: "Novala's create answer" };
+    const proof = await proveClaim(deps, manager, claim, lineage);
+    if (proof.outcome === "proven") {
+      await deps.keys.revoke(manager, created.id);
+      revoked = "the new key was revoked";
+    } else {
+      revoked = `key ${created.id} was not revoked: ${proof.outcome === "gone" ? `it is ${proof.status}` : proof.reason}`;
+    }
+  }
   throw refuse(
     deps,
-    `Novala's create answer describes ${problem}; ${revocable ? "the new key was revoked" : "nothing was stored"}`,
-    {
-      keyId: created.id,
-    },
+    `Novala's create answer describes ${problem}; nothing was stored, ${revoked}`,
+    { keyId: created.id },
+    CreateAnswerRefusedError,
   );
 }
 
@@ -147,7 +176,7 @@ export async function createReplacementKey(
     const asked = { name: replacementKeyName(current.secret.name, secretArn, token), scopes };
     try {
       const created = await deps.keys.create(manager, asked);
-      await checkCreatedKey(deps, manager, created, asked, current);
+      await checkCreatedKey(deps, manager, created, asked, current, { secretArn, versionId: token });
       return { created, leftBehind: [...leftBehind].filter((keyId) => keyId !== created.id) };
     } catch (error) {
       if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;

@@ -1,24 +1,9 @@
 /** Retiring the key a promotion replaced: a revocation schedule after the grace period, or at once. */
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
+import { managerCredentials, type RotationDeps } from "./context.js";
 import { revocationScheduleName } from "./key-name.js";
-import { AWSCURRENT, AWSPREVIOUS, type StoredValue } from "./ports.js";
+import { AWSPREVIOUS, type StoredValue } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import type { ParsedKeySecret } from "./secret-value.js";
-
-/** What a promotion leaves: the value AWSCURRENT holds (validated) and the one AWSPREVIOUS holds, if any. */
-export interface Promoted {
-  current: ParsedKeySecret & { versionId: string };
-  previous?: StoredValue;
-}
-
-/** Reads both labels once (a retried finishSecret, which did not see the promotion happen). */
-export async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
-  return { current, ...(previous && { previous }) };
-}
 
 /** The manager credentials of `secret`, read at most once per step, and only when a key is really retired. */
 export function lazyManager(
@@ -36,23 +21,23 @@ export function lazyManager(
 /**
  * Retires the key that AWSPREVIOUS holds after a promotion: revokes it now (grace 0) or makes sure its one-time
  * revocation schedule exists. Safe to run any number of times: a retried finishSecret calls it again so that a
- * failure after the promotion never strands the old key. Acts only on a key the version proves it holds. `promoted`
- * is what the step read: before its own promotion (the outgoing AWSCURRENT becomes AWSPREVIOUS), or after it.
+ * failure after the promotion never strands the old key. Acts only on a key the version proves it holds.
+ * `currentKeyId` and `previous` are what the step read: before its own promotion (the outgoing AWSCURRENT becomes
+ * AWSPREVIOUS), or after it.
  */
 export async function retireOldKey(
   deps: RotationDeps,
   secretArn: string,
   token: string,
-  promoted: Promoted,
+  { currentKeyId, previous }: { currentKeyId: string; previous: StoredValue | undefined },
   manager: () => Promise<ManagerCredentials>,
 ): Promise<void> {
-  const { current, previous } = promoted;
   const claim = previousClaim(secretArn, previous);
   if (!previous || !claim) {
     deps.telemetry.warn("no AWSPREVIOUS key to retire", { previousVersionId: previous?.versionId });
     return;
   }
-  if (claim.keyId === current.secret.keyId) {
+  if (claim.keyId === currentKeyId) {
     // Secrets Manager's configuration test promotes a copy of the current key: there is nothing to retire.
     deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: claim.keyId });
     return;
@@ -88,7 +73,11 @@ function previousClaim(secretArn: string, previous: StoredValue | undefined): Ke
   return keyClaimOf(previous?.value, `AWSPREVIOUS (version ${previous?.versionId}) of secret ${secretArn}`);
 }
 
-/** Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. */
+/**
+ * Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. A key whose
+ * revocation is already scheduled (or postponed: key-name.ts) is left to that schedule, unproven: a proof would use the
+ * key after the watermark its schedule carries, and read as a consumer's use when the revocation falls due.
+ */
 async function retireClaimedKey(
   deps: RotationDeps,
   secretArn: string,
@@ -98,6 +87,12 @@ async function retireClaimedKey(
   versionId: string,
 ): Promise<void> {
   const keyId = claim.keyId;
+  const name = revocationScheduleName(secretArn, keyId);
+  const scheduling = deps.config.graceSeconds > 0 && deps.config.revocation !== undefined;
+  if (scheduling && (await deps.scheduler.isScheduled(name))) {
+    deps.telemetry.info("the old key's revocation is already scheduled", { keyId, schedule: name });
+    return;
+  }
   const proof = await proveClaim(deps, manager, claim);
   if (proof.outcome === "gone") {
     deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
@@ -111,20 +106,22 @@ async function retireClaimedKey(
     reportRefusedClaim(deps, `refused to retire key ${keyId} named by ${claim.where}: ${proof.reason}`, { keyId });
     return;
   }
-  if (deps.config.graceSeconds === 0 || !deps.config.revocation) {
+  if (!scheduling) {
     const outcome = await deps.keys.revoke(manager, keyId);
     if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
     deps.telemetry.info("revoked the old key", { keyId, outcome });
     return;
   }
-  const revokeAt = new Date(deps.clock.now().getTime() + deps.config.graceSeconds * 1000);
-  const name = revocationScheduleName(secretArn, keyId);
+  // The proof just used the key (GET /api-keys/self): Novala's lastUsedAt up to now is the rotator's own.
+  const rotatorUsedAt = deps.clock.now();
+  const revokeAt = new Date(rotatorUsedAt.getTime() + deps.config.graceSeconds * 1000);
   const outcome = await deps.scheduler.ensureScheduled(name, revokeAt, {
     secretId: secretArn,
     keyId,
     versionId,
     rotationToken: token,
     revokeAfter: revokeAt.toISOString(),
+    rotatorUsedAt: rotatorUsedAt.toISOString(),
   });
   if (outcome === "created") deps.telemetry.metric("RevocationsScheduled");
   deps.telemetry.info("scheduled the old key's revocation", {
@@ -133,9 +130,4 @@ async function retireClaimedKey(
     revokeAfter: revokeAt.toISOString(),
     outcome,
   });
-}
-
-/** The key id of a stored value, leniently: an old version need not pass today's validation to be retired. */
-export function keyIdOf(value: string): string | undefined {
-  return keyClaimOf(value, "")?.keyId;
 }

@@ -82,7 +82,10 @@ export async function checkRollback(deps: RollbackDeps, secretId: string): Promi
 }
 
 export interface RollbackActions {
-  /** Deletes the revocation schedule `name`; resolves whether there was one (false when no schedule group is known). */
+  /**
+   * Deletes the revocation schedule `name` and its postponements (`name-p…`, lambdas/core/key-name.ts); resolves
+   * whether there was one (false when no schedule group is known).
+   */
   cancelRevocation(name: string): Promise<boolean>;
   /** Where consumers are told (Key Rotation Rolled Back); none: nobody is told. */
   events?: RotationEvents;

@@ -1,13 +1,23 @@
 /** Publishing Key Rotated and Key Rotation Rolled Back: logged and counted on failure, never thrown. */
 import type { RotationDeps } from "./context.js";
 import { errorMessage, SecretValueError } from "./errors.js";
-import type { KeyRotationRolledBack } from "./ports.js";
-import { keyIdOf, type Promoted } from "./retire.js";
+import type { KeyRotationRolledBack, StoredValue } from "./ports.js";
+import { keyClaimOf } from "./possession.js";
+import type { ParsedKeySecret } from "./secret-value.js";
 
 /**
  * Tells consumers that a secret's key changed. A rotation that succeeded must not fail because the news could not be
  * sent: a failure here is logged and counted (RotationEventsFailed, which is alarmed), never thrown.
  */
+
+/**
+ * What a promotion leaves, as finishSecret reads it (before its own promotion, or after a crashed one): the value
+ * AWSCURRENT holds (validated) and the one AWSPREVIOUS holds, if any. Announced, then the old key retired.
+ */
+export interface Promoted {
+  current: ParsedKeySecret & { versionId: string };
+  previous?: StoredValue;
+}
 
 /** After a promotion (also a retried one: events are at least once). The ids come from what the step read. */
 export async function announceKeyRotated(
@@ -19,7 +29,7 @@ export async function announceKeyRotated(
   await publishing(deps, "Key Rotated", async () => {
     const newKeyId = current.versionId === token ? current.secret.keyId : undefined;
     if (!newKeyId) throw new SecretValueError(`version ${token} holds no key id`);
-    const oldKeyId = previous && keyIdOf(previous.value);
+    const oldKeyId = keyClaimOf(previous?.value)?.keyId;
     // A promoted copy of the current key (Secrets Manager's configuration test) changed nothing.
     if (oldKeyId === newKeyId) return;
     await deps.events.keyRotated({
@@ -36,12 +46,18 @@ export async function announceRolledBack(deps: RotationDeps, event: KeyRotationR
   await publishing(deps, "Key Rotation Rolled Back", () => deps.events.rotationRolledBack(event));
 }
 
-async function publishing(deps: RotationDeps, detailType: string, publish: () => Promise<void>): Promise<void> {
+/** Publishes with `publish`; a failure is logged and counted (RotationEventsFailed), never thrown. */
+export async function publishing(
+  deps: Pick<RotationDeps, "telemetry">,
+  detailType: string,
+  publish: () => Promise<void>,
+  unaffected = "the rotation itself",
+): Promise<void> {
   try {
     await publish();
   } catch (error) {
     deps.telemetry.metric("RotationEventsFailed");
-    deps.telemetry.warn(`could not publish the ${detailType} event; the rotation itself is not affected`, {
+    deps.telemetry.warn(`could not publish the ${detailType} event; ${unaffected} is not affected`, {
       errorName: (error as { name?: unknown } | null)?.name,
       errorMessage: errorMessage(error),
     });

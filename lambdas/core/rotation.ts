@@ -1,15 +1,16 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
 import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import { endIfRetryCannotFix } from "./end-rotation.js";
 import { HealthCheckFailedError, RotationRolledBackError, RotationStateError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
-import { proveClaim, reportRefusedClaim } from "./possession.js";
+import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "./ports.js";
+import { keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "./replacement-key.js";
-import { keyIdOf, lazyManager, readPromoted, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
-import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
+import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
+import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
 /**
  * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
@@ -17,80 +18,63 @@ import { announceKeyRotated, announceRolledBack } from "./rotation-events.js";
  */
 export { ROTATION_STEPS, type RotationStep };
 
+/**
+ * Runs one step for `token`: the guard first (as in AWS's rotation templates), then the step. A version that is
+ * already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ */
 export async function runRotationStep(
   deps: RotationDeps,
   step: RotationStep,
   secretId: string,
   token: string,
 ): Promise<void> {
-  // Nothing to push to Novala: a new key is live as soon as it is created, so setSecret needs no guard either.
-  if (step === "setSecret") return deps.telemetry.info("setSecret: nothing to do for Novala keys");
   const description = await deps.store.describe(secretId);
-  const state = guardStep(description, token);
-  if (state === "already-current") {
-    if (step !== "finishSecret") return deps.telemetry.info("version is already AWSCURRENT; nothing to do");
-    // A retried finish: the promotion happened, but the old key's retirement may not have.
-    if (description.versionStages[token]?.includes(AWSPENDING)) {
-      await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
-    }
-    const promoted = await readPromoted(deps, description.arn);
-    await announceKeyRotated(deps, description.arn, token, promoted);
-    await retireOldKey(deps, description.arn, token, promoted, lazyManager(deps, description.arn, promoted.current));
-    return deps.telemetry.metric("RotationsSucceeded");
+  if (guardStep(description, token) === "already-current" && step !== "finishSecret") {
+    return deps.telemetry.info("version is already AWSCURRENT; nothing to do");
   }
   switch (step) {
     case "createSecret":
-      return createSecret(deps, description.arn, token);
+      return createSecret(deps, description, token);
+    case "setSecret":
+      return setSecret(deps);
     case "testSecret":
       return testSecret(deps, description.arn, token);
-    case "finishSecret": {
-      const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
-      if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
-      const currentVersion = versionWithStage(description, AWSCURRENT);
-      // Read once, pinned to its version: the promotion below moves exactly this version to AWSPREVIOUS (or fails).
-      const outgoing =
-        currentVersion === undefined
-          ? undefined
-          : await deps.store.getValue(description.arn, { stage: AWSCURRENT, versionId: currentVersion });
-      const manager = lazyManager(deps, description.arn, pending);
-      await retireOutgoingPreviousKey(
-        deps,
-        description.arn,
-        token,
-        {
-          pendingKeyId: pending.secret.keyId,
-          outgoingKeyId: outgoing && keyIdOf(outgoing.value),
-          previousVersionId: versionWithStage(description, AWSPREVIOUS),
-        },
-        manager,
-      );
-      await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
-      await deps.store.moveStage(description.arn, AWSPENDING, { fromVersionId: token });
-      deps.telemetry.info("promoted the new key to AWSCURRENT", {
-        keyId: pending.secret.keyId,
-        newVersionId: token,
-        previousVersionId: currentVersion,
-      });
-      const promoted = { current: pending, ...(outgoing && { previous: outgoing }) };
-      await announceKeyRotated(deps, description.arn, token, promoted);
-      await retireOldKey(deps, description.arn, token, promoted, manager);
-      return deps.telemetry.metric("RotationsSucceeded");
-    }
+    case "finishSecret":
+      return finishSecret(deps, description, token);
   }
 }
 
-async function createSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
+/**
+ * createSecret: proves the current key, takes its scopes from Novala, creates the replacement key and stores it as
+ * AWSPENDING on `token`'s version. A version that already has a value keeps it (the keys other attempts minted for
+ * the token are revoked: revokeUnstoredKeys). A failure a retry cannot fix ends the rotation (RotationEndedError); any
+ * other leaves AWSPENDING for Secrets Manager's retry.
+ */
+async function createSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
+  const secretArn = description.arn;
   const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token });
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-  const manager = await managerCredentials(deps, secretArn, current);
   if (stored) {
     deps.telemetry.info("createSecret: the pending version already has a value");
     // The attempt that stored it may have died before revoking the keys other attempts left (revokeUnstoredKeys).
-    return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyIdOf(stored.value));
+    const current = await readKeySecret(deps, secretArn, AWSCURRENT);
+    if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+    const manager = await managerCredentials(deps, secretArn, current);
+    return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyClaimOf(stored.value)?.keyId);
   }
-  const scopes = await provenScopes(deps, secretArn, current, manager);
-  const { created, leftBehind } = await createReplacementKey(deps, manager, secretArn, current, scopes, token);
+  // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
+  const secret = { arn: secretArn, name: description.name, currentRead: false };
+  const current = await endIfRetryCannotFix(deps, token, secret, async () => {
+    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
+    if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+    return value;
+  });
+  const { managerSecretId } = current.secret;
+  const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
+  const { manager, scopes, created, leftBehind } = await endIfRetryCannotFix(deps, token, read, async () => {
+    const manager = await managerCredentials(deps, secretArn, current);
+    const scopes = await provenScopes(deps, secretArn, current, manager);
+    return { manager, scopes, ...(await createReplacementKey(deps, manager, secretArn, current, scopes, token)) };
+  });
   const value = JSON.stringify({
     ...current.raw,
     keyId: created.id,
@@ -105,10 +89,11 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
     await deps.store.putPendingValue(secretArn, token, value);
   } catch (error) {
     // The answer may have been lost after the write, or another attempt may have stored its own key first. Read by
-    // version id alone: that attempt's rotation may have finished since, and the version be AWSCURRENT, no longer
-    // AWSPENDING (a read pinned to AWSPENDING would fail, and this attempt's key be left live and unstored).
+    // version id alone (concurrency suite: "rotation ∥ retry of createSecret"): that attempt's rotation may have
+    // finished since, its version AWSCURRENT and no longer AWSPENDING, and a read pinned to AWSPENDING would fail and
+    // leave this attempt's key live, tagged with the AWSCURRENT version (which reconcile leaves alone).
     const stored = await deps.store.getValue(secretArn, { versionId: token }).catch(() => null);
-    const storedKeyId = stored ? keyIdOf(stored.value) : undefined;
+    const storedKeyId = stored ? keyClaimOf(stored.value)?.keyId : undefined;
     if (stored && storedKeyId === created.id) {
       return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
     }
@@ -116,11 +101,13 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
       await deps.keys.revoke(manager, created.id);
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
     }
-    // Another attempt stored its key: the keys left behind are revoked, never the stored one (it may be promoted).
+    // Another attempt stored its key: the keys left behind go, never the stored one (it may be promoted by now).
     if (stored) await revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
     throw error;
   }
-  // Only now, with the token's version holding this key for good, are the other keys minted for it revoked.
+  // Only now, the token's version holding this key for good, are the other keys minted for the token revoked. Race
+  // (concurrency suite: "rotation ∥ retry of createSecret"): revoked before the create, they included the key a
+  // delivery of this step still running had stored, which testSecret and finishSecret then promoted.
   await revokeUnstoredKeys(deps, manager, secretArn, current, token, created.id, leftBehind);
   deps.telemetry.info("created the replacement key and stored it as AWSPENDING", {
     oldKeyId: current.secret.keyId,
@@ -129,6 +116,18 @@ async function createSecret(deps: RotationDeps, secretArn: string, token: string
   });
 }
 
+/**
+ * setSecret: nothing to push to Novala, where a key is live as soon as it is created. Guarded all the same, so that a
+ * step for a token that is no longer AWSPENDING (an ended or rolled-back rotation) never reports success.
+ */
+async function setSecret(deps: RotationDeps): Promise<void> {
+  deps.telemetry.info("setSecret: nothing to do for Novala keys");
+}
+
+/**
+ * testSecret: health-checks the pending key. An unhealthy one is rolled back (revoked when the pending version proves
+ * it holds it, AWSPENDING removed, AWSCURRENT untouched) and the step throws; the current key is never revoked.
+ */
 async function testSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const pending = await readKeySecret(deps, secretArn, AWSPENDING, token);
   if (!pending) throw new RotationStateError(`version ${token} has no value to test; createSecret did not run`);
@@ -176,4 +175,79 @@ async function testSecret(deps: RotationDeps, secretArn: string, token: string):
   throw new RotationRolledBackError(
     `health check of key ${keyId} failed: ${verdict.reason}; rolled back (${revoked}, AWSPENDING removed, AWSCURRENT untouched)`,
   );
+}
+
+/**
+ * finishSecret: promotes the pending version to AWSCURRENT, removes AWSPENDING, announces the rotation and retires the
+ * old key. One path for the first run and a retry after a crash past the promotion: it reads what the promotion is
+ * about to move (before it) or what the promotion left (after it), and every write is idempotent, so a failure after
+ * the promotion never strands the old key.
+ */
+async function finishSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
+  const secretArn = description.arn;
+  const promotedBefore = description.versionStages[token]?.includes(AWSCURRENT) ?? false;
+  const promoted = promotedBefore ? await readPromoted(deps, secretArn) : await readPromotion(deps, description, token);
+  const manager = lazyManager(deps, secretArn, promoted.current);
+  if (!promotedBefore) await promote(deps, description, token, promoted, manager);
+  if (description.versionStages[token]?.includes(AWSPENDING)) {
+    await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token });
+  }
+  await announceKeyRotated(deps, secretArn, token, promoted);
+  const { current, previous } = promoted;
+  await retireOldKey(deps, secretArn, token, { currentKeyId: current.secret.keyId, previous }, manager);
+  deps.telemetry.metric("RotationsSucceeded");
+}
+
+/**
+ * What the promotion will leave, read before it: the pending value (validated) becomes AWSCURRENT, and the value
+ * AWSCURRENT holds now, read pinned to its version, becomes AWSPREVIOUS (the promotion moves exactly that version).
+ */
+async function readPromotion(deps: RotationDeps, description: SecretDescription, token: string): Promise<Promoted> {
+  const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
+  if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
+  const currentVersion = versionWithStage(description, AWSCURRENT);
+  const outgoing =
+    currentVersion === undefined
+      ? undefined
+      : await deps.store.getValue(description.arn, { stage: AWSCURRENT, versionId: currentVersion });
+  return { current: pending, ...(outgoing && { previous: outgoing }) };
+}
+
+/** What a promotion left, read after it (a retried finishSecret, which did not see it happen): both labels, once. */
+async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
+  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
+  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
+  return { current, ...(previous && { previous }) };
+}
+
+/**
+ * Moves AWSCURRENT to `token`, after retiring the key that would lose its last label when AWSPREVIOUS moves on
+ * (retireOutgoingPreviousKey).
+ */
+async function promote(
+  deps: RotationDeps,
+  description: SecretDescription,
+  token: string,
+  { current: pending, previous: outgoing }: Promoted,
+  manager: () => Promise<ManagerCredentials>,
+): Promise<void> {
+  const currentVersion = versionWithStage(description, AWSCURRENT);
+  await retireOutgoingPreviousKey(
+    deps,
+    description.arn,
+    token,
+    {
+      pendingKeyId: pending.secret.keyId,
+      outgoingKeyId: keyClaimOf(outgoing?.value)?.keyId,
+      previousVersionId: versionWithStage(description, AWSPREVIOUS),
+    },
+    manager,
+  );
+  await deps.store.moveStage(description.arn, AWSCURRENT, { toVersionId: token, fromVersionId: currentVersion });
+  deps.telemetry.info("promoted the new key to AWSCURRENT", {
+    keyId: pending.secret.keyId,
+    newVersionId: token,
+    previousVersionId: currentVersion,
+  });
 }

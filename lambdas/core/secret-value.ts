@@ -1,7 +1,7 @@
 /** The secret value's schema: parsing, validation and the value written for a new key. */
 import * as z from "zod/mini";
 import type { AllowedHosts } from "./allowed-hosts.js";
-import { SecretValueError } from "./errors.js";
+import { BaseUrlNotAllowedError, SecretValueError } from "./errors.js";
 
 const nonEmpty = z.string().check(z.minLength(1));
 
@@ -77,7 +77,7 @@ export function parseKeySecret(value: string, label: string, allowedHosts: Allow
     throw new SecretValueError(`${label}: fields "publishableKey" and "secretKey" mix live and test keys`);
   }
   if (!allowedHosts.isAllowed(secret.baseUrl)) {
-    throw new SecretValueError(
+    throw new BaseUrlNotAllowedError(
       `${label}: field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS (${allowedHosts.spec}), or plain http to a host that is not an explicitly listed loopback host`,
     );
   }

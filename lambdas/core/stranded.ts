@@ -2,6 +2,7 @@
 import { carriesRotationTag, hasRotationTag } from "./key-name.js";
 import type { KeyApi, NovalaKey, SecretStore } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim } from "./possession.js";
+import { readLastUse } from "./revocation-usage.js";
 
 /**
  * Stranded keys: active keys of a secret's lineage that nothing will ever revoke. A rotation retires the key it
@@ -159,9 +160,10 @@ export function classifyUnheldKeys(input: StrandedRuleInput): StrandedVerdict {
       verdict.leftAlone.push({ key, reason: { kind: "not-attributable" } });
       continue;
     }
-    const lastUsed = key.lastUsedAt ? new Date(key.lastUsedAt).getTime() : Number.NaN;
-    if (key.lastUsedAt && Number.isFinite(lastUsed) && lastUsed > input.now - input.graceMs) {
-      verdict.leftAlone.push({ key, reason: { kind: "used-within-grace", lastUsedAt: key.lastUsedAt } });
+    // A lastUsedAt that is not a timestamp is a use at an unknown time: never read as "unused".
+    const use = readLastUse(key.lastUsedAt);
+    if (use.kind === "unknown" || (use.kind === "at" && use.ms > input.now - input.graceMs)) {
+      verdict.leftAlone.push({ key, reason: { kind: "used-within-grace", lastUsedAt: use.text } });
       continue;
     }
     verdict.candidates.push({ key, attribution });

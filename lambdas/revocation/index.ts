@@ -1,24 +1,31 @@
-/** The revocation Lambda's handler: revokes a retired key when its one-time schedule fires. */
+/** The revocation Lambda's handler: runs a retired key's due revocation when its one-time schedule fires. */
+import type { Context } from "aws-lambda";
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readNovalaClientConfig } from "../core/config.js";
+import { readRevocationConfig } from "../core/config.js";
 import type { RevocationRequest } from "../core/ports.js";
-import { parseRevocationRequest, revokeRetiredKey } from "../core/revocation.js";
+import { parseRevocationRequest } from "../core/revocation.js";
+import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-usage.js";
 
 /**
- * The revocation function, the target of the one-time EventBridge Scheduler schedule that finishSecret creates.
- * Event: the schedule's Input, `{"secretId": "<secret ARN>", "keyId": "key_…", "rotationToken"?: "…",
- * "versionId"?: "…", "revokeAfter"?: "<ISO time>"}`. The event is a claim from whoever could invoke the function: it
- * revokes only a key that a retired version of that secret holds and proves (lambdas/core/revocation.ts); anything
- * else, a malformed event included, is refused (logged at error level, counted as RevocationsRefused). A key Novala
- * already reports gone is done. A failure throws, so Scheduler retries and finally sends the event to the dead-letter
- * queue.
+ * The revocation function, the target of the one-time EventBridge Scheduler schedules that finishSecret and its own
+ * postponements create. Event: the schedule's Input, `{"secretId": "<secret ARN>", "keyId": "key_…",
+ * "rotationToken"?: "…", "versionId"?: "…", "revokeAfter"?: "<ISO time>", "rotatorUsedAt"?: "<ISO time>",
+ * "postponements"?: n}`. The event is a claim from whoever could invoke the function: it acts only on a key that a
+ * retired version of that secret holds and proves, and revokes it unless a consumer used it within the quiet window,
+ * then postpones it (a new schedule to itself) up to the hard limit (lambdas/core/revocation-usage.ts). Anything else, a
+ * malformed event included, is refused (logged at error level, counted as RevocationsRefused). A key Novala already
+ * reports gone is done. A failure throws, so Scheduler retries and finally sends the event to the dead-letter queue.
+ * Its own ARN, the target of a postponement, comes from the invocation's context.
  */
 const telemetry = new PowertoolsTelemetry();
 
 export const handler = withTelemetry(telemetry, revoke);
 
-async function revoke(event: unknown): Promise<{ outcome: "revoked" | "already-revoked" | "refused" }> {
+async function revoke(
+  event: unknown,
+  context: Partial<Context>,
+): Promise<{ outcome: DueRevocationOutcome["outcome"] }> {
   const fields = (typeof event === "object" && event !== null ? event : {}) as Record<string, unknown>;
   telemetry.begin({
     secretId: String(fields.secretId ?? ""),
@@ -26,7 +33,7 @@ async function revoke(event: unknown): Promise<{ outcome: "revoked" | "already-r
     token: fields.rotationToken === undefined ? undefined : String(fields.rotationToken),
   });
   try {
-    const config = readNovalaClientConfig(process.env);
+    const config = readRevocationConfig(process.env, context.invokedFunctionArn);
     let request: RevocationRequest;
     try {
       request = parseRevocationRequest(event);
@@ -36,8 +43,8 @@ async function revoke(event: unknown): Promise<{ outcome: "revoked" | "already-r
       telemetry.metric("RevocationsRefused");
       return { outcome: "refused" };
     }
-    const outcome = await revokeRetiredKey(revocationDepsFromEnvironment(config, telemetry), request);
-    return { outcome };
+    const done = await runDueRevocation(revocationDepsFromEnvironment(config, telemetry), request);
+    return { outcome: done.outcome };
   } catch (error) {
     const safe = publicError(error);
     telemetry.error("revocation failed", { errorName: safe.name, errorMessage: safe.message });

@@ -16,6 +16,7 @@ import * as snsSubscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import {
+  HARD_LIMIT_METRIC,
   METRICS_NAMESPACE,
   METRICS_SERVICE,
   OVERDUE_CHECK,
@@ -154,6 +155,12 @@ export function createAlerts(
       revocationFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
       "The Novala key revocation function failed; Lambda retries, then the event goes to the dead-letter queue",
     ),
+    RotationsEnded: alarm(
+      "RotationsEnded",
+      customMetric("RotationsEnded"),
+      "A Novala key rotation met a failure a retry cannot fix (a create Novala refused, an unusable current key or " +
+        "value) and was ended: `novala-rotation status <secret>` says why and what to do (docs/operations.md)",
+    ),
     RevocationsRefused: alarm(
       "RevocationsRefused",
       customMetric("RevocationsRefused"),
@@ -180,6 +187,13 @@ export function createAlerts(
       customMetric("RotationEventsFailed"),
       "A Key Rotated or Key Rotation Rolled Back event could not be published: consumers were not told (the " +
         "rotation itself is done; see the rotation function's logs)",
+    ),
+    RevocationHardLimitReached: alarm(
+      "RevocationHardLimitReached",
+      customMetric(HARD_LIMIT_METRIC),
+      "A consumer still used a retired Novala key when its hard limit came: the revocation function revoked it " +
+        "anyway (consumers still on it now get 401) or, with atRevocationHardLimit keep, left it active. Find who " +
+        "uses the old key (its log names the secret and key) and make them read the current one",
     ),
     // A daily count of overdue secrets (the overdue check below); one day is the metric's natural period.
     RotationOverdue: alarm(

@@ -14,13 +14,11 @@ import { ROTATION_EVENT_SOURCE } from "../../lambdas/contract/environment.js";
 import { OUTCOME_TAG_KEYS } from "../../lambdas/contract/rotation-outcome.js";
 import type { NovalaKeyRotationProps, Settings } from "./props.js";
 
-/** The role EventBridge Scheduler assumes: invoke the revocation function, send what it cannot deliver to the queue. */
-export function createSchedulerRole(
-  scope: Construct,
-  groupName: string,
-  revocationFunction: lambda.IFunction,
-  deadLetterQueue: sqs.IQueue,
-): iam.Role {
+/**
+ * The role EventBridge Scheduler assumes: invoke the revocation function (granted by {@link allowSchedulerToInvoke},
+ * once the function exists: its environment names this role), send what it cannot deliver to the queue.
+ */
+export function createSchedulerRole(scope: Construct, groupName: string, deadLetterQueue: sqs.IQueue): iam.Role {
   const stack = Stack.of(scope);
   const role = new iam.Role(scope, "SchedulerRole", {
     description: "Assumed by EventBridge Scheduler to invoke the Novala key revocation function",
@@ -40,19 +38,23 @@ export function createSchedulerRole(
   });
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
-      sid: "InvokeRevocationFunctionOnly",
-      actions: ["lambda:InvokeFunction"],
-      resources: [revocationFunction.functionArn],
-    }),
-  );
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
       sid: "SendUndeliveredRevocations",
       actions: ["sqs:SendMessage"],
       resources: [deadLetterQueue.queueArn],
     }),
   );
   return role;
+}
+
+/** The scheduler role may invoke the revocation function, and nothing else. */
+export function allowSchedulerToInvoke(schedulerRole: iam.Role, revocationFunction: lambda.IFunction): void {
+  schedulerRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "InvokeRevocationFunctionOnly",
+      actions: ["lambda:InvokeFunction"],
+      resources: [revocationFunction.functionArn],
+    }),
+  );
 }
 
 export interface Grants {
@@ -131,29 +133,46 @@ export function grantFunctionRights(
       }),
     );
   }
+  // Both functions schedule revocations: finishSecret after the grace period, the revocation function when it
+  // postpones one. Each may create schedules in its own group only, pass the scheduler role only, and publish its
+  // events on the bus only.
+  for (const [role, purpose] of [
+    [rotationRole, "CreateRevocationSchedulesInOwnGroup"],
+    [revocationRole, "PostponeRevocationsInOwnGroup"],
+  ] as const) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: purpose,
+        actions: ["scheduler:CreateSchedule"],
+        resources: [scheduleArnsInGroup],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "PublishRotationEvents",
+        actions: ["events:PutEvents"],
+        resources: [eventBus.eventBusArn],
+        // Only events in the rotation's own source, so the role cannot impersonate another service on the bus.
+        conditions: { StringEquals: { "events:source": ROTATION_EVENT_SOURCE } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "PassSchedulerRoleOnly",
+        actions: ["iam:PassRole"],
+        resources: [schedulerRole.roleArn],
+        conditions: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+      }),
+    );
+  }
   rotationRole.addToPrincipalPolicy(
     new iam.PolicyStatement({
-      sid: "CreateRevocationSchedulesInOwnGroup",
-      // GetSchedule: createSecret leaves a key alone while its revocation is still scheduled (its grace period).
-      actions: ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
-      resources: [scheduleArnsInGroup],
-    }),
-  );
-  rotationRole.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      sid: "PublishRotationEvents",
-      actions: ["events:PutEvents"],
-      resources: [eventBus.eventBusArn],
-      // Only events in the rotation's own source, so the role cannot impersonate another service on the bus.
-      conditions: { StringEquals: { "events:source": ROTATION_EVENT_SOURCE } },
-    }),
-  );
-  rotationRole.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      sid: "PassSchedulerRoleOnly",
-      actions: ["iam:PassRole"],
-      resources: [schedulerRole.roleArn],
-      conditions: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+      sid: "FindRevocationSchedules",
+      // createSecret leaves a key alone, and finishSecret does not retire it again, while its revocation is still
+      // scheduled or postponed: ListSchedules by the key's schedule-name prefix in the group. ListSchedules has no
+      // resource-level permission: IAM evaluates it against every schedule of the account and region.
+      actions: ["scheduler:ListSchedules"],
+      resources: [schedulesOfAccount(scope)],
     }),
   );
 
@@ -213,7 +232,20 @@ export function acknowledgeNagFindings(
     `AwsSolutions-IAM5[Resource::${nagText(Stack.of(scope), scheduleArnsInGroup)}]`,
     "finishSecret names each one-time revocation schedule after the secret and the retired key at run time, so " +
       "the schedule ARNs are not known at deploy time; the wildcard covers only this construct's own schedule " +
-      "group and only scheduler:CreateSchedule and scheduler:GetSchedule.",
+      "group and only scheduler:CreateSchedule.",
+  );
+  ack(
+    revocationRole,
+    `AwsSolutions-IAM5[Resource::${nagText(Stack.of(scope), scheduleArnsInGroup)}]`,
+    "A postponed revocation is a one-time schedule named after the secret, the retired key and the postponement " +
+      "at run time; the wildcard covers only this construct's own schedule group and only scheduler:CreateSchedule.",
+  );
+  ack(
+    rotationRole,
+    `AwsSolutions-IAM5[Resource::${nagText(Stack.of(scope), schedulesOfAccount(scope))}]`,
+    "scheduler:ListSchedules supports no resource-level permission: EventBridge Scheduler authorizes it against " +
+      "schedule/*/* of the account and region whatever group the call names (aws/aws-cdk#38201). The function " +
+      "lists only its own group by name prefix; the answer holds schedule names and states, no inputs.",
   );
   if (props.vpc) {
     for (const role of [rotationRole, revocationRole]) {
@@ -225,6 +257,16 @@ export function acknowledgeNagFindings(
       );
     }
   }
+}
+
+/** Every schedule of the account and region: what IAM authorizes scheduler:ListSchedules against. */
+function schedulesOfAccount(scope: Construct): string {
+  return Stack.of(scope).formatArn({
+    service: "scheduler",
+    resource: "schedule",
+    resourceName: "*/*",
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
 }
 
 /** The ARN that an IAM policy needs for a secret: the full ARN, or the partial one plus Secrets Manager's suffix. */

@@ -8,8 +8,12 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import {
+  type AtHardLimit,
+  atHardLimitProblem,
+  DEFAULT_AT_HARD_LIMIT,
   DEFAULT_MAX_ROTATION_CONCURRENCY,
   DEFAULT_RATE_BUDGET_PER_SECOND,
+  hardLimitBelowGraceProblem,
   parseAllowedHosts,
   SCHEDULE_GROUP_NAME,
   SECONDS,
@@ -23,6 +27,18 @@ import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
 const OLDEST_NODE_MAJOR = 20;
 
 const MAX_LAMBDA_TIMEOUT = Duration.minutes(15);
+
+/**
+ * What a due revocation does with a retired key that consumers still use when its hard limit comes
+ * (`atRevocationHardLimit`).
+ */
+export const AtRevocationHardLimit = {
+  /** Revoke it anyway, and alarm: its consumers get 401 until they read the current key. */
+  REVOKE: "revoke",
+  /** Keep it active, schedule nothing more, and alarm: an operator revokes it once its consumers moved. */
+  KEEP: "keep",
+} as const satisfies Record<string, AtHardLimit>;
+export type AtRevocationHardLimit = AtHardLimit;
 
 /** Properties of a {@link NovalaKeyRotation}. */
 export interface NovalaKeyRotationProps {
@@ -70,6 +86,35 @@ export interface NovalaKeyRotationProps {
    * @default Duration.hours(24)
    */
   readonly gracePeriod?: Duration;
+
+  /**
+   * How recently a consumer must have used a retired key for its due revocation to wait: when the revocation falls
+   * due (after `gracePeriod`), a key Novala saw used within this window by anyone but the rotator itself is not
+   * revoked yet but checked again once the window after that use has passed (docs/design.md, "Revocation that waits
+   * for consumers"). From 1 minute to 24 hours, in whole seconds.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly revocationQuietWindow?: Duration;
+
+  /**
+   * The longest a retired key lives after its retirement, however much it is still used: at this limit the due
+   * revocation does what `atRevocationHardLimit` says, and alarms. Counted from Secrets Manager's own version dates,
+   * so no revocation event can lengthen it. From 1 hour to 30 days, in whole seconds, and not shorter than
+   * `gracePeriod`.
+   *
+   * @default Duration.days(7)
+   */
+  readonly revocationHardLimit?: Duration;
+
+  /**
+   * What the due revocation does with a key still in use at `revocationHardLimit`: `"revoke"` it anyway, or `"keep"`
+   * it active and schedule nothing more (an operator revokes it: `novala-rotation revoke`). Either way it logs an
+   * error and counts `RevocationHardLimitReached`, which is alarmed.
+   *
+   * @default AtRevocationHardLimit.REVOKE
+   */
+  readonly atRevocationHardLimit?: AtRevocationHardLimit;
 
   /**
    * The name of the EventBridge Scheduler group that holds the one-time revocation schedules. The rotation function
@@ -254,6 +299,9 @@ export interface Settings {
   rotationWindow?: Duration;
   rotateImmediatelyOnUpdate: boolean;
   gracePeriod: Duration;
+  revocationQuietWindow: Duration;
+  revocationHardLimit: Duration;
+  atRevocationHardLimit: AtHardLimit;
   allowedHosts: string[];
   healthCheckDeadline: Duration;
   retryBudget: Duration;
@@ -319,6 +367,39 @@ export function validate(props: NovalaKeyRotationProps): Settings {
       fail("gracePeriod", `must be whole seconds from 0 to ${max}, got ${gracePeriod.toHumanString()}`);
     }
   }
+
+  const wholeSeconds = (prop: string, value: Duration, setting: SecondsSetting) => {
+    if (value.isUnresolved()) return value;
+    const ms = value.toMilliseconds();
+    if (ms % 1000 !== 0 || secondsProblem(setting, ms / 1000)) {
+      const min = Duration.seconds(setting.minSeconds).toHumanString();
+      const max = Duration.seconds(setting.maxSeconds).toHumanString();
+      fail(prop, `must be whole seconds from ${min} to ${max}, got ${value.toHumanString()}`);
+    }
+    return value;
+  };
+  const revocationQuietWindow = wholeSeconds(
+    "revocationQuietWindow",
+    props.revocationQuietWindow ?? Duration.seconds(SECONDS.quietWindow.defaultSeconds),
+    SECONDS.quietWindow,
+  );
+  const revocationHardLimit = wholeSeconds(
+    "revocationHardLimit",
+    props.revocationHardLimit ?? Duration.seconds(SECONDS.hardLimit.defaultSeconds),
+    SECONDS.hardLimit,
+  );
+  if (!revocationHardLimit.isUnresolved() && !gracePeriod.isUnresolved()) {
+    const belowGrace = hardLimitBelowGraceProblem(revocationHardLimit.toSeconds(), gracePeriod.toSeconds());
+    if (belowGrace) {
+      fail(
+        "revocationHardLimit",
+        `(${revocationHardLimit.toHumanString()}) must not be shorter than gracePeriod (${gracePeriod.toHumanString()})`,
+      );
+    }
+  }
+  const atRevocationHardLimit = props.atRevocationHardLimit ?? DEFAULT_AT_HARD_LIMIT;
+  const atProblem = atHardLimitProblem(atRevocationHardLimit);
+  if (atProblem) fail("atRevocationHardLimit", atProblem);
 
   // The Lambdas' own parser: a pattern one accepts, the other accepts too.
   const allowedHosts = props.allowedHosts ?? [DEFAULT_ALLOWED_HOSTS];
@@ -430,6 +511,9 @@ export function validate(props: NovalaKeyRotationProps): Settings {
     ...(rotationWindow && { rotationWindow }),
     rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate ?? false,
     gracePeriod,
+    revocationQuietWindow,
+    revocationHardLimit,
+    atRevocationHardLimit,
     allowedHosts,
     healthCheckDeadline,
     retryBudget,

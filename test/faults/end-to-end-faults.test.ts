@@ -29,6 +29,7 @@ import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import type { SecretsManagerModel } from "../../local/secrets-manager-model.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
+import { recordChildOutput } from "../support/child-output.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { lambdaEnvironment, motoSuiteTitle, secretsManagerClientFor, skipMoto } from "../support/moto.js";
 
@@ -179,8 +180,14 @@ async function killChildAt(s: Setup, step: RotationStep, token: string, crashPoi
     ["--import", "tsx", RUN_STEP, JSON.stringify(event(step, s.secretArn, token))],
     { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
-  child.stdout?.on("data", (chunk: Buffer) => captured.push(chunk.toString("utf8")));
-  child.stderr?.on("data", (chunk: Buffer) => captured.push(chunk.toString("utf8")));
+  let printed = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk: Buffer) => {
+      captured.push(chunk.toString("utf8"));
+      printed += chunk.toString("utf8");
+    });
+  }
+  child.once("close", () => recordChildOutput(`run-step ${step}`, printed));
   const exited = once(child, "exit");
   try {
     await waitFor(() => crashPoint() || child.exitCode !== null, what, 30_000);
@@ -241,6 +248,31 @@ describe.skipIf(skipMoto)(motoSuiteTitle("faults end to end: handlers, moto_serv
     expect(s.sim.model.inspect(s.oldKey.id)?.status).toBe("active");
 
     await drive(s, token, ["finishSecret"]);
+    await expectRotatedCleanly(s);
+  });
+
+  it("a Novala that answers 409 to every create (its key limit): ended at once; after the limit, the next rotation runs", async () => {
+    s.sim.injectFault({
+      match: "POST /api/v1/api-keys",
+      kind: "status",
+      status: 409,
+      message: "key limit reached",
+      count: 100,
+    });
+    const token = await startRotation(fx.secrets, s.secretArn);
+    // One invocation ends it: nothing for Secrets Manager to retry, no abort for an operator to run.
+    const ended = await invoke(s, "createSecret", token);
+    expect(ended?.name).toBe("RotationEndedError");
+    expect(ended?.message).toMatch(
+      /answered 409: key limit reached\. Revoke unused keys or raise the tenant's key limit/,
+    );
+    await expectCurrentWorks(s, "after the ending");
+    expect(await pendingOnAnotherVersion(s)).toBe(false);
+    expect(activeRotatorKeys(s)).toEqual([]);
+    expect(s.sim.model.inspect(s.oldKey.id)?.status).toBe("active");
+
+    s.sim.clearFaults();
+    await drive(s, await startRotation(fx.secrets, s.secretArn));
     await expectRotatedCleanly(s);
   });
 

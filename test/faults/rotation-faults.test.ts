@@ -6,7 +6,9 @@
  * issue 9: no key outside the rotated secret's lineage changes status (6), no key is minted beyond the lineage's first
  * key's scopes (7). The tenant also holds the manager key and two other teams' secrets; the adversary properties add a
  * writer of the rotated secret who forges values, plays label games and fires forged revocation events
- * (support/adversary.ts), its moves shrinking like faults.
+ * (support/adversary.ts), its moves shrinking like faults. Issue 16 adds a consumer that keeps using its cached key
+ * after a rotation, and invariant 8: no key a consumer used within the quiet window is revoked by a due revocation
+ * before its hard limit, and no postponed key outlives its hard limit unalarmed.
  *
  * FAULT_RUNS sets the number of random schedules (default: a CI-sized run), FAULT_SEED replays a run: a failure prints
  * fast-check's seed, path and the shrunk (shortest) schedule; FAULT_SEED=<seed> FAULT_PATH=<path> replays exactly that
@@ -38,6 +40,8 @@ const RUNS = Number(process.env.FAULT_RUNS ?? 1000);
 const SEED = process.env.FAULT_SEED === undefined ? undefined : Number(process.env.FAULT_SEED);
 /** Port calls one scenario makes at most, roughly: faults are placed among them. */
 const MAX_CALL_INDEX = 90;
+/** A consumer that never moves off its cached key until it answers 401 (100 days: longer than any scenario). */
+const NEVER_MOVES = 100 * 24 * 3600_000;
 
 const faultArb: fc.Arbitrary<Fault> = fc.record({
   at: fc.nat({ max: MAX_CALL_INDEX }),
@@ -71,6 +75,17 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     { weight: 1, arbitrary: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) },
   ),
   revocationsBetween: fc.boolean(),
+  // Novala answers 409 (its key limit) to the first create or two in one scenario out of eight: the rotation ends.
+  createRefused: fc.oneof(
+    { weight: 7, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) },
+  ),
+  // A consumer that keeps using the old key in one scenario out of three: for 0, 30 minutes, 2 hours after its
+  // retirement, or (100 days) never until it is revoked.
+  consumerLagMs: fc.oneof(
+    { weight: 2, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.constantFrom(0, 30 * 60_000, 2 * 3600_000, NEVER_MOVES) },
+  ),
 });
 
 /** The combined scenarios with an adversary, and fewer faults (its moves shift the call indexes anyway). */
@@ -86,6 +101,7 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   const outcomes = new Map<string, number>();
   let abandonedKeys = 0;
   const lost = { scenarios: 0, schedulesGivenUp: 0, reconciled: 0 };
+  const usage = { consumers: 0, postponements: 0, hardLimitRevocations: 0, consumerCalls: 0, consumerCutOff: 0 };
   const operator = { rolledBack: 0, aborted: 0 };
   const adversary = {
     schedules: 0,
@@ -107,6 +123,11 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
       lost.schedulesGivenUp += summary.schedulerGaveUp;
       lost.reconciled += summary.reconciled;
       operator.rolledBack += summary.rolledBack;
+      if (scenario.consumerLagMs !== null && scenario.consumerLagMs !== undefined) usage.consumers += 1;
+      usage.postponements += summary.usage.postponements;
+      usage.hardLimitRevocations += summary.usage.hardLimitRevocations;
+      usage.consumerCalls += summary.usage.consumerCalls;
+      usage.consumerCutOff += summary.usage.consumerCutOff;
       operator.aborted += summary.aborted;
       const moves = summary.adversary;
       if (moves.planned > 0) adversary.schedules += 1;
@@ -137,12 +158,17 @@ async function check(name: string, arbitrary: fc.Arbitrary<Scenario>, runs: numb
   console.info(
     `fault property "${name}": ${details.numRuns} schedules in ${Date.now() - started} ms (seed ${details.seed}); outcomes ${JSON.stringify(Object.fromEntries(outcomes))}; keys stranded by abandoned rotations (alarmed): ${abandonedKeys}; Scheduler gave up on ${lost.schedulesGivenUp} revocation(s) in ${lost.scenarios} schedules; reconcile revoked ${lost.reconciled} stranded key(s); operator rollbacks ${operator.rolledBack}, aborts ${operator.aborted} (lambdas/core); stranded at the end: 0`,
   );
+  if (usage.consumers > 0) {
+    console.info(
+      `  consumers: ${usage.consumers} schedules with a consumer (${usage.consumerCalls} calls), ${usage.postponements} revocations postponed, ${usage.hardLimitRevocations} revoked at the hard limit (alarmed), consumer cut off ${usage.consumerCutOff} time(s) (each checked by invariant 8)`,
+    );
+  }
   if (adversary.schedules > 0) {
     console.info(
       `  adversary: ${adversary.schedules} schedules with moves (${adversary.disturbed} disturbed the rotations), ${adversary.fired} moves fired, ${adversary.rejected} rejected by Secrets Manager; refusals: ${adversary.keyClaimsRefused} KeyClaimsRefused, ${adversary.revocationsRefused} RevocationsRefused, ${adversary.eventsMalformed} malformed events rejected; keys outside the lineage revoked or changed: ${adversary.foreignKeysChanged}`,
     );
   }
-  return { ...adversary, lost };
+  return { ...adversary, lost, outcomes, usage };
 }
 
 describe("fault schedules over the in-memory world (fast-check)", () => {
@@ -151,6 +177,20 @@ describe("fault schedules over the in-memory world (fast-check)", () => {
     // The property modelled what it claims: Scheduler gave up on revocations, and reconcile cleaned up after it.
     expect(stats.lost.schedulesGivenUp).toBeGreaterThan(0);
     expect(stats.lost.reconciled).toBeGreaterThan(0);
+    // And creates refused for good ended rotations (issue 16, item 5).
+    expect([...stats.outcomes.keys()].some((label) => label.includes("ended"))).toBe(true);
+  });
+
+  it("invariant 8 with a consumer in every schedule: postponed while used, never cut off before the hard limit", async () => {
+    const withConsumer = scenarioArb.chain((scenario) =>
+      fc
+        .constantFrom(30 * 60_000, 2 * 3600_000, NEVER_MOVES)
+        .map((consumerLagMs) => ({ ...scenario, graceSeconds: 3600 as const, consumerLagMs })),
+    );
+    const stats = await check("consumers", withConsumer, Math.max(50, Math.floor(RUNS / 3)));
+    // The property exercised what it claims: revocations waited, and some met the hard limit.
+    expect(stats.usage.postponements).toBeGreaterThan(0);
+    expect(stats.usage.hardLimitRevocations).toBeGreaterThan(0);
   });
 
   it("hold them when every fault is a process death (crash points only, dense)", async () => {
@@ -212,7 +252,38 @@ const CONFIGURATIONS: Array<[string, Partial<Scenario>]> = [
   ["grace 3600, health check fails (rollback)", { graceSeconds: 3600, health: "probe-403" }],
   ["grace 3600, 401 for ever (rollback)", { graceSeconds: 3600, propagationMs: 3_600_000 }],
   ["configuration test, grace 3600", { configTest: true, graceSeconds: 3600 }],
+  [
+    "grace 3600, the first create answered 409 (ended), then the next rotation",
+    { graceSeconds: 3600, createRefused: 1, secondRotation: true },
+  ],
 ];
+
+describe("a failure a retry cannot fix (issue 16, item 5)", () => {
+  it.each([
+    ["manager key", true],
+    ["self-managed", false],
+  ] as const)(
+    "a Novala that answers 409 to a create (%s): the rotation ends, the next one needs no abort",
+    async (_label, managed) => {
+      const summary = await runScenario({
+        ...BASE,
+        managed,
+        graceSeconds: 3600,
+        createRefused: 1,
+        secondRotation: true,
+      });
+      expect(summary.first).toBe("ended");
+      expect(summary.second).toBe("succeeded");
+      expect(summary.aborted).toBe(0);
+    },
+  );
+
+  it("two refused creates in a row end two rotations; nothing is left behind", async () => {
+    const summary = await runScenario({ ...BASE, createRefused: 2, secondRotation: true });
+    expect([summary.first, summary.second]).toEqual(["ended", "ended"]);
+    expect(summary.aborted).toBe(0);
+  });
+});
 
 describe("regressions the fault suite found", () => {
   it("a rollback by hand, then the next rotation: the key rolled back from is retired, not stranded", async () => {

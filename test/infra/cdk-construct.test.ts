@@ -15,11 +15,13 @@ import {
   ENV,
   OVERDUE_CHECK,
   parseAllowedHosts,
+  revocationEnvironment,
   rotationEnvironment,
   SECONDS,
 } from "../../lambdas/contract/environment.js";
 import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
-import { readNovalaClientConfig, readRotationConfig } from "../../lambdas/core/config.js";
+import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
+import { AtRevocationHardLimit } from "../../lib/index.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, stackPropsFromContext } from "../../lib/novala-rotation-stack.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
@@ -114,6 +116,9 @@ beforeAll(() => {
         timeout: Duration.minutes(10),
         novalaRateBudget: 12.5,
         rotationConcurrency: 25,
+        revocationQuietWindow: Duration.minutes(30),
+        revocationHardLimit: Duration.days(2),
+        atRevocationHardLimit: AtRevocationHardLimit.KEEP,
       });
     },
     { account: ACCOUNT, region: REGION },
@@ -218,6 +223,16 @@ describe("with the defaults", () => {
       POWERTOOLS_SERVICE_NAME: "novala-rotation",
       POWERTOOLS_METRICS_NAMESPACE: "NovalaKeyRotation",
       NODE_OPTIONS: "--enable-source-maps",
+      // Both functions carry the usage rule: the revocation function applies it, the CLI reads the rotation's.
+      REVOCATION_QUIET_WINDOW_SECONDS: "3600",
+      REVOCATION_HARD_LIMIT_SECONDS: "604800",
+      REVOCATION_AT_HARD_LIMIT: "revoke",
+    };
+    const target = {
+      REVOCATION_SCHEDULE_GROUP: groupName(defaults),
+      REVOCATION_SCHEDULER_ROLE_ARN: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
+      REVOCATION_DEAD_LETTER_QUEUE_ARN: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
+      ROTATION_EVENT_BUS: agnosticArn("events", "event-bus/default"),
     };
     const base = {
       Runtime: "nodejs24.x",
@@ -231,12 +246,10 @@ describe("with the defaults", () => {
       Environment: {
         Variables: {
           ...common,
+          ...target,
           HEALTH_CHECK_DEADLINE_SECONDS: "60",
           REVOCATION_GRACE_SECONDS: "86400",
-          REVOCATION_SCHEDULE_GROUP: groupName(defaults),
           REVOCATION_FUNCTION_ARN: getAtt(revocationFn),
-          REVOCATION_SCHEDULER_ROLE_ARN: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
-          REVOCATION_DEAD_LETTER_QUEUE_ARN: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
         },
       },
       VpcConfig: Match.absent(),
@@ -245,7 +258,8 @@ describe("with the defaults", () => {
     });
     defaults.template.hasResourceProperties("AWS::Lambda::Function", {
       ...base,
-      Environment: { Variables: common },
+      // Its own ARN comes from its invocation's context: in its environment it would be a CloudFormation cycle.
+      Environment: { Variables: { ...common, ...target } },
       DeadLetterConfig: { TargetArn: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")) },
     });
     defaults.template.resourceCountIs("AWS::Lambda::Function", 2);
@@ -297,6 +311,33 @@ describe("with the defaults", () => {
     });
     // The bus is the account's default one.
     expect(environment[ENV.eventBus]).toEqual(agnosticArn("events", "event-bus/default"));
+    expect(config.usage).toEqual({ quietWindowMs: 3600_000, hardLimitMs: 604_800_000, atHardLimit: "revoke" });
+
+    // The revocation function's: the same target and rule, its own ARN from the invocation's context.
+    const revocationFn = logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction");
+    const revocationVariables = (
+      defaults.json.Resources[revocationFn] as unknown as { Properties: { Environment: { Variables: Env } } }
+    ).Properties.Environment.Variables;
+    const revocationResolved = Object.fromEntries(
+      Object.entries(revocationVariables).map(([name, value]) => [name, resolved[name] ?? value]),
+    ) as Record<string, string>;
+    expect(revocationResolved).toEqual({
+      ...revocationEnvironment({
+        allowedHosts: [DEFAULT_ALLOWED_HOSTS],
+        rotationConcurrency: 2,
+        scheduleGroup: groupName(defaults),
+        schedulerRoleArn: arns.SchedulerRole as string,
+        deadLetterQueueArn: arns.RevocationDeadLetters as string,
+        eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+      }),
+      NODE_OPTIONS: "--enable-source-maps",
+    });
+    expect(readRevocationConfig(revocationResolved, `${arns.RevocationFunction}:live`)).toMatchObject({
+      usage: config.usage,
+      // Scheduler's role may invoke the unqualified function only: a qualifier in the context ARN is dropped.
+      revocation: { ...config.revocation, functionArn: arns.RevocationFunction },
+      eventBus: config.eventBus,
+    });
   });
 
   it("outputs the schedule group, both functions, the alert topic and the event bus from the app's stack", () => {
@@ -356,7 +397,7 @@ describe("with the defaults", () => {
 
   it("lets the rotation role touch only the listed secrets, its own schedule group and the scheduler role", () => {
     const statements = statementsOf(defaults, "RotationRole");
-    expect(statements).toHaveLength(6);
+    expect(statements).toHaveLength(7);
     expect(statements).toEqual(
       expect.arrayContaining([
         {
@@ -386,8 +427,15 @@ describe("with the defaults", () => {
         {
           Sid: "CreateRevocationSchedulesInOwnGroup",
           Effect: "Allow",
-          Action: ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
+          Action: "scheduler:CreateSchedule",
           Resource: agnosticArn("scheduler", `schedule/${groupName(defaults)}/*`),
+        },
+        {
+          // ListSchedules has no resource-level permission: IAM checks it against every schedule of the account.
+          Sid: "FindRevocationSchedules",
+          Effect: "Allow",
+          Action: "scheduler:ListSchedules",
+          Resource: agnosticArn("scheduler", "schedule/*/*"),
         },
         {
           Sid: "PassSchedulerRoleOnly",
@@ -419,11 +467,31 @@ describe("with the defaults", () => {
     });
   });
 
-  it("lets the revocation role only read the listed secrets, log, and dead-letter its failures", () => {
+  it("lets the revocation role read the listed secrets, postpone in its own group, publish, log, dead-letter", () => {
     const statements = statementsOf(defaults, "RevocationRole");
-    expect(statements).toHaveLength(4);
+    expect(statements).toHaveLength(7);
     expect(statements).toEqual(
       expect.arrayContaining([
+        {
+          Sid: "PostponeRevocationsInOwnGroup",
+          Effect: "Allow",
+          Action: "scheduler:CreateSchedule",
+          Resource: agnosticArn("scheduler", `schedule/${groupName(defaults)}/*`),
+        },
+        {
+          Sid: "PassSchedulerRoleOnly",
+          Effect: "Allow",
+          Action: "iam:PassRole",
+          Resource: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
+          Condition: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+        },
+        {
+          Sid: "PublishRotationEvents",
+          Effect: "Allow",
+          Action: "events:PutEvents",
+          Resource: agnosticArn("events", "event-bus/default"),
+          Condition: { StringEquals: { "events:source": "novala.key-rotation" } },
+        },
         {
           Sid: "ReadListedAndManagerSecrets",
           Effect: "Allow",
@@ -453,16 +521,16 @@ describe("with the defaults", () => {
   it("lets Scheduler's role invoke only the revocation function, for this account's schedule group", () => {
     expect(statementsOf(defaults, "SchedulerRole")).toEqual([
       {
-        Sid: "InvokeRevocationFunctionOnly",
-        Effect: "Allow",
-        Action: "lambda:InvokeFunction",
-        Resource: getAtt(logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction")),
-      },
-      {
         Sid: "SendUndeliveredRevocations",
         Effect: "Allow",
         Action: "sqs:SendMessage",
         Resource: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
+      },
+      {
+        Sid: "InvokeRevocationFunctionOnly",
+        Effect: "Allow",
+        Action: "lambda:InvokeFunction",
+        Resource: getAtt(logicalId(defaults, "AWS::Lambda::Function", "RevocationFunction")),
       },
     ]);
     defaults.template.hasResourceProperties("AWS::IAM::Role", {
@@ -530,7 +598,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 8);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 10);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -550,7 +618,14 @@ describe("with the defaults", () => {
         Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
       });
     }
-    for (const metricName of ["RevocationsRefused", "KeyClaimsRefused", "RevocationsFailed", "RotationEventsFailed"]) {
+    const customAlarms = [
+      "RotationsEnded",
+      "RevocationsRefused",
+      "KeyClaimsRefused",
+      "RevocationsFailed",
+      "RotationEventsFailed",
+    ];
+    for (const metricName of customAlarms) {
       defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "NovalaKeyRotation",
         MetricName: metricName,
@@ -568,6 +643,23 @@ describe("with the defaults", () => {
         },
       ],
     });
+  });
+
+  it("alarms when a retired key still in use reaches its hard limit (the revocation function's count)", () => {
+    const alarm = logicalId(defaults, "AWS::CloudWatch::Alarm", "RevocationHardLimitReached");
+    defaults.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "NovalaKeyRotation",
+      MetricName: "RevocationHardLimitReached",
+      Statistic: "Sum",
+      Period: 300,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      Dimensions: [{ Name: "service", Value: "novala-rotation" }],
+      AlarmActions: [{ Ref: logicalId(defaults, "AWS::SNS::Topic", "AlertTopic") }],
+      AlarmDescription: Match.stringLikeRegexp("still used a retired Novala key when its hard limit came"),
+    });
+    expect(defaults.rotation.alarms.RevocationHardLimitReached).toBeDefined();
+    expect(alarm).toContain("RevocationHardLimitReached");
   });
 
   it("checks daily for overdue rotations with the rotation function, and alarms on the count it publishes", () => {
@@ -615,7 +707,14 @@ describe("with the defaults", () => {
     const acknowledged = report.pluginReports.flatMap((plugin: { suppressedViolations?: unknown[] }) =>
       (plugin.suppressedViolations ?? []).map((v) => (v as { ruleName: string; reason: string }).ruleName),
     );
-    expect(acknowledged).toEqual([expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*:schedule\/.+\/\*\]$/)]);
+    // The schedules of the construct's own group, for the two roles that create them, and ListSchedules, which IAM
+    // checks against every schedule of the account (it has no resource-level permission).
+    const ownGroup = /^AwsSolutions-IAM5\[Resource::arn:.*:schedule\/TestStack-revocations\/\*\]$/;
+    expect(acknowledged.sort()).toEqual([
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*:schedule\/\*\/\*\]$/),
+      expect.stringMatching(ownGroup),
+      expect.stringMatching(ownGroup),
+    ]);
   });
 });
 
@@ -640,10 +739,23 @@ describe("with every option", () => {
           REVOCATION_GRACE_SECONDS: "0",
           NOVALA_RATE_BUDGET_PER_SECOND: "12.5",
           ROTATION_CONCURRENCY: "25",
+          REVOCATION_QUIET_WINDOW_SECONDS: "1800",
+          REVOCATION_HARD_LIMIT_SECONDS: "172800",
+          REVOCATION_AT_HARD_LIMIT: "keep",
         }),
       },
       ReservedConcurrentExecutions: 25,
       VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
+    });
+    custom.template.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: {
+        Variables: Match.objectLike({
+          REVOCATION_QUIET_WINDOW_SECONDS: "1800",
+          REVOCATION_HARD_LIMIT_SECONDS: "172800",
+          REVOCATION_AT_HARD_LIMIT: "keep",
+          REVOCATION_GRACE_SECONDS: Match.absent(),
+        }),
+      },
     });
     custom.template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 90 });
   });
@@ -769,6 +881,41 @@ describe("rejects wrong props at synth, naming the prop", () => {
     ["a memory size out of range", { memorySize: 64 }, /memorySize must be/],
     ["a rate budget of 0", { novalaRateBudget: 0 }, /novalaRateBudget must be a number of requests per second/],
     [
+      "a quiet window below a minute",
+      { revocationQuietWindow: Duration.seconds(30) },
+      /revocationQuietWindow must be whole seconds from 1 minute to 1 day, got 30 seconds/,
+    ],
+    [
+      "a quiet window above a day",
+      { revocationQuietWindow: Duration.hours(25) },
+      /revocationQuietWindow must be whole seconds from 1 minute to 1 day, got 1 day 1 hour/,
+    ],
+    [
+      "a quiet window in fractions of a second",
+      { revocationQuietWindow: Duration.millis(90_500) },
+      /revocationQuietWindow must be whole seconds/,
+    ],
+    [
+      "a hard limit below an hour",
+      { revocationHardLimit: Duration.minutes(30) },
+      /revocationHardLimit must be whole seconds from 1 hour to 30 days, got 30 minutes/,
+    ],
+    [
+      "a hard limit above 30 days",
+      { revocationHardLimit: Duration.days(31) },
+      /revocationHardLimit must be whole seconds from 1 hour to 30 days, got 31 days/,
+    ],
+    [
+      "a hard limit shorter than the grace period",
+      { revocationHardLimit: Duration.hours(12), gracePeriod: Duration.hours(24) },
+      /revocationHardLimit \(12 hours\) must not be shorter than gracePeriod \(1 day\)/,
+    ],
+    [
+      "an action at the hard limit that is neither revoke nor keep",
+      { atRevocationHardLimit: "wait" },
+      /atRevocationHardLimit must be "revoke" or "keep", got "wait"/,
+    ],
+    [
       "a concurrency below 10",
       { rotationConcurrency: 5 },
       /rotationConcurrency must be a whole number from 10 to 1000 .*got 5/,
@@ -810,6 +957,11 @@ describe("rejects wrong props at synth, naming the prop", () => {
       { scheduleExpression: "cron(0 4 ? * MON *)", rotationWindow: Duration.hours(24) },
       { timeout: Duration.seconds(120) },
       { scheduleExpression: "rate(4 hours)" },
+      { revocationQuietWindow: Duration.minutes(1) },
+      { revocationQuietWindow: Duration.hours(24) },
+      { revocationHardLimit: Duration.days(30) },
+      { revocationHardLimit: Duration.hours(1), gracePeriod: Duration.hours(1) },
+      { gracePeriod: Duration.days(7), revocationHardLimit: Duration.days(7) },
     ]) {
       expect(build(props)).not.toThrow();
     }
@@ -855,6 +1007,28 @@ describe("the app's context", () => {
     });
     expect(props.rotationWindow?.toHours()).toBe(2);
     expect(props.gracePeriod?.toSeconds()).toBe(0);
+  });
+
+  it("reads the quiet window, the hard limit and what happens at it, and names a bad one's key", () => {
+    const read = (context: Record<string, unknown>) =>
+      stackPropsFromContext(node({ ...required, secrets: "novala/a", ...context }));
+    const props = read({ revocationQuietWindow: "30m", revocationHardLimit: "14d", atRevocationHardLimit: "keep" });
+    expect(props.revocationQuietWindow?.toSeconds()).toBe(1800);
+    expect(props.revocationHardLimit?.toSeconds()).toBe(14 * 86_400);
+    expect(props.atRevocationHardLimit).toBe("keep");
+    expect(read({})).not.toHaveProperty("revocationQuietWindow");
+    expect(() => read({ revocationQuietWindow: "30s" })).toThrow(
+      /revocationQuietWindow: must be whole seconds from 1 minute to 1 day, got 30s \(example: -c revocationQuietWindow=1h\)/,
+    );
+    expect(() => read({ revocationHardLimit: "31d" })).toThrow(
+      /revocationHardLimit: must be whole seconds from 1 hour to 30 days, got 31d/,
+    );
+    expect(() => read({ revocationHardLimit: "2h", gracePeriod: "3h" })).toThrow(
+      /revocationHardLimit: \(7200 s\) must not be shorter than gracePeriod \(10800 s\)/,
+    );
+    expect(() => read({ atRevocationHardLimit: "later" })).toThrow(
+      /atRevocationHardLimit: must be "revoke" or "keep", got "later"/,
+    );
   });
 
   it("parses durations with their unit and names the key of a bad one", () => {

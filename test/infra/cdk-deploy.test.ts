@@ -187,6 +187,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
         AWS_ENDPOINT_URL: servers.moto.endpoint,
       },
       event,
+      { invokedFunctionArn: fn.arn },
     );
     printed.push(run.output);
     return run;
@@ -463,7 +464,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     await expect(
       servers.scheduler.send(new GetScheduleCommand({ GroupName: group, Name: scheduleName })),
     ).resolves.toBeTruthy();
-    const run = await cli(["rollback", CONSUMER_SECRET]);
+    const run = await cli(["rollback", CONSUMER_SECRET, "--revoke-now", "--yes"]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`removed schedule ${group}/${scheduleName}`);
     expect((await valueAt(consumerArn, "AWSCURRENT")).keyId).toBe(previous.keyId);

@@ -10,6 +10,7 @@ import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
+import { recordChildOutput } from "../support/child-output.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { invokeBundle } from "../support/invoke-bundle.js";
 import {
@@ -69,6 +70,7 @@ function synthesize(): { rotation: DeployedFunction; revocation: DeployedFunctio
     ],
     { encoding: "utf8", timeout: 240_000 },
   );
+  recordChildOutput("cdk synth", `${synth.stdout ?? ""}${synth.stderr ?? ""}`);
   if (synth.status !== 0) throw new Error(`cdk synth failed:\n${synth.stdout}\n${synth.stderr}`);
   const template = JSON.parse(readFileSync(join(outDir, `${STACK}.template.json`), "utf8"));
   interface TemplateResource {
@@ -97,8 +99,11 @@ function synthesize(): { rotation: DeployedFunction; revocation: DeployedFunctio
   return { rotation, revocation };
 }
 
+/** The revocation function's own ARN, which Lambda gives it in the invocation's context (never in its environment). */
 const invoke = (fn: DeployedFunction, env: Record<string, string>, event: unknown) =>
-  invokeBundle(fn.bundle, { ...fn.environment, ...env }, event);
+  invokeBundle(fn.bundle, { ...fn.environment, ...env }, event, {
+    invokedFunctionArn: UNRESOLVED.REVOCATION_FUNCTION_ARN,
+  });
 
 describe.skipIf(skipMoto)(motoSuiteTitle("the bundles cdk synth writes, run under Node 24"), () => {
   const servers = useMotoAndSimulatorForSuite();

@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordChildOutput } from "../support/child-output.js";
 
 /**
  * The construct as a platform team meets it: `npm pack` (its prepack runs `npm run build`), the tarball installed into
@@ -48,6 +49,7 @@ function run(command: string, args: string[], cwd: string, timeout = 240_000) {
     timeout,
     env: { ...process.env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" },
   });
+  recordChildOutput(`${command} ${args[0]}`, `${result.stdout ?? ""}${result.stderr ?? ""}`);
   if (result.status !== 0) {
     throw new Error(`${command} ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
@@ -122,6 +124,51 @@ describe("the packed library in another CDK app", () => {
     expect(Object.keys(manifest.peerDependencies).sort()).toEqual(["aws-cdk-lib", "constructs"]);
   });
 
+  it("ships only what the library and its bundles need: each module imports only the package's own files, Node's and its peers'", () => {
+    const installed = join(app, "node_modules/novala-key-rotation");
+    const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+    const allowed = new Set(Object.keys(manifest.peerDependencies));
+    const listing = new Set(run("tar", ["-tzf", tarball], work).split("\n").filter(Boolean));
+    const modules = [...listing].filter(
+      (file) => /^package\/dist\/(lib|lambdas)\/.*\.(js|d\.ts)$/.test(file) && !/\/(rotation|revocation)\//.test(file),
+    );
+    expect(modules).toContain("package/dist/lib/index.js");
+    for (const file of modules) {
+      const text = readFileSync(join(installed, file.replace(/^package\//, "")), "utf8");
+      for (const [, specifier] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)) {
+        const target = specifier as string;
+        if (target.startsWith(".")) {
+          const resolved = join(dirname(file), target).replace(/\.js$/, file.endsWith(".d.ts") ? ".d.ts" : ".js");
+          expect(listing.has(resolved), `${file} imports ${target}`).toBe(true);
+        } else if (!target.startsWith("node:")) {
+          const pkg = target.startsWith("@")
+            ? target.split("/").slice(0, 2).join("/")
+            : (target.split("/")[0] as string);
+          expect(allowed.has(pkg), `${file} imports ${target}, which the package does not declare`).toBe(true);
+        }
+      }
+    }
+    // tsc emits these too (a type import reaches them; they import zod, a devDependency): the build leaves them out.
+    expect(modules.filter((file) => /lambdas\/core\/(ports|secret-value)\.js$/.test(file))).toEqual([]);
+  });
+
+  it("packs a LICENSE, a CHANGELOG, the SBOM of each function, and a README whose every relative link is inside", () => {
+    const listing = new Set(run("tar", ["-tzf", tarball], work).split("\n").filter(Boolean));
+    const installed = join(app, "node_modules/novala-key-rotation");
+    const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+    expect(manifest.license).toBe("Apache-2.0");
+    expect(readFileSync(join(installed, "LICENSE"), "utf8")).toMatch(/Apache License\s+Version 2\.0/);
+    for (const file of ["CHANGELOG.md", "dist/lambdas/rotation.cdx.json", "dist/lambdas/revocation.cdx.json"]) {
+      expect(listing.has(`package/${file}`), file).toBe(true);
+    }
+    const readme = readFileSync(join(installed, "README.md"), "utf8");
+    const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)]
+      .map(([, target]) => (target as string).split("#")[0] as string)
+      .filter((target) => target !== "" && !/^[a-z]+:/i.test(target));
+    expect(links.length).toBeGreaterThan(5);
+    for (const link of links) expect(listing.has(join("package", link)), `README links ${link}`).toBe(true);
+  });
+
   it("installs without esbuild or a TypeScript loader", () => {
     for (const tool of ["esbuild", "tsx", "typescript", "ts-node"]) {
       expect(existsSync(join(app, "node_modules", tool)), tool).toBe(false);
@@ -156,9 +203,13 @@ describe("the packed library in another CDK app", () => {
     expect(report.pluginReports.flatMap((plugin) => plugin.violations)).toEqual([]);
   });
 
-  it("installs a working novala-rotation command line", () => {
+  it("installs a working novala-rotation command line, which tells its version", () => {
     const help = run(join(app, "node_modules/.bin/novala-rotation"), ["--help"], app);
     expect(help).toMatch(/Usage: novala-rotation/);
     expect(help).toMatch(/\bstatus\b/);
+    const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8"));
+    expect(run(join(app, "node_modules/.bin/novala-rotation"), ["--version"], app).trim()).toBe(version);
+    // The built command line runs by itself too (it has its run bit), from the build `npm pack` made.
+    expect(run(join(REPO, "dist/cli/novala-rotation.mjs"), ["--version"], REPO).trim()).toBe(version);
   });
 });

@@ -5,16 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { useMotoAndSimulator } from "../support/integration.js";
-import {
-  motoSuiteTitle,
-  registerMotoFunction,
-  skipMoto,
-  TEST_REVOCATION_FUNCTION_ARN,
-  TEST_SCHEDULE_GROUP,
-  TEST_SCHEDULER_ROLE_ARN,
-} from "../support/moto.js";
+import { motoSuiteTitle, skipMoto } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, runCli } from "../support/run-cli.js";
 
 describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation rotate --prefix: mass rotation"), () => {
@@ -26,18 +18,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation rotate --prefix: mass 
 
   /** A manager secret outside the prefix and three consumers under it; only novala/fleet/billing probes deals. */
   async function givenFleet(): Promise<Record<string, string>> {
-    const environment = rotationEnvironment({
-      allowedHosts: ["127.0.0.1"],
-      gracePeriodSeconds: 0,
-      healthCheckDeadlineSeconds: 2,
-      retryBudgetSeconds: 2,
-      rotationConcurrency: 2,
-      scheduleGroup: TEST_SCHEDULE_GROUP,
-      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
-      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
-    });
-    world.setEnvironment(environment);
-    await registerMotoFunction(world.moto.endpoint, LOCAL_ROTATION_LAMBDA_ARN, environment);
+    await world.deployRotationFunction(0, { rotationConcurrency: 2 });
     const manager = world.novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
     const managerArn = await world.createSecret("novala/manager", manager);
     const keyIds: Record<string, string> = {};

@@ -6,7 +6,7 @@
  * is registered in moto, where the CLI finds it.
  */
 import { randomUUID } from "node:crypto";
-import { CreateScheduleCommand, CreateScheduleGroupCommand, DeleteScheduleCommand } from "@aws-sdk/client-scheduler";
+import { DeleteScheduleCommand } from "@aws-sdk/client-scheduler";
 import {
   DescribeSecretCommand,
   ListSecretVersionIdsCommand,
@@ -14,38 +14,16 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import { useMotoAndSimulator } from "../support/integration.js";
-import {
-  motoSuiteTitle,
-  registerMotoFunction,
-  schedulerClientFor,
-  skipMoto,
-  TEST_REVOCATION_FUNCTION_ARN,
-  TEST_SCHEDULE_GROUP,
-  TEST_SCHEDULER_ROLE_ARN,
-} from "../support/moto.js";
+import { motoSuiteTitle, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, KEY_SHAPE, runCli } from "../support/run-cli.js";
 
 /** A secret's first rotation, run on this machine: it names the (registered) function and sets a schedule. */
 const FIRST_ROTATION_HERE = ["--run-steps", "--lambda-arn", LOCAL_ROTATION_LAMBDA_ARN, "--schedule", "rate(30 days)"];
-
-/** The deployed rotation function's environment, as the construct writes it. */
-function deployedEnvironment(graceSeconds: number, allowedHosts = ["127.0.0.1"]): Record<string, string> {
-  return rotationEnvironment({
-    allowedHosts,
-    gracePeriodSeconds: graceSeconds,
-    healthCheckDeadlineSeconds: 2,
-    retryBudgetSeconds: 2,
-    scheduleGroup: TEST_SCHEDULE_GROUP,
-    revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
-    schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
-  });
-}
 
 describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what goes wrong"), () => {
   const world = useMotoAndSimulator({ POWERTOOLS_METRICS_DISABLED: "true", POWERTOOLS_LOG_LEVEL: "CRITICAL" });
@@ -68,15 +46,8 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
   });
 
   /** The rotation function, "deployed" with `graceSeconds`: registered in moto and the handler's environment here. */
-  async function deploy(graceSeconds: number, allowedHosts?: string[]): Promise<void> {
-    const environment = deployedEnvironment(graceSeconds, allowedHosts);
-    world.setEnvironment(environment);
-    await registerMotoFunction(world.moto.endpoint, LOCAL_ROTATION_LAMBDA_ARN, environment);
-    if (graceSeconds > 0) {
-      const scheduler = schedulerClientFor(world.moto.endpoint);
-      await scheduler.send(new CreateScheduleGroupCommand({ Name: TEST_SCHEDULE_GROUP })).catch(() => {});
-      scheduler.destroy();
-    }
+  function deploy(graceSeconds: number, allowedHosts?: string[]): Promise<void> {
+    return world.deployRotationFunction(graceSeconds, { ...(allowedHosts && { allowedHosts }) });
   }
 
   function cli(args: string[], input?: string): Promise<CliRun> {
@@ -277,22 +248,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       expect(healthy.stdout.split("\n")[0]).toBe("Verdict  healthy");
 
       // The old key's schedule is still there an hour after its time: Scheduler did not run it, or it keeps failing.
-      const scheduler = schedulerClientFor(world.moto.endpoint);
       const name = revocationScheduleName(arn, consumer.id);
-      await scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
-      const due = new Date(Date.now() - 3_600_000);
-      await scheduler.send(
-        new CreateScheduleCommand({
-          GroupName: TEST_SCHEDULE_GROUP,
-          Name: name,
-          ScheduleExpression: `at(${due.toISOString().slice(0, 19)})`,
-          FlexibleTimeWindow: { Mode: "OFF" },
-          Target: {
-            Arn: TEST_REVOCATION_FUNCTION_ARN,
-            RoleArn: TEST_SCHEDULER_ROLE_ARN,
-            Input: JSON.stringify({ secretId: arn, keyId: consumer.id, revokeAfter: due.toISOString() }),
-          },
-        }),
+      await world.scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
+      await world.createRevocationSchedule(
+        name,
+        { secretId: arn, keyId: consumer.id },
+        new Date(Date.now() - 3_600_000),
       );
       const overdue = await cli(["status", "novala/acumatica"]);
       expect(overdue.code).toBe(4);
@@ -301,8 +262,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       );
 
       // Scheduler gave up and deleted the schedule: the previous key is live and nothing will revoke it.
-      await scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
-      scheduler.destroy();
+      await world.scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
       const unscheduled = await cli(["status", "novala/acumatica", "--check", "--json"]);
       expect(unscheduled.code).toBe(4);
       expect(JSON.parse(unscheduled.stdout).verdict.problems).toEqual([
@@ -365,8 +325,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       const run = await cli(["rotate", "novala/acumatica", ...FIRST_ROTATION_HERE]);
       expectNoKeyMaterial(run, world.novala.model.issuedKeyMaterial());
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\)/);
-      expect(run.stderr).toContain("novala-rotation abort novala/acumatica");
+      // A retry cannot fix it: the rotation ended (no abort needed), and the reason names both ways out.
+      expect(run.stderr).toMatch(
+        /rotation of novala\/acumatica failed: the rotation ended at createSecret: secret novala\/acumatica AWSCURRENT: field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\).*\. Allow its host in NOVALA_ALLOWED_HOSTS \(allowedHosts\), or put the right pair in with `novala-rotation put-key novala\/acumatica`/,
+      );
+      expect(run.stderr).not.toContain("novala-rotation abort");
+      expect(Object.values(await world.stagesOf(arn)).flat()).not.toContain("AWSPENDING");
       expect(world.novala.requestLog()).toEqual([]);
       expect((await world.valueAt(arn, "AWSCURRENT")).keyId).toBe(consumer.id);
     });

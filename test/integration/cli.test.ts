@@ -161,7 +161,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
   it("lists every command in --help, and each command has its own --help", async () => {
     const [root, rotateHelp] = await Promise.all([cli(["--help"], { local: true }), cli(["rotate", "--help"])]);
     expect(root.code).toBe(0);
-    for (const command of ["status", "put-key", "rotate", "abort", "rollback", "reconcile"]) {
+    for (const command of ["status", "put-key", "rotate", "leak", "revoke", "abort", "rollback", "reconcile"]) {
       expect(root.stdout).toContain(command);
     }
     // The demo is its own entry (npm run demo): the operator command line does not carry the simulator.
@@ -312,7 +312,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     }
   });
 
-  it("rollback restores AWSPREVIOUS, revokes the key rolled away from and removes the restored key's schedule", async () => {
+  it("rollback --revoke-now restores AWSPREVIOUS, revokes the key rolled away from and removes the restored key's schedule", async () => {
     // A rotation with a grace period: the old key stays active and a schedule will revoke it.
     await setGrace(3600);
     const before = await valueAt(consumerArn, "AWSCURRENT");
@@ -328,13 +328,13 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     expectNoKeyMaterial(status, novala.model.issuedKeyMaterial());
     expect(status.stdout).toMatch(new RegExp(`${before.keyId} │ \\d{4}-\\d\\d-\\d\\d [\\d:]+Z │ ENABLED │ active`));
 
-    const run = await cli(["rollback", "novala/acumatica"]);
+    const run = await cli(["rollback", "novala/acumatica", "--revoke-now", "--yes"]);
     expectNoKeyMaterial(run, novala.model.issuedKeyMaterial());
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`AWSCURRENT is version`);
     expect(run.stdout).toContain(`removed schedule ${GROUP}/${scheduleName}`);
-    expect(run.stdout).toContain(`${rotated.keyId}: revoked at Novala`);
+    expect(run.stdout).toContain(`${rotated.keyId}: revoked at Novala (--revoke-now)`);
     expect((await valueAt(consumerArn, "AWSCURRENT")).keyId).toBe(before.keyId);
     expect((await valueAt(consumerArn, "AWSPREVIOUS")).keyId).toBe(rotated.keyId);
     expect(novala.model.inspect(String(rotated.keyId))?.status).toBe("revoked");

@@ -1,12 +1,14 @@
 import { CreateScheduleGroupCommand, GetScheduleCommand, ListSchedulesCommand } from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { beforeEach, describe, expect, it } from "vitest";
 import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
+import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
@@ -22,6 +24,7 @@ import {
   TEST_SCHEDULE_GROUP,
   TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
+import { expectNoKeyMaterial, runCli } from "../support/run-cli.js";
 
 /**
  * The Lambda handlers, invoked in-process with the exact events Secrets Manager sends, against moto_server (real
@@ -191,7 +194,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     expect(outcome).toEqual({ outcome: "refused" });
   });
 
-  describe("bad secret values fail createSecret naming the field, and no request leaves", () => {
+  describe("bad secret values end the rotation at createSecret naming the field and the fix, and no request leaves", () => {
     const cases: [string, (value: Record<string, unknown>) => string, RegExp][] = [
       ["not JSON", () => "not json at all", /is not JSON/],
       ["a missing field", ({ secretKey, ...rest }) => JSON.stringify(rest), /field "secretKey" is missing/],
@@ -215,8 +218,164 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
       }).catch((caught: Error) => caught);
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).toMatch(
+        /^rotation ended at createSecret: .*novala-rotation put-key novala\/acumatica/,
+      );
       expect((error as Error).message).not.toContain(consumer.secretKey);
       expect(fx.novala.requestLog()).toEqual([]);
+      expect((await stagesOf(secretArn))[token] ?? []).toEqual([]);
+    });
+  });
+
+  describe("a createSecret failure a retry cannot fix ends the rotation; a transient one keeps AWSPENDING", () => {
+    const CREATE = "POST /api/v1/api-keys";
+
+    async function lastOutcome(secretId: string) {
+      return outcomeFromTags((await fx.secrets.send(new DescribeSecretCommand({ SecretId: secretId }))).Tags);
+    }
+
+    async function createSecretStep(secretArn: string, token: string): Promise<Error | undefined> {
+      return rotationHandler({ Step: "createSecret", SecretId: secretArn, ClientRequestToken: token }).then(
+        () => undefined,
+        (caught: Error) => caught,
+      );
+    }
+
+    /** Ended: the error names the fix, the version lost AWSPENDING, AWSCURRENT and its key are untouched, the outcome says so. */
+    async function expectEnded(
+      secretArn: string,
+      consumerId: string,
+      token: string,
+      error: Error | undefined,
+      fix: RegExp,
+    ) {
+      expect(error?.message).toMatch(/^rotation ended at createSecret: /);
+      expect(error?.message).toMatch(fix);
+      expect((await stagesOf(secretArn))[token] ?? []).toEqual([]);
+      expect(Object.values(await stagesOf(secretArn)).flat()).not.toContain("AWSPENDING");
+      expect((await valueAt(secretArn, "AWSCURRENT")).keyId).toBe(consumerId);
+      expect(status(consumerId)).toBe("active");
+      const rotatorKeys = fx.novala.model.keys().filter((key) => key.name.includes(" · rot "));
+      expect(rotatorKeys.filter((key) => key.status === "active")).toEqual([]);
+      const outcome = await lastOutcome(secretArn);
+      expect(outcome).toMatchObject({ kind: "ended", step: "createSecret", token });
+      expect(outcome?.reason).toMatch(fix);
+    }
+
+    /** No abort needed: Novala answers again, and a new RotateSecret goes through. */
+    async function expectNextRotationClean(secretArn: string, consumerId: string) {
+      fx.novala.clearFaults();
+      const next = await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
+      expect((await stagesOf(secretArn))[next]).toEqual(["AWSCURRENT"]);
+      expect(status(consumerId)).toBe("revoked");
+      expect((await lastOutcome(secretArn))?.kind).toBe("succeeded");
+    }
+
+    it.each([
+      [409, /answered 409: .*Revoke unused keys or raise the tenant.s key limit at Novala/],
+      [
+        401,
+        /answered 401: .*Put a key that works and holds api_keys\.manage in with .?novala-rotation put-key novala\/manager\W/,
+      ],
+      [
+        403,
+        /answered 403: .*Put a key that works and holds api_keys\.manage in with .?novala-rotation put-key novala\/manager\W/,
+      ],
+      [400, /answered 400: .*Check the secret.s name and scopes against Novala.s rules/],
+    ])("a create Novala answers %i", async (answer, fix) => {
+      const { consumer, secretArn } = await givenSecret();
+      fx.novala.injectFault({ match: CREATE, kind: "status", status: answer, count: 100 });
+      const token = await startRotation(fx.secrets, secretArn);
+      const error = await createSecretStep(secretArn, token);
+      await expectEnded(secretArn, consumer.id, token, error, fix);
+      expect(fx.keyWrites()).toEqual([CREATE]);
+      await expectNextRotationClean(secretArn, consumer.id);
+    });
+
+    it("a create answer with other scopes than asked: the key it made is revoked, then the rotation ended", async () => {
+      const { consumer, secretArn } = await givenSecret();
+      const model = fx.novala.model;
+      const create = model.create.bind(model);
+      model.create = (bearer, body) => {
+        const created = create(bearer, body);
+        return created.ok ? { ...created, value: { ...created.value, scopes: ["bookings.read"] } } : created;
+      };
+      const token = await startRotation(fx.secrets, secretArn);
+      const error = await createSecretStep(secretArn, token);
+      model.create = create;
+      await expectEnded(
+        secretArn,
+        consumer.id,
+        token,
+        error,
+        /scopes .?bookings\.read.? instead of .*the new key was revoked/,
+      );
+      const made = model.keys().filter((key) => key.name.includes(" · rot "));
+      expect(made.map((key) => key.status)).toEqual(["revoked"]);
+      await expectNextRotationClean(secretArn, consumer.id);
+    });
+
+    it("an AWSCURRENT value that cannot be parsed, and what status says about it", async () => {
+      const { consumer, secretArn } = await givenSecret();
+      const good = await valueAt(secretArn, "AWSCURRENT");
+      await fx.secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: "not json at all" }));
+      const token = await startRotation(fx.secrets, secretArn);
+      const error = await createSecretStep(secretArn, token);
+      expect(error?.message).toMatch(
+        /is not JSON\. Put a valid pair in with .?novala-rotation put-key novala\/acumatica/,
+      );
+      expect((await stagesOf(secretArn))[token] ?? []).toEqual([]);
+      expect(fx.novala.requestLog()).toEqual([]);
+
+      const shown = await runCli(["status", "novala/acumatica"], { endpoint: fx.moto.endpoint });
+      expectNoKeyMaterial(shown, fx.novala.model.issuedKeyMaterial());
+      expect(shown.code).toBe(4);
+      expect(shown.stdout.split("\n")[0]).toMatch(
+        /^Verdict {2}last rotation ended \d{4}-\d\d-\d\d [\d:]+Z at createSecret: SecretValueError: .* is not JSON\. Put a valid pair in with novala-rotation put-key novala\/acumatica then rotate again$/,
+      );
+
+      await fx.secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: JSON.stringify(good) }));
+      await expectNextRotationClean(secretArn, consumer.id);
+    });
+
+    it.each([
+      [
+        "every /self answering 503 past the retry budget",
+        { match: "GET /api/v1/api-keys/self", status: 503 },
+        /NovalaUnavailableError|gave up/,
+      ],
+      [
+        "a create answered 503 (its outcome unknown) on every attempt",
+        { match: CREATE, status: 503 },
+        /may have taken effect/,
+      ],
+    ])("%s: AWSPENDING stays, and Secrets Manager's retry finishes the rotation", async (_label, fault, thrown) => {
+      const { consumer, secretArn } = await givenSecret();
+      fx.novala.injectFault({ ...fault, kind: "status", count: 10_000 });
+      const token = await startRotation(fx.secrets, secretArn);
+      const error = await createSecretStep(secretArn, token);
+      expect(error?.message).toMatch(thrown);
+      expect(error?.message).not.toMatch(/rotation ended/);
+      expect((await stagesOf(secretArn))[token]).toEqual(["AWSPENDING"]);
+      expect((await lastOutcome(secretArn))?.kind).toBe("failed");
+      fx.novala.clearFaults();
+      await driveSteps(fx.secrets, rotationHandler, secretArn, token);
+      expect((await stagesOf(secretArn))[token]).toEqual(["AWSCURRENT"]);
+      expect(status(consumer.id)).toBe("revoked");
+    });
+
+    it("a create answer lost after the key was made: AWSPENDING stays, the retry revokes that key and finishes", async () => {
+      const { consumer, secretArn } = await givenSecret();
+      fx.novala.injectFault({ match: CREATE, kind: "lose-answer", count: 3 });
+      const token = await startRotation(fx.secrets, secretArn);
+      const error = await createSecretStep(secretArn, token);
+      expect(error?.name).toBe("CreateOutcomeUnknownError");
+      expect((await stagesOf(secretArn))[token]).toEqual(["AWSPENDING"]);
+      await driveSteps(fx.secrets, rotationHandler, secretArn, token);
+      const current = await valueAt(secretArn, "AWSCURRENT");
+      const live = fx.novala.model.keys().filter((key) => key.status === "active" && key.name.includes(" · rot "));
+      expect(live.map((key) => key.id)).toEqual([current.keyId]);
+      expect(status(consumer.id)).toBe("revoked");
     });
   });
 

@@ -1,8 +1,8 @@
-import { CreateScheduleGroupCommand } from "@aws-sdk/client-scheduler";
+import { CreateScheduleGroupCommand, GetScheduleCommand } from "@aws-sdk/client-scheduler";
 import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { describe, expect, it } from "vitest";
 import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
-import { hasRotationTag } from "../../lambdas/core/key-name.js";
+import { hasRotationTag, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
@@ -163,8 +163,19 @@ describe.skipIf(skipMoto)(motoSuiteTitle("forged secret values, tokens and revoc
       scheduler.destroy();
       await rotateLikeSecretsManager(env.secrets, rotationHandler, t.attackerArn);
       await rotateLikeSecretsManager(env.secrets, rotationHandler, t.attackerArn);
-      // The first key has lost AWSPREVIOUS; the event carries no versionId (as schedules made before it did).
-      expect(await revocationHandler({ secretId: t.attackerArn, keyId: t.attackerKey.id })).toEqual({
+      // The first key has lost AWSPREVIOUS; the event carries no versionId (as schedules made before it did), and the
+      // rotator's own last use of the key (its proof in the first finishSecret), as its schedule does.
+      const reader = schedulerClientFor(env.moto.endpoint);
+      const schedule = await reader.send(
+        new GetScheduleCommand({
+          GroupName: TEST_SCHEDULE_GROUP,
+          Name: revocationScheduleName(t.attackerArn, t.attackerKey.id),
+        }),
+      );
+      reader.destroy();
+      const { rotatorUsedAt } = JSON.parse(schedule.Target?.Input ?? "{}");
+      expect(rotatorUsedAt).toEqual(expect.any(String));
+      expect(await revocationHandler({ secretId: t.attackerArn, keyId: t.attackerKey.id, rotatorUsedAt })).toEqual({
         outcome: "revoked",
       });
       expect(env.status(t.attackerKey.id)).toBe("revoked");

@@ -1,4 +1,9 @@
-import type { SchedulerClient } from "@aws-sdk/client-scheduler";
+import {
+  ConflictException,
+  CreateScheduleCommand,
+  CreateScheduleGroupCommand,
+  type SchedulerClient,
+} from "@aws-sdk/client-scheduler";
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -6,10 +11,22 @@ import {
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
-import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
+import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
+import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import type { CreatedNovalaKey, RevocationRequest } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
-import { lambdaEnvironment, type Moto, schedulerClientFor, secretsManagerClientFor, startMoto } from "./moto.js";
+import {
+  lambdaEnvironment,
+  type Moto,
+  registerMotoFunction,
+  schedulerClientFor,
+  secretsManagerClientFor,
+  startMoto,
+  TEST_REVOCATION_FUNCTION_ARN,
+  TEST_SCHEDULE_GROUP,
+  TEST_SCHEDULER_ROLE_ARN,
+} from "./moto.js";
 
 /**
  * One moto_server and one Novala simulator for a suite, with the Lambdas' environment pointed at both: moto is
@@ -22,6 +39,21 @@ export interface Integration {
   scheduler: SchedulerClient;
   /** Sets process.env as the construct would for the Lambdas, plus `overrides` (undefined deletes a variable). */
   setEnvironment(overrides?: Record<string, string | undefined>): void;
+  /**
+   * The rotation function "deployed" with a grace period, configured as the construct writes it (short deadlines):
+   * registered in moto as LOCAL_ROTATION_LAMBDA_ARN, where the command line finds it, and set as this process's
+   * environment for the handler. A grace period needs the schedule group: it is made.
+   */
+  deployRotationFunction(
+    graceSeconds: number,
+    options?: { allowedHosts?: string[]; rotationConcurrency?: number },
+  ): Promise<void>;
+  /** A one-time revocation schedule in the test group, as finishSecret (or a postponed check) makes one, due at `due`. */
+  createRevocationSchedule(
+    name: string,
+    request: Pick<RevocationRequest, "secretId" | "keyId">,
+    due: Date,
+  ): Promise<void>;
   /** CreateSecret holding `key` at the simulator; resolves the ARN. */
   createSecret(name: string, key: CreatedNovalaKey, extra?: Record<string, unknown>): Promise<string>;
   /** The parsed value at `stage` (always naming the stage: moto can answer a stale version otherwise). */
@@ -61,6 +93,40 @@ export function useMotoAndSimulator(baseEnvironment: Record<string, string> = {}
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
+  };
+  it.deployRotationFunction = async (graceSeconds, options = {}) => {
+    const environment = rotationEnvironment({
+      allowedHosts: options.allowedHosts ?? ["127.0.0.1"],
+      gracePeriodSeconds: graceSeconds,
+      healthCheckDeadlineSeconds: 2,
+      retryBudgetSeconds: 2,
+      ...(options.rotationConcurrency !== undefined && { rotationConcurrency: options.rotationConcurrency }),
+      scheduleGroup: TEST_SCHEDULE_GROUP,
+      revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
+      schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
+    });
+    it.setEnvironment(environment);
+    await registerMotoFunction(it.moto.endpoint, LOCAL_ROTATION_LAMBDA_ARN, environment);
+    if (graceSeconds > 0) {
+      await it.scheduler.send(new CreateScheduleGroupCommand({ Name: TEST_SCHEDULE_GROUP })).catch((error) => {
+        if (!(error instanceof ConflictException)) throw error;
+      });
+    }
+  };
+  it.createRevocationSchedule = async (name, request, due) => {
+    await it.scheduler.send(
+      new CreateScheduleCommand({
+        GroupName: TEST_SCHEDULE_GROUP,
+        Name: name,
+        ScheduleExpression: `at(${due.toISOString().slice(0, 19)})`,
+        FlexibleTimeWindow: { Mode: "OFF" },
+        Target: {
+          Arn: TEST_REVOCATION_FUNCTION_ARN,
+          RoleArn: TEST_SCHEDULER_ROLE_ARN,
+          Input: JSON.stringify({ ...request, revokeAfter: due.toISOString() }),
+        },
+      }),
+    );
   };
   it.createSecret = async (name, key, extra = {}) => {
     const created = await it.secrets.send(

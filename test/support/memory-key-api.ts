@@ -158,3 +158,22 @@ function chunked<T>(items: readonly T[], size: number): T[][] {
   for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
   return chunks;
 }
+
+/**
+ * `keys` with `get` answering another lastUsedAt: a Novala that reports none ("absent", or null), or one whose answer
+ * is not a timestamp. The rest of the key and every other call are `keys`' own.
+ */
+export function reportingLastUse(keys: KeyApi, lastUsedAt: unknown): KeyApi {
+  return new Proxy(keys, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (property !== "get") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: Parameters<KeyApi["get"]>) => {
+        const key = await target.get(...args);
+        if (!key) return key;
+        const { lastUsedAt: _real, ...rest } = key;
+        return lastUsedAt === "absent" ? rest : { ...rest, lastUsedAt };
+      };
+    },
+  });
+}

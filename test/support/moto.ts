@@ -11,6 +11,7 @@ import {
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { recordChildOutput } from "./child-output.js";
 
 /**
  * Runs moto_server for tests that want a second, independent Secrets Manager / Scheduler endpoint. Without moto on
@@ -82,11 +83,21 @@ export async function startMoto(options: { startTimeoutMs?: number } = {}): Prom
   if (!motoAvailable) throw new Error(`${MOTO_HINT}${motoRequired ? " (REQUIRE_MOTO=1)" : ""}`);
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn("moto_server", ["-p", String(port), "-H", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("moto_server", ["-p", String(port), "-H", "127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString("utf8")).slice(-4000);
-  });
+  // Its request log goes, line by line, to the running test's captured output (shown if that test fails); the tail of
+  // stderr to the errors below.
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = "";
+    stream?.on("data", (chunk: Buffer) => {
+      const text = partial + chunk.toString("utf8");
+      const end = text.lastIndexOf("\n") + 1;
+      recordChildOutput("moto_server", text.slice(0, end));
+      partial = text.slice(end);
+      if (stream === child.stderr) stderr = (stderr + chunk.toString("utf8")).slice(-4000);
+    });
+    stream?.once("end", () => recordChildOutput("moto_server", partial));
+  }
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   for (;;) {

@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
+import { recordChildOutput } from "./child-output.js";
 import { TEST_REGION } from "./moto.js";
 
 /**
@@ -45,7 +47,10 @@ export function runCli(
   );
 }
 
-/** Runs `command` in the repository with exactly `env`, to its end (killed after `timeoutMs`); collects both streams. */
+/**
+ * Runs `command` in the repository with exactly `env`, to its end (killed after `timeoutMs`); collects both streams,
+ * and hands them to the test's captured output (shown if the test fails, scanned for keys, never printed otherwise).
+ */
 export function runProcess(
   command: string,
   args: string[],
@@ -67,6 +72,9 @@ export function runProcess(
     child.once("error", reject);
     child.once("close", (code) => {
       clearTimeout(timer);
+      const source = [basename(command), ...args.slice(0, 2)].join(" ");
+      recordChildOutput(`${source} stdout`, stdout);
+      recordChildOutput(`${source} stderr`, stderr);
       resolve({ code, stdout, stderr });
     });
     child.stdin.end(options.input ?? "");

@@ -1,10 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { type AtHardLimit, rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
 import { readRotationConfig } from "../../lambdas/core/config.js";
-import type { RotationDeps } from "../../lambdas/core/context.js";
+import { managerCredentials, type RotationDeps, readKeySecret } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
-import type { AWSCURRENT, AWSPENDING, AWSPREVIOUS, Clock, CreatedNovalaKey } from "../../lambdas/core/ports.js";
-import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
+import {
+  AWSCURRENT,
+  type AWSPENDING,
+  type AWSPREVIOUS,
+  type Clock,
+  type CreatedNovalaKey,
+  type KeyApi,
+} from "../../lambdas/core/ports.js";
+import type { ManagerCredentials } from "../../lambdas/core/possession.js";
+import { type DueRevocationOutcome, runDueRevocation } from "../../lambdas/core/revocation-usage.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
 import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
@@ -46,6 +55,10 @@ export interface WorldOptions {
   extraFields?: Record<string, unknown>;
   /** Other teams' secrets on the same tenant (see {@link Neighbours}); default none. */
   neighbours?: boolean;
+  /** The usage rule of due revocations (defaults: the contract's, 1 h, 7 days, revoke). */
+  quietWindowSeconds?: number;
+  hardLimitSeconds?: number;
+  atHardLimit?: AtHardLimit;
 }
 
 /**
@@ -89,6 +102,9 @@ export function createWorld(options: WorldOptions = {}) {
       schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
       deadLetterQueueArn: TEST_DEAD_LETTER_QUEUE_ARN,
       healthCheckDeadlineSeconds: options.healthCheckDeadlineSeconds ?? 30,
+      ...(options.quietWindowSeconds !== undefined && { revocationQuietWindowSeconds: options.quietWindowSeconds }),
+      ...(options.hardLimitSeconds !== undefined && { revocationHardLimitSeconds: options.hardLimitSeconds }),
+      ...(options.atHardLimit && { atRevocationHardLimit: options.atHardLimit }),
     }),
   );
   const scheduler = new ModelRevocationScheduler(
@@ -174,15 +190,64 @@ export function createWorld(options: WorldOptions = {}) {
     return secretsManager.describeSecret({ SecretId: secretArn }).VersionIdsToStages ?? {};
   }
 
-  /** Fires every revocation schedule that is due, as EventBridge Scheduler would. */
-  async function fireDueRevocations() {
+  /**
+   * Fires every revocation schedule that is due, as EventBridge Scheduler would, through the revocation function's
+   * rule (runDueRevocation); a postponement made while firing fires later, when it is due. The outcomes, by kind.
+   */
+  async function fireDueRevocations(): Promise<DueRevocationOutcome["outcome"][]> {
+    return (await fireDueRevocationsWithFacts()).map((done) => done.outcome);
+  }
+
+  /** As fireDueRevocations, with what each check found and the schedule that fired it. */
+  async function fireDueRevocationsWithFacts(): Promise<(DueRevocationOutcome & { firedBy: string })[]> {
     const outcomes = [];
     for (const schedule of schedulerModel.due(clock.now())) {
-      const input: unknown = JSON.parse(schedule.Target?.Input ?? "{}");
-      outcomes.push(await revokeRetiredKey(deps, input as never));
+      const request = parseRevocationRequest(schedule.Target?.Input ?? "{}");
+      outcomes.push({ ...(await runDueRevocation(deps, request)), firedBy: schedule.Name });
       schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
     }
     return outcomes;
+  }
+
+  /**
+   * Puts a value for `key` into the rotated secret, as a writer of the secret would (PutSecretValue), at `stages`
+   * (default AWSCURRENT), keeping the manager secret it names; `extra` adds or overrides fields. Returns the version id.
+   */
+  function putKey(key: CreatedNovalaKey, stages: string[] = [AWSCURRENT], extra: Record<string, unknown> = {}): string {
+    return secretsManager.putSecretValue({
+      SecretId: secretArn,
+      SecretString: secretValue(key, { ...(managerSecretArn && { managerSecretId: managerSecretArn }), ...extra }),
+      VersionStages: stages,
+    }).VersionId as string;
+  }
+
+  /** AWSCURRENT's value as the steps read and validate it. */
+  async function current() {
+    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
+    if (!value) throw new Error(`the world's secret has no ${AWSCURRENT} value`);
+    return value;
+  }
+
+  /** The credentials the steps act with: the manager key's, or for a self-managed secret its current key's. */
+  async function manager(): Promise<ManagerCredentials> {
+    return managerCredentials(deps, secretArn, await current());
+  }
+
+  /**
+   * A key as the rotator mints it for version `versionId` of the secret (its name carries that version's lineage tag),
+   * with the first key's scopes; `propagate`: it answers 401 until Novala's propagation delay has passed.
+   */
+  function mintedFor(versionId: string, propagate = false): CreatedNovalaKey {
+    return novala.seedKey({
+      name: replacementKeyName("Acumatica Integration", secretArn, versionId),
+      scopes: firstKey.scopes,
+      propagate,
+    });
+  }
+
+  /** A fake of the KeyApi port: the world's Novala, with the answers of `overrides` instead of its own. */
+  function keysWith(overrides: Partial<KeyApi>): KeyApi {
+    return Object.assign(Object.create(keys), overrides);
   }
 
   /** Keys the rotator created (they carry a rotation tag) that are active at Novala. */
@@ -211,7 +276,13 @@ export function createWorld(options: WorldOptions = {}) {
     valueAt,
     stages,
     fireDueRevocations,
+    fireDueRevocationsWithFacts,
     activeRotatorKeys,
+    putKey,
+    current,
+    manager,
+    keysWith,
+    mintedFor,
     stageOf: (stage: typeof AWSCURRENT | typeof AWSPENDING | typeof AWSPREVIOUS) =>
       Object.entries(stages()).find(([, labels]) => labels.includes(stage))?.[0],
   };

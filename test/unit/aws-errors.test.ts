@@ -65,7 +65,7 @@ describe("AWS errors", () => {
     expect(await new AwsSecretStore(client).getValue("novala/acme", { stage: "AWSPENDING" })).toBeUndefined();
   });
 
-  it("a failed GetSchedule names GetSchedule, not CreateSchedule", async () => {
+  it("a failed ListSchedules (isScheduled) names ListSchedules, not CreateSchedule", async () => {
     const scheduler = new AwsRevocationScheduler(
       failingClient<SchedulerClient>(sdkError("ThrottlingException", "Rate exceeded", 400)),
       target,
@@ -73,9 +73,9 @@ describe("AWS errors", () => {
     const error = await scheduler.isScheduled("revoke-x").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SchedulerError);
     expect(error).toMatchObject({
-      operation: "GetSchedule",
+      operation: "ListSchedules",
       awsErrorName: "ThrottlingException",
-      message: "GetSchedule novala-revocations/revoke-x: ThrottlingException: Rate exceeded",
+      message: "ListSchedules novala-revocations/revoke-x: ThrottlingException: Rate exceeded",
     });
     expect((error as Error).message).not.toContain("CreateSchedule");
     expect(inspect(error, { depth: 10 })).not.toContain(SECRET);

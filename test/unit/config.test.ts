@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readNovalaClientConfig, readRotationConfig } from "../../lambdas/core/config.js";
+import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
 import { ConfigurationError } from "../../lambdas/core/errors.js";
 
 const target = {
@@ -51,6 +51,60 @@ describe("the Lambdas' configuration", () => {
     );
     expect(refusal(() => readNovalaClientConfig({ NOVALA_ALLOWED_HOSTS: "http://x" }))).toMatch(
       /^NOVALA_ALLOWED_HOSTS: "http:\/\/x" is not a host pattern/,
+    );
+  });
+
+  it("reads the usage rule's defaults and given values, naming a bad one", () => {
+    expect(readRotationConfig({ REVOCATION_GRACE_SECONDS: "0" }).usage).toEqual({
+      quietWindowMs: 3_600_000,
+      hardLimitMs: 604_800_000,
+      atHardLimit: "revoke",
+    });
+    expect(
+      readRotationConfig({
+        REVOCATION_GRACE_SECONDS: "0",
+        REVOCATION_QUIET_WINDOW_SECONDS: "60",
+        REVOCATION_HARD_LIMIT_SECONDS: "3600",
+        REVOCATION_AT_HARD_LIMIT: "keep",
+      }).usage,
+    ).toEqual({ quietWindowMs: 60_000, hardLimitMs: 3_600_000, atHardLimit: "keep" });
+    expect(refusal(() => readRotationConfig({ REVOCATION_QUIET_WINDOW_SECONDS: "59" }))).toBe(
+      'REVOCATION_QUIET_WINDOW_SECONDS must be a number of seconds from 60 to 86400, got "59"',
+    );
+    expect(refusal(() => readRotationConfig({ REVOCATION_HARD_LIMIT_SECONDS: "2592001" }))).toBe(
+      'REVOCATION_HARD_LIMIT_SECONDS must be a number of seconds from 3600 to 2592000, got "2592001"',
+    );
+    expect(refusal(() => readRotationConfig({ REVOCATION_AT_HARD_LIMIT: "later" }))).toBe(
+      'REVOCATION_AT_HARD_LIMIT must be "revoke" or "keep", got "later"',
+    );
+    expect(
+      refusal(() =>
+        readRotationConfig({ ...target, REVOCATION_GRACE_SECONDS: "7200", REVOCATION_HARD_LIMIT_SECONDS: "3600" }),
+      ),
+    ).toBe("REVOCATION_HARD_LIMIT_SECONDS must not be shorter than the grace period (7200 seconds), got 3600 seconds");
+  });
+
+  it("gives the revocation function its target: its own ARN from the context (unqualified), the rest from the environment", () => {
+    const env = {
+      REVOCATION_SCHEDULE_GROUP: target.REVOCATION_SCHEDULE_GROUP,
+      REVOCATION_SCHEDULER_ROLE_ARN: target.REVOCATION_SCHEDULER_ROLE_ARN,
+    };
+    expect(readRevocationConfig(env, `${target.REVOCATION_FUNCTION_ARN}:prod`)).toMatchObject({
+      revocation: {
+        scheduleGroup: "novala-revocations",
+        functionArn: target.REVOCATION_FUNCTION_ARN,
+        schedulerRoleArn: target.REVOCATION_SCHEDULER_ROLE_ARN,
+      },
+      usage: { quietWindowMs: 3_600_000 },
+    });
+    // Outside Lambda (the local run, tests) the variable stands in for the context.
+    expect(readRevocationConfig(target).revocation.functionArn).toBe(target.REVOCATION_FUNCTION_ARN);
+    expect(refusal(() => readRevocationConfig(env))).toMatch(/^the revocation function's own ARN is unknown/);
+    expect(refusal(() => readRevocationConfig({ ...env, REVOCATION_SCHEDULE_GROUP: "" }, "arn"))).toBe(
+      "REVOCATION_SCHEDULE_GROUP is required by the revocation function (it reschedules a revocation that a consumer still needs)",
+    );
+    expect(refusal(() => readRevocationConfig(env, "arn:aws:lambda:eu-west-1:1:function:x"))).toBe(
+      'REVOCATION_FUNCTION_ARN is malformed: "arn:aws:lambda:eu-west-1:1:function:x"',
     );
   });
 });

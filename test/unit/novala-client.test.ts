@@ -654,13 +654,32 @@ describe("key calls", () => {
     ["an item that is not an object", { data: [[]], total: 1 }, "the answer's data[0] is missing or not an object"],
     ["an empty name", { data: [key("key_1", { name: "" })], total: 1 }, "data[0].name is missing or not a non-empty"],
     ["a scope that is not a string", { data: [key("key_1", { scopes: [1] })], total: 1 }, "data[0].scopes is"],
-    ["a numeric lastUsedAt", { data: [key("key_1", { lastUsedAt: 5 })], total: 1 }, "data[0].lastUsedAt is"],
   ])("refuses a list page with %s, naming the field", async (_label, body, message) => {
     const server = await startServer([json(200, body)]);
     const { api, creds } = harness(server);
     const error = await caught(api.list(creds));
     expect(error).toBeInstanceOf(NovalaHttpError);
     expect(error.message).toContain(message);
+  });
+
+  it.each([
+    ["a number", 5],
+    ["an object", { at: "2026-11-27T17:00:00Z" }],
+    ["a boolean", true],
+  ])(
+    'keeps a key whose lastUsedAt is %s, as lastUsedAt "unknown" (never refused, never unused)',
+    async (_label, value) => {
+      const server = await startServer([json(200, { data: [key("key_1", { lastUsedAt: value })], total: 1 })]);
+      const { api, creds } = harness(server);
+      const [listed] = await api.list(creds);
+      expect(listed?.lastUsedAt).toBe("unknown");
+    },
+  );
+
+  it("keeps a lastUsedAt string that is not a timestamp as it is (the core reads it as unknown)", async () => {
+    const server = await startServer([json(200, { data: key("key_1", { lastUsedAt: "yesterday" }) })]);
+    const { api, creds } = harness(server);
+    expect((await api.get(creds, "key_1"))?.lastUsedAt).toBe("yesterday");
   });
 
   it("keeps only the key object's fields of a listed key, and reads a missing lastUsedAt as null", async () => {

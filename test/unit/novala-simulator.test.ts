@@ -103,6 +103,55 @@ describe("authentication and authorisation", () => {
   });
 });
 
+describe("lastUsedAt, which the due revocation reads", () => {
+  it("records every authenticated request of a key, on every route, with the simulator's clock", async () => {
+    const managerCalls: [string, "GET" | "POST" | "DELETE", unknown?][] = [
+      ["GET /api/v1/api-keys/self", "GET"],
+      ["GET /api/v1/api-keys", "GET"],
+      [`GET /api/v1/api-keys/${consumer.id}`, "GET"],
+      ["POST /api/v1/api-keys", "POST", { name: "x", scopes: ["pipeline"] }],
+      ["DELETE /api/v1/api-keys/key_unknown", "DELETE"],
+    ];
+    for (const [route, method, body] of managerCalls) {
+      clock += 60_000;
+      await call(method, route.slice(route.indexOf(" ") + 1), { bearer: manager.secretKey, body });
+      expect(sim.model.inspect(manager.id)?.lastUsedAt, route).toBe(new Date(clock).toISOString());
+    }
+    // A consumer's probe, its publishable key, and a probe it is forbidden: each is a use of the pair.
+    for (const [path, bearer] of [
+      ["/api/v1/leads?limit=1", consumer.secretKey],
+      ["/api/v1/pipeline/deals?limit=1", consumer.publishableKey],
+      ["/api/bookings/resources?limit=1", consumer.secretKey],
+      [`/api/v1/api-keys/${consumer.id}`, consumer.secretKey],
+    ] as const) {
+      clock += 60_000;
+      await call("GET", path, { bearer });
+      expect(sim.model.inspect(consumer.id)?.lastUsedAt, path).toBe(new Date(clock).toISOString());
+    }
+  });
+
+  it("a manager reading another key's record does not touch that key's lastUsedAt", async () => {
+    await call("GET", "/api/v1/leads?limit=1", { bearer: consumer.secretKey });
+    const usedAt = new Date(clock).toISOString();
+    clock += 3_600_000;
+    const read = await call("GET", `/api/v1/api-keys/${consumer.id}`, { bearer: manager.secretKey });
+    expect((read.body as { data: NovalaKey }).data.lastUsedAt).toBe(usedAt);
+    expect(sim.model.inspect(consumer.id)?.lastUsedAt).toBe(usedAt);
+    expect(sim.model.inspect(manager.id)?.lastUsedAt).toBe(new Date(clock).toISOString());
+  });
+
+  it("a failed authentication is no use, and useKey records a consumer's use at a simulated time", async () => {
+    await call("GET", "/api/v1/leads?limit=1", { bearer: `${consumer.secretKey}x` });
+    expect(sim.model.inspect(consumer.id)?.lastUsedAt).toBeNull();
+    const at = new Date("2026-11-27T18:30:00Z");
+    expect(sim.model.useKey(consumer.secretKey, at).ok).toBe(true);
+    expect(sim.model.inspect(consumer.id)?.lastUsedAt).toBe(at.toISOString());
+    sim.model.forceRevoke(consumer.id);
+    expect(sim.model.useKey(consumer.secretKey).ok).toBe(false);
+    expect(sim.model.inspect(consumer.id)?.lastUsedAt).toBe(at.toISOString());
+  });
+});
+
 describe("key management", () => {
   it("creates a key pair that introspects to itself and whose secret is never shown again", async () => {
     const created = await createKey("Acumatica Integration · rot a1b2c3d4e5", ["leads.lead.read", "pipeline"]);

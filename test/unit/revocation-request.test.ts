@@ -19,6 +19,41 @@ describe("the revocation event", () => {
     });
   });
 
+  it("accepts a postponement's fields: the rotator's last use, the count, and what status shows", () => {
+    const postponed = {
+      ...request,
+      rotatorUsedAt: "2026-11-28T17:00:01.000Z",
+      postponements: 3,
+      lastUsedAt: "2026-11-28T17:30:00Z",
+      hardLimitAt: "2026-12-04T17:00:00.000Z",
+    };
+    expect(parseRevocationRequest(postponed)).toEqual(postponed);
+    expect(parseRevocationRequest({ ...request, postponements: 0 }).postponements).toBe(0);
+    // What status shows is never a reason to refuse (nor trusted): a value that is not a string is dropped.
+    expect(parseRevocationRequest({ ...request, lastUsedAt: 5, hardLimitAt: {} })).toEqual(request);
+  });
+
+  it("refuses a watermark that is not an ISO 8601 UTC time, and a count that is not a whole number in range", () => {
+    const refusal = (event: unknown) => {
+      try {
+        parseRevocationRequest(event);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    for (const rotatorUsedAt of ["yesterday", "2026-11-28", "2026-11-28T17:00:00+01:00", "2026-13-40T99:00:00Z", 1]) {
+      expect(refusal({ ...request, rotatorUsedAt }), String(rotatorUsedAt)).toBe(
+        'revocation event field "rotatorUsedAt" is not an ISO 8601 UTC time',
+      );
+    }
+    for (const postponements of [-1, 1.5, "3", 100_000, null]) {
+      expect(refusal({ ...request, postponements }), String(postponements)).toBe(
+        'revocation event field "postponements" is not a whole number from 0 to 99999',
+      );
+    }
+  });
+
   it("drops a log-only field that is not a string instead of refusing the event", () => {
     expect(parseRevocationRequest({ ...request, rotationToken: 7 }).rotationToken).toBeUndefined();
   });

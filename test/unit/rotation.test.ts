@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { HealthCheckFailedError, RotationStateError, SecretValueError } from "../../lambdas/core/errors.js";
+import {
+  HealthCheckFailedError,
+  RotationEndedError,
+  RotationStateError,
+  SecretValueError,
+} from "../../lambdas/core/errors.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
@@ -435,7 +440,7 @@ describe("the revocation handler's logic", () => {
   });
 });
 
-describe("bad secret values fail the step naming the field, and no request leaves", () => {
+describe("bad secret values end the rotation naming the field and the fix, and no request leaves", () => {
   const cases: [string, (value: Record<string, unknown>) => unknown, RegExp][] = [
     ["not JSON", () => "{not json", /is not JSON/],
     ["a missing field", ({ keyId, ...rest }) => rest, /field "keyId" is missing/],
@@ -464,10 +469,15 @@ describe("bad secret values fail the step naming the field, and no request leave
     });
     const token = world.startRotation();
     const error = await world.step("createSecret", token).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(SecretValueError);
+    expect(error).toBeInstanceOf(RotationEndedError);
+    expect((error as Error).cause).toBeInstanceOf(SecretValueError);
     expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toContain("`novala-rotation put-key novala/acumatica`");
     expect((error as Error).message).not.toContain(original.secretKey);
     expect(Object.values(world.keys.calls()).every((count) => count === 0)).toBe(true);
+    // A retry cannot fix a value: the rotation ended, so the next RotateSecret is not refused.
+    expect(world.stageOf("AWSPENDING")).toBeUndefined();
+    expect(world.telemetry.count("RotationsEnded")).toBe(1);
   });
 });
 

@@ -2,11 +2,12 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { NovalaClientConfig, RotationConfig } from "../../core/config.js";
+import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../core/config.js";
 import type { RotationDeps } from "../../core/context.js";
 import { ConfigurationError } from "../../core/errors.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
+import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
 import { pacerFromEnvironment } from "../novala/rate-budget.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
@@ -75,19 +76,22 @@ export function rotationDepsWith(
         // No schedule group configured (grace 0): no schedule is ever made; a retired key is revoked in finishSecret.
         isScheduled: async () => false,
       };
-  // No bus configured (a local run, a test): rotations publish nothing.
-  const events: RotationEvents = config.eventBus
-    ? new EventBridgeRotationEvents(clients.events, config.eventBus)
-    : { keyRotated: async () => {}, rotationRolledBack: async () => {} };
   return {
     store: new AwsSecretStore(clients.secrets),
     keys,
     scheduler,
-    events,
+    events: rotationEventsOn(clients.events, config.eventBus),
     telemetry,
     clock: systemClock,
     config,
   };
+}
+
+/** The events port on `eventBus`; with no bus configured (a local run, a test) nothing is published. */
+function rotationEventsOn(client: EventBridgeClient, eventBus: string | undefined): RotationEvents {
+  return eventBus
+    ? new EventBridgeRotationEvents(client, eventBus)
+    : { keyRotated: async () => {}, rotationRolledBack: async () => {}, keyRevocationPostponed: async () => {} };
 }
 
 /** Where the rotation function records each step's outcome: tags on the secret. */
@@ -100,6 +104,16 @@ export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
 }
 
-export function revocationDepsFromEnvironment(config: NovalaClientConfig, telemetry: Telemetry) {
-  return { store: new AwsSecretStore(awsClients().secrets), keys: keyApi(config), telemetry, config };
+/** The revocation function's adapters: it reads, revokes, and reschedules itself when a consumer needs the key. */
+export function revocationDepsFromEnvironment(config: RevocationConfig, telemetry: Telemetry): DueRevocationDeps {
+  const clients = awsClients();
+  return {
+    store: new AwsSecretStore(clients.secrets),
+    keys: keyApi(config),
+    scheduler: new AwsRevocationScheduler(clients.scheduler, config.revocation),
+    events: rotationEventsOn(clients.events, config.eventBus),
+    telemetry,
+    clock: systemClock,
+    config,
+  };
 }

@@ -3,11 +3,12 @@ import {
   ConflictException,
   CreateScheduleCommand,
   type CreateScheduleInput,
-  GetScheduleCommand,
+  ListSchedulesCommand,
   ResourceNotFoundException,
   type SchedulerClient,
 } from "@aws-sdk/client-scheduler";
 import type { RevocationTarget } from "../../core/config.js";
+import { isScheduleOrPostponement } from "../../core/key-name.js";
 import type { RevocationRequest, RevocationScheduler } from "../../core/ports.js";
 import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
@@ -76,13 +77,26 @@ export class AwsRevocationScheduler implements RevocationScheduler {
     }
   }
 
+  /**
+   * One ListSchedules by the name as a prefix (paginated; a key has one schedule and a few postponements at most)
+   * sees the schedule and its postponements alike. A group that does not exist holds no schedules.
+   */
   async isScheduled(name: string): Promise<boolean> {
     try {
-      await this.client.send(new GetScheduleCommand({ Name: name, GroupName: this.target.scheduleGroup }));
-      return true;
+      let nextToken: string | undefined;
+      do {
+        const page = await this.client.send(
+          new ListSchedulesCommand({ GroupName: this.target.scheduleGroup, NamePrefix: name, NextToken: nextToken }),
+        );
+        if ((page.Schedules ?? []).some((schedule) => isScheduleOrPostponement(schedule.Name ?? "", name))) {
+          return true;
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+      return false;
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return false;
-      throw schedulerError("GetSchedule", this.target.scheduleGroup, name, error);
+      throw schedulerError("ListSchedules", this.target.scheduleGroup, name, error);
     }
   }
 }

@@ -1,7 +1,12 @@
 /** The RotationEvents port over Amazon EventBridge. */
 import { type EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
-import { KEY_ROTATED, KEY_ROTATION_ROLLED_BACK, ROTATION_EVENT_SOURCE } from "../../contract/environment.js";
-import type { KeyRotated, KeyRotationRolledBack, RotationEvents } from "../../core/ports.js";
+import {
+  KEY_REVOCATION_POSTPONED,
+  KEY_ROTATED,
+  KEY_ROTATION_ROLLED_BACK,
+  ROTATION_EVENT_SOURCE,
+} from "../../contract/environment.js";
+import type { KeyRevocationPostponed, KeyRotated, KeyRotationRolledBack, RotationEvents } from "../../core/ports.js";
 import { redact } from "../../core/redact.js";
 import { AwsServiceError, awsServiceError } from "./errors.js";
 
@@ -24,6 +29,10 @@ export class EventBridgeRotationEvents implements RotationEvents {
     return this.put(rotationEventEntry(this.eventBus, KEY_ROTATION_ROLLED_BACK, event));
   }
 
+  keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void> {
+    return this.put(rotationEventEntry(this.eventBus, KEY_REVOCATION_POSTPONED, event));
+  }
+
   private async put(entry: PutEventsRequestEntry): Promise<void> {
     const out = await this.client
       .send(new PutEventsCommand({ Entries: [entry] }))
@@ -39,13 +48,13 @@ export class EventBridgeRotationEvents implements RotationEvents {
   }
 }
 
-/** Version 1 of the detail: the fields of KeyRotated or KeyRotationRolledBack, ids only. */
+/** Version 1 of the detail: the fields of KeyRotated, KeyRotationRolledBack or KeyRevocationPostponed, ids only. */
 export const ROTATION_EVENT_SCHEMA_VERSION = 1;
 
 export function rotationEventEntry(
   eventBus: string,
-  detailType: typeof KEY_ROTATED | typeof KEY_ROTATION_ROLLED_BACK,
-  detail: KeyRotated | KeyRotationRolledBack,
+  detailType: typeof KEY_ROTATED | typeof KEY_ROTATION_ROLLED_BACK | typeof KEY_REVOCATION_POSTPONED,
+  detail: KeyRotated | KeyRotationRolledBack | KeyRevocationPostponed,
 ): PutEventsRequestEntry & { Detail: string } {
   return {
     EventBusName: eventBus,

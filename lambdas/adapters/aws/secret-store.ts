@@ -8,7 +8,14 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
-import type { RotationScheduleState, SecretDescription, SecretStore, StoredValue, ValueRef } from "../../core/ports.js";
+import type {
+  RotationScheduleState,
+  SecretDescription,
+  SecretStore,
+  SecretVersion,
+  StoredValue,
+  ValueRef,
+} from "../../core/ports.js";
 import { AWSPENDING } from "../../core/ports.js";
 import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
@@ -80,8 +87,8 @@ export class AwsSecretStore implements SecretStore {
     );
   }
 
-  async listVersions(secretId: string): Promise<{ versionId: string; stages: string[] }[]> {
-    const versions: { versionId: string; stages: string[] }[] = [];
+  async listVersions(secretId: string): Promise<SecretVersion[]> {
+    const versions: SecretVersion[] = [];
     let nextToken: string | undefined;
     do {
       const out = await this.call("ListSecretVersionIds", secretId, () =>
@@ -90,7 +97,7 @@ export class AwsSecretStore implements SecretStore {
         ),
       );
       for (const version of out.Versions ?? []) {
-        if (version.VersionId) versions.push({ versionId: version.VersionId, stages: version.VersionStages ?? [] });
+        if (version.VersionId) versions.push(listedVersion({ ...version, VersionId: version.VersionId }));
       }
       nextToken = out.NextToken;
     } while (nextToken);
@@ -104,6 +111,16 @@ export class AwsSecretStore implements SecretStore {
       throw storeError(operation, secretId, error);
     }
   }
+}
+
+/** One version of ListSecretVersionIds' answer. Pure: the AWS and the model adapters both use it. */
+export function listedVersion(version: { VersionId: string; VersionStages?: string[]; CreatedDate?: Date }) {
+  const createdDate = version.CreatedDate ? new Date(version.CreatedDate) : undefined;
+  return {
+    versionId: version.VersionId,
+    stages: [...(version.VersionStages ?? [])],
+    ...(createdDate && !Number.isNaN(createdDate.getTime()) && { createdDate }),
+  };
 }
 
 /** PutSecretValue's input for a pending value. Pure: the AWS and the model adapters both use it. */

@@ -30,6 +30,8 @@ export const MAX_NAME_SUFFIXES = 50;
 const MAX_PAGES = 10_000;
 
 const nonEmpty = z.string().check(z.minLength(1));
+/** What a lastUsedAt that is not a string becomes. */
+export const LAST_USED_UNKNOWN = "unknown";
 
 /** Novala's key object, as its answers carry it. Unknown fields are dropped, so no secret rides along on a listed key. */
 const novalaKeyFields = {
@@ -39,7 +41,9 @@ const novalaKeyFields = {
   createdAt: nonEmpty,
   scopes: z.array(z.string()),
   status: z.enum(["active", "revoked"]),
-  lastUsedAt: z.optional(z.nullable(z.string())),
+  // A lastUsedAt that is not a string (nor null) is kept as "unknown", never a reason to refuse the key: the due
+  // revocation reads it as a use at an unknown time, never as "unused" (lambdas/core/revocation-usage.ts).
+  lastUsedAt: z.catch(z.optional(z.nullable(z.string())), LAST_USED_UNKNOWN),
 };
 const novalaKeySchema = z.object(novalaKeyFields);
 /** The create answer's key: the key object and, only here, its secret key. */
@@ -55,7 +59,6 @@ const EXPECTED: Record<string, string> = {
   createdAt: "a non-empty string",
   scopes: "an array of strings",
   status: '"active" or "revoked"',
-  lastUsedAt: "a string or null",
   secretKey: "a string",
   data: "an array",
   total: "a non-negative integer",

@@ -57,12 +57,12 @@ export class PowertoolsTelemetry implements Telemetry {
  */
 export function withTelemetry<E, R>(
   telemetry: PowertoolsTelemetry,
-  handler: (event: E) => Promise<R>,
-): (event: E, context?: Context) => Promise<R> {
-  const wrapped = middy<E, R>((event: E) => handler(event))
+  handler: (event: E, context: Partial<Context>) => Promise<R>,
+): (event: E, context?: Partial<Context>) => Promise<R> {
+  const wrapped = middy<E, R>((event: E, context: Context) => handler(event, context))
     .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
     .use(logMetrics(telemetry.metrics));
-  return (event, context) => wrapped(event, context ?? ({} as Context));
+  return (event, context) => wrapped(event, (context ?? {}) as Context);
 }
 
 const EMPTY_METRICS_WARNING = "No application metrics to publish";

@@ -13,7 +13,8 @@
  * - `relabel`: UpdateSecretVersionStage games on its own secret (AWSPREVIOUS onto a forged version, AWSCURRENT back,
  *   AWSPENDING moved or removed mid-rotation).
  * - `revoke-event`: a forged revocation event (any secret id, key id and version id, path tricks included), checked by
- *   parseRevocationRequest as the handler does, then run through the revocation logic with the harness's ports.
+ *   parseRevocationRequest as the handler does, then run through the revocation function's rule (runDueRevocation)
+ *   with the harness's ports.
  * - `claim-and-revoke`: both at once, aimed: a retired version (AWSPREVIOUS or unlabelled) naming a key, then an event
  *   naming that key and version of its own secret (random pairs of the two moves rarely line up).
  * - `rotate`: an extra RotateSecret with a chosen token (another secret's version id), driven to the end.
@@ -378,8 +379,8 @@ export class AdversaryActor {
     }
     const outcome = await this.stage.revocation(request);
     this.stats.events[outcome] = (this.stats.events[outcome] ?? 0) + 1;
-    // Only a key of its own lineage may be revoked (invariant 6 says so after every call): its business.
-    if (outcome === "revoked") this.disturbed = true;
+    // Only a key of its own lineage may be revoked or postponed (invariant 6 says so after every call): its business.
+    if (outcome === "revoked" || outcome === "postponed" || outcome === "kept") this.disturbed = true;
   }
 
   // ---- what the adversary knows ----

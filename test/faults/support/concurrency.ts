@@ -82,7 +82,8 @@ import { runRecordedStep } from "../../../lambdas/core/outcome.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
 import type { RevocationRequest, RotationOutcome, RotationOutcomes } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
-import { keyIdOf } from "../../../lambdas/core/retire.js";
+
+import { keyClaimOf } from "../../../lambdas/core/possession.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/core/rotation.js";
@@ -685,7 +686,7 @@ export const ACTORS: ActorsByKind = {
   async revoke(h, _spec, name) {
     const ports = h.ports(name);
     const previous = await ports.store.getValue(h.secretArn, { stage: AWSPREVIOUS });
-    const keyId = previous && keyIdOf(previous.value);
+    const keyId = keyClaimOf(previous?.value)?.keyId;
     if (!keyId) return "nothing to revoke";
     const schedule = revocationScheduleName(h.secretArn, keyId);
     return claimAndRevokeRetiredKey(ports, { secretId: h.secretArn, keyId }, async () => {

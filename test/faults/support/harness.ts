@@ -11,7 +11,10 @@
  * two revocation schedules for one key; (6) no key outside the secret's lineage (its first key, keys an operator put
  * in, keys the rotator minted for it, found by its lineage tags) ever changes status — the manager key and the other
  * teams' keys on the tenant stay active; (7) every key minted belongs to the lineage and holds no scope beyond the
- * first key's (never api_keys.manage for a consumer of a manager).
+ * first key's (never api_keys.manage for a consumer of a manager); (8) no key a consumer used within the quiet window
+ * is revoked by a due revocation before its hard limit (only at it, alarmed: RevocationHardLimitReached), and no key
+ * whose revocation was postponed outlives its hard limit unalarmed (explicit revocations now are outside it: grace 0,
+ * the operator's rollback without grace, reconcile, the adversary's forged events).
  *
  * Modelling choices (documented here, referenced by the report):
  * - Faults are addressed by the global index of a port call in one scenario (0 = the first call any Lambda makes),
@@ -34,8 +37,11 @@
  *   and the revocation schedule firing, with a grace period above 0 (with grace 0 the old key is already revoked at
  *   finish, and rolling back to it would be the operator's own outage). Like reconcile and abort, an operator's run is
  *   not a fault point, but the invariants are checked after each of its calls.
- * - A rotation the adversary made fail (refused or given up) is ended by the operator's abort (lambdas/core/abort.ts)
- *   before the next rotation, under the same checks.
+ * - A createSecret failure a retry cannot fix (a forged value the adversary wrote, a create Novala refuses for good:
+ *   Scenario.createRefused) ends the rotation itself: AWSPENDING removed, the key it made revoked (issue 16, item 5),
+ *   so the next rotation starts without an abort. Until that change, such a rotation kept AWSPENDING and this harness
+ *   had the operator abort it; it still does for a rotation the adversary made fail in another way (given up, or
+ *   refused past createSecret), with lambdas/core/abort.ts, before the next rotation, under the same checks.
  * - The adversary's moves run at hooks: before every step invocation (each attempt), before each revocation schedule
  *   fires, at the start, after the first rotation, before the graces run out and at the end. Its writes take effect
  *   at once and Secrets Manager goes on driving the rotation in progress (it need not notice), the worst case.
@@ -48,6 +54,11 @@
  *   test's, the rollback's) no longer apply: it may strand or keep its own keys. Invariants 1 (scoped), 4, 5, 6 and 7
  *   still hold after every call. Forged events that were refused and tokens it chose disturb nothing: then every check
  *   applies, and a KeyClaimsRefused without a forged value fails the run (a false alarm).
+ * - A consumer of the secret (Scenario.consumerLagMs) caches AWSCURRENT's key and calls Novala with it every
+ *   CONSUMER_STEP_MS of simulated time while revocation schedules fire (the clock then moves in those steps); it moves to
+ *   the current key `consumerLagMs` after its cached key was retired (Infinity: never, until the key answers 401).
+ *   Due revocations run the revocation function's rule (runDueRevocation), postponements fire like any schedule, and at
+ *   the end the scenario waits until no revocation is pending (at most the hard limit and two hours more).
  * - EventBridge Scheduler giving up (Scenario.schedulerGivesUp): every attempt of a schedule fails (Novala unreachable
  *   from the revocation function), then Scheduler deletes the schedule (the dead-letter queue is alarmed) with the key
  *   still active. On AWSPREVIOUS the next rotation's finishSecret retires it again; off every label only the operator's
@@ -57,17 +68,20 @@
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
+import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
   HealthCheckFailedError,
   NovalaHttpError,
   NovalaUnavailableError,
+  novalaRefusal,
+  RotationEndedError,
 } from "../../../lambdas/core/errors.js";
-import { rotationTag } from "../../../lambdas/core/key-name.js";
+import { isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
 import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
-import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
+import { CLOCK_SKEW_MS, MIN_CHECK_DELAY_MS, runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
 import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
@@ -125,7 +139,27 @@ export interface Scenario {
   schedulerGivesUp?: number[];
   /** The first rotation's grace runs out (its schedules fire) before the second rotation starts. Default: back to back. */
   revocationsBetween?: boolean;
+  /**
+   * Novala answers 409 (the tenant's key limit) to the first N creates that reach it: a failure a retry cannot fix, so
+   * the rotation ends (AWSPENDING removed) and the next one starts without an abort. Default 0.
+   */
+  createRefused?: number;
+  /**
+   * A consumer of the secret keeps calling Novala with the key it cached for this long after that key's retirement
+   * (Infinity: until the key answers 401); undefined or null: no consumer (and the clock jumps). Default none.
+   */
+  consumerLagMs?: number | null;
 }
+
+/** How often the consumer calls Novala, and the clock's step while schedules fire when there is a consumer. */
+export const CONSUMER_STEP_MS = 10 * 60_000;
+/** The fault world's hard limit: above the grace (1 h), short enough to be met within a scenario. */
+export const FAULT_HARD_LIMIT_SECONDS = 4 * 3600;
+/**
+ * How much earlier than the retirement the harness sees the hard limit may start: the rule counts from the first
+ * version created after the key's (at RotateSecret, before the health check's waits), and meets it a minute early.
+ */
+const HARD_LIMIT_TOLERANCE_MS = 5 * 60_000;
 
 export class Crash extends Error {
   override name = "Crash";
@@ -147,8 +181,11 @@ export interface CallRecord {
   fault?: FaultKind;
 }
 
-/** "refused": the rotation did not complete and a claim was refused on the way (KeyClaimsRefused). */
-export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up" | "refused";
+/**
+ * "refused": the rotation did not complete and a claim was refused on the way (KeyClaimsRefused); "ended": createSecret
+ * met a failure a retry cannot fix and ended it (RotationEndedError).
+ */
+export type RotationOutcome = "succeeded" | "rolled-back" | "abandoned" | "gave-up" | "refused" | "ended";
 
 /** One scenario's world, wrapped. */
 export class FaultHarness implements AdversaryStage {
@@ -157,12 +194,12 @@ export class FaultHarness implements AdversaryStage {
   readonly calls: CallRecord[] = [];
   /** Every error message a Lambda invocation threw (scanned for key material). */
   readonly thrown: string[] = [];
-  /** The invariants' definitions (support/invariants.ts); this harness says when each applies. */
-  readonly invariants: WorldInvariants;
   /** Number of CreateSchedule calls that took effect, per key id. */
   get schedulesCreated(): Map<string, number> {
     return this.invariants.schedulesCreated;
   }
+  /** The invariants' definitions (support/invariants.ts); this harness says when each applies. */
+  readonly invariants: WorldInvariants;
   /** Keys an operator rolled back from: allowed to stay live while AWSPREVIOUS holds them (the refusal is alarmed). */
   readonly rolledBackFrom = new Set<string>();
   /** Tokens of rotations Secrets Manager abandoned (manual put-secret-value). */
@@ -171,6 +208,17 @@ export class FaultHarness implements AdversaryStage {
   readonly givenUp = new Set<string>();
   /** Revocation schedules fired so far (the index schedulerGivesUp refers to). */
   private fired = 0;
+  /** When each key was seen to leave AWSCURRENT (its retirement, as a consumer sees it). */
+  private readonly retiredAt = new Map<string, number>();
+  private lastCurrentKey: string | undefined;
+  /** The consumer's cached key, and its last call with each key (by key id), on the simulated clock. */
+  private consumerKey: { keyId: string; secretKey: string } | undefined;
+  private readonly consumerUses = new Map<string, number>();
+  /** Keys a due revocation postponed, and those it logged at their hard limit (the alarm's metric counted). */
+  private readonly postponedKeys = new Set<string>();
+  private readonly hardLimitReached = new Set<string>();
+  /** What the consumers and the due revocations did, for the property's report. */
+  readonly usage = { postponements: 0, hardLimitRevocations: 0, consumerCalls: 0, consumerCutOff: 0 };
   /** Keys AWSCURRENT held when an operator put a key in by hand: Secrets Manager moved them to AWSPREVIOUS. */
   private readonly manualPutFrom = new Set<string>();
   /** Stranded keys the operator's reconcile (the core rule, lambdas/core/stranded.ts) revoked. */
@@ -202,6 +250,7 @@ export class FaultHarness implements AdversaryStage {
       managed: scenario.managed,
       healthCheckDeadlineSeconds: 5,
       neighbours: true,
+      hardLimitSeconds: FAULT_HARD_LIMIT_SECONDS,
     });
     this.invariants = new WorldInvariants(this.world, () => this.describeCalls());
     this.actor = new AdversaryActor(this, scenario.adversary);
@@ -212,14 +261,24 @@ export class FaultHarness implements AdversaryStage {
     this.healthBase = this.healthFaulty(this.world.deps.keys);
   }
 
-  /** Health-check faults that are properties of Novala (not transient): the new key's scopes or probes. */
+  /**
+   * Faults that are properties of Novala (not transient): the new key's scopes or probes (health), and creates refused
+   * for good (createRefused).
+   */
   private healthFaulty(keys: KeyApi): KeyApi {
     const health = this.scenario.health;
     const firstSecret = () => this.firstSecretKey;
+    let refusals = this.scenario.createRefused ?? 0;
     return new Proxy(keys, {
       get(target, property) {
         const value = Reflect.get(target, property, target) as unknown;
         if (typeof value !== "function") return value;
+        if (property === "create" && refusals > 0) {
+          return async () => {
+            refusals -= 1;
+            throw novalaRefusal(409, "POST /api/v1/api-keys", "key limit reached (simulated)");
+          };
+        }
         if (property === "create" && health === "fewer-scopes") {
           // The answer claims the scopes asked for; the key really made has fewer, which only testSecret can find.
           return async (manager: never, request: { name: string; scopes: string[] }) => ({
@@ -349,6 +408,10 @@ export class FaultHarness implements AdversaryStage {
       .join(", ");
   }
 
+  private currentValue() {
+    return this.invariants.currentValue();
+  }
+
   private valueOf(stage: string): { keyId?: string } | undefined {
     try {
       return JSON.parse(
@@ -367,7 +430,13 @@ export class FaultHarness implements AdversaryStage {
    * own outage (its rotations then fail or are refused). It applies again once a promotion moves AWSCURRENT on.
    */
   checkBetweenCalls(where: string): void {
-    const current = this.invariants.currentValue();
+    const current = this.currentValue();
+    if (current.keyId !== this.lastCurrentKey) {
+      if (this.lastCurrentKey && !this.retiredAt.has(this.lastCurrentKey)) {
+        this.retiredAt.set(this.lastCurrentKey, this.world.clock.now().getTime());
+      }
+      this.lastCurrentKey = current.keyId;
+    }
     if (!this.actor.ownsCurrent(current.versionId)) this.invariants.checkCurrentKeyWorks(where, current);
     this.invariants.checkOneLiveKeyPerTag(where);
     this.invariants.checkLineage(where);
@@ -462,6 +531,15 @@ export class FaultHarness implements AdversaryStage {
     return this.world.stages()[token] ?? [];
   }
 
+  private hasValue(token: string): boolean {
+    try {
+      this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn, VersionId: token });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * A rotation as Secrets Manager runs it: RotateSecret, then the steps, each retried up to STEP_ATTEMPTS times; a
    * rotation whose step keeps failing is reattempted as a whole (same token) while AWSPENDING still sits on its
@@ -471,6 +549,7 @@ export class FaultHarness implements AdversaryStage {
     options: { index?: 0 | 1; onBeforeStep?: (step: number, round: number, token: string) => boolean } = {},
   ) {
     await this.clearStalePending();
+    this.aSecondPasses();
     // The adversary may start the rotation itself, with a token of its choosing; Secrets Manager rejects one in use.
     const chosen = options.index === undefined ? undefined : this.actor.tokenFor(options.index);
     let token: string;
@@ -517,6 +596,8 @@ export class FaultHarness implements AdversaryStage {
         let error: Error | undefined;
         for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
           error = await this.invoke(step, token);
+          // Ended: Secrets Manager's further attempts of this token would only be refused by the guard.
+          if (error instanceof RotationEndedError) return "ended";
           if (!error) break;
         }
         if (error) {
@@ -526,15 +607,20 @@ export class FaultHarness implements AdversaryStage {
       }
       if (!failed) return "succeeded";
       const stages = this.stagesOf(token);
-      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) return "rolled-back";
+      // AWSPENDING gone: rolled back by testSecret (its version holds the key it revoked), or ended by createSecret
+      // (nothing was stored), also when the ending's last answer was lost or its process died.
+      if (!stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT)) {
+        return this.hasValue(token) ? "rolled-back" : "ended";
+      }
     }
     return "gave-up";
   }
 
   /**
-   * After the adversary made a rotation fail (refused or given up), AWSPENDING stays on its version and Secrets
-   * Manager would refuse every later RotateSecret: the operator answers the alarm with `novala-rotation abort`
-   * (lambdas/core/abort.ts), which revokes only what that rotation minted. When abort refuses (AWSCURRENT holds a value
+   * After the adversary made a rotation fail in a way that does not end it (given up, or refused past createSecret),
+   * AWSPENDING stays on its version and Secrets Manager would refuse every later RotateSecret: the operator answers
+   * the alarm with `novala-rotation abort` (lambdas/core/abort.ts), which revokes only what that rotation minted.
+   * When abort refuses (AWSCURRENT holds a value
    * the adversary wrote, which names no usable manager), the operator removes the label by hand. Never needed without
    * the adversary (a rotation that gives up breaks invariant 3 before).
    */
@@ -581,7 +667,8 @@ export class FaultHarness implements AdversaryStage {
   async revocation(request: RevocationRequest): Promise<string> {
     this.during = "forged revocation";
     try {
-      return await revokeRetiredKey(this.process(), request);
+      // An invoker of the revocation function reaches its due path, as a schedule does.
+      return (await runDueRevocation(this.process(), request)).outcome;
     } catch (error) {
       if (error instanceof InvariantViolation) throw error;
       this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
@@ -603,6 +690,7 @@ export class FaultHarness implements AdversaryStage {
   /** The configuration test: RotateSecret with RotateImmediately=false runs testSecret, then removes AWSPENDING. */
   async configurationTest(): Promise<void> {
     await this.clearStalePending();
+    this.aSecondPasses();
     const token = this.world.startRotation(undefined, false);
     this.checkBetweenCalls("after RotateSecret (RotateImmediately=false)");
     for (let attempt = 1; attempt <= STEP_ATTEMPTS; attempt++) {
@@ -622,6 +710,7 @@ export class FaultHarness implements AdversaryStage {
 
   /** A manual put-secret-value: a key made by hand becomes AWSCURRENT; Secrets Manager abandons the rotation. */
   manualPut(token: string): void {
+    this.aSecondPasses();
     const current = JSON.parse(
       this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn }).SecretString ?? "{}",
     ) as Record<string, unknown>;
@@ -666,12 +755,12 @@ export class FaultHarness implements AdversaryStage {
     const outcome = await rollBack(ports, check.plan, {
       cancelRevocation: async (name) => {
         const group = SCHEDULE_GROUP;
-        if (!this.world.schedulerModel.listSchedules({ GroupName: group }).Schedules.some((s) => s.Name === name)) {
-          return false;
-        }
-        this.world.schedulerModel.deleteSchedule({ Name: name, GroupName: group });
-        this.schedulesCreated.set(check.plan.restored.keyId, 0);
-        return true;
+        const own = this.world.schedulerModel
+          .listSchedules({ GroupName: group, NamePrefix: name })
+          .Schedules.filter((schedule) => isScheduleOrPostponement(schedule.Name ?? "", name));
+        for (const schedule of own) this.world.schedulerModel.deleteSchedule({ Name: schedule.Name, GroupName: group });
+        if (own.length > 0) this.schedulesCreated.set(check.plan.restored.keyId, 0);
+        return own.length > 0;
       },
       events: ports.events,
       reason: "rolled back by an operator (fault suite)",
@@ -679,6 +768,14 @@ export class FaultHarness implements AdversaryStage {
     });
     this.checkBetweenCalls("after an operator rollback");
     return outcome;
+  }
+
+  /**
+   * A second passes before Secrets Manager or an operator makes a version, so that versions made one after the other
+   * have distinct dates, as in AWS (the clock otherwise moves only with sleeps and schedules).
+   */
+  private aSecondPasses(): void {
+    this.world.clock.advance(1000);
   }
 
   /** A rollback by hand: update-secret-version-stage AWSCURRENT back to the AWSPREVIOUS version. */
@@ -697,27 +794,99 @@ export class FaultHarness implements AdversaryStage {
     this.checkBetweenCalls("after a rollback by hand");
   }
 
-  /** Advances the clock and fires due revocation schedules, each retried as Scheduler's retry policy allows. */
+  /**
+   * Advances the clock and fires due revocation schedules, each retried as Scheduler's retry policy allows. With a
+   * consumer the clock moves in CONSUMER_STEP_MS steps, the consumer calling Novala at each.
+   */
   async fireRevocations(advanceMs: number): Promise<string[]> {
-    this.world.clock.advance(advanceMs);
+    const consumer = this.scenario.consumerLagMs !== undefined && this.scenario.consumerLagMs !== null;
+    const outcomes: string[] = [];
+    for (let left = advanceMs; left > 0; ) {
+      const step = consumer ? Math.min(left, CONSUMER_STEP_MS) : left;
+      left -= step;
+      this.world.clock.advance(step);
+      this.consumerCalls();
+      outcomes.push(...(await this.fireDue()));
+      this.checkHardLimits(`after the schedules due at ${this.world.clock.now().toISOString()} fired`);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Until no revocation is pending (postponements included), the consumer calling meanwhile; bounded by the hard limit
+   * and two hours more, after which invariant 8 has had its say on every key.
+   */
+  async drainRevocations(): Promise<void> {
+    const limit = this.world.clock.now().getTime() + (FAULT_HARD_LIMIT_SECONDS + 2 * 3600) * 1000;
+    while (this.pendingRevocations().size > 0 && this.world.clock.now().getTime() < limit) {
+      await this.fireRevocations(CONSUMER_STEP_MS);
+    }
+  }
+
+  /** The consumer's call with its cached key; it moves to the current key `consumerLagMs` after the retirement. */
+  private consumerCalls(): void {
+    const lag = this.scenario.consumerLagMs;
+    if (lag === undefined || lag === null) return;
+    const now = this.world.clock.now().getTime();
+    const current = this.currentValue();
+    const cached = this.consumerKey;
+    const retired = cached ? this.retiredAt.get(cached.keyId) : undefined;
+    if (!cached || (cached.keyId !== current.keyId && retired !== undefined && now - retired >= lag)) {
+      this.consumerKey = { keyId: current.keyId, secretKey: current.secretKey };
+    }
+    const key = this.consumerKey as { keyId: string; secretKey: string };
+    let used = this.world.novala.useKey(key.secretKey);
+    if (!used.ok && key.keyId !== current.keyId) {
+      // Its cached key answers 401: cut off (an outage, which invariant 8 allows only at the hard limit), it re-reads.
+      this.usage.consumerCutOff += 1;
+      this.consumerKey = { keyId: current.keyId, secretKey: current.secretKey };
+      used = this.world.novala.useKey(current.secretKey);
+    }
+    if (used.ok) {
+      this.usage.consumerCalls += 1;
+      this.consumerUses.set(used.value.key.id, now);
+    }
+  }
+
+  /** Every schedule due now, fired through the revocation function's rule, with Scheduler's retries. */
+  private async fireDue(): Promise<string[]> {
     const outcomes: string[] = [];
     for (const schedule of this.world.schedulerModel.due(this.world.clock.now())) {
       await this.actor.hook("before a revocation schedule fires");
-      const input = JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest;
       const givesUp = !this.schedulerHealthy && (this.scenario.schedulerGivesUp?.includes(this.fired) ?? false);
       this.fired += 1;
+      let input: RevocationRequest;
+      try {
+        input = parseRevocationRequest(schedule.Target?.Input ?? "{}");
+      } catch {
+        // The handler refuses a malformed event (the rule's own schedules are never malformed).
+        outcomes.push("refused");
+        this.world.schedulerModel.completed({ Name: schedule.Name, GroupName: schedule.GroupName });
+        continue;
+      }
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
+        const active = new Set(this.activeKeys());
         try {
           const ports = this.process();
-          const outcome = await revokeRetiredKey(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
-          outcomes.push(outcome);
+          const done = await runDueRevocation(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
+          outcomes.push(done.outcome);
+          if (done.outcome === "postponed") {
+            this.usage.postponements += 1;
+            this.postponedKeys.add(done.keyId);
+          }
+          if (done.outcome === "kept" || (done.outcome === "revoked" && done.hardLimitReached)) {
+            this.hardLimitReached.add(done.keyId);
+            if (done.outcome === "revoked") this.usage.hardLimitRevocations += 1;
+          }
           // A refused revocation leaves the key to a later retirement, which may schedule it anew.
-          if (outcome === "refused") this.schedulesCreated.set(input.keyId, 0);
+          if (done.outcome === "refused") this.schedulesCreated.set(input.keyId, 0);
+          this.checkRevocationUsage(active, `after revocation schedule ${schedule.Name} fired`);
           break;
         } catch (error) {
           if (error instanceof InvariantViolation) throw error;
           this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+          this.checkRevocationUsage(active, `after a failed attempt of revocation schedule ${schedule.Name}`);
           if (attempt === REVOCATION_ATTEMPTS) {
             // Scheduler gives up: the event goes to the dead-letter queue (alarmed) and the schedule is deleted.
             outcomes.push("dead-letter");
@@ -730,6 +899,60 @@ export class FaultHarness implements AdversaryStage {
       this.checkBetweenCalls(`after revocation schedule ${schedule.Name} fired`);
     }
     return outcomes;
+  }
+
+  private activeKeys(): string[] {
+    return this.world.novala
+      .keys()
+      .filter((key) => key.status === "active")
+      .map((key) => key.id);
+  }
+
+  /**
+   * Invariant 8, first half, after a due revocation: a key it revoked that the consumer used within the quiet window
+   * (after its retirement: the rotator's own proof at the retirement passes for its own use) was revoked at its hard
+   * limit, logged and counted. The adversary's writes and forged events are outside it (they are the invoker's power).
+   */
+  private checkRevocationUsage(activeBefore: Set<string>, where: string): void {
+    if (this.actor.disturbed) return;
+    const now = this.world.clock.now().getTime();
+    const { quietWindowMs, hardLimitMs } = this.world.config.usage;
+    for (const keyId of activeBefore) {
+      if (this.statusOf(keyId) !== "revoked") continue;
+      const lastUse = this.consumerUses.get(keyId);
+      const retired = this.retiredAt.get(keyId);
+      if (lastUse === undefined || retired === undefined) continue;
+      if (lastUse <= now - quietWindowMs || lastUse <= retired + CLOCK_SKEW_MS) continue;
+      const used = `the consumer used it ${Math.round((now - lastUse) / 60_000)} min before (quiet window ${quietWindowMs / 60_000} min)`;
+      if (!this.hardLimitReached.has(keyId)) {
+        this.fail(
+          `invariant 8: key ${keyId} was revoked by a due revocation though ${used}, before its hard limit (${where})`,
+        );
+      }
+      if (now < retired + hardLimitMs - HARD_LIMIT_TOLERANCE_MS) {
+        this.fail(
+          `invariant 8: key ${keyId} was revoked at its "hard limit" ${Math.round((retired + hardLimitMs - now) / 60_000)} min before the hard limit counted from its retirement; ${used} (${where})`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Invariant 8, second half: a key whose revocation was postponed is revoked by its hard limit (a step of the clock and
+   * a minute late at most), or was logged at it (kept, or revoked), or Scheduler gave up on it (the dead-letter alarm).
+   */
+  private checkHardLimits(where: string): void {
+    if (this.actor.disturbed) return;
+    const now = this.world.clock.now().getTime();
+    const current = this.keyAt(AWSCURRENT);
+    for (const keyId of this.postponedKeys) {
+      const retired = this.retiredAt.get(keyId);
+      if (retired === undefined || keyId === current || this.statusOf(keyId) !== "active") continue;
+      if (this.hardLimitReached.has(keyId) || this.givenUp.has(keyId)) continue;
+      if (now > retired + this.world.config.usage.hardLimitMs + CONSUMER_STEP_MS + MIN_CHECK_DELAY_MS) {
+        this.fail(`invariant 8: key ${keyId}, postponed, outlived its hard limit with no alarm (${where})`);
+      }
+    }
   }
 
   get firstKey(): string {
@@ -864,8 +1087,14 @@ async function runScenarioInner(scenario: Scenario) {
     if (!h.disturbed && h.statusOf(originalKey) !== "active") {
       throw new InvariantViolation("the rolled-back-to key was revoked");
     }
-    // (Or Scheduler gave up on its revocation: alarmed, and left to the next rotation or reconcile, checked below.)
-    if (!h.disturbed && h.statusOf(rolledBackFrom) !== "revoked" && !h.givenUp.has(rolledBackFrom)) {
+    // (Or Scheduler gave up on its revocation: alarmed, and left to the next rotation or reconcile, checked below; or
+    // the consumer still uses it, and its revocation is postponed: invariant 8 bounds it.)
+    if (
+      !h.disturbed &&
+      h.statusOf(rolledBackFrom) !== "revoked" &&
+      !h.givenUp.has(rolledBackFrom) &&
+      !h.pendingRevocations().has(rolledBackFrom)
+    ) {
       throw new InvariantViolation(`the key rolled away from (${rolledBackFrom}) is still active after its grace`);
     }
   }
@@ -892,9 +1121,10 @@ async function runScenarioInner(scenario: Scenario) {
     if (!h.disturbed) checkEventuallyClean(h, second.outcome, before, healthBroken, scenario);
   }
 
-  // Let every grace period run out and the schedules fire.
+  // Let every grace period run out and the schedules fire, and wait out what consumers still use (postponed).
   await h.adversaryHook("before the graces run out");
   await h.fireRevocations(graceMs + 1000);
+  await h.drainRevocations();
   await h.adversaryHook("at the end");
   const inProgress =
     second?.outcome === "gave-up" ? second.token : first.outcome === "gave-up" ? first.token : undefined;
@@ -938,6 +1168,7 @@ async function runScenarioInner(scenario: Scenario) {
     reconciled: h.reconciled,
     aborted: h.aborted,
     rolledBack: h.rolledBack,
+    usage: h.usage,
     calls: h.calls,
     adversary: {
       ...h.actor.stats,
@@ -963,6 +1194,7 @@ async function retireUnscheduledPrevious(h: FaultHarness, graceMs: number): Prom
   h.schedulerRecovered();
   const next = await h.rotate();
   await h.fireRevocations(graceMs + 1000);
+  await h.drainRevocations();
   // (The adversary's moves placed at later hooks may run during this rotation: then its outcome is the adversary's.)
   if (h.disturbed) return;
   if (next.outcome === "succeeded" && h.statusOf(previous) !== "revoked" && h.keyAt(AWSCURRENT) !== previous) {
@@ -999,6 +1231,14 @@ function checkEventuallyClean(
   }
   if (outcome === "abandoned") {
     if (pendingVersion) fail("AWSPENDING left after Secrets Manager abandoned the rotation");
+    return;
+  }
+  if (outcome === "ended") {
+    // Only a create Novala refused for good ends a rotation without an adversary; it leaves the secret untouched.
+    if (!scenario.createRefused) fail("a rotation ended though Novala refused nothing for good");
+    if (current !== oldKey) fail(`AWSCURRENT holds ${current}, not the old key ${oldKey}`);
+    if (h.statusOf(oldKey) !== "active") fail(`the old key ${oldKey} is ${h.statusOf(oldKey)}`);
+    if (pendingVersion) fail("AWSPENDING left on a version after the rotation ended");
     return;
   }
   // rolled back: untouched
