@@ -109,6 +109,20 @@ function abandonedVersion(world: World): string {
   return token;
 }
 
+/** revokeUnstoredKeys for "version-1", whose value holds `storedKeyId`. */
+async function revokeUnstored(world: World, storedKeyId: string, leftBehind?: string[]) {
+  const manager = await world.manager();
+  await revokeUnstoredKeys(
+    world.deps,
+    manager,
+    world.secretArn,
+    await world.current(),
+    "version-1",
+    storedKeyId,
+    leftBehind,
+  );
+}
+
 async function replacement(world: World, token: string, deps = world.deps) {
   return createReplacementKey(
     deps,
@@ -144,15 +158,7 @@ describe("createReplacementKey", () => {
     expect(leftBehind).toEqual([leftover.id]);
     expect(statusOf(world, leftover.id)).toBe("active");
     // Once the version holds a value, revokeUnstoredKeys revokes every other key minted for the token.
-    await revokeUnstoredKeys(
-      world.deps,
-      await world.manager(),
-      world.secretArn,
-      await world.current(),
-      "version-1",
-      created.id,
-      leftBehind,
-    );
+    await revokeUnstored(world, created.id, leftBehind);
     expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([created.id]);
   });
 
@@ -161,14 +167,7 @@ describe("createReplacementKey", () => {
     const stored = world.mintedFor("version-1");
     const other = world.mintedFor("version-1");
 
-    await revokeUnstoredKeys(
-      world.deps,
-      await world.manager(),
-      world.secretArn,
-      await world.current(),
-      "version-1",
-      stored.id,
-    );
+    await revokeUnstored(world, stored.id);
 
     expect(statusOf(world, other.id)).toBe("revoked");
     expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([stored.id]);
