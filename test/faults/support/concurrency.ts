@@ -23,8 +23,8 @@
  * - abort: `novala-rotation abort` (cli/abort.ts): the outcome tags, findAbortableToken, and without --force the
  *   CLI's precondition (cli/verdict.ts pendingRotation: a rotation that looks in progress, no step recorded as failing
  *   and younger than an hour, is refused), then lambdas/core/abort.ts. With --force, no precondition: the operator
- *   asserts no step runs. Both are modelled (`force`): the precondition is what makes abort's race reachable by an
- *   operator who follows the rules, --force the worst case.
+ *   asserts no step runs. Both are modelled (`force`), and both honour the core's contract (no step of the rotation
+ *   runs when abort starts: the known race, below); the precondition decides only what is refused.
  * - rollback: `novala-rotation rollback` (lambdas/core/rollback.ts: checkRollback, then rollBack with the restored
  *   key's schedule deleted, consumers told, and the key rolled away from retired after the grace, or at once with
  *   `revokeNow`).
@@ -41,13 +41,14 @@
  *
  * WHEN each invariant (support/invariants.ts) applies in the concurrent setting:
  * - after every released call, whatever the actors are doing: (1) AWSCURRENT holds an active key that authenticates;
- *   (5, first half) never two live replacement keys for one token, except that a createSecret invocation still
- *   running may hold one key it minted and has not stored (two deliveries of one createSecret both mint: only the
- *   first PutSecretValue of the token wins, and the other revokes its own key before it returns; no lock exists that
- *   could stop the second mint); (5, second half) never two revocation schedules pending for one key at once (the
- *   sequential suite counts creations; here a rollback or `revoke` deletes a schedule and the key's next retirement
- *   makes one again, legitimately); (6) no key
- *   outside the lineage changes status; (7) every key minted is of the lineage and its first key's scopes.
+ *   (5, first half) never two live replacement keys for one token, except a key a createSecret still running minted
+ *   and has not stored, and a key minted for the rotation in progress that its version does not hold (two deliveries
+ *   of one createSecret both mint, and no lock could stop the second: the first PutSecretValue of the token wins, the
+ *   other delivery revokes its own key, and the winner revokes the rest once the token's value is stored, never
+ *   before, since any of them might be the one stored); (5, second half) never two revocation schedules pending for
+ *   one key at once (the sequential suite counts creations; here a rollback or `revoke` deletes a schedule and the
+ *   key's next retirement makes one again, legitimately); (6) no key outside the lineage changes status; (7) every key
+ *   minted is of the lineage and its first key's scopes.
  * - once every actor has finished (the "settle" phase, not interleaved, each call checked as above): a rotation left
  *   stuck (AWSPENDING on a version that is not AWSCURRENT: Secrets Manager's retries all failed) is ended by the
  *   operator's `abort --force` (nothing runs any more); the clock passes every grace and the due schedules fire; the
@@ -68,7 +69,8 @@
  *
  * Invariant 3 ("a rotation ends rotated or untouched") is the sequential suite's: two actors may legitimately make a
  * rotation fail (an abort ends it; a rollback moves AWSCURRENT under it), so only its safety halves hold here (1, 2).
- * Issue 16's invariant 8 joins AT_EVERY_CALL or AT_THE_END (below) when its postponed revocation lands.
+ * Issue 16's invariant 8 and the revocation function's due path (runDueRevocation, which may postpone) are the next
+ * step: ACTORS.revocation calls it, and the invariant joins AT_EVERY_CALL or AT_THE_END (below), a few lines each.
  */
 import type fc from "fast-check";
 import { pendingRotation, type VersionFacts } from "../../../cli/verdict.js";
