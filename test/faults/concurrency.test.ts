@@ -59,12 +59,19 @@ const actorArb: fc.Arbitrary<ActorSpec> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<ActorSpec>({ kind: "reconcile" }) },
 );
 
-/** Two or three actors (a rotation's retry counts as one): trailing ones beyond three are dropped. */
-const actorsArb = fc.array(actorArb, { minLength: 2, maxLength: 3 }).map((actors) => {
-  const kept = [...actors];
-  while (actorCount(kept) > 3) kept.pop();
-  return actorCount(kept) >= 2 ? kept : [...kept, { kind: "overdue" } as const];
-});
+/**
+ * Two or three actors (a rotation's retry counts as one): trailing ones beyond three are dropped. Never `revoke` with
+ * `rollback`: two operators giving opposite orders about one key at once is the second known race (support/
+ * concurrency.ts), which its own test replays.
+ */
+const actorsArb = fc
+  .array(actorArb, { minLength: 2, maxLength: 3 })
+  .map((actors) => {
+    const kept = [...actors];
+    while (actorCount(kept) > 3) kept.pop();
+    return actorCount(kept) >= 2 ? kept : [...kept, { kind: "overdue" } as const];
+  })
+  .filter((actors) => !(actors.some((a) => a.kind === "revoke") && actors.some((a) => a.kind === "rollback")));
 
 const scenarioArb: fc.Arbitrary<RaceScenario> = fc.record({
   seed: fc.integer(),
@@ -100,7 +107,11 @@ const KINDS: ActorSpec[] = [
   { kind: "revoke" },
   { kind: "reconcile" },
 ];
-const POSSIBLE_PAIRS = KINDS.flatMap((a, i) => KINDS.slice(i).filter((b) => actorCount([a, b]) <= 3)).length;
+const opposite = (a: ActorSpec, b: ActorSpec) =>
+  new Set([a.kind, b.kind]).size === 2 && [a, b].every((x) => x.kind === "revoke" || x.kind === "rollback");
+const POSSIBLE_PAIRS = KINDS.flatMap((a, i) =>
+  KINDS.slice(i).filter((b) => actorCount([a, b]) <= 3 && !opposite(a, b)),
+).length;
 
 /** Replays `schedule` (compressSchedule's text) over `scenario`; resolves the run's summary, throws its violation. */
 function replay(scenario: RaceScenario, schedule: string, options: { keepGoing?: boolean } = {}) {
@@ -296,6 +307,18 @@ describe("races the suite found, each replayed by its shrunk schedule", () => {
     );
     expect(summary.outcomes.abort).toBe("aborted (1 revoked, AWSPENDING removed)");
     expect(summary.outcomes.rotation).toMatch(/^failed at (testSecret|finishSecret): RotationStateError$/);
+  });
+
+  it('known race, not fixed: rollback ∥ revoke of the key it restores, "revoke rollback×6 revoke×3": the restored key is revoked', async () => {
+    // Two operators give opposite orders about one key at once, rollback first: rollback takes the key's schedule,
+    // revoke finds none (as for a key whose schedule Scheduler gave up on, which revoke must still be able to revoke),
+    // checks that AWSCURRENT does not hold the key, rollback moves AWSCURRENT onto it, revoke revokes it. Found at
+    // 10,000 interleavings; the properties never draw the two together. Closing it needs a mark that a rollback is
+    // under way which revoke (and reconcile) would respect (docs/security.md).
+    const scenario = rotated([{ kind: "rollback", revokeNow: false }, { kind: "revoke" }]);
+    await expect(replay(scenario, "revoke rollback×6 revoke×3")).rejects.toThrow(
+      /^invariant 1: AWSCURRENT holds key_\w+, which is revoked \(after revoke: keys.revoke\)/,
+    );
   });
 
   it('known race, not fixed: abort --force ∥ a finishSecret already past its guard, "rotation×24 abort-force×5": the promoted key is revoked', async () => {
