@@ -24,6 +24,12 @@ let cached:
   | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+/**
+ * The telemetry of the invocation in progress: the cached Novala client counts its rate-limit metrics there (an
+ * execution environment runs one invocation at a time).
+ */
+let invocationTelemetry: Telemetry | undefined;
+const rateMetrics: Pick<Telemetry, "metric"> = { metric: (...args) => invocationTelemetry?.metric(...args) };
 
 function awsClients() {
   const env = process.env;
@@ -45,17 +51,18 @@ function awsClients() {
   return cached;
 }
 
-function keyApi(config: NovalaClientConfig): KeyApi {
+function keyApi(config: NovalaClientConfig, telemetry: Telemetry): KeyApi {
+  invocationTelemetry = telemetry;
   const pacer = pacerFromEnvironment();
   const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec, rate: pacer?.ratePerSecond });
   if (cachedKeys?.fingerprint !== fingerprint) {
-    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
+    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, { metrics: rateMetrics, ...(pacer && { pacer }) }) };
   }
   return cachedKeys.keys;
 }
 
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config, telemetry));
 }
 
 /**
@@ -109,7 +116,7 @@ export function revocationDepsFromEnvironment(config: RevocationConfig, telemetr
   const clients = awsClients();
   return {
     store: new AwsSecretStore(clients.secrets),
-    keys: keyApi(config),
+    keys: keyApi(config, telemetry),
     scheduler: new AwsRevocationScheduler(clients.scheduler, config.revocation),
     events: rotationEventsOn(clients.events, config.eventBus),
     telemetry,
