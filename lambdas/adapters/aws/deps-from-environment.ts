@@ -10,6 +10,7 @@ import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
 import { pacerFromEnvironment } from "../novala/rate-budget.js";
+import { overdueRuleSecretIds } from "./overdue-rule.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
@@ -109,6 +110,11 @@ export function rotationOutcomesFromEnvironment(): SecretTagRotationOutcomes {
 /** The overdue check only describes secrets. */
 export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
+}
+
+/** The deployment's secrets, from the overdue check's own rule (./overdue-rule.ts). */
+export function overdueRuleSecretIdsFromEnvironment(ruleName: string, functionArn?: string): Promise<string[]> {
+  return overdueRuleSecretIds(awsClients().events, ruleName, functionArn);
 }
 
 /** The revocation function's adapters: it reads, revokes, and reschedules itself when a consumer needs the key. */
