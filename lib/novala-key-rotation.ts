@@ -234,7 +234,7 @@ export class NovalaKeyRotation extends Construct {
     this.rotationFailureRule = alerts.rotationFailureRule;
     this.overdueCheckRule = alerts.overdueCheckRule;
     this.alarms = alerts.alarms;
-    if (settings.dashboard) this.dashboard = createDashboard(this, this.alarms);
+    if (settings.dashboard) this.dashboard = createDashboard(this, alerts.alarmArns);
 
     acknowledgeNagFindings(this, props, rotationRole, revocationRole, scheduleArnsInGroup);
   }

@@ -25,6 +25,8 @@ export interface Alerts {
   rotationFailureRule: events.Rule;
   overdueCheckRule: events.Rule;
   alarms: Record<string, cloudwatch.Alarm>;
+  /** The alarms' ARNs, built from their names (no reference to the alarms: what a policy or a dashboard may name). */
+  alarmArns: string[];
 }
 
 /** Makes the alerts on the topic given in props, or on a topic (and key) of its own. */
@@ -195,7 +197,7 @@ export function createAlerts(
     ),
   };
 
-  return { alertTopic, rotationFailureRule, overdueCheckRule, alarms };
+  return { alertTopic, rotationFailureRule, overdueCheckRule, alarms, alarmArns };
 }
 
 /**
