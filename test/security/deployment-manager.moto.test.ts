@@ -1,9 +1,10 @@
 import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { rotateLikeSecretsManager } from "../../cli/secrets-manager-driver.js";
 import { ENV } from "../../lambdas/contract/environment.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { emfMetricsOf } from "../support/emf-metrics.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, skipMoto } from "../support/moto.js";
 
@@ -17,28 +18,6 @@ describe.skipIf(skipMoto)(
   motoSuiteTitle("a consumer value naming a manager secret that is not the deployment's"),
   () => {
     const env = useMotoAndSimulator();
-
-    /** The EMF lines the handler writes while `run` runs (Powertools writes its metrics to stdout). */
-    async function metricsOf(run: () => Promise<unknown>): Promise<{ error: unknown; emf: Record<string, unknown>[] }> {
-      const written: string[] = [];
-      const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-        written.push(String(chunk));
-        return true;
-      });
-      let error: unknown;
-      try {
-        await run();
-      } catch (caught) {
-        error = caught;
-      } finally {
-        spy.mockRestore();
-      }
-      const emf = written
-        .flatMap((chunk) => chunk.split("\n"))
-        .filter((line) => line.includes('"_aws"'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-      return { error, emf };
-    }
 
     async function givenTenant() {
       const manager = env.novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
@@ -62,7 +41,9 @@ describe.skipIf(skipMoto)(
       );
       const writesBefore = env.keyWrites().length;
 
-      const { error, emf } = await metricsOf(() => rotateLikeSecretsManager(env.secrets, rotationHandler, t.teamArn));
+      const { error, emf } = await emfMetricsOf(() =>
+        rotateLikeSecretsManager(env.secrets, rotationHandler, t.teamArn),
+      );
 
       expect(String(error)).toMatch(/names manager secret ".*novala\/team-manager.*", which is not this deployment's/);
       expect(emf.map((line) => line.KeyClaimsRefused).filter(Boolean)).toEqual([1]);
@@ -85,7 +66,9 @@ describe.skipIf(skipMoto)(
         }),
       );
 
-      const { error, emf } = await metricsOf(() => rotateLikeSecretsManager(env.secrets, rotationHandler, t.teamArn));
+      const { error, emf } = await emfMetricsOf(() =>
+        rotateLikeSecretsManager(env.secrets, rotationHandler, t.teamArn),
+      );
 
       expect(error).toBeUndefined();
       expect(emf.map((line) => line.RotationsSucceeded).filter(Boolean)).toEqual([1]);

@@ -1,8 +1,9 @@
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from "@aws-sdk/client-eventbridge";
 import { CreateSecretCommand, RotateSecretCommand } from "@aws-sdk/client-secrets-manager";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ENV, OVERDUE_CHECK } from "../../lambdas/contract/environment.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { emfMetricsOf } from "../support/emf-metrics.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, skipMoto, TEST_CREDENTIALS, TEST_REGION } from "../support/moto.js";
 
@@ -49,27 +50,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the overdue check's list of secrets"),
     return { ours, theirs };
   }
 
-  /** Invokes the handler as Lambda would (its context names the function), capturing its EMF metrics. */
+  /** Invokes the handler as Lambda would (its context names the function): what it threw, and RotationsOverdue. */
   async function check(secretIds: string[]) {
-    const written: string[] = [];
-    const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-      written.push(String(chunk));
-      return true;
-    });
-    let error: unknown;
-    try {
-      await rotationHandler({ check: OVERDUE_CHECK, secretIds } as never, {
-        invokedFunctionArn: `${FUNCTION_ARN}:live`,
-      });
-    } catch (caught) {
-      error = caught;
-    } finally {
-      spy.mockRestore();
-    }
-    const emf = written
-      .flatMap((chunk) => chunk.split("\n"))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const { error, emf } = await emfMetricsOf(() =>
+      rotationHandler({ check: OVERDUE_CHECK, secretIds } as never, { invokedFunctionArn: `${FUNCTION_ARN}:live` }),
+    );
     return { error, overdue: emf.map((line) => line.RotationsOverdue).filter((value) => value !== undefined) };
   }
 
