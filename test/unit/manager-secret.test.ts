@@ -125,6 +125,31 @@ describe("a rotation under a deployment that names its manager", () => {
     expect(world.novala.inspect(world.firstKey.id)?.status).toBe("active");
   });
 
+  it("refuses a due revocation whose secret now names another manager: the retired key stays, counted", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    world.deps.config.managerSecretArn = world.managerSecretArn as string;
+    await world.rotate();
+    const rogueKey = world.novala.seedKey({ name: "Another manager", scopes: ["api_keys.manage"] });
+    const rogueSecretArn = world.secretsManager.createSecret({
+      Name: "novala/team-manager",
+      SecretString: secretValueFor(BASE_URL, rogueKey),
+    }).ARN;
+    // A writer of the secret repoints AWSCURRENT's value at its own manager before the revocation falls due.
+    world.secretsManager.putSecretValue({
+      SecretId: world.secretArn,
+      SecretString: JSON.stringify({ ...world.valueAt(AWSCURRENT), managerSecretId: rogueSecretArn }),
+      VersionStages: [AWSCURRENT],
+    });
+    world.clock.advance(3601_000);
+
+    const error = await caught(world.fireDueRevocations());
+
+    expect(error).toBeInstanceOf(KeyClaimRefusedError);
+    expect(world.novala.inspect(world.firstKey.id)?.status).toBe("active");
+    expect(world.novala.inspect(rogueKey.id)?.lastUsedAt ?? null).toBeNull();
+    expect(world.telemetry.count("KeyClaimsRefused")).toBe(1);
+  });
+
   it("refuses every manager secret when the deployment has none (its secrets are self-managed)", async () => {
     const world = createWorld();
     world.deps.config.managerSecretArn = null;
