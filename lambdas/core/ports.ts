@@ -2,6 +2,7 @@
  * The small interfaces the rotation logic talks to. AWS, Novala and the in-memory models sit behind them;
  * nothing in `lambdas/core` knows which one it has.
  */
+import type { MetricName } from "../contract/metrics.js";
 import type { RevocationRequest } from "../contract/revocation-request.js";
 
 export const AWSCURRENT = "AWSCURRENT";
@@ -219,21 +220,8 @@ export interface RotationOutcomes {
   record(secretId: string, outcome: RotationOutcome): Promise<void>;
 }
 
-export type MetricName =
-  | "RotationsSucceeded"
-  | "RotationsFailed"
-  | "RotationsRolledBack"
-  | "RotationsEnded"
-  | "KeysRevoked"
-  | "RevocationsScheduled"
-  | "RevocationsRefused"
-  | "KeyClaimsRefused"
-  | "RevocationsFailed"
-  | "HealthCheckLatency"
-  | "RotationEventsFailed"
-  | "RotationsOverdue"
-  | "RevocationsPostponed"
-  | "RevocationHardLimitReached";
+/** A metric's unit: a count, a time, or a plain number (OldestRotationAgeDays: CloudWatch has no unit for days). */
+export type MetricUnit = "Count" | "Milliseconds" | "None";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {
@@ -241,7 +229,7 @@ export interface Telemetry {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
-  metric(name: MetricName, value?: number, unit?: "Count" | "Milliseconds"): void;
+  metric(name: MetricName, value?: number, unit?: MetricUnit): void;
 }
 
 export interface Clock {

@@ -41,9 +41,9 @@ export async function provenScopes(
     if (!(error instanceof KeyUnauthorizedError)) throw error;
     throw manager.managed
       ? new CurrentKeyUnusableError(
-          `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
+          `the manager key ${manager.keyId} (manager secret ${manager.secretId}) answers 401 at Novala: ` +
             "it was revoked or rotated outside this rotator",
-          fix(current.secret.managerSecretId ?? "<manager secret>"),
+          fix(manager.secretId ?? "<manager secret>"),
         )
       : new CurrentKeyUnusableError(
           `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +

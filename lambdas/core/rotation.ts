@@ -68,7 +68,9 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
     if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
     return value;
   });
-  const { managerSecretId } = current.secret;
+  // A fix names the deployment's manager secret, never the id a value writes (a refused one names the secret itself).
+  const managerSecretId =
+    current.secret.managerSecretId && (deps.config.managerSecretArn ?? current.secret.managerSecretId);
   const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
   const { manager, scopes, created, leftBehind } = await endIfRetryCannotFix(deps, token, read, async () => {
     const manager = await managerCredentials(deps, secretArn, current);

@@ -10,6 +10,7 @@ import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
 import { pacerFromEnvironment } from "../novala/rate-budget.js";
+import { overdueRuleSecretIds } from "./overdue-rule.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
@@ -24,6 +25,12 @@ let cached:
   | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+/**
+ * The telemetry of the invocation in progress: the cached Novala client counts its rate-limit metrics there (an
+ * execution environment runs one invocation at a time).
+ */
+let invocationTelemetry: Telemetry | undefined;
+const rateMetrics: Pick<Telemetry, "metric"> = { metric: (...args) => invocationTelemetry?.metric(...args) };
 
 function awsClients() {
   const env = process.env;
@@ -45,17 +52,18 @@ function awsClients() {
   return cached;
 }
 
-function keyApi(config: NovalaClientConfig): KeyApi {
+function keyApi(config: NovalaClientConfig, telemetry: Telemetry): KeyApi {
+  invocationTelemetry = telemetry;
   const pacer = pacerFromEnvironment();
   const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec, rate: pacer?.ratePerSecond });
   if (cachedKeys?.fingerprint !== fingerprint) {
-    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
+    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, { metrics: rateMetrics, ...(pacer && { pacer }) }) };
   }
   return cachedKeys.keys;
 }
 
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config, telemetry));
 }
 
 /**
@@ -104,12 +112,17 @@ export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
 }
 
+/** The deployment's secrets, from the overdue check's own rule (./overdue-rule.ts). */
+export function overdueRuleSecretIdsFromEnvironment(ruleName: string, functionArn?: string): Promise<string[]> {
+  return overdueRuleSecretIds(awsClients().events, ruleName, functionArn);
+}
+
 /** The revocation function's adapters: it reads, revokes, and reschedules itself when a consumer needs the key. */
 export function revocationDepsFromEnvironment(config: RevocationConfig, telemetry: Telemetry): DueRevocationDeps {
   const clients = awsClients();
   return {
     store: new AwsSecretStore(clients.secrets),
-    keys: keyApi(config),
+    keys: keyApi(config, telemetry),
     scheduler: new AwsRevocationScheduler(clients.scheduler, config.revocation),
     events: rotationEventsOn(clients.events, config.eventBus),
     telemetry,
