@@ -5,7 +5,7 @@
  * refuses a RotateSecret while another version is AWSPENDING, as AWS does (moto does not).
  */
 import { describe, expect, it } from "vitest";
-import { verdict } from "../../cli/verdict.js";
+import { verdict } from "../../lambdas/core/verdict.js";
 import { SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
 import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type VerdictInput, verdict } from "../../cli/verdict.js";
+import { type VerdictInput, verdict } from "../../lambdas/core/verdict.js";
 
 /** status's verdict on a secret whose old key's revocation waits for its consumers (cli/verdict.ts). */
 const NOW = new Date("2026-11-28T20:00:00Z");
