@@ -1,4 +1,5 @@
 import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
+import { shortSecretId } from "../lambdas/core/end-rotation.js";
 import {
   errorMessage,
   KeyUnauthorizedError,
@@ -67,9 +68,11 @@ export async function gatherCurrentKey(
   const keyId = current?.meta.keyId;
   const facts: CurrentKeyFacts = {
     ...(keyId && { keyId }),
-    ...(current?.meta.managerSecretId && { managerSecretId: current.meta.managerSecretId }),
+    // Named as the value names it (a name where the ARN is this account's and region's); never acted on from here.
+    ...(current?.meta.managerSecretId && { managerSecretId: shortSecretId(current.meta.managerSecretId, secretArn) }),
   };
   if (!current) return { facts: { ...facts, valueProblem: "the secret has no AWSCURRENT version" } };
+  if (current.unreadable) return { facts: { ...facts, readProblem: current.problem ?? "?" } };
   if (current.problem === "no value yet") return { facts: { ...facts, valueProblem: "AWSCURRENT has no value" } };
   if (current.hostNotAllowed && current.meta.baseUrl && options.deploymentHosts?.isAllowed(current.meta.baseUrl)) {
     // The rotation function would use it: only this machine's NOVALA_ALLOWED_HOSTS keeps the command from asking.

@@ -32,7 +32,7 @@ export interface OutputStreams {
 }
 
 /** The width of a table when stdout is not a terminal (a file, a pipe, CI's log). */
-export const NON_TTY_TABLE_WIDTH = 160;
+export const NON_TTY_TABLE_WIDTH = 200;
 
 /** A column is never wrapped narrower than this. */
 const MIN_COLUMN_WIDTH = 12;
@@ -136,31 +136,18 @@ export class Output {
 
 /**
  * Column widths (content plus cli-table3's one-space padding each side) that fit `available` characters with the
- * borders, or undefined when the table fits as it is. Narrow columns keep their width; the wide ones share the rest.
+ * borders, or undefined when the table fits as it is. Only the widest columns give up width, down to one cap they
+ * share (never below MIN_COLUMN_WIDTH): a long reason wraps, the ids beside it stay whole.
  */
 export function fitColumns(widths: number[][], available: number): number[] | undefined {
   const columns = Math.max(0, ...widths.map((row) => row.length));
   const natural = Array.from({ length: columns }, (_, i) => Math.max(1, ...widths.map((row) => row[i] ?? 0)) + 2);
-  const borders = columns + 1;
-  if (natural.reduce((sum, width) => sum + width, 0) + borders <= available) return undefined;
-  const fitted = [...natural];
-  let budget = available - borders;
-  const open = new Set(natural.map((_, i) => i));
-  // Give every column that fits within an equal share of what is left its natural width; the others split the rest.
-  for (let settled = true; settled && open.size > 0; ) {
-    settled = false;
-    const share = Math.floor(budget / open.size);
-    for (const i of [...open]) {
-      if ((natural[i] as number) <= share) {
-        budget -= natural[i] as number;
-        open.delete(i);
-        settled = true;
-      }
-    }
-  }
-  const share = Math.max(MIN_COLUMN_WIDTH, Math.floor(budget / Math.max(1, open.size)));
-  for (const i of open) fitted[i] = share;
-  return fitted;
+  const budget = available - (columns + 1);
+  const total = (cap: number) => natural.reduce((sum, width) => sum + Math.min(width, cap), 0);
+  if (total(Number.POSITIVE_INFINITY) <= budget) return undefined;
+  let cap = Math.max(...natural);
+  while (cap > MIN_COLUMN_WIDTH && total(cap) > budget) cap -= 1;
+  return natural.map((width) => Math.min(width, cap));
 }
 
 /** The width a cell's longest line takes on screen (SGR sequences take none). */

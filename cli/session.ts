@@ -139,6 +139,8 @@ export interface VersionRead extends LabelledVersion {
   problem?: string;
   /** The value passes every check but this machine's NOVALA_ALLOWED_HOSTS (BaseUrlNotAllowedError). */
   hostNotAllowed?: boolean;
+  /** The value could not be read at all (an AWS error, not the value's fault): `problem` says why. */
+  unreadable?: boolean;
 }
 
 /** Reads the value of each labelled version (always naming a stage, as the Lambdas do) and validates it. */
@@ -166,7 +168,7 @@ export async function readVersions(
         reads.push({ ...version, meta, problem: errorMessage(error), ...(hostNotAllowed && { hostNotAllowed }) });
       }
     } catch (error) {
-      reads.push({ ...version, meta: {}, problem: errorMessage(error) });
+      reads.push({ ...version, meta: {}, problem: errorMessage(error), unreadable: true });
     }
   }
   return reads;

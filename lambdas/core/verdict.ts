@@ -122,6 +122,8 @@ export interface CurrentKeyFacts {
   keyId?: string;
   /** Why AWSCURRENT's value does not pass validation (parseKeySecret's message, field by field), or has none. */
   valueProblem?: string;
+  /** Why AWSCURRENT's value could not be read (an AWS error: the verdict is incomplete, the value may be fine). */
+  readProblem?: string;
   /** The manager secret as the value names it (a managed secret); the verdict only names it, never acts on it. */
   managerSecretId?: string;
   /** Why the manager secret cannot act for this one: no AWSCURRENT value, a value that does not parse, another tenant. */
@@ -230,6 +232,13 @@ export function pendingRotation(
  */
 export function judgeCurrentKey(facts: CurrentKeyFacts): Problem | undefined {
   const { keyId, answer } = facts;
+  if (facts.readProblem !== undefined) {
+    return {
+      kind: "secret-not-read",
+      reason: facts.readProblem,
+      summary: `AWSCURRENT could not be read: ${facts.readProblem}`,
+    };
+  }
   if (facts.valueProblem !== undefined) {
     return {
       kind: "current-value-invalid",
