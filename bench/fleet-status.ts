@@ -7,8 +7,6 @@
  * clock 40 days back while one secret is rotated, which makes that secret's rotation overdue by its schedule. The
  * command line itself runs on the real clock.
  */
-// The SDK warns about Node 20 on stderr once per process; the figures need none of it.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -20,6 +18,8 @@ import { startNovalaSimulator } from "../local/novala-simulator.js";
 import { seedFleet } from "../test/support/fleet.js";
 import { schedulerClientFor, secretsManagerClientFor, TEST_REGION } from "../test/support/moto.js";
 
+// The SDK warns about Node 20 on stderr when a client is made; the figures need none of it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -127,7 +127,8 @@ try {
   const wallMs = performance.now() - started;
   const lines = run.stdout.trimEnd().split("\n");
   // The table's worst rows and its end: the healthy rows all look alike.
-  const shown = lines.length > 60 ? [...lines.slice(0, 40), `  … ${lines.length - 50} more lines …`, ...lines.slice(-10)] : lines;
+  const shown =
+    lines.length > 60 ? [...lines.slice(0, 40), `  … ${lines.length - 50} more lines …`, ...lines.slice(-10)] : lines;
   console.log(shown.join("\n"));
   if (run.stderr.trim()) console.log(`\nstderr:\n${run.stderr.trimEnd()}`);
   console.log(`\nwall time ${(wallMs / 1000).toFixed(1)} s, exit code ${run.code}`);

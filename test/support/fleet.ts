@@ -103,7 +103,10 @@ export async function seedFleet(servers: FleetServers, options: FleetOptions): P
   }
 
   // Never rotated: a warning, healthy.
-  await create("rotation-not-enabled", secretValueFor(novala.url, seed(["leads.lead.read"]), { managerSecretId: manager }));
+  await create(
+    "rotation-not-enabled",
+    secretValueFor(novala.url, seed(["leads.lead.read"]), { managerSecretId: manager }),
+  );
   expect("rotation-not-enabled", "rotation-not-enabled");
 
   // A value that does not parse: no keyId.
@@ -161,7 +164,12 @@ export async function seedFleet(servers: FleetServers, options: FleetOptions): P
 
   // How the last rotation ended, recorded on a token that is not AWSCURRENT.
   const ended: [FleetState, RotationOutcome["kind"], string, string][] = [
-    ["last-rotation-ended", "ended", "createSecret", "NovalaHttpError: key limit. Revoke unused keys then rotate again"],
+    [
+      "last-rotation-ended",
+      "ended",
+      "createSecret",
+      "NovalaHttpError: key limit. Revoke unused keys then rotate again",
+    ],
     ["last-rotation-failed", "failed", "testSecret", "NovalaUnavailableError: answered 503"],
     ["last-rotation-rolled-back", "rolled-back", "testSecret", "RotationRolledBackError: health check failed"],
   ];
@@ -207,14 +215,22 @@ export async function seedFleet(servers: FleetServers, options: FleetOptions): P
   expect("revocation-overdue", "revocation-overdue");
 
   // The tenant that does not answer: --check gives up on it within --check-timeout.
-  servers.hangingNovala.injectFault({ match: "GET /api/v1/api-keys/{id}", kind: "hang", ms: 600_000, count: 1_000_000 });
+  servers.hangingNovala.injectFault({
+    match: "GET /api/v1/api-keys/{id}",
+    kind: "hang",
+    ms: 600_000,
+    count: 1_000_000,
+  });
   const farManager = await create(
     "far-manager",
     secretValueFor(servers.hangingNovala.url, seed(["api_keys.manage"], servers.hangingNovala)),
   );
   const farKey = seed(["leads.lead.read"], servers.hangingNovala);
   await enableRotation(
-    await create("novala-unreachable", secretValueFor(servers.hangingNovala.url, farKey, { managerSecretId: farManager })),
+    await create(
+      "novala-unreachable",
+      secretValueFor(servers.hangingNovala.url, farKey, { managerSecretId: farManager }),
+    ),
   );
   await enableRotation(farManager);
   expect("far-manager", "novala-unreachable");
