@@ -82,7 +82,8 @@ async function gatherFleet(session: Session, options: FleetStatusOptions): Promi
     async (entry, { started }) => {
       started();
       try {
-        const facts = await gatherSecret(session, entry.ARN ?? (entry.Name as string), gatherOptions, shared);
+        // By name (unique in the account and region ListSecrets lists): the advice in --json names it so.
+        const facts = await gatherSecret(session, entry.Name ?? (entry.ARN as string), gatherOptions, shared);
         return row(summarize(facts, new Date()));
       } catch (error) {
         return row(unreadEntry(entry, `could not be read: ${errorMessage(error)}`));
