@@ -69,7 +69,7 @@ function collect(value: string, previous: string[] = []): string[] {
 function addSelectionOptions(
   command: Command,
   verb: string,
-  concurrency = "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
+  help: { all?: string; concurrency?: string } = {},
 ): Command {
   return command
     .option("--prefix <name-prefix>", `${verb} every secret whose name starts with this`)
@@ -78,8 +78,14 @@ function addSelectionOptions(
         collect,
       ),
     )
-    .option("--all", `${verb} every secret that has a rotation function (the --lambda-arn one, if given)`)
-    .addOption(new Option("--concurrency <n>", concurrency).argParser(positiveInteger));
+    .option("--all", help.all ?? `${verb} every secret that has a rotation function (the --lambda-arn one, if given)`)
+    .addOption(
+      new Option(
+        "--concurrency <n>",
+        help.concurrency ??
+          "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
+      ).argParser(positiveInteger),
+    );
 }
 
 function runStepsOption(): Option {
@@ -129,7 +135,10 @@ export function buildProgram(): Command {
         )
         .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
       "show",
-      "with a selection: read at most this many secrets at a time (default: 10)",
+      {
+        all: "show every secret that has a rotation function",
+        concurrency: "with a selection: read at most this many secrets at a time (default: 10)",
+      },
     )
       .option(
         "--check",

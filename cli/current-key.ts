@@ -27,6 +27,8 @@ export interface CurrentKeyGathered {
   cannotAsk?: string;
   /** Novala did not answer in time, or could not be reached. */
   unreachable?: string;
+  /** Not asked: the tenant was found unreachable for an earlier secret of the run (`unreachable` says so). */
+  skipped?: boolean;
 }
 
 /** What many gatherings in one run share: the manager secrets read, and the Novala origins found unreachable. */
@@ -103,7 +105,10 @@ export async function gatherCurrentKey(
   facts.credentialsKeyId = credentials.keyId;
   const origin = new URL(credentials.baseUrl).origin;
   const known = options.shared?.unreachable.get(origin);
-  if (known) return { facts, credentials, unreachable: `${known} (not asked again for this tenant)` };
+  if (known) {
+    const why = `not asked: the tenant did not answer for an earlier secret of this run (${known})`;
+    return { facts, credentials, unreachable: why, skipped: true };
+  }
   const asked = await askNovala(() => session.keys.get(credentials, keyId as string), options.deadline);
   if ("unreachable" in asked) {
     options.shared?.unreachable.set(origin, asked.unreachable);

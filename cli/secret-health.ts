@@ -102,7 +102,9 @@ export async function gatherSecret(
     shared,
     ...(deployment.allowedHosts && { deploymentHosts: deployment.allowedHosts }),
   });
-  if (currentKey.unreachable) currentKey.unreachable += ` (--check-timeout ${formatDuration(options.checkTimeoutMs)})`;
+  if (currentKey.unreachable && !currentKey.skipped) {
+    currentKey.unreachable += ` (--check-timeout ${formatDuration(options.checkTimeoutMs)})`;
+  }
 
   const views = new Map<string, KeyView>();
   const { credentials, facts } = currentKey;
