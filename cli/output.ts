@@ -84,9 +84,11 @@ export class Output {
     const cells = [head.map((cell) => this.color.bold(cell)), ...rows.map((row) => row.map((c) => c || "-"))].map(
       (row) => row.map((cell) => printable(cell)),
     );
+    const body = cells.slice(1);
     const colWidths = fitColumns(
       cells.map((row) => row.map(displayWidth)),
       this.width() - indent,
+      (cells[0] ?? []).map((_, i) => body.some((row) => /\s/.test(row[i] ?? ""))),
     );
     const table = new Table({
       head: cells[0] as string[],
@@ -136,18 +138,29 @@ export class Output {
 
 /**
  * Column widths (content plus cli-table3's one-space padding each side) that fit `available` characters with the
- * borders, or undefined when the table fits as it is. Only the widest columns give up width, down to one cap they
- * share (never below MIN_COLUMN_WIDTH): a long reason wraps, the ids beside it stay whole.
+ * borders, or undefined when the table fits as it is. The widest columns give up width, down to one cap they share
+ * (never below MIN_COLUMN_WIDTH): first only the `wrappable` ones (text with spaces, which wraps on words), then, if
+ * that is not enough, the others too (an id or a name is then cut with "…"). A long reason wraps; the ids beside it
+ * stay whole.
  */
-export function fitColumns(widths: number[][], available: number): number[] | undefined {
+export function fitColumns(widths: number[][], available: number, wrappable?: boolean[]): number[] | undefined {
   const columns = Math.max(0, ...widths.map((row) => row.length));
   const natural = Array.from({ length: columns }, (_, i) => Math.max(1, ...widths.map((row) => row[i] ?? 0)) + 2);
   const budget = available - (columns + 1);
-  const total = (cap: number) => natural.reduce((sum, width) => sum + Math.min(width, cap), 0);
-  if (total(Number.POSITIVE_INFINITY) <= budget) return undefined;
-  let cap = Math.max(...natural);
-  while (cap > MIN_COLUMN_WIDTH && total(cap) > budget) cap -= 1;
-  return natural.map((width) => Math.min(width, cap));
+  const fitted = [...natural];
+  const total = () => fitted.reduce((sum, width) => sum + width, 0);
+  if (total() <= budget) return undefined;
+  for (const shrinkable of [(i: number) => wrappable?.[i] ?? true, () => true]) {
+    let cap = Math.max(...fitted);
+    while (cap > MIN_COLUMN_WIDTH && total() > budget) {
+      cap -= 1;
+      for (const [i, width] of natural.entries()) {
+        if (shrinkable(i)) fitted[i] = Math.min(width, Math.max(cap, MIN_COLUMN_WIDTH));
+      }
+    }
+    if (total() <= budget) break;
+  }
+  return fitted;
 }
 
 /** The width a cell's longest line takes on screen (SGR sequences take none). */

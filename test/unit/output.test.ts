@@ -110,5 +110,8 @@ describe("Output", () => {
     // 3 columns: 10, 50 and 120 characters (+2 padding each), 4 borders, in 100: the two wide ones share the rest.
     expect(fitColumns([[10, 50, 120]], 100)).toEqual([12, 42, 42]);
     expect(fitColumns([[10, 50, 120]], 20)).toEqual([12, 12, 12]);
+    // A name without spaces (it cannot wrap) keeps its width while the text beside it can give some up.
+    expect(fitColumns([[30, 100, 22]], 80, [false, true, true])).toEqual([32, 22, 22]);
+    expect(fitColumns([[30, 100, 22]], 80)).toEqual([26, 26, 24]);
   });
 });
