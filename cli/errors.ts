@@ -27,9 +27,9 @@ export const EXIT = {
   usage: 2,
   /** `rotate` stopped following before the rotation finished (--timeout). */
   timedOut: 3,
-  /** `status`: the verdict is not healthy (a rotation stuck, failed or in progress, a key in trouble). */
+  /** `status`: the verdict is not healthy (a key or a value in trouble, a rotation stuck, failed or in progress, …); a fleet: any secret's. */
   unhealthy: 4,
-  /** `status --check`: Novala could not be asked in time, so the verdict is incomplete. */
+  /** `status`: the verdict is incomplete: Novala could not be asked in time, or (a fleet) a secret could not be read. */
   unknown: 5,
 } as const;
 
