@@ -1,4 +1,4 @@
-/** The daily overdue check: has each secret rotated within its schedule plus its window? */
+/** The daily overdue check: has each secret rotated within its schedule plus its window, and is none stuck? */
 import { OVERDUE_CHECK } from "../contract/environment.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
@@ -9,7 +9,8 @@ import { type ProblemKind, pendingVersion, verdict } from "./verdict.js";
  * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
  * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
  * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
- * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
+ * DescribeSecret, judges it by the verdict's rules that DescribeSecret answers (overdueReason), and publishes
+ * RotationsOverdue, the number of overdue secrets, which an alarm watches.
  */
 export interface OverdueCheckRequest {
   check: typeof OVERDUE_CHECK;
