@@ -66,9 +66,12 @@ export async function proveRetiredHolding(
   const current = await readKeySecret(deps, description.arn, AWSCURRENT);
   if (!current) throw new RotationStateError(`secret ${request.secretId} has no AWSCURRENT value`);
   const pendingVersion = versionWithStage(description, AWSPENDING);
+  // By version id alone: AWSPENDING may leave that version meanwhile (an abort, a rollback of testSecret), and a read
+  // pinned to the label would then fail the revocation (concurrency suite: "revoke ∥ abort": the operator's revoke,
+  // its schedule already taken, left the key active on AWSPREVIOUS with nothing to revoke it).
   const pending =
     pendingVersion && pendingVersion !== current.versionId
-      ? await deps.store.getValue(description.arn, { stage: AWSPENDING, versionId: pendingVersion })
+      ? await deps.store.getValue(description.arn, { versionId: pendingVersion })
       : undefined;
   const holder =
     current.secret.keyId === keyId

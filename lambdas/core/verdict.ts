@@ -181,6 +181,8 @@ export interface PendingRotation {
   /** A recorded failure of this rotation: when and why. */
   failedAt?: Date;
   reason?: string;
+  /** When a step of this rotation last succeeded, as recorded (an in-progress outcome on its token). */
+  lastStepAt?: Date;
 }
 
 /** The version AWSPENDING marks when it is not AWSCURRENT: a rotation under way (or stuck). */
@@ -217,7 +219,12 @@ export function pendingRotation(
           : "createSecret";
   const lastMove = outcome?.at ?? pending.createdDate;
   const old = lastMove !== undefined && now.getTime() - lastMove.getTime() > STUCK_AFTER_MS;
-  return { ...base, state: old ? "stuck" : "in-progress", ...(waitingFor && { step: waitingFor }) };
+  return {
+    ...base,
+    state: old ? "stuck" : "in-progress",
+    ...(waitingFor && { step: waitingFor }),
+    ...(outcome && { lastStepAt: outcome.at }),
+  };
 }
 
 /**
@@ -355,7 +362,11 @@ export function verdict(input: VerdictInput): Verdict {
       summary:
         `rotation stuck${pending.startedAt ? ` since ${formatTime(pending.startedAt)}` : ""}` +
         (pending.step ? ` at ${pending.step}` : "") +
-        (pending.failedAt ? ` (last failed ${formatTime(pending.failedAt)})` : " (no step has run for over 1 h)") +
+        (pending.failedAt
+          ? ` (last failed ${formatTime(pending.failedAt)})`
+          : pending.lastStepAt
+            ? " (no step has succeeded for over 1 h)"
+            : " (begun over 1 h ago, not finished)") +
         (pending.reason ? `: ${pending.reason}` : ""),
     });
   } else if (pending) {

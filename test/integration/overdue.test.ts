@@ -67,7 +67,7 @@ describe("overdueReason: a stuck rotation (the verdict's rule, lambdas/core/verd
     const reason = overdueReason(pending, NOW, [
       { versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(2 * HOUR) },
     ]);
-    expect(reason).toBe("rotation stuck since 2026-12-01 10:00:00Z (no step has run for over 1 h)");
+    expect(reason).toBe("rotation stuck since 2026-12-01 10:00:00Z (begun over 1 h ago, not finished)");
   });
   it("leaves alone a rotation under way, and one whose version's date it was not given", () => {
     expect(overdueReason(pending, NOW, [{ versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(HOUR / 2) }])).toBe(
@@ -96,7 +96,7 @@ describe("checkRotationsOverdue over the Secrets Manager model", () => {
     expect((await check()).overdue).toEqual([
       {
         secretId: world.secretArn,
-        reason: expect.stringMatching(/^rotation stuck since .* \(no step has run for over 1 h\)$/),
+        reason: expect.stringMatching(/^rotation stuck since .* \(begun over 1 h ago, not finished\)$/),
       },
     ]);
     expect(listed).toHaveBeenCalledTimes(2);

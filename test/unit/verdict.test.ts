@@ -136,11 +136,14 @@ describe("a rotation under way, stuck, or ended", () => {
     ]);
     const old = pending.map((v) => (v.versionId === "v-pending" ? { ...v, createdDate: ago(2 * HOUR) } : v));
     expect(pendingRotation(old, undefined, NOW)).toMatchObject({ state: "stuck", step: "createSecret" });
+    const lastStep = outcome("in-progress", "createSecret", "v-pending");
+    const quiet = verdict({ ...base, versions: pending, lastOutcome: { ...lastStep, at: ago(2 * HOUR) } });
+    expect(quiet.problems[0]?.summary).toMatch(/ at setSecret \(no step has succeeded for over 1 h\)$/);
     const unread = old.map(({ hasValue: _unread, ...v }) => v);
     const stuck = verdict({ ...base, versions: unread }).problems[0];
     expect(stuck?.kind).toBe("rotation-stuck");
     expect(stuck?.step).toBeUndefined();
-    expect(stuck?.summary).toBe("rotation stuck since 2026-11-28 18:00:00Z (no step has run for over 1 h)");
+    expect(stuck?.summary).toBe("rotation stuck since 2026-11-28 18:00:00Z (begun over 1 h ago, not finished)");
   });
 
   it.each([
