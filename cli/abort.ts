@@ -1,11 +1,11 @@
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { type AbortOutcome, abortRotation, findAbortableToken } from "../lambdas/core/abort.js";
 import { errorMessage, RotationStateError } from "../lambdas/core/errors.js";
+import { pendingRotation } from "../lambdas/core/verdict.js";
 import { describeSecret, labelledVersions } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
 import { type CommonOptions, readVersions, type Session, withSession } from "./session.js";
-import { pendingRotation } from "./verdict.js";
 
 /**
  * `abort <secret-id>`: ends a stuck or failed rotation through lambdas/core/abort.ts (which revokes only what the

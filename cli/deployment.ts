@@ -1,6 +1,7 @@
 import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
+import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
 import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
@@ -21,6 +22,8 @@ export interface Deployment {
   eventBus?: string;
   /** The usage rule of due revocations (quiet window, hard limit, what happens at it). */
   usage?: UsageConfig;
+  /** The hosts the rotation function sends keys to (its NOVALA_ALLOWED_HOSTS). */
+  allowedHosts?: AllowedHosts;
 }
 
 export interface LocationFlags {
@@ -59,6 +62,7 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
     rotationFunctionArn: functionArn,
     graceSeconds: config.graceSeconds,
     usage: config.usage,
+    allowedHosts: config.allowedHosts,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),
     ...(config.eventBus && { eventBus: config.eventBus }),
   };

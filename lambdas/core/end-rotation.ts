@@ -62,7 +62,7 @@ export function fixFor(error: unknown, secret: FailingSecret): string | undefine
  * `id` as short as `put-key` takes it here: a Secrets Manager ARN in the account and region of `secretArn` becomes the
  * secret's name (its ARN ends in "-" and 6 characters Secrets Manager adds); anything else stays as it is.
  */
-function shortSecretId(id: string, secretArn: string): string {
+export function shortSecretId(id: string, secretArn: string): string {
   const [, prefix, name] = /^(arn:[^:]+:secretsmanager:[^:]+:\d+:secret:)(.+)-[A-Za-z0-9]{6}$/.exec(id) ?? [];
   return prefix && name && secretArn.startsWith(prefix) ? name : id;
 }

@@ -1,14 +1,16 @@
-/** The daily overdue check: has each secret rotated within its schedule plus its window? */
+/** The daily overdue check: has each secret rotated within its schedule plus its window, and is none stuck? */
 import { OVERDUE_CHECK } from "../contract/environment.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
-import type { SecretDescription } from "./ports.js";
+import type { SecretDescription, SecretStore, SecretVersion } from "./ports.js";
+import { DAY_MS, type ProblemKind, pendingVersion, verdict } from "./verdict.js";
 
 /**
  * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
  * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
  * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
- * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
+ * DescribeSecret, judges it by the verdict's rules that DescribeSecret answers (overdueReason), and publishes
+ * RotationsOverdue, the number of overdue secrets, which an alarm watches.
  */
 export interface OverdueCheckRequest {
   check: typeof OVERDUE_CHECK;
@@ -19,38 +21,38 @@ export function isOverdueCheck(event: unknown): event is OverdueCheckRequest {
   return (event as { check?: unknown } | null)?.check === OVERDUE_CHECK;
 }
 
-/** Secrets Manager closes a rotation window after an hour (rate in hours) or at the end of the UTC day (in days). */
-const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
-const HOUR_MS = 3600 * 1000;
-const DAY_MS = 24 * HOUR_MS;
-
-/** Why the secret's rotation is overdue at `now`, or undefined when it is not. */
-export function overdueReason(description: SecretDescription, now: Date): string | undefined {
+/**
+ * Why the secret counts as overdue at `now`, or undefined, by the verdict's rules that DescribeSecret answers
+ * (lambdas/core/verdict.ts): rotation not enabled (for a secret the deployment lists, a rotation that will never come),
+ * a rotation overdue by its schedule plus the window, and a rotation stuck (AWSPENDING on a version older than an hour
+ * that is not AWSCURRENT: `versions` gives the versions' dates, read only when DescribeSecret shows one pending).
+ */
+export function overdueReason(
+  description: SecretDescription,
+  now: Date,
+  versions: SecretVersion[] = [],
+): string | undefined {
   if (!description.rotationEnabled) return "rotation is not enabled";
-  const schedule = description.schedule ?? {};
-  const windowMs = parseWindow(schedule.window) ?? DEFAULT_WINDOW_MS;
-  const { nextRotation, lastRotated } = schedule;
-  if (nextRotation && now.getTime() > nextRotation.getTime() + windowMs) {
-    return `the rotation due by ${nextRotation.toISOString()} has not happened`;
-  }
-  const intervalMs = rotationInterval(schedule.automaticallyAfterDays, schedule.scheduleExpression);
-  if (lastRotated && intervalMs !== undefined && now.getTime() > lastRotated.getTime() + intervalMs + windowMs) {
-    return `last rotated ${lastRotated.toISOString()}, longer ago than its schedule plus the window`;
-  }
-  return undefined;
+  const dated = new Map(versions.map((version) => [version.versionId, version.createdDate]));
+  const judged = verdict({
+    now,
+    versions: Object.entries(description.versionStages).map(([versionId, stages]) => {
+      const createdDate = dated.get(versionId);
+      return { versionId, stages, ...(createdDate && { createdDate }) };
+    }),
+    rotation: { enabled: true, ...(description.schedule && { schedule: description.schedule }) },
+    revocations: [],
+  });
+  return judged.problems.find((problem) => OVERDUE_KINDS.includes(problem.kind))?.summary;
 }
 
-/** The interval of `AutomaticallyAfterDays` or a rate() expression; undefined for cron(), whose gaps vary. */
-function rotationInterval(days: number | undefined, expression: string | undefined): number | undefined {
-  if (days) return days * DAY_MS;
-  const rate = expression && /^rate\((\d+) (hour|day)s?\)$/.exec(expression.trim());
-  if (!rate) return undefined;
-  return Number(rate[1]) * (rate[2] === "day" ? DAY_MS : HOUR_MS);
-}
+/** The verdict's problems the daily check counts: the others need Novala, Scheduler or the values (status has them). */
+const OVERDUE_KINDS: readonly ProblemKind[] = ["rotation-stuck", "rotation-overdue"];
 
-function parseWindow(window: string | undefined): number | undefined {
-  const hours = window && /^(\d+)h$/.exec(window.trim());
-  return hours ? Number(hours[1]) * HOUR_MS : undefined;
+/** The versions' dates, asked (ListSecretVersionIds) only when a rotation is pending: the one rule that needs them. */
+async function datesIfPending(store: SecretStore, description: SecretDescription): Promise<SecretVersion[]> {
+  const stages = Object.values(description.versionStages);
+  return pendingVersion(stages.map((labels) => ({ stages: labels }))) ? store.listVersions(description.arn) : [];
 }
 
 /**
@@ -72,7 +74,7 @@ export async function checkRotationsOverdue(
       const description = await deps.store.describe(secretId);
       const lastRotated = description.schedule?.lastRotated;
       if (lastRotated && !(oldestRotation && oldestRotation <= lastRotated)) oldestRotation = lastRotated;
-      reason = overdueReason(description, now);
+      reason = overdueReason(description, now, await datesIfPending(deps.store, description));
     } catch (error) {
       reason = `could not be checked: ${errorMessage(error)}`;
     }

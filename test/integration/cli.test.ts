@@ -32,6 +32,7 @@ import {
   TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, KEY_SHAPE, runCli } from "../support/run-cli.js";
+import { unwrapTables } from "../support/table.js";
 
 /**
  * The `novala-rotation` command line, each command a real child process (`node bin/novala-rotation.js …`) against
@@ -411,7 +412,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     const dryRun = await cli(["reconcile", "--manager-secret", "novala/manager"]);
     expectNoKeyMaterial(dryRun, novala.model.issuedKeyMaterial());
     expect(dryRun.code).toBe(0);
-    expect(dryRun.stdout).toMatch(new RegExp(`│ ${stranded.id} │ ${tagged} │.*│ would revoke │`));
+    expect(unwrapTables(dryRun.stdout)).toMatch(new RegExp(`│ ${stranded.id} │ ${tagged} │.*│ would revoke │`));
     expect(dryRun.stdout).not.toContain(young.id);
     expect(dryRun.stdout).toContain("1 unheld key(s) younger than 1 h left alone");
     expect(novala.model.inspect(stranded.id)?.status).toBe("active");

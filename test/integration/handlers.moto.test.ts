@@ -330,9 +330,13 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
       const shown = await runCli(["status", "novala/acumatica"], { endpoint: fx.moto.endpoint });
       expectNoKeyMaterial(shown, fx.novala.model.issuedKeyMaterial());
       expect(shown.code).toBe(4);
-      expect(shown.stdout.split("\n")[0]).toMatch(
-        /^Verdict {2}last rotation ended \d{4}-\d\d-\d\d [\d:]+Z at createSecret: SecretValueError: .* is not JSON\. Put a valid pair in with novala-rotation put-key novala\/acumatica then rotate again$/,
-      );
+      // The value itself is the worst news; the rotation it ended follows, with the same fix.
+      expect(shown.stdout.split("\n").slice(0, 2)).toEqual([
+        "Verdict  AWSCURRENT's value is unusable: the secret value is not JSON: consumers may fail to read it and rotations fail",
+        expect.stringMatching(
+          /^ {9}also: last rotation ended \d{4}-\d\d-\d\d [\d:]+Z at createSecret: SecretValueError: .* is not JSON\. Put a valid pair in with novala-rotation put-key novala\/acumatica then rotate again$/,
+        ),
+      ]);
 
       await fx.secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: JSON.stringify(good) }));
       await expectNextRotationClean(secretArn, consumer.id);

@@ -58,7 +58,50 @@ describe("overdueReason", () => {
   });
 });
 
+describe("overdueReason: a stuck rotation (the verdict's rule, lambdas/core/verdict.ts)", () => {
+  const pending = {
+    ...described(true, { nextRotation: ago(-DAY) }),
+    versionStages: { v1: ["AWSCURRENT"], v2: ["AWSPENDING"] },
+  };
+  it("counts AWSPENDING on another version made over an hour ago, and names no step it cannot know", () => {
+    const reason = overdueReason(pending, NOW, [
+      { versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(2 * HOUR) },
+    ]);
+    expect(reason).toBe("rotation stuck since 2026-12-01 10:00:00Z (begun over 1 h ago, not finished)");
+  });
+  it("leaves alone a rotation under way, and one whose version's date it was not given", () => {
+    expect(overdueReason(pending, NOW, [{ versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(HOUR / 2) }])).toBe(
+      undefined,
+    );
+    expect(overdueReason(pending, NOW)).toBeUndefined();
+  });
+});
+
 describe("checkRotationsOverdue over the Secrets Manager model", () => {
+  it("counts a rotation stuck for over an hour, and reads the versions' dates only for a secret with one pending", async () => {
+    const world = createWorld();
+    await world.rotate();
+    const listed = vi.spyOn(world.deps.store, "listVersions");
+    const check = async () =>
+      checkRotationsOverdue(
+        { store: world.deps.store, telemetry: new RecordingTelemetry(), clock: world.clock },
+        { check: OVERDUE_CHECK, secretIds: [world.secretArn] },
+      );
+    expect((await check()).overdue).toEqual([]);
+    // Nothing pending: DescribeSecret was enough.
+    expect(listed).not.toHaveBeenCalled();
+    world.startRotation();
+    expect((await check()).overdue).toEqual([]);
+    world.clock.advance(2 * HOUR);
+    expect((await check()).overdue).toEqual([
+      {
+        secretId: world.secretArn,
+        reason: expect.stringMatching(/^rotation stuck since .* \(begun over 1 h ago, not finished\)$/),
+      },
+    ]);
+    expect(listed).toHaveBeenCalledTimes(2);
+  });
+
   it("counts nothing after a rotation, the secret once its schedule and window have passed, and an unknown secret", async () => {
     const world = createWorld();
     await world.rotate();

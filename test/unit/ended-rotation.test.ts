@@ -5,7 +5,6 @@
  * refuses a RotateSecret while another version is AWSPENDING, as AWS does (moto does not).
  */
 import { describe, expect, it } from "vitest";
-import { verdict } from "../../cli/verdict.js";
 import { SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
 import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
@@ -23,6 +22,7 @@ import {
 import { MAX_REASON_LENGTH, runRecordedStep } from "../../lambdas/core/outcome.js";
 import type { KeyApi, RotationOutcome, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
 import { runRotationStep } from "../../lambdas/core/rotation.js";
+import { verdict } from "../../lambdas/core/verdict.js";
 import { Crash, crashPoint, createWorld, type World } from "../support/world.js";
 
 const CREATE = "POST /api/v1/api-keys";
