@@ -867,6 +867,7 @@ export class FaultHarness implements AdversaryStage {
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
         const active = new Set(this.activeKeys());
+        const linesBefore = this.world.telemetry.lines.length;
         try {
           const ports = this.process();
           const done = await runDueRevocation(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
@@ -886,6 +887,9 @@ export class FaultHarness implements AdversaryStage {
         } catch (error) {
           if (error instanceof InvariantViolation) throw error;
           this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+          // A process that died after acting returned no outcome: the hard limit's alarm is the error line (and the
+          // RevocationHardLimitReached metric) it wrote before revoking or keeping, which a crash cannot take back.
+          if (this.loggedHardLimit(input.keyId, linesBefore)) this.hardLimitReached.add(input.keyId);
           this.checkRevocationUsage(active, `after a failed attempt of revocation schedule ${schedule.Name}`);
           if (attempt === REVOCATION_ATTEMPTS) {
             // Scheduler gives up: the event goes to the dead-letter queue (alarmed) and the schedule is deleted.
@@ -899,6 +903,13 @@ export class FaultHarness implements AdversaryStage {
       this.checkBetweenCalls(`after revocation schedule ${schedule.Name} fired`);
     }
     return outcomes;
+  }
+
+  /** Whether the due revocation logged reaching `keyId`'s hard limit since line `from` of the world's telemetry. */
+  private loggedHardLimit(keyId: string, from: number): boolean {
+    return this.world.telemetry.lines
+      .slice(from)
+      .some((line) => line.level === "error" && line.fields?.keyId === keyId && line.message.includes("hard limit"));
   }
 
   private activeKeys(): string[] {
