@@ -1,4 +1,4 @@
-import { RotationError } from "../lambdas/core/errors.js";
+import { RotationError } from "../lambdas/contract/errors.js";
 import { redact } from "../lambdas/core/redact.js";
 
 /**

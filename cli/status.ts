@@ -1,5 +1,6 @@
+import { NovalaUnavailableError } from "../lambdas/adapters/novala/errors.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
-import { errorMessage, NovalaUnavailableError } from "../lambdas/core/errors.js";
+import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import type { NovalaCredentials } from "../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPREVIOUS } from "../lambdas/core/ports.js";

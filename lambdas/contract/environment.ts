@@ -1,7 +1,7 @@
 /** The Lambdas' environment: variable names, defaults and limits shared by the construct, the Lambdas and the CLI. */
 import { createHash } from "node:crypto";
 import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "../core/allowed-hosts.js";
-import { ConfigurationError } from "../core/errors.js";
+import { ConfigurationError } from "./errors.js";
 
 /**
  * The contract between the construct that deploys the Lambdas (lib/), the Lambdas that read their configuration

@@ -12,8 +12,8 @@ import {
   type SecondsSetting,
   secondsProblem,
 } from "../contract/environment.js";
+import { ConfigurationError } from "../contract/errors.js";
 import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
-import { ConfigurationError } from "./errors.js";
 
 /**
  * Configuration of both Lambdas, from environment variables only (plus the AWS SDK's own: region, credentials,

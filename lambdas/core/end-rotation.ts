@@ -5,8 +5,8 @@ import {
   CreateAnswerRefusedError,
   CurrentKeyUnusableError,
   errorMessage,
+  KeyApiRefusalError,
   KeyClaimRefusedError,
-  NovalaHttpError,
   RotationEndedError,
   SecretValueError,
 } from "./errors.js";
@@ -48,7 +48,7 @@ export function fixFor(error: unknown, secret: FailingSecret): string | undefine
   if (error instanceof KeyClaimRefusedError) {
     return `Find who wrote the value (CloudTrail PutSecretValue); put the team's pair back with \`novala-rotation put-key ${secret.name}\``;
   }
-  if (!(error instanceof NovalaHttpError) || !refusedForGood(error.status)) return undefined;
+  if (!(error instanceof KeyApiRefusalError) || !refusedForGood(error.status)) return undefined;
   if (error.status === 409) {
     return "Revoke unused keys or raise the tenant's key limit at Novala, then rotate again";
   }

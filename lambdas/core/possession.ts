@@ -1,6 +1,6 @@
 /** Proof of possession: which key a secret's value or an event may act on. */
 import type { RotationDeps } from "./context.js";
-import { KeyUnauthorizedError } from "./errors.js";
+import { isUnauthorized } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
@@ -111,7 +111,7 @@ async function proofBySecretKey(
   try {
     key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
   } catch (error) {
-    if (error instanceof KeyUnauthorizedError) return undefined;
+    if (isUnauthorized(error)) return undefined;
     throw error;
   }
   if (key.id !== claim.keyId) {

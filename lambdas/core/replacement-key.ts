@@ -2,10 +2,10 @@
 import type { RotationDeps } from "./context.js";
 import {
   CreateAnswerRefusedError,
-  CreateOutcomeUnknownError,
   CurrentKeyUnusableError,
+  isUnauthorized,
+  KeyApiCreateOutcomeUnknownError,
   KeyClaimRefusedError,
-  KeyUnauthorizedError,
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
 import type { CreatedNovalaKey } from "./ports.js";
@@ -38,7 +38,7 @@ export async function provenScopes(
   } catch (error) {
     // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
     // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
-    if (!(error instanceof KeyUnauthorizedError)) throw error;
+    if (!isUnauthorized(error)) throw error;
     throw manager.managed
       ? new CurrentKeyUnusableError(
           `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
@@ -181,7 +181,7 @@ export async function createReplacementKey(
       await checkCreatedKey(deps, manager, created, asked, current, { secretArn, versionId: token });
       return created;
     } catch (error) {
-      if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
+      if (!(error instanceof KeyApiCreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { ConfigurationError } from "../../lambdas/contract/errors.js";
 import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
-import { ConfigurationError } from "../../lambdas/core/errors.js";
 
 const target = {
   REVOCATION_SCHEDULE_GROUP: "novala-revocations",

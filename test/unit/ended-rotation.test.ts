@@ -7,15 +7,17 @@
 import { describe, expect, it } from "vitest";
 import { verdict } from "../../cli/verdict.js";
 import { SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
-import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
-  CreateAnswerRefusedError,
   CreateOutcomeUnknownError,
-  CurrentKeyUnusableError,
-  KeyClaimRefusedError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
+} from "../../lambdas/adapters/novala/errors.js";
+import { fixFor } from "../../lambdas/core/end-rotation.js";
+import {
+  CreateAnswerRefusedError,
+  CurrentKeyUnusableError,
+  KeyClaimRefusedError,
   RotationEndedError,
   RotationStateError,
   SecretValueError,

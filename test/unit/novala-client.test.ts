@@ -7,22 +7,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createNetServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  CreateOutcomeUnknownError,
+  KeyUnauthorizedError,
+  NovalaHttpError,
+  NovalaUnavailableError,
+  RetryAfterAboveCapError,
+} from "../../lambdas/adapters/novala/errors.js";
+import {
   type AttemptRecord,
   MAX_RETRY_AFTER_MS,
   NovalaHttpClient,
   parseRetryAfter,
-  RetryAfterAboveCapError,
 } from "../../lambdas/adapters/novala/http-client.js";
 import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
+import { HostNotAllowedError } from "../../lambdas/contract/errors.js";
 import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
 import type { NovalaClientConfig } from "../../lambdas/core/config.js";
-import {
-  CreateOutcomeUnknownError,
-  HostNotAllowedError,
-  KeyUnauthorizedError,
-  NovalaHttpError,
-  NovalaUnavailableError,
-} from "../../lambdas/core/errors.js";
 import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 import { caught } from "../support/caught.js";
 

@@ -6,11 +6,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  MAX_RETRY_AFTER_MS,
-  NovalaHttpClient,
-  RetryAfterAboveCapError,
-} from "../../lambdas/adapters/novala/http-client.js";
+import { NovalaUnavailableError, RetryAfterAboveCapError } from "../../lambdas/adapters/novala/errors.js";
+import { MAX_RETRY_AFTER_MS, NovalaHttpClient } from "../../lambdas/adapters/novala/http-client.js";
 import {
   type HoldOffAboveCap,
   MAX_HELD_OFF_ORIGINS,
@@ -19,7 +16,6 @@ import {
   RatePacer,
 } from "../../lambdas/adapters/novala/rate-budget.js";
 import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import { NovalaUnavailableError } from "../../lambdas/core/errors.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import { caught } from "../support/caught.js";
 

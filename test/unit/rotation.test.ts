@@ -294,7 +294,7 @@ describe("testSecret", () => {
     const keys: KeyApi = Object.assign(Object.create(world.keys), {
       probe: async (caller: never, scope: string) => {
         if (scope === "pipeline") {
-          const { NovalaHttpError } = await import("../../lambdas/core/errors.js");
+          const { NovalaHttpError } = await import("../../lambdas/adapters/novala/errors.js");
           throw new NovalaHttpError(403, "GET /api/v1/pipeline/deals", "Forbidden");
         }
         return world.keys.probe(caller, scope);

@@ -2,9 +2,9 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { ConfigurationError } from "../../contract/errors.js";
 import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../core/config.js";
 import type { RotationDeps } from "../../core/context.js";
-import { ConfigurationError } from "../../core/errors.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";

@@ -1,8 +1,8 @@
+import { RotationError } from "../../contract/errors.js";
 /**
  * The error every AWS adapter raises: which operation failed on what, and the service's own name for the failure, as
  * fields callers test (never by comparing `name`).
  */
-import { RotationError } from "../../core/errors.js";
 
 export interface AwsFailure {
   /** The API operation that failed, e.g. "GetSecretValue". */

@@ -14,18 +14,19 @@
  * internal copy (which changes with the runtime's minor version under a deployed function).
  */
 import { Agent, type Dispatcher } from "undici";
+import { RotationError } from "../../contract/errors.js";
 import type { NovalaClientConfig } from "../../core/config.js";
+import { SecretValueError } from "../../core/errors.js";
+import { redact, redactSecrets } from "../../core/redact.js";
 import {
   CreateOutcomeUnknownError,
   NovalaAnswerTooLargeError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
-  RotationError,
-  SecretValueError,
-} from "../../core/errors.js";
-import { redact, redactSecrets } from "../../core/redact.js";
-import type { HoldOffAboveCap, RequestPacer } from "./rate-budget.js";
+  RetryAfterAboveCapError,
+} from "./errors.js";
+import type { RequestPacer } from "./rate-budget.js";
 
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
@@ -183,7 +184,7 @@ export class NovalaHttpClient {
     let onlyRateLimited = true;
     for (let attempt = 1; ; attempt++) {
       const heldOff = await this.options.pacer?.acquire(origin, MAX_RETRY_AFTER_MS);
-      if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff);
+      if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff, MAX_RETRY_AFTER_MS);
       const attemptStarted = this.now();
       const result = await this.attempt(req, url);
       this.options.onAttempt?.({
@@ -219,7 +220,7 @@ export class NovalaHttpClient {
         if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) {
           // Later calls to this origin fail at once too, without asking it again; other origins are not touched.
           if (status === 429) this.options.pacer?.holdOff(origin, retryAfterMs);
-          throw RetryAfterAboveCapError.answered(operation, origin, status, retryAfterMs);
+          throw RetryAfterAboveCapError.answered(operation, origin, status, retryAfterMs, MAX_RETRY_AFTER_MS);
         }
         failure = `answered ${status}: ${message}`;
       } else {
@@ -478,54 +479,3 @@ const HTTP_DATE = [
   new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`),
   ASCTIME,
 ];
-
-/**
- * A `Retry-After` above MAX_RETRY_AFTER_MS, or a call to an origin still held off by one: the call fails at once
- * instead of waiting. A NovalaUnavailableError, so the core treats it as transient (the step fails and is retried
- * later; nothing is rolled back). The message names the origin, the wait asked for and the cap; nothing of a key.
- */
-export class RetryAfterAboveCapError extends NovalaUnavailableError {
-  override name = "RetryAfterAboveCapError";
-
-  private constructor(
-    operation: string,
-    message: string,
-    /** scheme://host:port of the URL called (redacted, as in the message). */
-    readonly origin: string,
-    /** The wait the server asked for, in ms (may be Infinity). */
-    readonly retryAfterMs: number,
-    lastStatus?: number,
-  ) {
-    super(operation, message, lastStatus);
-  }
-
-  /** The answer to this call asked for more than the cap. */
-  static answered(operation: string, origin: string, status: number, retryAfterMs: number): RetryAfterAboveCapError {
-    const where = redact(origin);
-    return new RetryAfterAboveCapError(
-      operation,
-      `${where} answered ${status} with Retry-After ${formatWait(retryAfterMs)}, above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      where,
-      retryAfterMs,
-      status,
-    );
-  }
-
-  /** An earlier 429 of this origin asked for more than the cap, and more than the cap of it is left. */
-  static heldOff(operation: string, held: HoldOffAboveCap): RetryAfterAboveCapError {
-    const where = redact(held.origin);
-    return new RetryAfterAboveCapError(
-      operation,
-      `${where} is held off for ${formatWait(held.leftMs)} more (it answered 429 with Retry-After ${formatWait(held.askedMs)}), above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      where,
-      held.askedMs,
-      429,
-    );
-  }
-}
-
-/** "86400 s"; a wait no server means (past 10^9 s, about 32 years, or Infinity) reads "more than 10^9 s". */
-function formatWait(ms: number): string {
-  const seconds = Math.ceil(ms / 1000);
-  return seconds > 1e9 ? "more than 10^9 s" : `${seconds} s`;
-}

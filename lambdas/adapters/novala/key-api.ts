@@ -7,7 +7,7 @@
  */
 import * as z from "zod/mini";
 import type { NovalaClientConfig } from "../../core/config.js";
-import { CreateOutcomeUnknownError, KeyClaimRefusedError, NovalaHttpError } from "../../core/errors.js";
+import { KeyClaimRefusedError } from "../../core/errors.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,
@@ -17,6 +17,7 @@ import {
   type NovalaKey,
 } from "../../core/ports.js";
 import { KEY_ID_PATTERN } from "../../core/secret-value.js";
+import { CreateOutcomeUnknownError, NovalaHttpError } from "./errors.js";
 import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
 
 const KEYS_PATH = "/api/v1/api-keys";

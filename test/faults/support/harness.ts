@@ -68,16 +68,15 @@
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
-import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
-import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
-  HealthCheckFailedError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
-  RotationEndedError,
-} from "../../../lambdas/core/errors.js";
+} from "../../../lambdas/adapters/novala/errors.js";
+import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { abortRotation } from "../../../lambdas/core/abort.js";
+import { HealthCheckFailedError, RotationEndedError } from "../../../lambdas/core/errors.js";
 import { carriesRotationTag, isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
 import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
