@@ -1,8 +1,8 @@
 import { rotationDepsWith } from "../lambdas/adapters/aws/deps-from-environment.js";
 import { SecretTagRotationOutcomes } from "../lambdas/adapters/aws/rotation-outcomes.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
-import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
+import { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
+import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { runRecordedStep } from "../lambdas/core/outcome.js";
 import type { RotationStep } from "../lambdas/core/rotation.js";

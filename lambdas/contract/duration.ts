@@ -1,6 +1,5 @@
-import { ConfigurationError } from "./errors.js";
-
 /** The project's one duration grammar (`30s`, `24h`, `7d`): parsing and formatting. */
+import { ConfigurationError } from "./errors.js";
 
 /**
  * The one duration grammar of the project: a whole number and a unit, always — `500ms`, `30s`, `15m`, `24h`, `7d`,

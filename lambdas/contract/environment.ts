@@ -1,6 +1,6 @@
 /** The Lambdas' environment: variable names, defaults and limits shared by the construct, the Lambdas and the CLI. */
 import { createHash } from "node:crypto";
-import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "../core/allowed-hosts.js";
+import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
 import { ConfigurationError } from "./errors.js";
 
 /**

@@ -1,5 +1,20 @@
 /** The rotation outcome tags on a secret: written by the rotation function, read by `novala-rotation status`. */
-import type { RotationOutcome } from "../core/ports.js";
+
+/** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
+export interface RotationOutcome {
+  /**
+   * in-progress: a step before finishSecret succeeded; succeeded: finishSecret did; rolled-back: testSecret found the
+   * new key unhealthy; ended: createSecret met a failure a retry cannot fix and ended the rotation (AWSPENDING
+   * removed); failed: anything else threw (AWSPENDING stays for the retry).
+   */
+  kind: "in-progress" | "succeeded" | "rolled-back" | "ended" | "failed";
+  step: string;
+  /** The rotation token (the version id). */
+  token: string;
+  at: Date;
+  /** Why it rolled back, ended or failed: the error's name and its redacted message, short (ended: and the fix). */
+  reason?: string;
+}
 
 /**
  * Where the rotation function records a secret's last rotation outcome, and how: two tags on the secret itself, written

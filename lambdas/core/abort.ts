@@ -1,12 +1,13 @@
 /** Aborting a stuck or failed rotation: revoke what it minted, then remove AWSPENDING. */
-import type { AllowedHosts } from "./allowed-hosts.js";
+
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { RotationStateError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
 import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
-import { KEY_ID_PATTERN } from "./secret-value.js";
 
 /**
  * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not

@@ -1,6 +1,7 @@
 /** The dependencies and configuration a rotation step runs with (RotationDeps). */
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { RotationConfig } from "./config.js";
+
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { RotationConfig } from "../contract/configuration.js";
 import { SecretValueError } from "./errors.js";
 import type { Clock, KeyApi, RevocationScheduler, RotationEvents, SecretStore, Telemetry } from "./ports.js";
 import { AWSCURRENT } from "./ports.js";

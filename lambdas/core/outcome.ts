@@ -1,7 +1,9 @@
 /** Runs a rotation step and records its outcome on the secret for operators. */
+
+import type { RotationOutcome } from "../contract/rotation-outcome.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage, RotationEndedError, RotationRolledBackError } from "./errors.js";
-import type { RotationOutcome, RotationOutcomes, Telemetry } from "./ports.js";
+import type { RotationOutcomes, Telemetry } from "./ports.js";
 import { redact } from "./redact.js";
 import { type RotationStep, runRotationStep } from "./rotation.js";
 

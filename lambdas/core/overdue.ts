@@ -1,5 +1,5 @@
 /** The daily overdue check: has each secret rotated within its schedule plus its window? */
-import { OVERDUE_CHECK } from "../contract/environment.js";
+import type { OverdueCheckRequest } from "../contract/overdue-check.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
 import type { SecretDescription } from "./ports.js";
@@ -10,15 +10,6 @@ import type { SecretDescription } from "./ports.js";
  * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
  * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
  */
-export interface OverdueCheckRequest {
-  check: typeof OVERDUE_CHECK;
-  secretIds: string[];
-}
-
-export function isOverdueCheck(event: unknown): event is OverdueCheckRequest {
-  return (event as { check?: unknown } | null)?.check === OVERDUE_CHECK;
-}
-
 /** Secrets Manager closes a rotation window after an hour (rate in hours) or at the end of the UTC day (in days). */
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;

@@ -3,6 +3,7 @@
  * nothing in `lambdas/core` knows which one it has.
  */
 import type { RevocationRequest } from "../contract/revocation-request.js";
+import type { RotationOutcome } from "../contract/rotation-outcome.js";
 
 export const AWSCURRENT = "AWSCURRENT";
 export const AWSPENDING = "AWSPENDING";
@@ -132,9 +133,6 @@ export interface KeyApi {
   probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe">;
 }
 
-/** What the revocation schedule's Input holds, and so the revocation Lambda's event (its schema: lambdas/contract). */
-export type { RevocationRequest };
-
 /** EventBridge Scheduler, reduced to one-time revocation schedules. */
 export interface RevocationScheduler {
   /**
@@ -193,22 +191,6 @@ export interface RotationEvents {
   rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
   /** The revocation function's: consumers of the retired key still use it (they should refresh the secret). */
   keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void>;
-}
-
-/** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
-export interface RotationOutcome {
-  /**
-   * in-progress: a step before finishSecret succeeded; succeeded: finishSecret did; rolled-back: testSecret found the
-   * new key unhealthy; ended: createSecret met a failure a retry cannot fix and ended the rotation (AWSPENDING
-   * removed); failed: anything else threw (AWSPENDING stays for the retry).
-   */
-  kind: "in-progress" | "succeeded" | "rolled-back" | "ended" | "failed";
-  step: string;
-  /** The rotation token (the version id). */
-  token: string;
-  at: Date;
-  /** Why it rolled back, ended or failed: the error's name and its redacted message, short (ended: and the fix). */
-  reason?: string;
 }
 
 /**

@@ -1,9 +1,10 @@
 /** Proof of possession: which key a secret's value or an event may act on. */
+
+import { KEY_ID_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import type { RotationDeps } from "./context.js";
 import { isUnauthorized } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
-import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
 
 /**
  * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
@@ -105,7 +106,7 @@ async function proofBySecretKey(
   claim: KeyClaim,
 ): Promise<Proof | undefined> {
   // Only a secret key proves possession: /api-keys/self also answers for the pair's publishable key, which is public.
-  const secretKey = claim.secretKey && SECRET.test(claim.secretKey) ? claim.secretKey : undefined;
+  const secretKey = claim.secretKey && SECRET_KEY_PATTERN.test(claim.secretKey) ? claim.secretKey : undefined;
   if (!secretKey) return undefined;
   let key: NovalaKey;
   try {
@@ -123,7 +124,7 @@ async function proofBySecretKey(
 }
 
 function unprovenReason(claim: KeyClaim): string {
-  const secretKey = claim.secretKey && SECRET.test(claim.secretKey);
+  const secretKey = claim.secretKey && SECRET_KEY_PATTERN.test(claim.secretKey);
   return `${secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`;
 }
 

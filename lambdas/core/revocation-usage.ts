@@ -3,10 +3,11 @@
  * then wait (a postponement), never beyond a hard limit after the key's retirement. docs/design.md, "Revocation that
  * waits for consumers", has the reasoning; every rule of it lives here.
  */
+
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { UsageConfig } from "../contract/configuration.js";
 import { KEY_REVOCATION_POSTPONED } from "../contract/environment.js";
 import { MAX_POSTPONEMENTS, type RevocationRequest } from "../contract/revocation-request.js";
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { UsageConfig } from "./config.js";
 import type { RotationDeps } from "./context.js";
 import { postponedScheduleName, revocationScheduleName } from "./key-name.js";
 import type { RotationEvents, SecretVersion } from "./ports.js";

@@ -1,4 +1,4 @@
-import type { AllowedHosts } from "./allowed-hosts.js";
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { errorMessage } from "./errors.js";
 import { versionWithStage } from "./guard.js";

@@ -1,6 +1,7 @@
 /** The secret value's schema: parsing, validation and the value written for a new key. */
 import * as z from "zod/mini";
-import type { AllowedHosts } from "./allowed-hosts.js";
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import { KEY_ID_PATTERN, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import { BaseUrlNotAllowedError, SecretValueError } from "./errors.js";
 
 const nonEmpty = z.string().check(z.minLength(1));
@@ -30,15 +31,6 @@ export interface ParsedKeySecret {
 }
 
 /**
- * A Novala key id: "key_" and letters or digits. Anything else is refused before it reaches a URL path, so a claimed id
- * such as ".." can never turn a DELETE of one key into a request to another resource.
- */
-export const KEY_ID_PATTERN = /^key_[A-Za-z0-9]{1,64}$/;
-
-export const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
-export const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
-
-/**
  * Parses and checks a secret value. `label` says which secret it is in messages ("secret novala/acme AWSCURRENT").
  */
 export function parseKeySecret(value: string, label: string, allowedHosts: AllowedHosts): ParsedKeySecret {
@@ -65,11 +57,11 @@ export function parseKeySecret(value: string, label: string, allowedHosts: Allow
   if (!KEY_ID_PATTERN.test(secret.keyId)) {
     throw new SecretValueError(`${label}: field "keyId" must be "key_" followed by 1 to 64 letters or digits`);
   }
-  const publishableMode = secret.publishableKey.match(PUBLISHABLE)?.[1];
+  const publishableMode = secret.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1];
   if (!publishableMode) {
     throw new SecretValueError(`${label}: field "publishableKey" must start with pk_live_ or pk_test_`);
   }
-  const secretMode = secret.secretKey.match(SECRET)?.[1];
+  const secretMode = secret.secretKey.match(SECRET_KEY_PATTERN)?.[1];
   if (!secretMode) {
     throw new SecretValueError(`${label}: field "secretKey" must start with sk_live_ or sk_test_`);
   }

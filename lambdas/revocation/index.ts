@@ -2,8 +2,8 @@
 import type { Context } from "aws-lambda";
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readRevocationConfig } from "../core/config.js";
-import type { RevocationRequest } from "../core/ports.js";
+import { readRevocationConfig } from "../contract/configuration.js";
+import type { RevocationRequest } from "../contract/revocation-request.js";
 import { parseRevocationRequest } from "../core/revocation.js";
 import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-usage.js";
 

@@ -5,11 +5,13 @@ import {
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
+import { readRotationConfig } from "../contract/configuration.js";
+import { OVERDUE_CHECK } from "../contract/environment.js";
+import { isOverdueCheck, type OverdueCheckRequest, parseOverdueCheck } from "../contract/overdue-check.js";
 import { parseRotationEvent, type RotationEvent } from "../contract/rotation-event.js";
-import { readRotationConfig } from "../core/config.js";
 import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
-import { checkRotationsOverdue, isOverdueCheck, type OverdueCheckRequest } from "../core/overdue.js";
+import { checkRotationsOverdue } from "../core/overdue.js";
 
 /**
  * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
@@ -53,13 +55,10 @@ async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void>
   }
 }
 
-async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
-  telemetry.begin({ check: request.check });
+async function overdueCheck(event: unknown): Promise<void> {
+  telemetry.begin({ check: OVERDUE_CHECK });
   try {
-    if (!Array.isArray(request.secretIds) || request.secretIds.some((id) => typeof id !== "string")) {
-      throw new RotationStateError('overdue check field "secretIds" must be a list of secret ids');
-    }
-    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), request);
+    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), parseOverdueCheck(event));
   } catch (error) {
     const safe = publicError(error);
     telemetry.error("overdue check failed", { errorName: safe.name, errorMessage: safe.message });

@@ -17,9 +17,9 @@ import {
 import { MAX_ANSWER_BYTES } from "../../lambdas/adapters/novala/http-client.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
 import { PowertoolsTelemetry, publicError } from "../../lambdas/adapters/telemetry/powertools-telemetry.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
+import type { NovalaClientConfig } from "../../lambdas/contract/configuration.js";
 import { HostNotAllowedError } from "../../lambdas/contract/errors.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import type { NovalaClientConfig } from "../../lambdas/core/config.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
 import { MIN_LEAK_RUN, redact } from "../../lambdas/core/redact.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { readRotationConfig } from "../../lambdas/contract/configuration.js";
 import { type AtHardLimit, rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
-import { readRotationConfig } from "../../lambdas/core/config.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
 import {

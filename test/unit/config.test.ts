@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
+import {
+  readNovalaClientConfig,
+  readRevocationConfig,
+  readRotationConfig,
+} from "../../lambdas/contract/configuration.js";
 import { ConfigurationError } from "../../lambdas/contract/errors.js";
-import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
 
 const target = {
   REVOCATION_SCHEDULE_GROUP: "novala-revocations",

@@ -13,6 +13,7 @@ import {
   NovalaUnavailableError,
   novalaRefusal,
 } from "../../lambdas/adapters/novala/errors.js";
+import type { RotationOutcome } from "../../lambdas/contract/rotation-outcome.js";
 import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
   CreateAnswerRefusedError,
@@ -23,7 +24,7 @@ import {
   SecretValueError,
 } from "../../lambdas/core/errors.js";
 import { MAX_REASON_LENGTH, runRecordedStep } from "../../lambdas/core/outcome.js";
-import type { KeyApi, RotationOutcome, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
+import type { KeyApi, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
 import { runRotationStep } from "../../lambdas/core/rotation.js";
 import { Crash, crashPoint, createWorld, type World } from "../support/world.js";
 

@@ -20,9 +20,9 @@ import {
   parseRetryAfter,
 } from "../../lambdas/adapters/novala/http-client.js";
 import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
+import type { NovalaClientConfig } from "../../lambdas/contract/configuration.js";
 import { HostNotAllowedError } from "../../lambdas/contract/errors.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import type { NovalaClientConfig } from "../../lambdas/core/config.js";
 import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 import { caught } from "../support/caught.js";
 

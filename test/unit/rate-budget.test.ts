@@ -15,7 +15,7 @@ import {
   pacerFromEnvironment,
   RatePacer,
 } from "../../lambdas/adapters/novala/rate-budget.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import { caught } from "../support/caught.js";
 

@@ -2,8 +2,8 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../contract/configuration.js";
 import { ConfigurationError } from "../../contract/errors.js";
-import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../core/config.js";
 import type { RotationDeps } from "../../core/context.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";

@@ -7,9 +7,10 @@ import {
   ResourceNotFoundException,
   type SchedulerClient,
 } from "@aws-sdk/client-scheduler";
-import type { RevocationTarget } from "../../core/config.js";
+import type { RevocationTarget } from "../../contract/configuration.js";
+import type { RevocationRequest } from "../../contract/revocation-request.js";
 import { isScheduleOrPostponement } from "../../core/key-name.js";
-import type { RevocationRequest, RevocationScheduler } from "../../core/ports.js";
+import type { RevocationScheduler } from "../../core/ports.js";
 import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
 /**

@@ -14,8 +14,8 @@
  * internal copy (which changes with the runtime's minor version under a deployed function).
  */
 import { Agent, type Dispatcher } from "undici";
+import type { NovalaClientConfig } from "../../contract/configuration.js";
 import { RotationError } from "../../contract/errors.js";
-import type { NovalaClientConfig } from "../../core/config.js";
 import { SecretValueError } from "../../core/errors.js";
 import { redact, redactSecrets } from "../../core/redact.js";
 import {

@@ -6,7 +6,8 @@
  * shape error names the field and never echoes the body, which may hold a secret key.
  */
 import * as z from "zod/mini";
-import type { NovalaClientConfig } from "../../core/config.js";
+import type { NovalaClientConfig } from "../../contract/configuration.js";
+import { KEY_ID_PATTERN } from "../../contract/key-shapes.js";
 import { KeyClaimRefusedError } from "../../core/errors.js";
 import {
   type CreatedNovalaKey,
@@ -16,7 +17,6 @@ import {
   type NovalaCredentials,
   type NovalaKey,
 } from "../../core/ports.js";
-import { KEY_ID_PATTERN } from "../../core/secret-value.js";
 import { CreateOutcomeUnknownError, NovalaHttpError } from "./errors.js";
 import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
 

@@ -74,11 +74,11 @@ import {
   NovalaUnavailableError,
   novalaRefusal,
 } from "../../../lambdas/adapters/novala/errors.js";
-import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { parseRevocationRequest, type RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { abortRotation } from "../../../lambdas/core/abort.js";
 import { HealthCheckFailedError, RotationEndedError } from "../../../lambdas/core/errors.js";
 import { carriesRotationTag, isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
-import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
+import type { KeyApi, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { CLOCK_SKEW_MS, MIN_CHECK_DELAY_MS, runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";

@@ -1,5 +1,6 @@
 /** Both Lambdas' configuration, read and checked from environment variables. */
 import * as z from "zod/mini";
+import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
 import {
   type AtHardLimit,
   atHardLimitProblem,
@@ -11,9 +12,8 @@ import {
   SECONDS,
   type SecondsSetting,
   secondsProblem,
-} from "../contract/environment.js";
-import { ConfigurationError } from "../contract/errors.js";
-import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
+} from "./environment.js";
+import { ConfigurationError } from "./errors.js";
 
 /**
  * Configuration of both Lambdas, from environment variables only (plus the AWS SDK's own: region, credentials,
@@ -74,7 +74,7 @@ export interface RotationConfig extends NovalaClientConfig {
 
 type Env = Record<string, string | undefined>;
 
-export function readNovalaClientConfig(env: Env = process.env): NovalaClientConfig {
+export function readNovalaClientConfig(env: Env): NovalaClientConfig {
   return {
     allowedHosts: readAllowedHosts(env),
     connectTimeoutMs: readSeconds(env, SECONDS.connectTimeout) * 1000,
@@ -83,7 +83,7 @@ export function readNovalaClientConfig(env: Env = process.env): NovalaClientConf
   };
 }
 
-export function readUsageConfig(env: Env = process.env): UsageConfig {
+export function readUsageConfig(env: Env): UsageConfig {
   const atHardLimit = optional(env, ENV.atHardLimit) ?? DEFAULT_AT_HARD_LIMIT;
   const problem = atHardLimitProblem(atHardLimit);
   if (problem) throw new ConfigurationError(`${ENV.atHardLimit} ${problem}`);
@@ -99,7 +99,7 @@ export function readUsageConfig(env: Env = process.env): UsageConfig {
  * (invokedFunctionArn): the target of the schedules it makes when it postpones a revocation. Outside Lambda (the local
  * run, tests) REVOCATION_FUNCTION_ARN stands in for it; the construct never sets that on this function.
  */
-export function readRevocationConfig(env: Env = process.env, ownArn?: string): RevocationConfig {
+export function readRevocationConfig(env: Env, ownArn?: string): RevocationConfig {
   const eventBus = optional(env, ENV.eventBus);
   const deadLetterQueueArn = optional(env, ENV.deadLetterQueueArn);
   const functionArn = ownArn ?? optional(env, ENV.revocationFunctionArn);
@@ -123,7 +123,7 @@ export function readRevocationConfig(env: Env = process.env, ownArn?: string): R
   };
 }
 
-export function readRotationConfig(env: Env = process.env): RotationConfig {
+export function readRotationConfig(env: Env): RotationConfig {
   const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
   const eventBus = optional(env, ENV.eventBus);
   const usage = readUsageConfig(env);

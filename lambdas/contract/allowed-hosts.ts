@@ -1,5 +1,5 @@
 /** NOVALA_ALLOWED_HOSTS: the hosts a key may be sent to, and the check of each URL. */
-import { HostNotAllowedError } from "../contract/errors.js";
+import { HostNotAllowedError } from "./errors.js";
 
 /**
  * NOVALA_ALLOWED_HOSTS: comma-separated host patterns. `*.novala.ai` matches exactly one label in front of
