@@ -1,4 +1,4 @@
-/** Both Lambdas' configuration, read and checked from environment variables. */
+/** The one reader of the Lambdas' environment: every variable, checked, into typed configuration. */
 import * as z from "zod/mini";
 import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
 import {
@@ -7,6 +7,8 @@ import {
   DEFAULT_AT_HARD_LIMIT,
   ENV,
   hardLimitBelowGraceProblem,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
   parseAllowedHosts,
   SCHEDULE_GROUP_NAME,
   SECONDS,
@@ -16,9 +18,12 @@ import {
 import { ConfigurationError } from "./errors.js";
 
 /**
- * Configuration of both Lambdas, from environment variables only (plus the AWS SDK's own: region, credentials,
- * AWS_ENDPOINT_URL*), whose names, defaults and limits are the contract's (lambdas/contract/environment.ts). Read once
- * per invocation, before any side effect; a bad value throws a ConfigurationError that names the variable.
+ * The Novala client's configuration, which both functions (and the command line) read. Every variable of the Lambdas
+ * is read here and nowhere else, from the environment the caller passes (the handlers and adapters pass
+ * `process.env`, the command line a deployed function's), with the contract's names, defaults and limits
+ * (lambdas/contract/environment.ts). Read once per invocation, before any side effect; a bad value throws a
+ * ConfigurationError that names the variable. The AWS SDK reads its own variables (region, credentials,
+ * AWS_ENDPOINT_URL*) itself.
  */
 export interface NovalaClientConfig {
   allowedHosts: AllowedHosts;
@@ -28,6 +33,24 @@ export interface NovalaClientConfig {
   requestTimeoutMs: number;
   /** How long one Novala operation may spend retrying 429, 5xx and network errors. */
   retryBudgetMs: number;
+  /** How fast one execution environment may call Novala; none: calls are not paced (a local run, an old deployment). */
+  rateBudget?: RateBudget;
+}
+
+/**
+ * The rate budget of rotation (docs/design.md, "A rate budget for rotation"): Novala requests per second per tenant
+ * that rotation may use, and how many rotations may run at once. Each execution environment paces its calls at
+ * `perSecond ÷ concurrency`.
+ */
+export interface RateBudget {
+  perSecond: number;
+  concurrency: number;
+}
+
+/** The Powertools service name and metric namespace both functions log and publish under. */
+export interface TelemetryConfig {
+  serviceName: string;
+  metricsNamespace: string;
 }
 
 export interface RevocationTarget {
@@ -75,12 +98,39 @@ export interface RotationConfig extends NovalaClientConfig {
 type Env = Record<string, string | undefined>;
 
 export function readNovalaClientConfig(env: Env): NovalaClientConfig {
+  const rateBudget = readRateBudget(env);
   return {
     allowedHosts: readAllowedHosts(env),
     connectTimeoutMs: readSeconds(env, SECONDS.connectTimeout) * 1000,
     requestTimeoutMs: readSeconds(env, SECONDS.requestTimeout) * 1000,
     retryBudgetMs: readSeconds(env, SECONDS.retryBudget) * 1000,
+    ...(rateBudget && { rateBudget }),
   };
+}
+
+/** The service name and namespace the construct sets (POWERTOOLS_*), or the contract's when they are unset. */
+export function readTelemetryConfig(env: Env): TelemetryConfig {
+  return {
+    serviceName: optional(env, ENV.serviceName) ?? METRICS_SERVICE,
+    metricsNamespace: optional(env, ENV.metricsNamespace) ?? METRICS_NAMESPACE,
+  };
+}
+
+/**
+ * The AWS SDK's own variables, which the SDK reads itself. The adapters keep their clients across invocations and make
+ * new ones when these change (tests point one process at several endpoints).
+ */
+export const AWS_SDK_VARIABLES = [
+  "AWS_REGION",
+  "AWS_ENDPOINT_URL",
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  "AWS_ENDPOINT_URL_SCHEDULER",
+  "AWS_ENDPOINT_URL_EVENTBRIDGE",
+] as const;
+
+/** The values of {@link AWS_SDK_VARIABLES}, as the SDK will read them. */
+export function readAwsSdkSettings(env: Env): Partial<Record<(typeof AWS_SDK_VARIABLES)[number], string>> {
+  return Object.fromEntries(AWS_SDK_VARIABLES.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
 }
 
 export function readUsageConfig(env: Env): UsageConfig {
@@ -181,6 +231,25 @@ function readAllowedHosts(env: Env): AllowedHosts {
   } catch (error) {
     throw new ConfigurationError(`${ENV.allowedHosts}: ${(error as Error).message}`);
   }
+}
+
+/** NOVALA_RATE_BUDGET_PER_SECOND and ROTATION_CONCURRENCY (1 when unset); no budget when the first is unset. */
+function readRateBudget(env: Env): RateBudget | undefined {
+  const perSecond = optional(env, ENV.rateBudget);
+  if (perSecond === undefined) return undefined;
+  const concurrency = optional(env, ENV.rotationConcurrency) ?? "1";
+  return {
+    perSecond: parseVariable(
+      z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/)), z.transform(Number)).check(z.positive()),
+      perSecond,
+      `${ENV.rateBudget} must be a positive number of requests per second, got "${perSecond}"`,
+    ),
+    concurrency: parseVariable(
+      z.pipe(z.string().check(z.regex(/^\d+$/)), z.transform(Number)).check(z.positive()),
+      concurrency,
+      `${ENV.rotationConcurrency} must be a positive whole number, got "${concurrency}"`,
+    ),
+  };
 }
 
 function readSeconds(env: Env, setting: SecondsSetting): number {

@@ -2,7 +2,7 @@
 import type { Context } from "aws-lambda";
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readRevocationConfig } from "../contract/configuration.js";
+import { readRevocationConfig, readTelemetryConfig } from "../contract/configuration.js";
 import type { RevocationRequest } from "../contract/revocation-request.js";
 import { parseRevocationRequest } from "../core/revocation.js";
 import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-usage.js";
@@ -18,7 +18,7 @@ import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-
  * reports gone is done. A failure throws, so Scheduler retries and finally sends the event to the dead-letter queue.
  * Its own ARN, the target of a postponement, comes from the invocation's context.
  */
-const telemetry = new PowertoolsTelemetry();
+const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
 
 export const handler = withTelemetry(telemetry, revoke);
 

@@ -5,7 +5,7 @@ import {
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readRotationConfig } from "../contract/configuration.js";
+import { readRotationConfig, readTelemetryConfig } from "../contract/configuration.js";
 import { OVERDUE_CHECK } from "../contract/environment.js";
 import { isOverdueCheck, type OverdueCheckRequest, parseOverdueCheck } from "../contract/overdue-check.js";
 import { parseRotationEvent, type RotationEvent } from "../contract/rotation-event.js";
@@ -21,7 +21,7 @@ import { checkRotationsOverdue } from "../core/overdue.js";
  */
 export type { RotationEvent };
 
-const telemetry = new PowertoolsTelemetry();
+const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
 
 export const handler = withTelemetry(telemetry, rotate);
 

@@ -2,14 +2,19 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../contract/configuration.js";
+import {
+  type NovalaClientConfig,
+  type RevocationConfig,
+  type RotationConfig,
+  readAwsSdkSettings,
+} from "../../contract/configuration.js";
 import { ConfigurationError } from "../../contract/errors.js";
 import type { RotationDeps } from "../../core/context.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
-import { pacerFromEnvironment } from "../novala/rate-budget.js";
+import { environmentPacer } from "../novala/rate-budget.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
@@ -26,14 +31,7 @@ let cached:
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
 
 function awsClients() {
-  const env = process.env;
-  const fingerprint = [
-    env.AWS_REGION,
-    env.AWS_ENDPOINT_URL,
-    env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
-    env.AWS_ENDPOINT_URL_SCHEDULER,
-    env.AWS_ENDPOINT_URL_EVENTBRIDGE,
-  ].join("|");
+  const fingerprint = JSON.stringify(readAwsSdkSettings(process.env));
   if (cached?.fingerprint !== fingerprint) {
     cached = {
       fingerprint,
@@ -46,8 +44,8 @@ function awsClients() {
 }
 
 function keyApi(config: NovalaClientConfig): KeyApi {
-  const pacer = pacerFromEnvironment();
-  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec, rate: pacer?.ratePerSecond });
+  const pacer = environmentPacer(config.rateBudget);
+  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
   if (cachedKeys?.fingerprint !== fingerprint) {
     cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
   }

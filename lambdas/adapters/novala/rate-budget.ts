@@ -10,7 +10,7 @@
  * `Retry-After: 86400` holds back its own calls, never another tenant's. A caller never waits out more than the cap it
  * names; a longer hold-off is answered to it instead, and it fails the call.
  */
-import { ENV } from "../../contract/environment.js";
+import type { RateBudget } from "../../contract/configuration.js";
 
 export interface PacerOptions {
   /** Milliseconds. Default: performance.now. */
@@ -140,30 +140,17 @@ export class RatePacer implements RequestPacer {
   }
 }
 
-/** Novala's documented rate limit per tenant (docs/novala-key-api.md). */
-export const NOVALA_TENANT_LIMIT_PER_SECOND = 50;
-
 /**
- * The pacer of one execution environment: budget ÷ concurrency from the environment, made once and kept across
- * invocations (a warm environment goes on from where the last invocation left it, hold-offs included: they are per
- * origin and capped, so one tenant's cannot hold back the next invocation's). Undefined when no budget is set (a
- * function deployed before the budget existed, a local run): calls are then not paced.
+ * The pacer of this execution environment for `budget` (budget ÷ concurrency), made once and kept across invocations:
+ * a warm environment goes on from where the last invocation left it, hold-offs included (they are per origin and
+ * capped, so one tenant's cannot hold back the next invocation's). Undefined without a budget (a function deployed
+ * before the budget existed, a local run): calls are then not paced.
  */
-let environmentPacer: { key: string; pacer: RatePacer } | undefined;
-
-export function pacerFromEnvironment(env: Record<string, string | undefined> = process.env): RatePacer | undefined {
-  const budget = env[ENV.rateBudget];
-  if (budget === undefined || budget.trim() === "") return undefined;
-  const concurrency = env[ENV.rotationConcurrency] ?? "1";
-  const key = `${budget}/${concurrency}`;
-  if (environmentPacer?.key !== key) {
-    const rate = Number(budget) / Number(concurrency);
-    if (!Number.isFinite(rate) || rate <= 0 || !Number.isInteger(Number(concurrency))) {
-      throw new Error(
-        `${ENV.rateBudget} (${budget}) must be a positive number and ${ENV.rotationConcurrency} (${concurrency}) a positive whole number`,
-      );
-    }
-    environmentPacer = { key, pacer: new RatePacer(rate) };
-  }
-  return environmentPacer.pacer;
+export function environmentPacer(budget: RateBudget | undefined): RatePacer | undefined {
+  if (budget === undefined) return undefined;
+  const key = `${budget.perSecond}/${budget.concurrency}`;
+  if (sharedPacer?.key !== key) sharedPacer = { key, pacer: new RatePacer(budget.perSecond / budget.concurrency) };
+  return sharedPacer.pacer;
 }
+
+let sharedPacer: { key: string; pacer: RatePacer } | undefined;
