@@ -3,7 +3,7 @@
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
+import { PreconditionError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
 import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
@@ -59,17 +59,17 @@ export async function findAbortableToken(
   const current = versionWithStage(description, AWSCURRENT);
   if (token === undefined) {
     if (!pending || pending === current) {
-      throw new RotationStateError(
+      throw new PreconditionError(
         `secret ${description.name} has no rotation in progress: no version other than AWSCURRENT is AWSPENDING`,
       );
     }
     return pending;
   }
   if (token === current) {
-    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+    throw new PreconditionError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
   }
   if (!(await deps.store.listVersions(description.arn)).some((version) => version.versionId === token)) {
-    throw new RotationStateError(`token ${token} is not a version of secret ${description.name}`);
+    throw new PreconditionError(`token ${token} is not a version of secret ${description.name}`);
   }
   return token;
 }
@@ -79,10 +79,10 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
   const arn = description.arn;
   const stagesBefore = description.versionStages[token] ?? [];
   if (stagesBefore.includes(AWSCURRENT)) {
-    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+    throw new PreconditionError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
   }
   const current = await readKeySecret(deps, arn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${description.name} has no AWSCURRENT value`);
+  if (!current) throw new PreconditionError(`secret ${description.name} has no AWSCURRENT value`);
   const manager = await managerCredentials(deps, arn, current);
   const previous = await deps.store.getValue(arn, { stage: AWSPREVIOUS });
   const protectedKeys = new Map<string, string>([

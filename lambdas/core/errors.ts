@@ -14,8 +14,20 @@ export class BaseUrlNotAllowedError extends SecretValueError {
   override name = "BaseUrlNotAllowedError";
 }
 
-/** The guard refused the step: rotation disabled, unknown token, token not AWSPENDING. */
-export class RotationStateError extends RotationError {
+/**
+ * A step or a command that cannot run in the secret's present state: no AWSCURRENT value, no value to test or promote,
+ * no rotation to abort, a key that no longer works. Nothing was changed. A retry helps only once the state changes
+ * (another step ran, an operator acted).
+ */
+export class PreconditionError extends RotationError {
+  override name = "PreconditionError";
+}
+
+/**
+ * The guard refused the step (lambdas/core/guard.ts): rotation disabled, unknown token, token not AWSPENDING. Thrown
+ * by the guard only; a stale retry of a finished or abandoned rotation meets it.
+ */
+export class RotationStateError extends PreconditionError {
   override name = "RotationStateError";
 }
 
@@ -24,7 +36,7 @@ export class RotationStateError extends RotationError {
  * manager key that would act for it. It was rotated or revoked outside this rotator, so nothing proves the secret still
  * owns a key. `fix` names the command that puts a working pair in; the message ends with it.
  */
-export class CurrentKeyUnusableError extends RotationStateError {
+export class CurrentKeyUnusableError extends PreconditionError {
   override name = "CurrentKeyUnusableError";
   constructor(
     readonly problem: string,

@@ -1,7 +1,7 @@
 /** The revocation request: parsing it, finding and proving the retired key it names, and revoking it at once. */
 import type { RevocationRequest } from "../contract/revocation-request.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
+import { PreconditionError } from "./errors.js";
 import { versionWithStage } from "./guard.js";
 import type { NovalaKey, SecretDescription } from "./ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
@@ -64,7 +64,7 @@ export async function proveRetiredHolding(
   const { keyId } = request;
   const description = await deps.store.describe(request.secretId);
   const current = await readKeySecret(deps, description.arn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${request.secretId} has no AWSCURRENT value`);
+  if (!current) throw new PreconditionError(`secret ${request.secretId} has no AWSCURRENT value`);
   const pendingVersion = versionWithStage(description, AWSPENDING);
   const pending =
     pendingVersion && pendingVersion !== current.versionId

@@ -2,7 +2,7 @@
 import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
-import { HealthCheckFailedError, RotationRolledBackError, RotationStateError } from "./errors.js";
+import { HealthCheckFailedError, PreconditionError, RotationRolledBackError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
@@ -58,7 +58,7 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
   const secret = { arn: secretArn, name: description.name, currentRead: false };
   const current = await endIfRetryCannotFix(deps, token, secret, async () => {
     const value = await readKeySecret(deps, secretArn, AWSCURRENT);
-    if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+    if (!value) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
     return value;
   });
   const { managerSecretId } = current.secret;
@@ -111,9 +111,9 @@ async function setSecret(deps: RotationDeps): Promise<void> {
  */
 async function testSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const pending = await readKeySecret(deps, secretArn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to test; createSecret did not run`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to test; createSecret did not run`);
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  if (!current) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
   const manager = await managerCredentials(deps, secretArn, current);
   const started = deps.clock.now().getTime();
   const verdict = await checkKeyHealth(deps, pending.secret, manager);
@@ -185,7 +185,7 @@ async function finishSecret(deps: RotationDeps, description: SecretDescription, 
  */
 async function readPromotion(deps: RotationDeps, description: SecretDescription, token: string): Promise<Promoted> {
   const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to promote; createSecret did not run`);
   const currentVersion = versionWithStage(description, AWSCURRENT);
   const outgoing =
     currentVersion === undefined
@@ -197,7 +197,7 @@ async function readPromotion(deps: RotationDeps, description: SecretDescription,
 /** What a promotion left, read after it (a retried finishSecret, which did not see it happen): both labels, once. */
 async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
   const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  if (!current) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
   return { current, ...(previous && { previous }) };
 }

@@ -7,9 +7,9 @@ import {
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
 import { readRotationConfig, readTelemetryConfig } from "../contract/configuration.js";
 import { OVERDUE_CHECK } from "../contract/environment.js";
+import { InvalidEventError } from "../contract/errors.js";
 import { isOverdueCheck, type OverdueCheckRequest, parseOverdueCheck } from "../contract/overdue-check.js";
 import { parseRotationEvent, type RotationEvent } from "../contract/rotation-event.js";
-import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
 import { checkRotationsOverdue } from "../core/overdue.js";
 
@@ -68,6 +68,6 @@ async function overdueCheck(event: unknown): Promise<void> {
 
 function checkEvent(event: unknown): RotationEvent {
   const checked = parseRotationEvent(event);
-  if ("problem" in checked) throw new RotationStateError(checked.problem);
+  if ("problem" in checked) throw new InvalidEventError(checked.problem);
   return checked.event;
 }

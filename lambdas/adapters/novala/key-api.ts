@@ -7,8 +7,8 @@
  */
 import * as z from "zod/mini";
 import type { NovalaClientConfig } from "../../contract/configuration.js";
+import { InvalidInputError } from "../../contract/errors.js";
 import { KEY_ID_PATTERN } from "../../contract/key-shapes.js";
-import { KeyClaimRefusedError } from "../../core/errors.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,
@@ -201,7 +201,7 @@ function at(credentials: NovalaCredentials): { baseUrl: string; bearer: string }
 }
 
 function keyPath(keyId: string): string {
-  if (keyId.length === 0) throw new KeyClaimRefusedError("Novala key id is empty");
+  if (keyId.length === 0) throw new InvalidInputError("Novala key id is empty");
   return `${KEYS_PATH}/${encodeURIComponent(keyId)}`;
 }
 
