@@ -2,9 +2,9 @@
 
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import { managerCredentials, type RotationDeps, requireCurrent } from "./context.js";
 import { PreconditionError } from "./errors.js";
-import { versionWithStage } from "./guard.js";
+import { rotationInProgress, versionWithStage } from "./guard.js";
 import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
@@ -55,17 +55,16 @@ export async function findAbortableToken(
   token?: string,
 ): Promise<string> {
   const description = await deps.store.describe(secretId);
-  const pending = versionWithStage(description, AWSPENDING);
-  const current = versionWithStage(description, AWSCURRENT);
   if (token === undefined) {
-    if (!pending || pending === current) {
+    const pending = rotationInProgress(description);
+    if (!pending) {
       throw new PreconditionError(
         `secret ${description.name} has no rotation in progress: no version other than AWSCURRENT is AWSPENDING`,
       );
     }
     return pending;
   }
-  if (token === current) {
+  if (token === versionWithStage(description, AWSCURRENT)) {
     throw new PreconditionError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
   }
   if (!(await deps.store.listVersions(description.arn)).some((version) => version.versionId === token)) {
@@ -81,8 +80,7 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
   if (stagesBefore.includes(AWSCURRENT)) {
     throw new PreconditionError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
   }
-  const current = await readKeySecret(deps, arn, AWSCURRENT);
-  if (!current) throw new PreconditionError(`secret ${description.name} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, arn, description.name);
   const manager = await managerCredentials(deps, arn, current);
   const previous = await deps.store.getValue(arn, { stage: AWSPREVIOUS });
   const protectedKeys = new Map<string, string>([

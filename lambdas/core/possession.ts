@@ -5,6 +5,7 @@ import type { RotationDeps } from "./context.js";
 import { isUnauthorized } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
+import { lenientFields } from "./secret-value.js";
 
 /**
  * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
@@ -143,15 +144,9 @@ export function reportRefusedClaim(
  * retired); undefined when it names no key id. The one reader of a claim: `keyClaimOf(value)?.keyId` is a value's key id.
  */
 export function keyClaimOf(value: string | undefined, where = ""): KeyClaim | undefined {
-  if (value === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(value) as { keyId?: unknown; secretKey?: unknown } | null;
-    const keyId = parsed?.keyId;
-    if (typeof keyId !== "string" || keyId.length === 0) return undefined;
-    const secretKey =
-      typeof parsed?.secretKey === "string" && parsed.secretKey.length > 0 ? parsed.secretKey : undefined;
-    return { keyId, ...(secretKey && { secretKey }), where };
-  } catch {
-    return undefined;
-  }
+  const fields = lenientFields(value);
+  const keyId = fields?.keyId;
+  if (typeof keyId !== "string" || keyId.length === 0) return undefined;
+  const secretKey = typeof fields?.secretKey === "string" && fields.secretKey.length > 0 ? fields.secretKey : undefined;
+  return { keyId, ...(secretKey && { secretKey }), where };
 }

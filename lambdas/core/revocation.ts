@@ -1,8 +1,7 @@
 /** The revocation request: parsing it, finding and proving the retired key it names, and revoking it at once. */
 import type { RevocationRequest } from "../contract/revocation-request.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { PreconditionError } from "./errors.js";
-import { versionWithStage } from "./guard.js";
+import { managerCredentials, type RotationDeps, requireCurrent } from "./context.js";
+import { rotationInProgress, versionWithStage } from "./guard.js";
 import type { NovalaKey, SecretDescription } from "./ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveRetiredKey } from "./possession.js";
@@ -63,9 +62,9 @@ export async function proveRetiredHolding(
 ): Promise<ProvenRetiredKey | { outcome: "refused"; reason: string } | { outcome: "already-revoked"; reason: string }> {
   const { keyId } = request;
   const description = await deps.store.describe(request.secretId);
-  const current = await readKeySecret(deps, description.arn, AWSCURRENT);
-  if (!current) throw new PreconditionError(`secret ${request.secretId} has no AWSCURRENT value`);
-  const pendingVersion = versionWithStage(description, AWSPENDING);
+  const current = await requireCurrent(deps, description.arn, request.secretId);
+  const pendingVersion = rotationInProgress(description);
+  // Not the AWSCURRENT just read: a promotion between the two reads made the pending version current.
   const pending =
     pendingVersion && pendingVersion !== current.versionId
       ? await deps.store.getValue(description.arn, { stage: AWSPENDING, versionId: pendingVersion })

@@ -1,10 +1,10 @@
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { errorMessage } from "./errors.js";
-import { versionWithStage } from "./guard.js";
+import { rotationInProgress, versionWithStage } from "./guard.js";
 import { revocationScheduleName } from "./key-name.js";
 import type { RevocationScheduler, RotationEvents } from "./ports.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
+import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 import { proveClaim } from "./possession.js";
 import { revokeRetiredKey } from "./revocation.js";
 
@@ -37,9 +37,8 @@ export async function checkRollback(deps: RollbackDeps, secretId: string): Promi
   const refuse = (reason: string): RollbackCheck => ({ outcome: "refused", reason });
   const description = await deps.store.describe(secretId);
   const { arn, name } = description;
-  const pendingVersion = versionWithStage(description, AWSPENDING);
-  const currentVersion = versionWithStage(description, AWSCURRENT);
-  if (pendingVersion && pendingVersion !== currentVersion) {
+  const pendingVersion = rotationInProgress(description);
+  if (pendingVersion) {
     return refuse(`version ${pendingVersion} is AWSPENDING: a rotation is in progress or has failed half-way`);
   }
   if (!versionWithStage(description, AWSPREVIOUS)) return refuse("no version is AWSPREVIOUS");

@@ -1,6 +1,6 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
 import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import { managerCredentials, type RotationDeps, readKeySecret, requireCurrent } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
 import { HealthCheckFailedError, PreconditionError, RotationRolledBackError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
@@ -56,11 +56,7 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
   }
   // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
   const secret = { arn: secretArn, name: description.name, currentRead: false };
-  const current = await endIfRetryCannotFix(deps, token, secret, async () => {
-    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
-    if (!value) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
-    return value;
-  });
+  const current = await endIfRetryCannotFix(deps, token, secret, () => requireCurrent(deps, secretArn));
   const { managerSecretId } = current.secret;
   const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
   const { manager, scopes, created } = await endIfRetryCannotFix(deps, token, read, async () => {
@@ -112,8 +108,7 @@ async function setSecret(deps: RotationDeps): Promise<void> {
 async function testSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const pending = await readKeySecret(deps, secretArn, AWSPENDING, token);
   if (!pending) throw new PreconditionError(`version ${token} has no value to test; createSecret did not run`);
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, secretArn);
   const manager = await managerCredentials(deps, secretArn, current);
   const started = deps.clock.now().getTime();
   const verdict = await checkKeyHealth(deps, pending.secret, manager);
@@ -196,8 +191,7 @@ async function readPromotion(deps: RotationDeps, description: SecretDescription,
 
 /** What a promotion left, read after it (a retried finishSecret, which did not see it happen): both labels, once. */
 async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new PreconditionError(`secret ${secretArn} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, secretArn);
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
   return { current, ...(previous && { previous }) };
 }

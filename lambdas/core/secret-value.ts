@@ -91,6 +91,51 @@ function describeExpected(issue: z.core.$ZodIssue): string {
   return "valid";
 }
 
+/**
+ * A stored value's fields, read leniently: the JSON object it holds, whatever its fields; undefined when it is not a
+ * JSON object. For values that need not pass today's validation (an old version retired, shown or searched).
+ */
+export function lenientFields(value: string | undefined): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : undefined;
+}
+
+/** What a stored value says about its key that may be shown: never `publishableKey` or `secretKey`. */
+export interface KeyMetadata {
+  keyId?: string;
+  name?: string;
+  scopes?: string[];
+  createdAt?: string;
+  baseUrl?: string;
+  managerSecretId?: string;
+}
+
+/**
+ * The showable fields of a stored value, read leniently (an old version need not pass today's validation to be
+ * shown): each field that is a string, and the scopes that are strings; nothing for a value that is not a JSON object.
+ */
+export function keyMetadataOf(value: string | undefined): KeyMetadata {
+  const fields = lenientFields(value);
+  if (!fields) return {};
+  const metadata: KeyMetadata = {};
+  for (const field of ["keyId", "name", "createdAt", "baseUrl", "managerSecretId"] as const) {
+    const text = fields[field];
+    if (typeof text === "string") metadata[field] = text;
+  }
+  if (Array.isArray(fields.scopes)) {
+    metadata.scopes = fields.scopes.filter((scope): scope is string => typeof scope === "string");
+  }
+  return metadata;
+}
+
 /** Scopes as a set: order and duplicates do not matter to Novala. */
 export function sameScopes(a: readonly string[], b: readonly string[]): boolean {
   const left = new Set(a);
