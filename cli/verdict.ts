@@ -1,7 +1,7 @@
+import { ROTATION_STEPS } from "../lambdas/contract/rotation-event.js";
 import type { RotationOutcome } from "../lambdas/contract/rotation-outcome.js";
 import type { NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../lambdas/core/ports.js";
-import { ROTATION_STEPS } from "../lambdas/core/rotation.js";
 import { formatTime } from "./output.js";
 
 /**

@@ -53,6 +53,7 @@ export interface TelemetryConfig {
   metricsNamespace: string;
 }
 
+/** Where revocation schedules go: the Scheduler group, the target, the role Scheduler assumes, the dead-letter queue. */
 export interface RevocationTarget {
   scheduleGroup: string;
   functionArn: string;
@@ -80,6 +81,7 @@ export interface RevocationConfig extends NovalaClientConfig {
   eventBus?: string;
 }
 
+/** The rotation function's configuration. */
 export interface RotationConfig extends NovalaClientConfig {
   /** 0: finishSecret revokes the old key; otherwise a schedule does, this many seconds later. */
   graceSeconds: number;
@@ -97,6 +99,7 @@ export interface RotationConfig extends NovalaClientConfig {
 
 type Env = Record<string, string | undefined>;
 
+/** The Novala client's configuration from `env` (both functions, and the command line's own calls). */
 export function readNovalaClientConfig(env: Env): NovalaClientConfig {
   const rateBudget = readRateBudget(env);
   return {
@@ -133,6 +136,7 @@ export function readAwsSdkSettings(env: Env): Partial<Record<(typeof AWS_SDK_VAR
   return Object.fromEntries(AWS_SDK_VARIABLES.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
 }
 
+/** How a due revocation treats a key still in use, from `env` (both functions carry it). */
 export function readUsageConfig(env: Env): UsageConfig {
   const atHardLimit = optional(env, ENV.atHardLimit) ?? DEFAULT_AT_HARD_LIMIT;
   const problem = atHardLimitProblem(atHardLimit);
@@ -173,6 +177,7 @@ export function readRevocationConfig(env: Env, ownArn?: string): RevocationConfi
   };
 }
 
+/** The rotation function's configuration from `env`: its own, or a deployed function's that the command line reads. */
 export function readRotationConfig(env: Env): RotationConfig {
   const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
   const eventBus = optional(env, ENV.eventBus);

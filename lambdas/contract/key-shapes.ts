@@ -1,7 +1,4 @@
-/**
- * The shapes of a Novala key (docs/novala-key-api.md): its id, its publishable and secret keys, and the scope that
- * manages keys. The secret value, the revocation event, the Novala adapter and the command line all check them here.
- */
+/** The shapes of a Novala key (docs/novala-key-api.md), which the value, the events, the adapter and the CLI check. */
 
 /**
  * A Novala key id: "key_" and letters or digits. Anything else is refused before it reaches a URL path, so a claimed id

@@ -10,6 +10,7 @@ export const overdueCheckSchema = z.object({
   secretIds: z.array(z.string()),
 });
 
+/** An overdue check's event, as checked. */
 export type OverdueCheckRequest = z.infer<typeof overdueCheckSchema>;
 
 /** Whether an invocation's event asks for the overdue check (by its `check` field), well-formed or not. */

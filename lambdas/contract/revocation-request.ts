@@ -51,6 +51,7 @@ export const revocationRequestSchema = z.object({
   hardLimitAt: forTheLogs,
 });
 
+/** The revocation Lambda's event, as checked: every field a claim. */
 export type RevocationRequest = z.infer<typeof revocationRequestSchema>;
 
 /**

@@ -29,6 +29,7 @@ export interface RotationOutcome {
  */
 export const OUTCOME_TAG = "novala-rotation:last-outcome";
 export const REASON_TAG = "novala-rotation:last-reason";
+/** The tag keys the rotation function may write (the construct limits TagResource to them). */
 export const OUTCOME_TAG_KEYS = [OUTCOME_TAG, REASON_TAG] as const;
 
 /** A tag value's limit in Secrets Manager. */
@@ -47,6 +48,7 @@ export function tagSafe(text: string): string {
   return safe.length > MAX_TAG_VALUE ? `${safe.slice(0, MAX_TAG_VALUE - 3)}...` : safe;
 }
 
+/** The two tags that record `outcome` (TagResource's Tags). */
 export function outcomeTags(outcome: RotationOutcome): { Key: string; Value: string }[] {
   return [
     {

@@ -9,21 +9,10 @@ import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
 
-/**
- * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not
- * AWSCURRENT, which makes Secrets Manager refuse every new rotation) or that failed. It revokes what the rotation
- * minted and nothing else, then removes AWSPENDING:
- *
- * 1. the key the pending value names, when the value proves it (its secret key authenticates as that key, or the key
- *    carries this rotation's lineage tag), as testSecret's rollback does;
- * 2. every active key whose name carries this rotation's lineage tag (a key created but never stored);
- * 3. never the manager key, nor the key AWSCURRENT or AWSPREVIOUS holds: AWSCURRENT and its key are left untouched.
- *
- * Safe to run again: revoked keys are skipped, and a version without AWSPENDING keeps none. The caller must be sure no
- * step of this rotation is still running (a running createSecret could store a key after the sweep).
- */
+/** What an abort reads and acts with: the secret, Novala, the logs. */
 export type AbortDeps = Pick<RotationDeps, "store" | "keys" | "telemetry"> & { config: { allowedHosts: AllowedHosts } };
 
+/** A key an abort revoked (or found revoked already). */
 export interface AbortedKey {
   keyId: string;
   /** How the key was tied to the rotation: the pending value's proof, or its lineage tag (none: already gone). */
@@ -31,6 +20,7 @@ export interface AbortedKey {
   outcome: "revoked" | "already-revoked";
 }
 
+/** What an abort did: ids and labels only, which the CLI renders. */
 export interface AbortOutcome {
   secretArn: string;
   secretName: string;
@@ -73,6 +63,24 @@ export async function findAbortableToken(
   return token;
 }
 
+/**
+ * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not
+ * AWSCURRENT, which makes Secrets Manager refuse every new rotation) or that failed. It revokes what the rotation
+ * minted and nothing else, then removes AWSPENDING:
+ *
+ * 1. the key the pending value names, when the value proves it (its secret key authenticates as that key, or the key
+ *    carries this rotation's lineage tag), as testSecret's rollback does;
+ * 2. every active key whose name carries this rotation's lineage tag (a key created but never stored);
+ * 3. never the manager key, nor the key AWSCURRENT or AWSPREVIOUS holds: AWSCURRENT and its key are left untouched.
+ *
+ * Safe to run again: revoked keys are skipped, and a version without AWSPENDING keeps none. The caller must be sure no
+ * step of this rotation is still running (a running createSecret could store a key after the sweep): a
+ * PreconditionError refuses a token that is AWSCURRENT, and a secret without an AWSCURRENT value.
+ *
+ * @example
+ * const outcome = await abortRotation(deps, secretArn, await findAbortableToken(deps, secretArn));
+ * // outcome.revoked, outcome.leftAlone, outcome.pendingRemoved: what the operator is shown
+ */
 export async function abortRotation(deps: AbortDeps, secretId: string, token: string): Promise<AbortOutcome> {
   const description = await deps.store.describe(secretId);
   const arn = description.arn;

@@ -137,6 +137,7 @@ export abstract class KeyApiUnavailableError extends RotationError {
  */
 export abstract class KeyApiCreateOutcomeUnknownError extends RotationError {}
 
+/** `error`'s message, or the text of a thrown value that is not an Error. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

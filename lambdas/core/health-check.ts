@@ -5,6 +5,7 @@ import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import type { KeySecret } from "./secret-value.js";
 import { sameScopes } from "./secret-value.js";
 
+/** Whether the pending key is healthy, and if not, why. */
 export type HealthVerdict = { healthy: true } | { healthy: false; reason: string };
 
 const FIRST_BACKOFF_MS = 100;

@@ -4,12 +4,6 @@ import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
 import type { SecretDescription } from "./ports.js";
 
-/**
- * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
- * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
- * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
- * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
- */
 /** Secrets Manager closes a rotation window after an hour (rate in hours) or at the end of the UTC day (in days). */
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -45,6 +39,11 @@ function parseWindow(window: string | undefined): number | undefined {
 }
 
 /**
+ * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
+ * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
+ * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
+ * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
+ *
  * Checks every secret; one that cannot be described counts as overdue (a check that cannot look must not stay
  * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included.
  */

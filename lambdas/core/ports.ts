@@ -1,10 +1,8 @@
-/**
- * The small interfaces the rotation logic talks to. AWS, Novala and the in-memory models sit behind them;
- * nothing in `lambdas/core` knows which one it has.
- */
+/** The small interfaces the core talks to; AWS, Novala and the in-memory models sit behind them, unknown to it. */
 import type { RevocationRequest } from "../contract/revocation-request.js";
 import type { RotationOutcome } from "../contract/rotation-outcome.js";
 
+/** Secrets Manager's staging labels: the current version, the one a rotation is making, the one before. */
 export const AWSCURRENT = "AWSCURRENT";
 export const AWSPENDING = "AWSPENDING";
 export const AWSPREVIOUS = "AWSPREVIOUS";
@@ -20,6 +18,7 @@ export interface SecretDescription {
   schedule?: RotationScheduleState;
 }
 
+/** A secret's rotation schedule and dates, as DescribeSecret gives them. */
 export interface RotationScheduleState {
   lastRotated?: Date;
   nextRotation?: Date;
@@ -29,6 +28,7 @@ export interface RotationScheduleState {
   window?: string;
 }
 
+/** A version's value, and which version it is. */
 export interface StoredValue {
   versionId: string;
   value: string;
@@ -201,6 +201,7 @@ export interface RotationOutcomes {
   record(secretId: string, outcome: RotationOutcome): Promise<void>;
 }
 
+/** Every metric the functions publish (docs/design.md, "Logs and metrics"); the construct alarms on some. */
 export type MetricName =
   | "RotationsSucceeded"
   | "RotationsFailed"
@@ -226,11 +227,13 @@ export interface Telemetry {
   metric(name: MetricName, value?: number, unit?: "Count" | "Milliseconds"): void;
 }
 
+/** Time, injected: the system's in the Lambdas, a manual one in tests and benchmarks. */
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
 }
 
+/** The system clock and setTimeout. */
 export const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -7,12 +7,6 @@ import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import { lenientFields } from "./secret-value.js";
 
-/**
- * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
- * or revokes, a key only when the version that names it proves it: its secret key authenticates as that key id
- * (GET /api-keys/self), or Novala already reports the key revoked or unknown (nothing left to do). See docs/security.md.
- */
-
 /** Credentials that create and revoke keys, and the key behind them, which no consumer secret's rotation may touch. */
 export interface ManagerCredentials extends NovalaCredentials {
   /** The key id of the credentials: the manager key, or for a self-managed secret its own current key. */
@@ -29,15 +23,24 @@ export interface KeyClaim {
   where: string;
 }
 
+/** What Novala's answers say of a claim: proven (and how), gone already, or refused (and why). */
 export type Proof =
   | { outcome: "proven"; key: NovalaKey; by: "secret-key" | "lineage-tag" }
   | { outcome: "gone"; status: "revoked" | "unknown" }
   | { outcome: "refused"; reason: string };
 
 /**
+ * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
+ * or revokes, a key only when the version that names it proves it: its secret key authenticates as that key id
+ * (GET /api-keys/self), or Novala already reports the key revoked or unknown (nothing left to do). See docs/security.md.
+ *
  * Checks `claim` against Novala, calling with `manager`'s origin only (the tenant the key would be revoked in).
  * `lineage` (this secret's ARN and the rotation's version id) also accepts a key whose secret key does not authenticate
  * yet (propagation) when its name carries exactly that lineage tag: the rotator minted it for this very version.
+ *
+ * @example
+ * const proof = await proveClaim(deps, manager, keyClaimOf(previous.value, "AWSPREVIOUS of secret …")!);
+ * if (proof.outcome === "proven") await deps.keys.revoke(manager, proof.key.id);
  */
 export async function proveClaim(
   deps: Pick<RotationDeps, "keys">,

@@ -6,8 +6,7 @@ import type { NovalaKey, SecretDescription } from "./ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveRetiredKey } from "./possession.js";
 
-export { parseRevocationRequest } from "../contract/revocation-request.js";
-
+/** What a revocation reads and acts with: the secret, Novala, the logs. */
 export type RevocationDeps = Pick<RotationDeps, "store" | "keys" | "telemetry"> & {
   config: Pick<RotationDeps["config"], "allowedHosts">;
 };

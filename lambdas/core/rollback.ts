@@ -1,3 +1,4 @@
+/** The operator rollback: AWSCURRENT back to AWSPREVIOUS, checked first, then run in a safe order. */
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
 import { errorMessage } from "./errors.js";
@@ -8,17 +9,12 @@ import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 import { proveClaim } from "./possession.js";
 import { revokeRetiredKey } from "./revocation.js";
 
-/**
- * The operator rollback: AWSCURRENT back to AWSPREVIOUS, when the previous key is still active at Novala and the
- * previous version proves it holds it (its secret key authenticates as that key id: lambdas/core/possession.ts).
- * checkRollback() reads and refuses (nothing changes); rollBack() then removes the schedule that would revoke the
- * restored key, moves the label, tells consumers, and retires the key rolled away from: at once through the revocation
- * Lambda's own rule (which re-reads the secret and refuses a key it holds), or after a grace by a one-time schedule.
- */
+/** What a rollback reads and acts with. */
 export type RollbackDeps = Pick<RotationDeps, "store" | "keys" | "telemetry" | "clock"> & {
   config: { allowedHosts: AllowedHosts };
 };
 
+/** What a rollback will do, as checkRollback read it. */
 export interface RollbackPlan {
   secretArn: string;
   secretName: string;
@@ -30,9 +26,22 @@ export interface RollbackPlan {
   restoredScheduleName: string;
 }
 
+/** checkRollback's answer: ready, with the plan, or refused, with the reason. */
 export type RollbackCheck = { outcome: "ready"; plan: RollbackPlan } | { outcome: "refused"; reason: string };
 
-/** Reads the secret and Novala, and says whether a rollback may run; changes nothing. */
+/**
+ * The operator rollback: AWSCURRENT back to AWSPREVIOUS, when the previous key is still active at Novala and the
+ * previous version proves it holds it (its secret key authenticates as that key id: lambdas/core/possession.ts).
+ * checkRollback() reads and refuses (nothing changes); rollBack() then removes the schedule that would revoke the
+ * restored key, moves the label, tells consumers, and retires the key rolled away from: at once through the revocation
+ * Lambda's own rule (which re-reads the secret and refuses a key it holds), or after a grace by a one-time schedule.
+ *
+ * Reads the secret and Novala, and says whether a rollback may run; changes nothing.
+ *
+ * @example
+ * const check = await checkRollback(deps, secretArn);
+ * if (check.outcome === "ready") await rollBack(deps, check.plan, { cancelRevocation, reason: "operator rollback" });
+ */
 export async function checkRollback(deps: RollbackDeps, secretId: string): Promise<RollbackCheck> {
   const refuse = (reason: string): RollbackCheck => ({ outcome: "refused", reason });
   const description = await deps.store.describe(secretId);
@@ -80,6 +89,7 @@ export async function checkRollback(deps: RollbackDeps, secretId: string): Promi
   };
 }
 
+/** What rollBack acts with besides the secret and Novala, and why. */
 export interface RollbackActions {
   /**
    * Deletes the revocation schedule `name` and its postponements (`name-p…`, lambdas/core/key-name.ts); resolves
@@ -94,11 +104,13 @@ export interface RollbackActions {
   grace?: { ms: number; scheduler: RevocationScheduler };
 }
 
+/** What became of the key rolled away from. */
 export type RollbackRetirement =
   | { outcome: "revoked" | "already-revoked" | "refused" }
   | { outcome: "scheduled"; schedule: string; revokeAfter: Date; existed: boolean }
   | { outcome: "failed"; error: string };
 
+/** What a rollback did, for the operator. */
 export interface RollbackOutcome {
   plan: RollbackPlan;
   scheduleRemoved: boolean;

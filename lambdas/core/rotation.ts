@@ -1,5 +1,5 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
-import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
+import type { RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret, requireCurrent } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
 import { HealthCheckFailedError, PreconditionError, RotationRolledBackError } from "./errors.js";
@@ -13,14 +13,12 @@ import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.j
 import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
 /**
- * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
- * any number of times, after a crash at any line.
- */
-export { ROTATION_STEPS, type RotationStep };
-
-/**
- * Runs one step for `token`: the guard first (as in AWS's rotation templates), then the step. A version that is
- * already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ * Runs one of the four steps Secrets Manager drives (docs/design.md) for `token`: the guard first (as in AWS's rotation
+ * templates), then the step. Each step is safe to run again, any number of times, after a crash at any line. A version
+ * that is already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ *
+ * @example
+ * for (const step of ROTATION_STEPS) await runRotationStep(deps, step, secretArn, token);
  */
 export async function runRotationStep(
   deps: RotationDeps,

@@ -22,8 +22,10 @@ const keySecretFields = z.object({
 });
 const keySecretSchema = z.looseObject(keySecretFields.shape);
 
+/** The secret value's known fields (docs/design.md, "The secret value"), validated. */
 export type KeySecret = z.infer<typeof keySecretFields>;
 
+/** A validated secret value, and the whole object it came from. */
 export interface ParsedKeySecret {
   secret: KeySecret;
   /** The whole parsed object, extra fields included, to carry them into the next version. */

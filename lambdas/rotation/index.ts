@@ -13,16 +13,16 @@ import { parseRotationEvent, type RotationEvent } from "../contract/rotation-eve
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
 import { checkRotationsOverdue } from "../core/overdue.js";
 
-/**
- * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
- * Secrets Manager sends it. Configuration comes from environment variables only (lambdas/core/config.ts).
- * The construct's daily rule also invokes it with an overdue check (lambdas/core/overdue.ts), which only reads.
- * Each step's outcome is recorded on the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`.
- */
-export type { RotationEvent };
-
 const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
 
+/**
+ * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
+ * Secrets Manager sends it (lambdas/contract/rotation-event.ts). Configuration comes from environment variables only
+ * (lambdas/contract/configuration.ts). The construct's daily rule also invokes it with an overdue check
+ * (lambdas/contract/overdue-check.ts, lambdas/core/overdue.ts), which only reads. Each step's outcome is recorded on
+ * the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`. A malformed event fails with
+ * InvalidEventError.
+ */
 export const handler = withTelemetry(telemetry, rotate);
 
 async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void> {

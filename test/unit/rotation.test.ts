@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ROTATION_STEPS } from "../../lambdas/contract/rotation-event.js";
 import {
   HealthCheckFailedError,
   PreconditionError,
@@ -9,7 +10,7 @@ import {
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
-import { ROTATION_STEPS, runRotationStep } from "../../lambdas/core/rotation.js";
+import { runRotationStep } from "../../lambdas/core/rotation.js";
 import { caught } from "../support/caught.js";
 import { CONSUMER_SCOPES, Crash, crashPoint, createWorld, type World } from "../support/world.js";
 

@@ -20,16 +20,16 @@ import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
 import { AwsSecretStore } from "./secret-store.js";
 
-/**
- * Builds the real adapters for a Lambda invocation. Clients are made once per execution environment and reused across
- * invocations (connection reuse); they are rebuilt only when the configuration they depend on changes, which in
- * practice happens only in tests that point the same process at different endpoints.
- */
 let cached:
   | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
 
+/**
+ * The AWS clients of this execution environment: made once and reused across invocations (connection reuse), made anew
+ * only when the AWS SDK's variables change (readAwsSdkSettings), which in practice happens only in tests that point
+ * the same process at different endpoints.
+ */
 function awsClients() {
   const fingerprint = JSON.stringify(readAwsSdkSettings(process.env));
   if (cached?.fingerprint !== fingerprint) {
@@ -43,6 +43,7 @@ function awsClients() {
   return cached;
 }
 
+/** The Novala client of this execution environment for `config`, paced by its rate budget; kept like the clients. */
 function keyApi(config: NovalaClientConfig): KeyApi {
   const pacer = environmentPacer(config.rateBudget);
   const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
@@ -52,6 +53,7 @@ function keyApi(config: NovalaClientConfig): KeyApi {
   return cachedKeys.keys;
 }
 
+/** The rotation function's adapters for one invocation, over clients kept across invocations. */
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
   return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
 }

@@ -14,13 +14,6 @@ import type { RevocationScheduler } from "../../core/ports.js";
 import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
 
 /**
- * The RevocationScheduler over EventBridge Scheduler: one one-time `at()` schedule per retired key, whose target is
- * the revocation Lambda with the RevocationRequest as input. The schedule's name is deterministic (the caller derives
- * it from secret and key), so a retried finishSecret meets ConflictException and reports "exists" instead of making a
- * second schedule. The CreateSchedule input is built by a pure function shared with the local model adapter.
- */
-
-/**
  * Retry policy for delivering the revocation event to the Lambda. Scheduler invokes a Lambda target asynchronously,
  * so these retries cover only delivery (throttling, service errors); the function's own failures are retried by
  * Lambda's asynchronous invocation. Revoking is idempotent (Novala answers 404 for a revoked key), so retrying is
@@ -62,6 +55,12 @@ export function buildRevocationScheduleInput(
   };
 }
 
+/**
+ * The RevocationScheduler over EventBridge Scheduler: one one-time `at()` schedule per retired key, whose target is
+ * the revocation Lambda with the RevocationRequest as input. The schedule's name is deterministic (the caller derives
+ * it from secret and key), so a retried finishSecret meets ConflictException and reports "exists" instead of making a
+ * second schedule. The CreateSchedule input is built by a pure function shared with the local model adapter.
+ */
 export class AwsRevocationScheduler implements RevocationScheduler {
   constructor(
     private readonly client: SchedulerClient,

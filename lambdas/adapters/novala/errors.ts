@@ -1,7 +1,4 @@
-/**
- * What the Novala adapter raises: Novala's refusals and failures. The core sees them as the key API's errors
- * (lambdas/core/errors.ts), which these extend; messages carry statuses, operations and redacted text, never a body.
- */
+/** Novala's refusals and failures as the adapter raises them: the key API's errors (lambdas/core/errors.ts). */
 import { KeyApiCreateOutcomeUnknownError, KeyApiRefusalError, KeyApiUnavailableError } from "../../core/errors.js";
 import { redact } from "../../core/redact.js";
 import type { HoldOffAboveCap } from "./rate-budget.js";

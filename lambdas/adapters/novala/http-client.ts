@@ -1,18 +1,4 @@
-/**
- * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
- * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
- * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
- * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
- * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
- * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
- * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
- * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
- * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
- * never a body.
- *
- * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
- * internal copy (which changes with the runtime's minor version under a deployed function).
- */
+/** The one way this project talks HTTP to Novala: undici, the allow-list, timeouts, retries, capped answers. */
 import { Agent, type Dispatcher } from "undici";
 import type { NovalaClientConfig } from "../../contract/configuration.js";
 import { RotationError } from "../../contract/errors.js";
@@ -28,8 +14,10 @@ import {
 } from "./errors.js";
 import type { RequestPacer } from "./rate-budget.js";
 
+/** The methods Novala's key API uses. */
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
+/** One Novala call, as the key API asks it of the client. */
 export interface NovalaRequest {
   method: HttpMethod;
   /** The tenant's base URL; only its origin is used. */
@@ -45,6 +33,7 @@ export interface NovalaRequest {
   expect?: readonly number[];
 }
 
+/** An expected answer. */
 export interface NovalaResponse {
   status: number;
   /** The parsed JSON body; undefined for an empty body. */
@@ -65,6 +54,7 @@ export interface AttemptRecord {
   durationMs: number;
 }
 
+/** The client's clock, randomness, pacer and hooks: tests, benchmarks and the Lambdas' rate budget set them. */
 export interface NovalaHttpClientOptions {
   /** Waits between attempts. Default: setTimeout. */
   sleep?: (ms: number) => Promise<void>;
@@ -88,6 +78,7 @@ export interface NovalaHttpClientOptions {
   pacer?: RequestPacer;
 }
 
+/** Full-jitter backoff: the first ceiling, doubled per attempt up to the cap. */
 export const DEFAULT_BACKOFF_BASE_MS = 200;
 export const DEFAULT_BACKOFF_CAP_MS = 10_000;
 /**
@@ -137,6 +128,21 @@ type AttemptResult =
   | { kind: "too-large"; status: number; announced: boolean }
   | { kind: "failure"; code: string; detail: string; notSent: boolean };
 
+/**
+ * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
+ * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
+ * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
+ * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
+ * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
+ * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
+ * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
+ * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
+ * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
+ * never a body.
+ *
+ * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
+ * internal copy (which changes with the runtime's minor version under a deployed function).
+ */
 export class NovalaHttpClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
@@ -168,7 +174,7 @@ export class NovalaHttpClient {
   }
 
   /**
-   * Sends `req`, retrying as the module comment describes. Resolves for an expected status; throws NovalaHttpError for
+   * Sends `req`, retrying as the class comment describes. Resolves for an expected status; throws NovalaHttpError for
    * any other non-retryable answer (including a redirect), NovalaUnavailableError when retries run out,
    * CreateOutcomeUnknownError for a POST that may have taken effect, HostNotAllowedError before sending anything.
    */

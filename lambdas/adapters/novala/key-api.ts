@@ -1,10 +1,4 @@
-/**
- * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
- * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
- * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
- * Response shapes are checked by the zod schemas below, just enough that the rotation never acts on a half-read key; a
- * shape error names the field and never echoes the body, which may hold a secret key.
- */
+/** Novala's key-management endpoints (docs/novala-key-api.md) behind the KeyApi port. */
 import * as z from "zod/mini";
 import type { NovalaClientConfig } from "../../contract/configuration.js";
 import { InvalidInputError } from "../../contract/errors.js";
@@ -72,6 +66,13 @@ export const SCOPE_PROBES: Readonly<Record<string, string>> = {
   "bookings.read": "/api/bookings/resources?limit=1",
 };
 
+/**
+ * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
+ * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
+ * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
+ * Response shapes are checked by the zod schemas below, just enough that the rotation never acts on a half-read key; a
+ * shape error names the field and never echoes the body, which may hold a secret key.
+ */
 export class NovalaKeyApi implements KeyApi {
   constructor(private readonly http: NovalaHttpClient) {}
 

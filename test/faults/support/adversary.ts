@@ -22,8 +22,8 @@
  */
 import fc from "fast-check";
 import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
-import { parseRevocationRequest } from "../../../lambdas/core/revocation.js";
 import type { Neighbours, World } from "../../support/world.js";
 
 /** Whose key id a forged value or event names. */
