@@ -16,6 +16,7 @@ import {
   secondsProblem,
 } from "./environment.js";
 import { ConfigurationError } from "./errors.js";
+import { NO_MANAGER_SECRET, SECRET_ARN } from "./manager-secret.js";
 
 /**
  * The Novala client's configuration, which both functions (and the command line) read. Every variable of the Lambdas
@@ -72,8 +73,17 @@ export interface UsageConfig {
   atHardLimit: AtHardLimit;
 }
 
+/**
+ * The deployment's manager secret (MANAGER_SECRET_ARN): a value's `managerSecretId` must name it, and it is the secret
+ * read (lambdas/core/context.ts). null: the deployment has none, so a value that names one is refused. Undefined (a
+ * local run, a caller that builds its own configuration): the secret the value names is read.
+ */
+export interface ManagerConfig {
+  managerSecretArn?: string | null;
+}
+
 /** The revocation function's configuration. */
-export interface RevocationConfig extends NovalaClientConfig {
+export interface RevocationConfig extends NovalaClientConfig, ManagerConfig {
   usage: UsageConfig;
   /** Where a postponed revocation is scheduled: the same group, role and queue as finishSecret's, its own ARN. */
   revocation: RevocationTarget;
@@ -82,7 +92,7 @@ export interface RevocationConfig extends NovalaClientConfig {
 }
 
 /** The rotation function's configuration. */
-export interface RotationConfig extends NovalaClientConfig {
+export interface RotationConfig extends NovalaClientConfig, ManagerConfig {
   /** 0: finishSecret revokes the old key; otherwise a schedule does, this many seconds later. */
   graceSeconds: number;
   /**
@@ -95,6 +105,8 @@ export interface RotationConfig extends NovalaClientConfig {
   eventBus?: string;
   /** The usage rule of due revocations, which the revocation function applies (the CLI reads it from here). */
   usage: UsageConfig;
+  /** The daily overdue check's rule, whose target input lists the deployment's secrets; none: the event's list. */
+  overdueCheckRule?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -174,13 +186,23 @@ export function readRevocationConfig(env: Env, ownArn?: string): RevocationConfi
       }),
     },
     ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
+    ...readManagerConfig(env),
   };
+}
+
+/** The deployment's manager secret (MANAGER_SECRET_ARN) from `env`: both functions carry it. */
+export function readManagerConfig(env: Env): ManagerConfig {
+  const value = optional(env, ENV.managerSecret);
+  if (value === undefined) return {};
+  if (value === NO_MANAGER_SECRET) return { managerSecretArn: null };
+  return { managerSecretArn: checkPattern(ENV.managerSecret, value, SECRET_ARN) };
 }
 
 /** The rotation function's configuration from `env`: its own, or a deployed function's that the command line reads. */
 export function readRotationConfig(env: Env): RotationConfig {
   const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
   const eventBus = optional(env, ENV.eventBus);
+  const overdueCheckRule = optional(env, ENV.overdueCheckRule);
   const usage = readUsageConfig(env);
   const belowGrace = hardLimitBelowGraceProblem(usage.hardLimitMs / 1000, graceSeconds);
   if (belowGrace) throw new ConfigurationError(`${ENV.hardLimit} ${belowGrace}`);
@@ -190,6 +212,8 @@ export function readRotationConfig(env: Env): RotationConfig {
     healthCheckDeadlineMs: readSeconds(env, SECONDS.healthCheckDeadline) * 1000,
     ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
     usage,
+    ...readManagerConfig(env),
+    ...(overdueCheckRule && { overdueCheckRule: checkPattern(ENV.overdueCheckRule, overdueCheckRule, RULE_NAME) }),
   };
   const targetNamed = [ENV.scheduleGroup, ENV.revocationFunctionArn, ENV.schedulerRoleArn].every(
     (name) => optional(env, name) !== undefined,
@@ -219,6 +243,9 @@ const QUEUE_ARN = /^arn:aws[a-z-]*:sqs:/;
 export function unqualifiedFunctionArn(arn: string): string {
   return arn.split(":").slice(0, 7).join(":");
 }
+
+/** An EventBridge rule's name. */
+const RULE_NAME = /^[.\-_A-Za-z0-9]{1,64}$/;
 
 /** An event bus name, or the ARN of one (PutEvents takes either). */
 const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;

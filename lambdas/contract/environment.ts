@@ -22,6 +22,8 @@ export const ENV = {
   schedulerRoleArn: "REVOCATION_SCHEDULER_ROLE_ARN",
   deadLetterQueueArn: "REVOCATION_DEAD_LETTER_QUEUE_ARN",
   eventBus: "ROTATION_EVENT_BUS",
+  managerSecret: "MANAGER_SECRET_ARN",
+  overdueCheckRule: "OVERDUE_CHECK_RULE",
   quietWindow: "REVOCATION_QUIET_WINDOW_SECONDS",
   hardLimit: "REVOCATION_HARD_LIMIT_SECONDS",
   atHardLimit: "REVOCATION_AT_HARD_LIMIT",
@@ -168,6 +170,14 @@ export const DEFAULT_RATE_BUDGET_PER_SECOND = 20;
 /** The default number of rotations at once when a construct rotates more secrets than this. */
 export const DEFAULT_MAX_ROTATION_CONCURRENCY = 50;
 
+/**
+ * The deployment's manager secret, which both functions carry: its ARN (full, or partial when only its name is known),
+ * or NO_MANAGER_SECRET when the deployment has none. Left out (a local run, a test): whatever a value names is read.
+ */
+export interface ManagerSettings {
+  managerSecretArn?: string;
+}
+
 /** How a due revocation treats a retired key that consumers still use: both functions hold them. */
 export interface UsageSettings {
   revocationQuietWindowSeconds?: number;
@@ -186,13 +196,17 @@ export interface ScheduleTargetSettings {
  * The revocation function's settings: the shared ones, the usage rule, and where it reschedules itself (its own ARN
  * comes from its invocation's context: in its environment it would be a CloudFormation cycle).
  */
-export interface RevocationSettings extends NovalaClientSettings, UsageSettings, ScheduleTargetSettings {
+export interface RevocationSettings
+  extends NovalaClientSettings,
+    UsageSettings,
+    ScheduleTargetSettings,
+    ManagerSettings {
   /** The event bus that receives Key Revocation Postponed; none: no events. */
   eventBus?: string;
 }
 
 /** The rotation function's settings besides the shared ones. Strings may be CDK tokens. */
-export interface RotationSettings extends NovalaClientSettings, UsageSettings {
+export interface RotationSettings extends NovalaClientSettings, UsageSettings, ManagerSettings {
   healthCheckDeadlineSeconds?: number;
   gracePeriodSeconds?: number;
   scheduleGroup: string;
@@ -201,6 +215,8 @@ export interface RotationSettings extends NovalaClientSettings, UsageSettings {
   deadLetterQueueArn?: string;
   /** The event bus (name or ARN) that receives Key Rotated and Key Rotation Rolled Back; none: no events. */
   eventBus?: string;
+  /** The daily overdue check's rule: its target's input lists the deployment's secrets. */
+  overdueCheckRule?: string;
 }
 
 const seconds = (value: number | undefined, setting: SecondsSetting) => String(value ?? setting.defaultSeconds);
@@ -217,6 +233,11 @@ export function novalaClientEnvironment(settings: NovalaClientSettings): Record<
     [ENV.serviceName]: METRICS_SERVICE,
     [ENV.metricsNamespace]: METRICS_NAMESPACE,
   };
+}
+
+/** The manager secret's variable, which both functions carry. */
+function managerEnvironment(settings: ManagerSettings): Record<string, string> {
+  return settings.managerSecretArn === undefined ? {} : { [ENV.managerSecret]: settings.managerSecretArn };
 }
 
 /** The usage rule's variables, which both functions carry (the CLI reads a deployment from the rotation function's). */
@@ -237,6 +258,7 @@ export function revocationEnvironment(settings: RevocationSettings): Record<stri
     [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
     ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
     ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+    ...managerEnvironment(settings),
   };
 }
 
@@ -252,5 +274,7 @@ export function rotationEnvironment(settings: RotationSettings): Record<string, 
     [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
     ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
     ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+    ...managerEnvironment(settings),
+    ...(settings.overdueCheckRule && { [ENV.overdueCheckRule]: settings.overdueCheckRule }),
   };
 }

@@ -45,7 +45,9 @@ function parseWindow(window: string | undefined): number | undefined {
  * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
  *
  * Checks every secret; one that cannot be described counts as overdue (a check that cannot look must not stay
- * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included.
+ * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included, and
+ * OldestRotationAgeDays: the days since the oldest last rotation among the secrets that have rotated at least once (a
+ * secret that never rotated is judged by its next rotation date alone).
  */
 export async function checkRotationsOverdue(
   deps: Pick<RotationDeps, "store" | "telemetry" | "clock">,
@@ -53,10 +55,14 @@ export async function checkRotationsOverdue(
 ): Promise<{ checked: number; overdue: { secretId: string; reason: string }[] }> {
   const now = deps.clock.now();
   const overdue: { secretId: string; reason: string }[] = [];
+  let oldestRotation: Date | undefined;
   for (const secretId of request.secretIds) {
     let reason: string | undefined;
     try {
-      reason = overdueReason(await deps.store.describe(secretId), now);
+      const description = await deps.store.describe(secretId);
+      const lastRotated = description.schedule?.lastRotated;
+      if (lastRotated && !(oldestRotation && oldestRotation <= lastRotated)) oldestRotation = lastRotated;
+      reason = overdueReason(description, now);
     } catch (error) {
       reason = `could not be checked: ${errorMessage(error)}`;
     }
@@ -66,6 +72,10 @@ export async function checkRotationsOverdue(
     }
   }
   deps.telemetry.metric("RotationsOverdue", overdue.length);
+  if (oldestRotation) {
+    const days = Math.round(((now.getTime() - oldestRotation.getTime()) / DAY_MS) * 100) / 100;
+    deps.telemetry.metric("OldestRotationAgeDays", days, "None");
+  }
   deps.telemetry.info("checked the secrets for overdue rotations", {
     checked: request.secretIds.length,
     overdue: overdue.length,

@@ -1,4 +1,5 @@
 /** The small interfaces the core talks to; AWS, Novala and the in-memory models sit behind them, unknown to it. */
+import type { MetricName } from "../contract/metrics.js";
 import type { RevocationRequest } from "../contract/revocation-request.js";
 import type { RotationOutcome } from "../contract/rotation-outcome.js";
 
@@ -201,22 +202,8 @@ export interface RotationOutcomes {
   record(secretId: string, outcome: RotationOutcome): Promise<void>;
 }
 
-/** Every metric the functions publish (docs/design.md, "Logs and metrics"); the construct alarms on some. */
-export type MetricName =
-  | "RotationsSucceeded"
-  | "RotationsFailed"
-  | "RotationsRolledBack"
-  | "RotationsEnded"
-  | "KeysRevoked"
-  | "RevocationsScheduled"
-  | "RevocationsRefused"
-  | "KeyClaimsRefused"
-  | "RevocationsFailed"
-  | "HealthCheckLatency"
-  | "RotationEventsFailed"
-  | "RotationsOverdue"
-  | "RevocationsPostponed"
-  | "RevocationHardLimitReached";
+/** A metric's unit: a count, a time, or a plain number (OldestRotationAgeDays: CloudWatch has no unit for days). */
+export type MetricUnit = "Count" | "Milliseconds" | "None";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {
@@ -224,7 +211,7 @@ export interface Telemetry {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
-  metric(name: MetricName, value?: number, unit?: "Count" | "Milliseconds"): void;
+  metric(name: MetricName, value?: number, unit?: MetricUnit): void;
 }
 
 /** Time, injected: the system's in the Lambdas, a manual one in tests and benchmarks. */

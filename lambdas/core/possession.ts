@@ -13,6 +13,8 @@ export interface ManagerCredentials extends NovalaCredentials {
   keyId: string;
   /** True when a separate manager secret supplies the credentials (the secret is a consumer). */
   managed: boolean;
+  /** The manager secret they were read from (the deployment's): what a message about the manager key names. */
+  secretId?: string;
 }
 
 /** A version's claim to a key, read leniently: an old version need not pass today's validation to be retired. */

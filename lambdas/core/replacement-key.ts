@@ -10,7 +10,7 @@ import {
   KeyClaimRefusedError,
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
-import type { CreatedNovalaKey } from "./ports.js";
+import type { CreatedNovalaKey, NovalaKey } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
@@ -40,9 +40,9 @@ export async function provenScopes(
     if (!isUnauthorized(error)) throw error;
     throw manager.managed
       ? new CurrentKeyUnusableError(
-          `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
+          `the manager key ${manager.keyId} (manager secret ${manager.secretId}) answers 401 at Novala: ` +
             "it was revoked or rotated outside this rotator",
-          fix(current.secret.managerSecretId ?? "<manager secret>"),
+          fix(manager.secretId ?? "<manager secret>"),
         )
       : new CurrentKeyUnusableError(
           `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
@@ -135,12 +135,14 @@ async function checkCreatedKey(
 const CREATE_ATTEMPTS = 3;
 
 /**
- * Creates the replacement key after revoking the keys rotations of this secret left behind (found by the name tag
- * derived from the token): a key an earlier attempt with this token created but never stored, so there are never two
- * live replacement keys for one token; and a key of an abandoned rotation (Secrets Manager gives a rotation up when
- * someone puts a value in the middle of it, and calls no further step), whose version has lost every label. A key
- * whose revocation is scheduled is in its grace period and left alone. A create whose outcome is unknown is not
- * retried blindly: the next attempt revokes what it may have made first.
+ * Creates the replacement key after revoking the keys of abandoned rotations of this secret (Secrets Manager gives a
+ * rotation up when someone puts a value in the middle of it, and calls no further step), found by the name tag of
+ * their version, which has lost every label; a key whose revocation is scheduled is in its grace period and left
+ * alone. Keys minted for this same token are found but NOT revoked here (`leftBehind`): an attempt that died after its
+ * create left one, but so does a delivery of this step still running (Secrets Manager retries a step while the first
+ * delivery runs), which may store its key at any moment, and testSecret and finishSecret may then pass and promote it.
+ * createSecret revokes them once the token's version holds a value (then none of them can ever be stored: a version's
+ * value never changes). A create whose outcome is unknown is not retried blindly: its key, if made, joins leftBehind.
  */
 export async function createReplacementKey(
   deps: RotationDeps,
@@ -149,23 +151,19 @@ export async function createReplacementKey(
   current: ParsedKeySecret,
   scopes: string[],
   token: string,
-): Promise<CreatedNovalaKey> {
+): Promise<{ created: CreatedNovalaKey; leftBehind: string[] }> {
   const abandoned = (await deps.store.listVersions(secretArn))
     .filter((version) => version.stages.length === 0 && version.versionId !== token)
     .map((version) => version.versionId);
+  const leftBehind = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     // Only this rotation's and the abandoned versions' keys, by their tags: the tenant's history is never read.
     const nameSuffixes = [token, ...abandoned].map((versionId) => rotationTagSuffix(secretArn, versionId));
-    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter(
-      (key) =>
-        key.status === "active" &&
-        KEY_ID_PATTERN.test(key.id) &&
-        key.id !== current.secret.keyId &&
-        key.id !== manager.keyId,
+    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter((key) =>
+      isRevocable(key, current, manager),
     );
     for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, secretArn, token))) {
-      await deps.keys.revoke(manager, key.id);
-      deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId: key.id });
+      leftBehind.add(key.id);
     }
     for (const key of keys.filter((candidate) =>
       abandoned.some((version) => hasRotationTag(candidate.name, secretArn, version)),
@@ -178,10 +176,47 @@ export async function createReplacementKey(
     try {
       const created = await deps.keys.create(manager, asked);
       await checkCreatedKey(deps, manager, created, asked, current, { secretArn, versionId: token });
-      return created;
+      return { created, leftBehind: [...leftBehind].filter((keyId) => keyId !== created.id) };
     } catch (error) {
       if (!(error instanceof KeyApiCreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
     }
+  }
+}
+
+/** A listed key a rotation may revoke as its own leftover: active, well formed, neither the current nor the manager key. */
+function isRevocable(key: NovalaKey, current: ParsedKeySecret, manager: ManagerCredentials): boolean {
+  return (
+    key.status === "active" &&
+    KEY_ID_PATTERN.test(key.id) &&
+    key.id !== current.secret.keyId &&
+    key.id !== manager.keyId
+  );
+}
+
+/**
+ * Revokes the keys minted for `token` that its version does not hold, once it holds `storedKeyId`: a version's value
+ * never changes, so none of them can ever be stored or promoted. `leftBehind` names them (createReplacementKey's);
+ * without it they are listed by the token's tag (a retried createSecret that finds the value already stored: the
+ * attempt that stored it may have died before revoking them).
+ */
+export async function revokeUnstoredKeys(
+  deps: RotationDeps,
+  manager: ManagerCredentials,
+  secretArn: string,
+  current: ParsedKeySecret,
+  token: string,
+  storedKeyId: string | undefined,
+  leftBehind?: string[],
+): Promise<void> {
+  const candidates =
+    leftBehind ??
+    (await deps.keys.list(manager, { status: "active", nameSuffixes: [rotationTagSuffix(secretArn, token)] }))
+      .filter((key) => isRevocable(key, current, manager) && hasRotationTag(key.name, secretArn, token))
+      .map((key) => key.id);
+  for (const keyId of candidates) {
+    if (keyId === storedKeyId) continue;
+    await deps.keys.revoke(manager, keyId);
+    deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId });
   }
 }

@@ -63,10 +63,13 @@ export async function proveRetiredHolding(
   const description = await deps.store.describe(request.secretId);
   const current = await requireCurrent(deps, description.arn, request.secretId);
   const pendingVersion = rotationInProgress(description);
-  // Not the AWSCURRENT just read: a promotion between the two reads made the pending version current.
+  // Not the AWSCURRENT just read: a promotion between the two reads made the pending version current. Read by version
+  // id alone: AWSPENDING may leave that version meanwhile (an abort, a rollback of testSecret), and a read pinned to
+  // the label would then fail the revocation (concurrency suite: "revoke ∥ abort": the operator's revoke, its schedule
+  // already taken, left the key active on AWSPREVIOUS with nothing to revoke it).
   const pending =
     pendingVersion && pendingVersion !== current.versionId
-      ? await deps.store.getValue(description.arn, { stage: AWSPENDING, versionId: pendingVersion })
+      ? await deps.store.getValue(description.arn, { versionId: pendingVersion })
       : undefined;
   const holder =
     current.secret.keyId === keyId

@@ -1,13 +1,14 @@
 /** The operator rollback: AWSCURRENT back to AWSPREVIOUS, checked first, then run in a safe order. */
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { RevocationRequest } from "../contract/revocation-request.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { errorMessage } from "./errors.js";
+import { errorMessage, PreconditionError } from "./errors.js";
 import { rotationInProgress, versionWithStage } from "./guard.js";
 import { revocationScheduleName } from "./key-name.js";
 import type { RevocationScheduler, RotationEvents } from "./ports.js";
 import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 import { proveClaim } from "./possession.js";
-import { revokeRetiredKey } from "./revocation.js";
+import { type RevocationDeps, revokeRetiredKey } from "./revocation.js";
 
 /** What a rollback reads and acts with. */
 export type RollbackDeps = Pick<RotationDeps, "store" | "keys" | "telemetry" | "clock"> & {
@@ -120,8 +121,10 @@ export interface RollbackOutcome {
 
 /**
  * Runs a checked rollback, in the order that keeps the restored key safe: its revocation schedule goes first, then the
- * label moves, then consumers are told (best effort), then the key rolled away from is retired. A failed revocation is
- * reported in the outcome (the label has moved: the operator revokes it or runs reconcile).
+ * label moves, then consumers are told (best effort), then the key rolled away from is retired. Without a pending
+ * schedule of the restored key to remove, it refuses (PreconditionError) and changes nothing: only that removal proves
+ * no revocation of the key is running. A failed revocation is reported in the outcome (the label has moved: the
+ * operator revokes it or runs reconcile).
  */
 export async function rollBack(
   deps: RollbackDeps,
@@ -130,6 +133,18 @@ export async function rollBack(
 ): Promise<RollbackOutcome> {
   const { secretArn: arn, restored, retired } = plan;
   const scheduleRemoved = await actions.cancelRevocation(plan.restoredScheduleName);
+  if (!scheduleRemoved) {
+    // Race (concurrency suite: "revocation ∥ rollback"): checkRollback proved the key active, but once its grace is
+    // over Scheduler fires and deletes its schedule, and the revocation function may be revoking it right now (so may
+    // finishSecret with grace 0); moving AWSCURRENT onto it then leaves consumers a revoked key. Removing its pending
+    // schedule ourselves is what proves no revocation of it is running or will run, so nothing moves without it.
+    throw new PreconditionError(
+      `not rolling back ${plan.secretName}: the previous key ${restored.keyId} has no pending revocation schedule ` +
+        `(${plan.restoredScheduleName}) to cancel. Its grace period may be over and its revocation running now, or it ` +
+        "was never scheduled; AWSCURRENT could end on a revoked key. Nothing was changed. Check the key with `status " +
+        "--check`; if you know nothing is revoking it, move AWSCURRENT by hand (update-secret-version-stage)",
+    );
+  }
   await deps.store.moveStage(arn, AWSCURRENT, { toVersionId: restored.versionId, fromVersionId: retired.versionId });
   deps.telemetry.info("rollback: AWSCURRENT is the previous version again", {
     secretId: arn,
@@ -173,4 +188,24 @@ export async function rollBack(
     }
   }
   return { plan, scheduleRemoved, event, retirement };
+}
+
+/**
+ * An operator's immediate revocation of a retired key (`revoke`, the leak response): the key's pending revocation
+ * schedule is the right to decide its fate, which rollBack takes before it restores a key. So `takeSchedule` deletes
+ * the key's pending schedule first: "taken" (it was there and is gone now), "none" (the key had none), or "lost" (it
+ * was listed, and someone deleted it first: a rollback restoring the key, or Scheduler firing it). On "lost" nothing
+ * is revoked; otherwise revokeRetiredKey decides as the revocation function does. A refusal or a failure after the
+ * schedule was taken leaves the key to a rerun, `reconcile` or the next rotation's retirement.
+ */
+export async function claimAndRevokeRetiredKey(
+  deps: RevocationDeps,
+  request: RevocationRequest,
+  takeSchedule: () => Promise<"taken" | "none" | "lost">,
+): Promise<"revoked" | "already-revoked" | "refused" | "claimed-elsewhere"> {
+  // Race (concurrency suite: "revoke ∥ rollback"): revokeRetiredKey checks that AWSCURRENT does not hold the key, then
+  // revokes it; a rollback moving AWSCURRENT onto it in between left consumers a revoked key. Whoever deletes the
+  // schedule first decides: rollBack refuses without it, and this revokes nothing when it lost it.
+  if ((await takeSchedule()) === "lost") return "claimed-elsewhere";
+  return revokeRetiredKey(deps, request);
 }

@@ -8,7 +8,7 @@ import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "./ports.js";
 import { keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { createReplacementKey, provenScopes } from "./replacement-key.js";
+import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "./replacement-key.js";
 import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
@@ -44,23 +44,31 @@ export async function runRotationStep(
 
 /**
  * createSecret: proves the current key, takes its scopes from Novala, creates the replacement key and stores it as
- * AWSPENDING on `token`'s version. A version that already has a value is left as it is. A failure a retry cannot fix
- * ends the rotation (RotationEndedError); any other leaves AWSPENDING for Secrets Manager's retry.
+ * AWSPENDING on `token`'s version. A version that already has a value keeps it (the keys other attempts minted for
+ * the token are revoked: revokeUnstoredKeys). A failure a retry cannot fix ends the rotation (RotationEndedError); any
+ * other leaves AWSPENDING for Secrets Manager's retry.
  */
 async function createSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
   const secretArn = description.arn;
-  if (await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token })) {
-    return deps.telemetry.info("createSecret: the pending version already has a value");
+  const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token });
+  if (stored) {
+    deps.telemetry.info("createSecret: the pending version already has a value");
+    // The attempt that stored it may have died before revoking the keys other attempts left (revokeUnstoredKeys).
+    const current = await requireCurrent(deps, secretArn);
+    const manager = await managerCredentials(deps, secretArn, current);
+    return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyClaimOf(stored.value)?.keyId);
   }
   // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
   const secret = { arn: secretArn, name: description.name, currentRead: false };
   const current = await endIfRetryCannotFix(deps, token, secret, () => requireCurrent(deps, secretArn));
-  const { managerSecretId } = current.secret;
+  // A fix names the deployment's manager secret, never the id a value writes (a refused one names the secret itself).
+  const managerSecretId =
+    current.secret.managerSecretId && (deps.config.managerSecretArn ?? current.secret.managerSecretId);
   const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
-  const { manager, scopes, created } = await endIfRetryCannotFix(deps, token, read, async () => {
+  const { manager, scopes, created, leftBehind } = await endIfRetryCannotFix(deps, token, read, async () => {
     const manager = await managerCredentials(deps, secretArn, current);
     const scopes = await provenScopes(deps, secretArn, current, manager);
-    return { manager, scopes, created: await createReplacementKey(deps, manager, secretArn, current, scopes, token) };
+    return { manager, scopes, ...(await createReplacementKey(deps, manager, secretArn, current, scopes, token)) };
   });
   const value = JSON.stringify({
     ...current.raw,
@@ -75,15 +83,27 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
   try {
     await deps.store.putPendingValue(secretArn, token, value);
   } catch (error) {
-    // The answer may have been lost after the write, or another attempt may have stored its own key first.
-    const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token }).catch(() => null);
-    if (stored && keyClaimOf(stored.value)?.keyId === created.id) return;
+    // The answer may have been lost after the write, or another attempt may have stored its own key first. Read by
+    // version id alone (concurrency suite: "rotation ∥ retry of createSecret"): that attempt's rotation may have
+    // finished since, its version AWSCURRENT and no longer AWSPENDING, and a read pinned to AWSPENDING would fail and
+    // leave this attempt's key live, tagged with the AWSCURRENT version (which reconcile leaves alone).
+    const stored = await deps.store.getValue(secretArn, { versionId: token }).catch(() => null);
+    const storedKeyId = stored ? keyClaimOf(stored.value)?.keyId : undefined;
+    if (stored && storedKeyId === created.id) {
+      return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
+    }
     if (stored !== null) {
       await deps.keys.revoke(manager, created.id);
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
     }
+    // Another attempt stored its key: the keys left behind go, never the stored one (it may be promoted by now).
+    if (stored) await revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
     throw error;
   }
+  // Only now, the token's version holding this key for good, are the other keys minted for the token revoked. Race
+  // (concurrency suite: "rotation ∥ retry of createSecret"): revoked before the create, they included the key a
+  // delivery of this step still running had stored, which testSecret and finishSecret then promoted.
+  await revokeUnstoredKeys(deps, manager, secretArn, current, token, created.id, leftBehind);
   deps.telemetry.info("created the replacement key and stored it as AWSPENDING", {
     oldKeyId: current.secret.keyId,
     keyId: created.id,

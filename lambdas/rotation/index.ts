@@ -1,11 +1,13 @@
 /** The rotation Lambda's handler: runs one Secrets Manager rotation step, or the daily overdue check. */
+import type { Context } from "aws-lambda";
 import {
   overdueCheckDepsFromEnvironment,
+  overdueRuleSecretIdsFromEnvironment,
   rotationDepsFromEnvironment,
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readRotationConfig, readTelemetryConfig } from "../contract/configuration.js";
+import { readRotationConfig, readTelemetryConfig, unqualifiedFunctionArn } from "../contract/configuration.js";
 import { OVERDUE_CHECK } from "../contract/environment.js";
 import { InvalidEventError } from "../contract/errors.js";
 import { isOverdueCheck, type OverdueCheckRequest, parseOverdueCheck } from "../contract/overdue-check.js";
@@ -25,8 +27,8 @@ const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
  */
 export const handler = withTelemetry(telemetry, rotate);
 
-async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void> {
-  if (isOverdueCheck(event)) return overdueCheck(event);
+async function rotate(event: RotationEvent | OverdueCheckRequest, context: Partial<Context>): Promise<void> {
+  if (isOverdueCheck(event)) return overdueCheck(event, context.invokedFunctionArn);
   telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
   const outcomes = rotationOutcomesFromEnvironment();
   let stepRan = false;
@@ -55,10 +57,29 @@ async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void>
   }
 }
 
-async function overdueCheck(event: unknown): Promise<void> {
+/**
+ * The daily overdue check. The construct's rule lists the deployment's secrets (OVERDUE_CHECK_RULE names it): those
+ * are checked, whatever the event lists. An id the event adds is never described: the invocation fails after the
+ * check, naming it (InvalidEventError; the RotationErrors alarm), since only someone who may invoke the function wrote
+ * it.
+ */
+async function overdueCheck(event: unknown, functionArn: string | undefined): Promise<void> {
   telemetry.begin({ check: OVERDUE_CHECK });
   try {
-    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), parseOverdueCheck(event));
+    const request = parseOverdueCheck(event);
+    const rule = readRotationConfig(process.env).overdueCheckRule;
+    const deployment = rule
+      ? await overdueRuleSecretIdsFromEnvironment(rule, functionArn && unqualifiedFunctionArn(functionArn))
+      : request.secretIds;
+    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), { ...request, secretIds: deployment });
+    const refused = request.secretIds.filter((id) => !deployment.includes(id));
+    if (refused.length > 0) {
+      const named = refused.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 256)));
+      throw new InvalidEventError(
+        `refused to check ${refused.length} secret id(s) that are not this deployment's (rule ${rule} does not ` +
+          `list them): ${named.join(", ")}; someone who may invoke the rotation function sent this check`,
+      );
+    }
   } catch (error) {
     const safe = publicError(error);
     telemetry.error("overdue check failed", { errorName: safe.name, errorMessage: safe.message });

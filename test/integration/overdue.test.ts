@@ -76,12 +76,17 @@ describe("checkRotationsOverdue over the Secrets Manager model", () => {
     expect(fresh.result.overdue).toEqual([
       { secretId: "novala/missing", reason: expect.stringMatching(/^could not be checked: .*ResourceNotFound/) },
     ]);
-    expect(fresh.telemetry.metrics).toEqual([{ name: "RotationsOverdue", value: 1, unit: "Count" }]);
+    expect(fresh.telemetry.metrics).toEqual([
+      { name: "RotationsOverdue", value: 1, unit: "Count" },
+      // The rotated secret: its last rotation is the oldest (the missing one has none).
+      { name: "OldestRotationAgeDays", value: 0, unit: "None" },
+    ]);
 
     world.clock.advance(31 * DAY + HOUR);
     const late = await check();
     expect(late.result.overdue.map((entry) => entry.secretId)).toEqual([world.secretArn, "novala/missing"]);
     expect(late.telemetry.count("RotationsOverdue")).toBe(2);
+    expect(late.telemetry.count("OldestRotationAgeDays")).toBe(31.04);
     expect(late.telemetry.lines).toContainEqual(
       expect.objectContaining({ level: "error", message: "rotation is overdue", fields: expect.any(Object) }),
     );
@@ -132,10 +137,19 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the rotation function's overdue check 
     }
     const metric = written.map((line) => line.trim()).find((line) => line.includes('"RotationsOverdue"'));
     expect(metric && JSON.parse(metric)).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: "NovalaKeyRotation", Metrics: [{ Name: "RotationsOverdue" }] }] },
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: "NovalaKeyRotation",
+            Metrics: [{ Name: "RotationsOverdue" }, { Name: "OldestRotationAgeDays", Unit: "None" }],
+          },
+        ],
+      },
       service: "novala-rotation",
       // The idle secret: rotation is not enabled.
       RotationsOverdue: 1,
+      // The rotated secret's rotation, a moment ago; the idle one never rotated.
+      OldestRotationAgeDays: 0,
     });
   });
 

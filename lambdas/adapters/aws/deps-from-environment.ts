@@ -15,6 +15,7 @@ import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
 import { environmentPacer } from "../novala/rate-budget.js";
+import { overdueRuleSecretIds } from "./overdue-rule.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
@@ -24,6 +25,12 @@ let cached:
   | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+/**
+ * The telemetry of the invocation in progress: the cached Novala client counts its rate-limit metrics there (an
+ * execution environment runs one invocation at a time).
+ */
+let invocationTelemetry: Telemetry | undefined;
+const rateMetrics: Pick<Telemetry, "metric"> = { metric: (...args) => invocationTelemetry?.metric(...args) };
 
 /**
  * The AWS clients of this execution environment: made once and reused across invocations (connection reuse), made anew
@@ -43,19 +50,23 @@ function awsClients() {
   return cached;
 }
 
-/** The Novala client of this execution environment for `config`, paced by its rate budget; kept like the clients. */
-function keyApi(config: NovalaClientConfig): KeyApi {
+/**
+ * The Novala client of this execution environment for `config`, paced by its rate budget; kept like the clients. It
+ * counts its rate-limit metrics on the telemetry of the invocation in progress.
+ */
+function keyApi(config: NovalaClientConfig, telemetry: Telemetry): KeyApi {
+  invocationTelemetry = telemetry;
   const pacer = environmentPacer(config.rateBudget);
   const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
   if (cachedKeys?.fingerprint !== fingerprint) {
-    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
+    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, { metrics: rateMetrics, ...(pacer && { pacer }) }) };
   }
   return cachedKeys.keys;
 }
 
 /** The rotation function's adapters for one invocation, over clients kept across invocations. */
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config, telemetry));
 }
 
 /**
@@ -104,12 +115,17 @@ export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
 }
 
+/** The deployment's secrets, from the overdue check's own rule (./overdue-rule.ts). */
+export function overdueRuleSecretIdsFromEnvironment(ruleName: string, functionArn?: string): Promise<string[]> {
+  return overdueRuleSecretIds(awsClients().events, ruleName, functionArn);
+}
+
 /** The revocation function's adapters: it reads, revokes, and reschedules itself when a consumer needs the key. */
 export function revocationDepsFromEnvironment(config: RevocationConfig, telemetry: Telemetry): DueRevocationDeps {
   const clients = awsClients();
   return {
     store: new AwsSecretStore(clients.secrets),
-    keys: keyApi(config),
+    keys: keyApi(config, telemetry),
     scheduler: new AwsRevocationScheduler(clients.scheduler, config.revocation),
     events: rotationEventsOn(clients.events, config.eventBus),
     telemetry,

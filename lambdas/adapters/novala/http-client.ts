@@ -3,6 +3,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { NovalaClientConfig } from "../../contract/configuration.js";
 import { RotationError } from "../../contract/errors.js";
 import { SecretValueError } from "../../core/errors.js";
+import type { Telemetry } from "../../core/ports.js";
 import { redact, redactSecrets } from "../../core/redact.js";
 import {
   CreateOutcomeUnknownError,
@@ -76,6 +77,11 @@ export interface NovalaHttpClientOptions {
   dispatcher?: Dispatcher;
   /** Paces every attempt and, after a 429, holds back the calls to that origin (the rate budget, ./rate-budget.ts). */
   pacer?: RequestPacer;
+  /**
+   * Where the rate budget's effect is counted: NovalaRateLimited for every 429 answered, RateBudgetWait (ms) for each
+   * attempt that waited for its slot of the budget or for its origin's hold-off.
+   */
+  metrics?: Pick<Telemetry, "metric">;
 }
 
 /** Full-jitter backoff: the first ceiling, doubled per attempt up to the cap. */
@@ -189,7 +195,10 @@ export class NovalaHttpClient {
     // True while every failure so far was a 429: the longer rate-limit budget applies.
     let onlyRateLimited = true;
     for (let attempt = 1; ; attempt++) {
+      const asked = this.now();
       const heldOff = await this.options.pacer?.acquire(origin, MAX_RETRY_AFTER_MS);
+      const pacedMs = Math.round(this.now() - asked);
+      if (pacedMs > 0) this.options.metrics?.metric("RateBudgetWait", pacedMs, "Milliseconds");
       if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff, MAX_RETRY_AFTER_MS);
       const attemptStarted = this.now();
       const result = await this.attempt(req, url);
@@ -221,7 +230,8 @@ export class NovalaHttpClient {
           );
         }
         lastStatus = status;
-        if (status !== 429) onlyRateLimited = false;
+        if (status === 429) this.options.metrics?.metric("NovalaRateLimited");
+        else onlyRateLimited = false;
         retryAfterMs = parseRetryAfter(result.headers["retry-after"]);
         if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) {
           // Later calls to this origin fail at once too, without asking it again; other origins are not touched.
