@@ -7,9 +7,9 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { durationOption } from "../cli/duration.js";
 import { CliError, EXIT } from "../cli/errors.js";
 import { action, runProgram } from "../cli/program.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/contract/allowed-hosts.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 // Inlined into the built CLI by esbuild: the version of the package it was built from.
 import packageJson from "../package.json" with { type: "json" };
 

@@ -1,6 +1,6 @@
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { type AbortOutcome, abortRotation, findAbortableToken } from "../lambdas/core/abort.js";
-import { errorMessage, RotationStateError } from "../lambdas/core/errors.js";
+import { errorMessage, PreconditionError } from "../lambdas/core/errors.js";
 import { pendingRotation } from "../lambdas/core/verdict.js";
 import { describeSecret, labelledVersions } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
@@ -30,7 +30,7 @@ async function run(session: Session, secretId: string, options: AbortOptions): P
   try {
     token = await findAbortableToken(session.deps, arn, options.token);
   } catch (error) {
-    if (error instanceof RotationStateError) throw new CliError(`nothing to abort: ${errorMessage(error)}`);
+    if (error instanceof PreconditionError) throw new CliError(`nothing to abort: ${errorMessage(error)}`);
     throw error;
   }
 

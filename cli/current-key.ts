@@ -1,11 +1,7 @@
-import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
+import { NovalaUnavailableError } from "../lambdas/adapters/novala/errors.js";
+import type { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
 import { shortSecretId } from "../lambdas/core/end-rotation.js";
-import {
-  errorMessage,
-  KeyUnauthorizedError,
-  NovalaUnavailableError,
-  SecretValueError,
-} from "../lambdas/core/errors.js";
+import { errorMessage, isUnauthorized, SecretValueError } from "../lambdas/core/errors.js";
 import type { ManagerCredentials } from "../lambdas/core/possession.js";
 import type { CurrentKeyFacts } from "../lambdas/core/verdict.js";
 import { isNotFound } from "./aws.js";
@@ -162,7 +158,7 @@ export async function askNovala<T>(call: () => Promise<T>, deadline?: number): P
     if (answer === "timeout") return { unreachable: "no answer in time" };
     return { answer };
   } catch (error) {
-    if (error instanceof KeyUnauthorizedError) return { unauthorized: true };
+    if (isUnauthorized(error)) return { unauthorized: true };
     if (error instanceof NovalaUnavailableError) return { unreachable: errorMessage(error) };
     return { error: errorMessage(error) };
   } finally {

@@ -1,8 +1,8 @@
 import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
+import type { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
+import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/contract/configuration.js";
 import { ENV } from "../lambdas/contract/environment.js";
-import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
-import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";

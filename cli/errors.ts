@@ -1,4 +1,4 @@
-import { RotationError } from "../lambdas/core/errors.js";
+import { RotationError } from "../lambdas/contract/errors.js";
 import { sanitize } from "./output.js";
 
 /**

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
-import { errorMessage, HostNotAllowedError, KeyUnauthorizedError, NovalaHttpError } from "../lambdas/core/errors.js";
+import { KeyUnauthorizedError, NovalaHttpError } from "../lambdas/adapters/novala/errors.js";
+import { HostNotAllowedError } from "../lambdas/contract/errors.js";
+import { errorMessage } from "../lambdas/core/errors.js";
 import type { NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";

@@ -1,8 +1,9 @@
 import type { DescribeSecretCommandOutput } from "@aws-sdk/client-secrets-manager";
+import type { RotationOutcome } from "../lambdas/contract/rotation-outcome.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
-import type { NovalaKey, RotationOutcome } from "../lambdas/core/ports.js";
+import type { NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPREVIOUS } from "../lambdas/core/ports.js";
 import { retiredNoEarlierThan } from "../lambdas/core/revocation-usage.js";
 import { type CurrentKeyAnswer, type KeyView, type Verdict, verdict } from "../lambdas/core/verdict.js";

@@ -1,6 +1,6 @@
 import type { NovalaHttpClientOptions } from "../lambdas/adapters/novala/http-client.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/core/config.js";
+import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/contract/configuration.js";
 import { managerCredentials } from "../lambdas/core/context.js";
 import { BaseUrlNotAllowedError, errorMessage } from "../lambdas/core/errors.js";
 import type { Telemetry } from "../lambdas/core/ports.js";

@@ -1,16 +1,15 @@
 /** The Lambdas' environment: variable names, defaults and limits shared by the construct, the Lambdas and the CLI. */
 import { createHash } from "node:crypto";
-import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "../core/allowed-hosts.js";
-import { ConfigurationError } from "../core/errors.js";
+import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
+import { ConfigurationError } from "./errors.js";
 
 /**
- * The contract between the construct that deploys the Lambdas (lib/), the Lambdas that read their configuration
- * (lambdas/core/config.ts) and the operator CLI that finds a deployment from a secret (cli/): environment
- * variable names, defaults and limits, the metric namespace, the schedule-group name, the event names and the
- * host-pattern grammar. Each side imports them from here, so they cannot drift apart.
+ * The environment variables of the two functions. With the defaults and limits, the metric namespace, the
+ * schedule-group name, the event names and the host-pattern grammar below, they are the contract between the construct
+ * that deploys the Lambdas (lib/: rotationEnvironment, revocationEnvironment), the Lambdas that read their
+ * configuration (lambdas/contract/configuration.ts) and the operator CLI that finds a deployment from a secret (cli/).
+ * Each side imports them from here, so they cannot drift apart.
  */
-
-/** The environment variables of the two functions. */
 export const ENV = {
   allowedHosts: "NOVALA_ALLOWED_HOSTS",
   connectTimeout: "NOVALA_CONNECT_TIMEOUT_SECONDS",
@@ -45,6 +44,7 @@ export interface SecondsSetting {
 /** 840 s leaves a 15-minute Lambda a minute for the work around a deadline or a retry budget. */
 const MAX_WAIT_SECONDS = 840;
 
+/** The settings given in seconds, with their defaults and the ranges the construct and the Lambdas accept. */
 export const SECONDS = {
   connectTimeout: { variable: ENV.connectTimeout, defaultSeconds: 5, minSeconds: 0.1, maxSeconds: 60 },
   requestTimeout: { variable: ENV.requestTimeout, defaultSeconds: 10, minSeconds: 0.1, maxSeconds: 120 },
@@ -67,6 +67,7 @@ export const SECONDS = {
   },
 } as const satisfies Record<string, SecondsSetting>;
 
+/** The longest grace period: 7 days. */
 export const MAX_GRACE_SECONDS = SECONDS.gracePeriod.maxSeconds;
 
 /** What the revocation does with a key consumers still use when its hard limit has come: revoke it, or keep it. */

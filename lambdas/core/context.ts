@@ -1,8 +1,8 @@
 /** The dependencies and configuration a rotation step runs with (RotationDeps). */
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { ManagerConfig, RotationConfig } from "../contract/configuration.js";
 import { namesSecret } from "../contract/manager-secret.js";
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { ManagerConfig, RotationConfig } from "./config.js";
-import { KeyClaimRefusedError, SecretValueError } from "./errors.js";
+import { KeyClaimRefusedError, PreconditionError, SecretValueError } from "./errors.js";
 import type { Clock, KeyApi, RevocationScheduler, RotationEvents, SecretStore, Telemetry } from "./ports.js";
 import { AWSCURRENT } from "./ports.js";
 import { type ManagerCredentials, reportRefusedClaim } from "./possession.js";
@@ -30,6 +30,20 @@ export async function readKeySecret(
   if (!stored) return undefined;
   const parsed = parseKeySecret(stored.value, `secret ${secretId} ${stage}`, deps.config.allowedHosts);
   return { ...parsed, versionId: stored.versionId };
+}
+
+/**
+ * AWSCURRENT of `secretId`, read and validated. A secret without one has nothing to rotate, prove or abort: a
+ * PreconditionError says so, naming the secret as `shownAs` (by default `secretId`).
+ */
+export async function requireCurrent(
+  deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
+  secretId: string,
+  shownAs = secretId,
+): Promise<ParsedKeySecret & { versionId: string }> {
+  const current = await readKeySecret(deps, secretId, AWSCURRENT);
+  if (!current) throw new PreconditionError(`secret ${shownAs} has no AWSCURRENT value`);
+  return current;
 }
 
 /**

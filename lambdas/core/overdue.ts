@@ -1,5 +1,5 @@
 /** The daily overdue check: has each secret rotated within its schedule plus its window, and is none stuck? */
-import { OVERDUE_CHECK } from "../contract/environment.js";
+import type { OverdueCheckRequest } from "../contract/overdue-check.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
 import type { SecretDescription, SecretStore, SecretVersion } from "./ports.js";
@@ -12,15 +12,6 @@ import { DAY_MS, type ProblemKind, pendingVersion, verdict } from "./verdict.js"
  * DescribeSecret, judges it by the verdict's rules that DescribeSecret answers (overdueReason), and publishes
  * RotationsOverdue, the number of overdue secrets, which an alarm watches.
  */
-export interface OverdueCheckRequest {
-  check: typeof OVERDUE_CHECK;
-  secretIds: string[];
-}
-
-export function isOverdueCheck(event: unknown): event is OverdueCheckRequest {
-  return (event as { check?: unknown } | null)?.check === OVERDUE_CHECK;
-}
-
 /**
  * Why the secret counts as overdue at `now`, or undefined, by the verdict's rules that DescribeSecret answers
  * (lambdas/core/verdict.ts): rotation not enabled (for a secret the deployment lists, a rotation that will never come),
@@ -56,6 +47,11 @@ async function datesIfPending(store: SecretStore, description: SecretDescription
 }
 
 /**
+ * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
+ * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
+ * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
+ * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
+ *
  * Checks every secret; one that cannot be described counts as overdue (a check that cannot look must not stay
  * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included, and
  * OldestRotationAgeDays: the days since the oldest last rotation among the secrets that have rotated at least once (a

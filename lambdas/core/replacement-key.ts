@@ -1,19 +1,18 @@
 /** createSecret's two rules: the current key's proven scopes, and a replacement key made and checked exactly once. */
+
+import { KEY_ID_PATTERN, MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import type { RotationDeps } from "./context.js";
 import {
   CreateAnswerRefusedError,
-  CreateOutcomeUnknownError,
   CurrentKeyUnusableError,
+  isUnauthorized,
+  KeyApiCreateOutcomeUnknownError,
   KeyClaimRefusedError,
-  KeyUnauthorizedError,
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
 import type { CreatedNovalaKey, NovalaKey } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
-
-/** The scope that mints and revokes keys: held by the manager (or a self-managed secret), never by a consumer. */
-const MANAGE_SCOPE = "api_keys.manage";
+import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
 /**
  * The current key's scopes, from Novala, once the current version proves it holds the key it names: its secret key
@@ -38,7 +37,7 @@ export async function provenScopes(
   } catch (error) {
     // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
     // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
-    if (!(error instanceof KeyUnauthorizedError)) throw error;
+    if (!isUnauthorized(error)) throw error;
     throw manager.managed
       ? new CurrentKeyUnusableError(
           `the manager key ${manager.keyId} (manager secret ${manager.secretId}) answers 401 at Novala: ` +
@@ -102,7 +101,7 @@ async function checkCreatedKey(
   current: ParsedKeySecret,
   lineage: { secretArn: string; versionId: string },
 ): Promise<void> {
-  const mode = current.secret.secretKey.match(SECRET)?.[1];
+  const mode = current.secret.secretKey.match(SECRET_KEY_PATTERN)?.[1];
   const existing = created.id === current.secret.keyId || created.id === manager.keyId;
   const problem = [
     [!KEY_ID_PATTERN.test(created.id), "a malformed key id"],
@@ -110,8 +109,8 @@ async function checkCreatedKey(
     [created.name !== asked.name, "another name than asked for"],
     [!sameScopes(created.scopes, asked.scopes), `scopes [${created.scopes}] instead of [${asked.scopes}]`],
     [created.status !== "active", `status ${created.status}`],
-    [created.publishableKey.match(PUBLISHABLE)?.[1] !== mode, `a publishable key that is not pk_${mode}_…`],
-    [created.secretKey.match(SECRET)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
+    [created.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1] !== mode, `a publishable key that is not pk_${mode}_…`],
+    [created.secretKey.match(SECRET_KEY_PATTERN)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
   ].find(([failed]) => failed)?.[1] as string | undefined;
   if (!problem) return;
   let revoked = "nothing was revoked";
@@ -179,7 +178,7 @@ export async function createReplacementKey(
       await checkCreatedKey(deps, manager, created, asked, current, { secretArn, versionId: token });
       return { created, leftBehind: [...leftBehind].filter((keyId) => keyId !== created.id) };
     } catch (error) {
-      if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
+      if (!(error instanceof KeyApiCreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
     }
   }

@@ -1,12 +1,8 @@
-/**
- * The due revocation: when a retired key's revocation schedule fires, revoke it unless a consumer still uses it, and
- * then wait (a postponement), never beyond a hard limit after the key's retirement. docs/design.md, "Revocation that
- * waits for consumers", has the reasoning; every rule of it lives here.
- */
+/** The due revocation: revoked unless a consumer still uses the key, then postponed, never beyond a hard limit. */
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { UsageConfig } from "../contract/configuration.js";
 import { KEY_REVOCATION_POSTPONED } from "../contract/environment.js";
 import { MAX_POSTPONEMENTS, type RevocationRequest } from "../contract/revocation-request.js";
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { UsageConfig } from "./config.js";
 import type { RotationDeps } from "./context.js";
 import { postponedScheduleName, revocationScheduleName } from "./key-name.js";
 import type { RotationEvents, SecretVersion } from "./ports.js";
@@ -26,6 +22,7 @@ export const MIN_CHECK_DELAY_MS = 60_000;
 /** Added to lastUsedAt + the quiet window, so that the next check finds the window over even with Novala's clock ahead. */
 export const CHECK_MARGIN_MS = 2 * CLOCK_SKEW_MS;
 
+/** What a due revocation reads and acts with: a revocation's, the scheduler, the clock, the events, the usage rule. */
 export type DueRevocationDeps = RevocationDeps &
   Pick<RotationDeps, "scheduler" | "clock"> & {
     events: Pick<RotationEvents, "keyRevocationPostponed">;
@@ -66,6 +63,7 @@ export type LastUse = { kind: "never" } | { kind: "at"; ms: number; text: string
 /** An ISO 8601 time with a zone, as Novala's contract gives lastUsedAt (docs/novala-key-api.md). */
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+/** Novala's lastUsedAt, read: absent or null is never used; anything but a timestamp is a use at an unknown time. */
 export function readLastUse(lastUsedAt: string | null | undefined): LastUse {
   if (lastUsedAt === null || lastUsedAt === undefined) return { kind: "never" };
   const ms = TIMESTAMP.test(lastUsedAt) ? Date.parse(lastUsedAt) : Number.NaN;
@@ -171,7 +169,8 @@ export function nextCheckTime(use: LastUse, nowMs: number, hardLimitAtMs: number
  *   logged — unless the hard limit has come (a minute early rather than late): then revoked anyway or kept, as
  *   configured, logged at error level and counted (RevocationHardLimitReached, alarmed).
  * The hard limit is counted from Secrets Manager's version dates, never from the event, so no event, forged or replayed,
- * lengthens a key's life. Without those dates it does not postpone (and warns).
+ * lengthens a key's life. Without those dates it does not postpone (and warns). docs/design.md, "Revocation that waits
+ * for consumers", has the reasoning; every rule of it lives in this module.
  */
 export async function runDueRevocation(
   deps: DueRevocationDeps,

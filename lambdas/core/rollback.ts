@@ -1,24 +1,21 @@
-import type { AllowedHosts } from "./allowed-hosts.js";
+/** The operator rollback: AWSCURRENT back to AWSPREVIOUS, checked first, then run in a safe order. */
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { RevocationRequest } from "../contract/revocation-request.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { errorMessage, RotationStateError } from "./errors.js";
-import { versionWithStage } from "./guard.js";
+import { errorMessage, PreconditionError } from "./errors.js";
+import { rotationInProgress, versionWithStage } from "./guard.js";
 import { revocationScheduleName } from "./key-name.js";
-import type { RevocationRequest, RevocationScheduler, RotationEvents } from "./ports.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
+import type { RevocationScheduler, RotationEvents } from "./ports.js";
+import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 import { proveClaim } from "./possession.js";
 import { type RevocationDeps, revokeRetiredKey } from "./revocation.js";
 
-/**
- * The operator rollback: AWSCURRENT back to AWSPREVIOUS, when the previous key is still active at Novala and the
- * previous version proves it holds it (its secret key authenticates as that key id: lambdas/core/possession.ts).
- * checkRollback() reads and refuses (nothing changes); rollBack() then removes the schedule that would revoke the
- * restored key, moves the label, tells consumers, and retires the key rolled away from: at once through the revocation
- * Lambda's own rule (which re-reads the secret and refuses a key it holds), or after a grace by a one-time schedule.
- */
+/** What a rollback reads and acts with. */
 export type RollbackDeps = Pick<RotationDeps, "store" | "keys" | "telemetry" | "clock"> & {
   config: { allowedHosts: AllowedHosts };
 };
 
+/** What a rollback will do, as checkRollback read it. */
 export interface RollbackPlan {
   secretArn: string;
   secretName: string;
@@ -30,16 +27,28 @@ export interface RollbackPlan {
   restoredScheduleName: string;
 }
 
+/** checkRollback's answer: ready, with the plan, or refused, with the reason. */
 export type RollbackCheck = { outcome: "ready"; plan: RollbackPlan } | { outcome: "refused"; reason: string };
 
-/** Reads the secret and Novala, and says whether a rollback may run; changes nothing. */
+/**
+ * The operator rollback: AWSCURRENT back to AWSPREVIOUS, when the previous key is still active at Novala and the
+ * previous version proves it holds it (its secret key authenticates as that key id: lambdas/core/possession.ts).
+ * checkRollback() reads and refuses (nothing changes); rollBack() then removes the schedule that would revoke the
+ * restored key, moves the label, tells consumers, and retires the key rolled away from: at once through the revocation
+ * Lambda's own rule (which re-reads the secret and refuses a key it holds), or after a grace by a one-time schedule.
+ *
+ * Reads the secret and Novala, and says whether a rollback may run; changes nothing.
+ *
+ * @example
+ * const check = await checkRollback(deps, secretArn);
+ * if (check.outcome === "ready") await rollBack(deps, check.plan, { cancelRevocation, reason: "operator rollback" });
+ */
 export async function checkRollback(deps: RollbackDeps, secretId: string): Promise<RollbackCheck> {
   const refuse = (reason: string): RollbackCheck => ({ outcome: "refused", reason });
   const description = await deps.store.describe(secretId);
   const { arn, name } = description;
-  const pendingVersion = versionWithStage(description, AWSPENDING);
-  const currentVersion = versionWithStage(description, AWSCURRENT);
-  if (pendingVersion && pendingVersion !== currentVersion) {
+  const pendingVersion = rotationInProgress(description);
+  if (pendingVersion) {
     return refuse(`version ${pendingVersion} is AWSPENDING: a rotation is in progress or has failed half-way`);
   }
   if (!versionWithStage(description, AWSPREVIOUS)) return refuse("no version is AWSPREVIOUS");
@@ -81,6 +90,7 @@ export async function checkRollback(deps: RollbackDeps, secretId: string): Promi
   };
 }
 
+/** What rollBack acts with besides the secret and Novala, and why. */
 export interface RollbackActions {
   /**
    * Deletes the revocation schedule `name` and its postponements (`name-p…`, lambdas/core/key-name.ts); resolves
@@ -95,11 +105,13 @@ export interface RollbackActions {
   grace?: { ms: number; scheduler: RevocationScheduler };
 }
 
+/** What became of the key rolled away from. */
 export type RollbackRetirement =
   | { outcome: "revoked" | "already-revoked" | "refused" }
   | { outcome: "scheduled"; schedule: string; revokeAfter: Date; existed: boolean }
   | { outcome: "failed"; error: string };
 
+/** What a rollback did, for the operator. */
 export interface RollbackOutcome {
   plan: RollbackPlan;
   scheduleRemoved: boolean;
@@ -110,7 +122,7 @@ export interface RollbackOutcome {
 /**
  * Runs a checked rollback, in the order that keeps the restored key safe: its revocation schedule goes first, then the
  * label moves, then consumers are told (best effort), then the key rolled away from is retired. Without a pending
- * schedule of the restored key to remove, it refuses (RotationStateError) and changes nothing: only that removal proves
+ * schedule of the restored key to remove, it refuses (PreconditionError) and changes nothing: only that removal proves
  * no revocation of the key is running. A failed revocation is reported in the outcome (the label has moved: the
  * operator revokes it or runs reconcile).
  */
@@ -126,7 +138,7 @@ export async function rollBack(
     // over Scheduler fires and deletes its schedule, and the revocation function may be revoking it right now (so may
     // finishSecret with grace 0); moving AWSCURRENT onto it then leaves consumers a revoked key. Removing its pending
     // schedule ourselves is what proves no revocation of it is running or will run, so nothing moves without it.
-    throw new RotationStateError(
+    throw new PreconditionError(
       `not rolling back ${plan.secretName}: the previous key ${restored.keyId} has no pending revocation schedule ` +
         `(${plan.restoredScheduleName}) to cancel. Its grace period may be over and its revocation running now, or it ` +
         "was never scheduled; AWSCURRENT could end on a revoked key. Nothing was changed. Check the key with `status " +

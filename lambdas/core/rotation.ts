@@ -1,8 +1,8 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
-import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import type { RotationStep } from "../contract/rotation-event.js";
+import { managerCredentials, type RotationDeps, readKeySecret, requireCurrent } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
-import { HealthCheckFailedError, RotationRolledBackError, RotationStateError } from "./errors.js";
+import { HealthCheckFailedError, PreconditionError, RotationRolledBackError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
@@ -13,14 +13,12 @@ import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.j
 import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
 /**
- * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
- * any number of times, after a crash at any line.
- */
-export { ROTATION_STEPS, type RotationStep };
-
-/**
- * Runs one step for `token`: the guard first (as in AWS's rotation templates), then the step. A version that is
- * already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ * Runs one of the four steps Secrets Manager drives (docs/design.md) for `token`: the guard first (as in AWS's rotation
+ * templates), then the step. Each step is safe to run again, any number of times, after a crash at any line. A version
+ * that is already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ *
+ * @example
+ * for (const step of ROTATION_STEPS) await runRotationStep(deps, step, secretArn, token);
  */
 export async function runRotationStep(
   deps: RotationDeps,
@@ -56,18 +54,13 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
   if (stored) {
     deps.telemetry.info("createSecret: the pending version already has a value");
     // The attempt that stored it may have died before revoking the keys other attempts left (revokeUnstoredKeys).
-    const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-    if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+    const current = await requireCurrent(deps, secretArn);
     const manager = await managerCredentials(deps, secretArn, current);
     return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyClaimOf(stored.value)?.keyId);
   }
   // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
   const secret = { arn: secretArn, name: description.name, currentRead: false };
-  const current = await endIfRetryCannotFix(deps, token, secret, async () => {
-    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
-    if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-    return value;
-  });
+  const current = await endIfRetryCannotFix(deps, token, secret, () => requireCurrent(deps, secretArn));
   // A fix names the deployment's manager secret, never the id a value writes (a refused one names the secret itself).
   const managerSecretId =
     current.secret.managerSecretId && (deps.config.managerSecretArn ?? current.secret.managerSecretId);
@@ -132,9 +125,8 @@ async function setSecret(deps: RotationDeps): Promise<void> {
  */
 async function testSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const pending = await readKeySecret(deps, secretArn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to test; createSecret did not run`);
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to test; createSecret did not run`);
+  const current = await requireCurrent(deps, secretArn);
   const manager = await managerCredentials(deps, secretArn, current);
   const started = deps.clock.now().getTime();
   const verdict = await checkKeyHealth(deps, pending.secret, manager);
@@ -206,7 +198,7 @@ async function finishSecret(deps: RotationDeps, description: SecretDescription, 
  */
 async function readPromotion(deps: RotationDeps, description: SecretDescription, token: string): Promise<Promoted> {
   const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to promote; createSecret did not run`);
   const currentVersion = versionWithStage(description, AWSCURRENT);
   const outgoing =
     currentVersion === undefined
@@ -217,8 +209,7 @@ async function readPromotion(deps: RotationDeps, description: SecretDescription,
 
 /** What a promotion left, read after it (a retried finishSecret, which did not see it happen): both labels, once. */
 async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, secretArn);
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
   return { current, ...(previous && { previous }) };
 }

@@ -6,7 +6,8 @@
  * all read a secret through these rules; which rules each can afford is in docs/design.md ("The verdict").
  */
 import { ROTATION_STEPS } from "../contract/rotation-event.js";
-import type { NovalaKey, RotationOutcome, RotationScheduleState } from "./ports.js";
+import type { RotationOutcome } from "../contract/rotation-outcome.js";
+import type { NovalaKey, RotationScheduleState } from "./ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 
 /** A rotation whose AWSPENDING version is older than this, with no step recorded as failing, is called stuck. */

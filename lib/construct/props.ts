@@ -9,6 +9,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import type { Construct } from "constructs";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/contract/allowed-hosts.js";
 import {
   type AtHardLimit,
   atHardLimitProblem,
@@ -23,7 +24,6 @@ import {
   secondsProblem,
 } from "../../lambdas/contract/environment.js";
 import { scheduleProblem } from "../../lambdas/contract/schedule.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
 
 /** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
 const OLDEST_NODE_MAJOR = 20;

@@ -15,7 +15,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ROTATION_STEPS, type RotationStep } from "../../lambdas/core/rotation.js";
+import { ROTATION_STEPS, type RotationStep } from "../../lambdas/contract/rotation-event.js";
 import {
   type ActorSpec,
   actorCount,
@@ -256,7 +256,7 @@ describe("races the suite found, each replayed by its shrunk schedule", () => {
       rotated([{ kind: "revocation" }, { kind: "rollback", revokeNow: false }]),
       "rollback×5",
     );
-    expect(summary.outcomes).toMatchObject({ revocation: "revoked", rollback: "threw RotationStateError" });
+    expect(summary.outcomes).toMatchObject({ revocation: "revoked", rollback: "threw PreconditionError" });
   });
 
   it('rollback --revoke-now ∥ rollback --revoke-now, "rollback×6 rollback2×4": the second refuses the key the first revokes', async () => {
@@ -280,7 +280,7 @@ describe("races the suite found, each replayed by its shrunk schedule", () => {
     // Fixed in lambdas/core/rollback.ts: claimAndRevokeRetiredKey takes the schedule first; rollBack needs it.
     const summary = await replay(rotated([{ kind: "revoke" }, { kind: "rollback", revokeNow: false }]), "rollback×5");
     // Here revoke took it (and revoked the key): the rollback, finding no schedule of the key, changed nothing.
-    expect(summary.outcomes).toEqual({ revoke: "revoked", rollback: "threw RotationStateError" });
+    expect(summary.outcomes).toEqual({ revoke: "revoked", rollback: "threw PreconditionError" });
   });
 
   it('revoke ∥ abort of a stuck rotation, "revoke×4 abort×4": the revocation does not fail when AWSPENDING moves', async () => {

@@ -11,6 +11,12 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/contract/allowed-hosts.js";
+import {
+  readNovalaClientConfig,
+  readRevocationConfig,
+  readRotationConfig,
+} from "../../lambdas/contract/configuration.js";
 import { DEPLOYMENT_TAG, FUNCTION_TAG, parseDeploymentMark } from "../../lambdas/contract/deployment-mark.js";
 import {
   ENV,
@@ -20,8 +26,6 @@ import {
   rotationEnvironment,
   SECONDS,
 } from "../../lambdas/contract/environment.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
-import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
 import { AtRevocationHardLimit, NovalaKeyRotationPropsError } from "../../lib/index.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, stackPropsFromContext } from "../../lib/novala-rotation-stack.js";

@@ -13,11 +13,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
 import { defaultScheduleGroupName, rotationEnvironment } from "../../lambdas/contract/environment.js";
+import type { RotationEvent } from "../../lambdas/contract/rotation-event.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { lastFour } from "../../lambdas/core/redact.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import type { NovalaSimulator } from "../../local/novala-simulator.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import {

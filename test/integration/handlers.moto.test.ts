@@ -14,6 +14,7 @@ import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { caught as caughtError } from "../support/caught.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import {
   motoSuiteTitle,
@@ -402,9 +403,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
   });
 
   it("rejects an event without a Step, naming the field; refuses a revocation event without a keyId", async () => {
-    await expect(
+    const malformed = await caughtError(
       rotationHandler({ SecretId: "x", ClientRequestToken: "y" } as unknown as Parameters<typeof rotationHandler>[0]),
-    ).rejects.toThrow(/field "Step"/);
+    );
+    expect(malformed.name).toBe("InvalidEventError");
+    expect(malformed.message).toMatch(/field "Step"/);
     // Whoever invoked the revocation function sent it: refused, counted, not retried.
     expect(await revocationHandler({ secretId: "x" })).toEqual({ outcome: "refused" });
     expect(fx.novala.requestLog()).toEqual([]);

@@ -5,6 +5,7 @@ import { OVERDUE_CHECK } from "../../lambdas/contract/environment.js";
 import { checkRotationsOverdue, overdueReason } from "../../lambdas/core/overdue.js";
 import type { RotationScheduleState, SecretDescription } from "../../lambdas/core/ports.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
+import { caught } from "../support/caught.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { lambdaEnvironment, type Moto, motoSuiteTitle, skipMoto } from "../support/moto.js";
 import { createWorld } from "../support/world.js";
@@ -193,5 +194,12 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the rotation function's overdue check 
       // The rotated secret's rotation, a moment ago; the idle one never rotated.
       OldestRotationAgeDays: 0,
     });
+  });
+
+  it("the handler refuses a malformed check as an InvalidEventError, describing nothing", async () => {
+    const { handler } = await import("../../lambdas/rotation/index.js");
+    const error = await caught(handler({ check: OVERDUE_CHECK, secretIds: "novala/rotated" } as never));
+    expect(error.name).toBe("InvalidEventError");
+    expect(error.message).toBe('overdue check field "secretIds" must be a list of secret ids');
   });
 });

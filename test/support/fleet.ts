@@ -14,9 +14,10 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
 import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import type { RotationOutcome } from "../../lambdas/contract/rotation-outcome.js";
 import { outcomeTags } from "../../lambdas/contract/rotation-outcome.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import type { CreatedNovalaKey, RotationOutcome } from "../../lambdas/core/ports.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import type { ProblemKind, WarningKind } from "../../lambdas/core/verdict.js";
 import type { NovalaSimulator } from "../../local/novala-simulator.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
+import { readRevocationConfig, readRotationConfig } from "../../lambdas/contract/configuration.js";
 import { namesSecret } from "../../lambdas/contract/manager-secret.js";
-import { readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
 import { CurrentKeyUnusableError, KeyClaimRefusedError, RotationEndedError } from "../../lambdas/core/errors.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";

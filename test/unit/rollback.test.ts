@@ -74,7 +74,7 @@ describe("the previous key's pending schedule decides between a rollback and a r
 
     const error = await caught(rollBack(world.deps, check.plan, { cancelRevocation: cancelIn(world), reason: "test" }));
 
-    expect(error.name).toBe("RotationStateError");
+    expect(error.name).toBe("PreconditionError");
     expect(error.message).toMatch(/has no pending revocation schedule .* to cancel\. .* Nothing was changed/);
     expect(world.stages()).toEqual(stagesBefore);
     expect(world.novala.inspect(check.plan.retired.keyId)?.status).toBe("active");

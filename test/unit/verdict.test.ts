@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { NovalaKey, RotationOutcome } from "../../lambdas/core/ports.js";
+import type { RotationOutcome } from "../../lambdas/contract/rotation-outcome.js";
+import type { NovalaKey } from "../../lambdas/core/ports.js";
 import {
   type CurrentKeyFacts,
   judgeCurrentKey,

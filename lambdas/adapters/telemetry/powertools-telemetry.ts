@@ -5,7 +5,8 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
+import type { TelemetryConfig } from "../../contract/configuration.js";
+import { METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
 import type { MetricName } from "../../contract/metrics.js";
 import type { MetricUnit, Telemetry } from "../../core/ports.js";
 import { redact } from "../../core/redact.js";
@@ -19,11 +20,12 @@ export class PowertoolsTelemetry implements Telemetry {
   readonly logger: Logger;
   readonly metrics: Metrics;
 
-  constructor() {
-    const serviceName = process.env[ENV.serviceName] ?? METRICS_SERVICE;
+  /** `config`: readTelemetryConfig's (the handlers pass their environment's); by default the contract's names. */
+  constructor(config: TelemetryConfig = { serviceName: METRICS_SERVICE, metricsNamespace: METRICS_NAMESPACE }) {
+    const { serviceName, metricsNamespace } = config;
     this.logger = new Logger({ serviceName });
     this.metrics = new Metrics({
-      namespace: process.env[ENV.metricsNamespace] ?? METRICS_NAMESPACE,
+      namespace: metricsNamespace,
       serviceName,
       logger: metricsWarnings(this.logger),
     });

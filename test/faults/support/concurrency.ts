@@ -81,20 +81,22 @@
  * step: ACTORS.revocation calls it, and the invariant joins AT_EVERY_CALL or AT_THE_END (below), a few lines each.
  */
 import type fc from "fast-check";
+import { NovalaUnavailableError } from "../../../lambdas/adapters/novala/errors.js";
 import { OVERDUE_CHECK } from "../../../lambdas/contract/environment.js";
-import { outcomeFromTags, outcomeTags } from "../../../lambdas/contract/rotation-outcome.js";
+import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/contract/rotation-event.js";
+import { outcomeFromTags, outcomeTags, type RotationOutcome } from "../../../lambdas/contract/rotation-outcome.js";
 import { abortRotation, findAbortableToken } from "../../../lambdas/core/abort.js";
 import type { RotationDeps } from "../../../lambdas/core/context.js";
-import { errorMessage, NovalaUnavailableError, RotationStateError } from "../../../lambdas/core/errors.js";
+import { errorMessage, PreconditionError } from "../../../lambdas/core/errors.js";
 import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
 import { runRecordedStep } from "../../../lambdas/core/outcome.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
-import type { RevocationRequest, RotationOutcome, RotationOutcomes } from "../../../lambdas/core/ports.js";
+import type { RotationOutcomes } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyClaimOf } from "../../../lambdas/core/possession.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
-import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/core/rotation.js";
 import { pendingRotation, type VersionFacts } from "../../../lambdas/core/verdict.js";
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { seededRandom } from "./harness.js";
@@ -663,7 +665,7 @@ export const ACTORS: ActorsByKind = {
     try {
       token = await findAbortableToken(ports, h.secretArn);
     } catch (error) {
-      if (error instanceof RotationStateError) return "nothing to abort";
+      if (error instanceof PreconditionError) return "nothing to abort";
       throw error;
     }
     if (!spec.force) {

@@ -68,22 +68,22 @@
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
-import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
-import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
-  HealthCheckFailedError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
-  RotationEndedError,
-} from "../../../lambdas/core/errors.js";
+} from "../../../lambdas/adapters/novala/errors.js";
+import { parseRevocationRequest, type RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/contract/rotation-event.js";
+import { abortRotation } from "../../../lambdas/core/abort.js";
+import { HealthCheckFailedError, RotationEndedError } from "../../../lambdas/core/errors.js";
 import { isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
-import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
+import type { KeyApi, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { CLOCK_SKEW_MS, MIN_CHECK_DELAY_MS, runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
-import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
+import { runRotationStep } from "../../../lambdas/core/rotation.js";
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
 import { InvariantViolation, WorldInvariants } from "./invariants.js";

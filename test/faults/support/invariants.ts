@@ -13,8 +13,10 @@
  * The lineage of the rotated secret: its first key, the keys an operator put into it by hand (addManualKey), and every
  * key the rotator minted for it (whose name carries the tag of one of its versions).
  */
+
+import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { carriesRotationTag, rotationTag } from "../../../lambdas/core/key-name.js";
-import type { NovalaKey, RevocationRequest } from "../../../lambdas/core/ports.js";
+import type { NovalaKey } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING } from "../../../lambdas/core/ports.js";
 import type { World } from "../../support/world.js";
 

@@ -3,8 +3,9 @@
  * sequential suite (support/harness.ts) and the concurrency suite (support/concurrency.ts): the pending revocation
  * schedules, and `reconcile --revoke` as cli/reconcile.ts drives the core's rule (lambdas/core/stranded.ts).
  */
+
+import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import type { RotationDeps } from "../../../lambdas/core/context.js";
-import type { RevocationRequest } from "../../../lambdas/core/ports.js";
 import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
 import { BASE_URL, SCHEDULE_GROUP, type World } from "../../support/world.js";
 
