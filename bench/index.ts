@@ -11,6 +11,7 @@ import { benchColdStart } from "./cold-start.js";
 import { benchHistory } from "./history.js";
 import { benchMassRotation } from "./mass-rotation.js";
 import { benchFleet, benchHealthCheck, benchOverhead } from "./rotation.js";
+import { benchSecretsManagerCalls } from "./secrets-manager-calls.js";
 import { progress, QUICK, type Row } from "./support.js";
 import { benchUsageRevocation } from "./usage.js";
 
@@ -40,6 +41,7 @@ const health = await benchHealthCheck();
 rows.push(...health.rows);
 
 rows.push(...(await benchHistory()).rows);
+rows.push(...(await benchSecretsManagerCalls()).rows);
 
 const usage = await benchUsageRevocation();
 rows.push(...usage.rows);

@@ -2,15 +2,16 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
+import { SecretTagRotationOutcomes } from "../lambdas/adapters/aws/rotation-outcomes.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
-import { ROTATION_STEPS } from "../lambdas/contract/rotation-event.js";
+import { ROTATION_STEPS, type RotationStep } from "../lambdas/contract/rotation-event.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import type { CreatedNovalaKey, KeyApi, RevocationScheduler } from "../lambdas/core/ports.js";
+import { runRecordedStep } from "../lambdas/core/outcome.js";
+import type { CreatedNovalaKey, KeyApi, RevocationScheduler, RotationOutcomes } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
-import { runRotationStep } from "../lambdas/core/rotation.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
@@ -60,6 +61,19 @@ export function modelDeps(
   };
 }
 
+const NO_RECORDS: RotationOutcomes = { record: async () => undefined };
+
+/** One step as the rotation function runs it: its outcome recorded through `outcomes` (by default nowhere). */
+export function runStepAsLambda(
+  deps: RotationDeps,
+  step: RotationStep,
+  secretArn: string,
+  token: string,
+  outcomes: RotationOutcomes = NO_RECORDS,
+): Promise<void> {
+  return runRecordedStep(deps, outcomes, step, secretArn, token);
+}
+
 /** The Scheduler port with L ms added to each call (each method is one Scheduler API call), counting calls. */
 function slowScheduler(inner: RevocationScheduler, latencyMs: number, counter: { calls: number }): RevocationScheduler {
   return {
@@ -76,12 +90,13 @@ function slowScheduler(inner: RevocationScheduler, latencyMs: number, counter: {
   };
 }
 
-const SM_OPERATIONS = [
+export const SM_OPERATIONS = [
   "DescribeSecret",
   "GetSecretValue",
   "ListSecretVersionIds",
   "PutSecretValue",
   "UpdateSecretVersionStage",
+  "TagResource",
 ];
 
 /**
@@ -118,6 +133,7 @@ export async function benchOverhead(): Promise<{ rows: Row[]; notes: string[] }>
       clock: systemClock,
       config,
     };
+    const outcomes = new SecretTagRotationOutcomes(client);
     const results: { ms: number; calls: number; novala: number; aws: number; scheduler: number }[] = [];
     try {
       const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
@@ -142,7 +158,7 @@ export async function benchOverhead(): Promise<{ rows: Row[]; notes: string[] }>
         const novalaBefore = novalaCalls;
         const schedulerBefore = schedulerCalls.calls;
         const started = performance.now();
-        for (const step of ROTATION_STEPS) await runRotationStep(deps, step, arn, token);
+        for (const step of ROTATION_STEPS) await runStepAsLambda(deps, step, arn, token, outcomes);
         const elapsed = performance.now() - started;
         const aws = SM_OPERATIONS.reduce((sum, op) => sum + server.calls(op), 0) - awsBefore;
         const novalaCount = novalaCalls - novalaBefore;
@@ -217,10 +233,10 @@ export async function benchHealthCheck(): Promise<{ rows: Row[] }> {
       );
       const token = randomUUID();
       model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
-      await runRotationStep(deps, "createSecret", arn, token);
-      await runRotationStep(deps, "setSecret", arn, token);
+      await runStepAsLambda(deps, "createSecret", arn, token);
+      await runStepAsLambda(deps, "setSecret", arn, token);
       const started = performance.now();
-      await runRotationStep(deps, "testSecret", arn, token);
+      await runStepAsLambda(deps, "testSecret", arn, token);
       const elapsed = performance.now() - started;
       if (delaySeconds === 0) baselineMs = elapsed;
       rows.push({
@@ -240,6 +256,7 @@ export async function benchHealthCheck(): Promise<{ rows: Row[] }> {
 
 export interface FleetResult {
   n: number;
+  listFilters: boolean;
   succeeded: number;
   failures: string[];
   stranded: number;
@@ -256,15 +273,16 @@ export interface FleetResult {
 export async function rotateInModel(model: SecretsManagerModel, deps: RotationDeps, arn: string): Promise<void> {
   const token = randomUUID();
   model.rotateSecret({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN });
-  for (const step of ROTATION_STEPS) await runRotationStep(deps, step, arn, token);
+  for (const step of ROTATION_STEPS) await runStepAsLambda(deps, step, arn, token);
 }
 
 /**
  * One tenant for a fleet bench: the simulator (no propagation delay), the Secrets Manager and Scheduler models, a
  * manager secret, and `n` consumer secrets named `<prefix>-<i>` managed by it.
  */
-export async function startFleetTenant(n: number, prefix: string) {
+export async function startFleetTenant(n: number, prefix: string, listFilters = true) {
   const novala = await startNovalaSimulator({ propagationDelayMs: 0 });
+  novala.model.setListFilters(listFilters);
   const model = new SecretsManagerModel();
   const schedulerModel = new SchedulerModel({ groups: [GROUP] });
   const config = rotationConfig();
@@ -290,8 +308,12 @@ export async function startFleetTenant(n: number, prefix: string) {
  * rate limit of 50 requests/s. Secrets Manager and Scheduler are the in-process models (their calls are not what is
  * measured). Bound = Novala calls that were served (429s excluded) ÷ 50/s.
  */
-export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResult> {
-  const { novala, model, schedulerModel, config, manager, secrets } = await startFleetTenant(n, "novala/fleet");
+export async function runFleet(n: number, listFilters = true, ratePerSecond = 50): Promise<FleetResult> {
+  const { novala, model, schedulerModel, config, manager, secrets } = await startFleetTenant(
+    n,
+    "novala/fleet",
+    listFilters,
+  );
   novala.clearRequestLog();
   novala.setSwitches({ rateLimitPerSecond: ratePerSecond });
   const clients: NovalaKeyApi[] = [];
@@ -348,6 +370,7 @@ export async function runFleet(n: number, ratePerSecond = 50): Promise<FleetResu
   await novala.stop();
   return {
     n,
+    listFilters,
     succeeded,
     failures,
     stranded,
@@ -365,26 +388,29 @@ export async function benchFleet(): Promise<{ rows: Row[]; notes: string[] }> {
   const sizes = QUICK ? [20, 50] : [50, 200, 500];
   const rows: Row[] = [];
   const notes: string[] = [
-    "| N | succeeded | stranded | wall | bound | wall ÷ bound | Novala calls (served) | of which list pages | 429s | peak RSS (Δ) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| N | tenant's key-list filter | succeeded | stranded | wall | bound | wall ÷ bound | Novala calls (served) | of which list pages | 429s | peak RSS (Δ) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const n of sizes) {
-    progress(`fleet rotation of ${n} secrets …`);
-    const result = await runFleet(n);
-    const ratio = result.wallMs / result.boundMs;
-    const ok = result.succeeded === n && result.stranded === 0 && ratio <= 1.25;
-    rows.push({
-      figure: `fleet rotation, N = ${n} (one tenant, 50 req/s)`,
-      target: "100 % ok, 0 stranded, ≤ 1.25 × bound",
-      baseline: `bound ${ms(result.boundMs)} (${result.novalaCalls} calls ÷ 50/s)`,
-      measured: `${((100 * result.succeeded) / n).toFixed(0)} % ok, ${result.stranded} stranded, ${ms(result.wallMs)} = ${ratio.toFixed(2)} × bound`,
-      pass: ok,
-    });
-    notes.push(
-      `| ${n} | ${result.succeeded} | ${result.stranded} | ${ms(result.wallMs)} | ${ms(result.boundMs)} | ${ratio.toFixed(2)} | ${result.novalaCalls} (${(result.novalaCalls / n).toFixed(1)} per rotation) | ${result.listCalls} (${((100 * result.listCalls) / result.novalaCalls).toFixed(0)} %) | ${result.rateLimited} | ${mb(result.peakRssBytes)} (+${mb(result.peakRssBytes - result.baseRssBytes)}) |`,
-    );
-    const distinct = [...new Set(result.failures)].slice(0, 3);
-    if (distinct.length > 0) notes.push(`N = ${n} failures (${result.failures.length}): ${distinct.join(" | ")}`);
+    for (const listFilters of [true, false]) {
+      const filter = listFilters ? "honoured" : "ignored";
+      progress(`fleet rotation of ${n} secrets, the key-list filter ${filter} …`);
+      const result = await runFleet(n, listFilters);
+      const ratio = result.wallMs / result.boundMs;
+      const ok = result.succeeded === n && result.stranded === 0 && ratio <= 1.25;
+      rows.push({
+        figure: `fleet rotation, N = ${n} (one tenant, 50 req/s, filter ${filter})`,
+        target: "100 % ok, 0 stranded, ≤ 1.25 × bound",
+        baseline: `bound ${ms(result.boundMs)} (${result.novalaCalls} calls ÷ 50/s)`,
+        measured: `${((100 * result.succeeded) / n).toFixed(0)} % ok, ${result.stranded} stranded, ${ms(result.wallMs)} = ${ratio.toFixed(2)} × bound`,
+        pass: ok,
+      });
+      notes.push(
+        `| ${n} | ${filter} | ${result.succeeded} | ${result.stranded} | ${ms(result.wallMs)} | ${ms(result.boundMs)} | ${ratio.toFixed(2)} | ${result.novalaCalls} (${(result.novalaCalls / n).toFixed(1)} per rotation) | ${result.listCalls} (${((100 * result.listCalls) / result.novalaCalls).toFixed(0)} %) | ${result.rateLimited} | ${mb(result.peakRssBytes)} (+${mb(result.peakRssBytes - result.baseRssBytes)}) |`,
+      );
+      const distinct = [...new Set(result.failures)].slice(0, 3);
+      if (distinct.length > 0) notes.push(`N = ${n} failures (${result.failures.length}): ${distinct.join(" | ")}`);
+    }
   }
   return { rows, notes };
 }

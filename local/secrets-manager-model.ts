@@ -67,6 +67,8 @@ interface Secret {
   lastRotated?: Date;
   /** The version the last RotateSecret created: when AWSCURRENT reaches it, the rotation succeeded. */
   rotationVersionId?: string;
+  /** The secret's tags, in the order first written (TagResource keeps a key's place when it changes its value). */
+  tags: Map<string, string>;
 }
 
 /** The limits AWS documents for the API's parameters. */
@@ -76,6 +78,10 @@ const MAX_SECRET_STRING_BYTES = 65_536;
 const MAX_STAGES_PER_VERSION = 20;
 const NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const STAGE_PATTERN = /^.{1,256}$/s;
+/** TagResource: "Maximum number of tags per secret: 50"; a key of 1-128 characters, a value of 0-256. */
+const MAX_TAGS = 50;
+const MAX_TAG_KEY = 128;
+const MAX_TAG_VALUE = 256;
 
 export class SecretsManagerModel {
   readonly region: string;
@@ -122,6 +128,7 @@ export class SecretsManagerModel {
       versions: new Map(),
       rotationConfigured: false,
       rotationEnabled: false,
+      tags: new Map(),
     };
     this.secrets.set(name, secret);
     if (input.SecretString === undefined) return { ARN: secret.arn, Name: secret.name };
@@ -228,8 +235,38 @@ export class SecretsManagerModel {
       }),
       ...(secret.lastRotated !== undefined && { LastRotatedDate: secret.lastRotated }),
       ...(next !== undefined && { NextRotationDate: next }),
+      // DescribeSecret, Tags: "The list of tags attached to the secret"; absent when there are none.
+      ...(secret.tags.size > 0 && { Tags: [...secret.tags].map(([Key, Value]) => ({ Key, Value })) }),
       VersionIdsToStages: versionIdsToStages,
     };
+  }
+
+  /**
+   * TagResource: adds the tags or, for a key the secret already has, replaces its value ("If you specify a tag key
+   * that is already associated with the secret, this operation overwrites the value"); one call writes all of them.
+   */
+  tagResource(input: { SecretId?: string; Tags?: { Key?: string; Value?: string }[] }) {
+    const secret = this.find(input.SecretId);
+    const tags = input.Tags ?? [];
+    for (const tag of tags) {
+      const key = tag.Key ?? "";
+      if (key.length < 1 || key.length > MAX_TAG_KEY || (tag.Value ?? "").length > MAX_TAG_VALUE) {
+        throw new InvalidParameterException(
+          `A tag key must be 1-${MAX_TAG_KEY} characters and a value 0-${MAX_TAG_VALUE} characters.`,
+        );
+      }
+    }
+    const keys = new Set([...secret.tags.keys(), ...tags.map((tag) => tag.Key as string)]);
+    if (keys.size > MAX_TAGS) throw new LimitExceededException(`A secret can have at most ${MAX_TAGS} tags.`);
+    for (const tag of tags) secret.tags.set(tag.Key as string, tag.Value ?? "");
+    return {};
+  }
+
+  /** UntagResource: removes the tags with these keys; a key the secret does not have is ignored. */
+  untagResource(input: { SecretId?: string; TagKeys?: string[] }) {
+    const secret = this.find(input.SecretId);
+    for (const key of input.TagKeys ?? []) secret.tags.delete(key);
+    return {};
   }
 
   listSecretVersionIds(input: { SecretId?: string; IncludeDeprecated?: boolean }) {

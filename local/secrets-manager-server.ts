@@ -44,6 +44,8 @@ const OPERATIONS: Record<string, Handler> = {
   UpdateSecretVersionStage: (model, input) => model.updateSecretVersionStage(input as In<"updateSecretVersionStage">),
   RotateSecret: (model, input) => model.rotateSecret(input as In<"rotateSecret">),
   CancelRotateSecret: (model, input) => model.cancelRotateSecret(input as In<"cancelRotateSecret">),
+  TagResource: (model, input) => model.tagResource(input as In<"tagResource">),
+  UntagResource: (model, input) => model.untagResource(input as In<"untagResource">),
 };
 
 const MAX_BODY_BYTES = 1_048_576;
@@ -171,6 +173,19 @@ function wrongShape(input: Record<string, unknown>): string | undefined {
   const stages = input.VersionStages;
   if (stages !== undefined && !(Array.isArray(stages) && stages.every((stage) => typeof stage === "string"))) {
     return "VersionStages must be a list of strings.";
+  }
+  const keys = input.TagKeys;
+  if (keys !== undefined && !(Array.isArray(keys) && keys.every((key) => typeof key === "string"))) {
+    return "TagKeys must be a list of strings.";
+  }
+  const tags = input.Tags;
+  const isTag = (tag: unknown) =>
+    typeof tag === "object" &&
+    tag !== null &&
+    typeof (tag as { Key?: unknown }).Key === "string" &&
+    ["string", "undefined"].includes(typeof (tag as { Value?: unknown }).Value);
+  if (tags !== undefined && !(Array.isArray(tags) && tags.every(isTag))) {
+    return "Tags must be a list of {Key, Value} strings.";
   }
   const rules = input.RotationRules as Record<string, unknown> | undefined;
   if (rules !== undefined) {
