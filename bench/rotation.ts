@@ -2,16 +2,15 @@ import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
-import { SecretTagRotationOutcomes } from "../lambdas/adapters/aws/rotation-outcomes.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
 import { ROTATION_STEPS, type RotationStep } from "../lambdas/contract/rotation-event.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
-import { runRecordedStep } from "../lambdas/core/outcome.js";
-import type { CreatedNovalaKey, KeyApi, RevocationScheduler, RotationOutcomes } from "../lambdas/core/ports.js";
+import type { CreatedNovalaKey, KeyApi, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
+import { runRotationStep } from "../lambdas/core/rotation.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";
@@ -61,17 +60,14 @@ export function modelDeps(
   };
 }
 
-const NO_RECORDS: RotationOutcomes = { record: async () => undefined };
-
-/** One step as the rotation function runs it: its outcome recorded through `outcomes` (by default nowhere). */
+/** One step as the rotation function runs it: its outcome and marks recorded on the secret. */
 export function runStepAsLambda(
   deps: RotationDeps,
   step: RotationStep,
   secretArn: string,
   token: string,
-  outcomes: RotationOutcomes = NO_RECORDS,
 ): Promise<void> {
-  return runRecordedStep(deps, outcomes, step, secretArn, token);
+  return runRotationStep(deps, step, secretArn, token);
 }
 
 /** The Scheduler port with L ms added to each call (each method is one Scheduler API call), counting calls. */
@@ -133,7 +129,6 @@ export async function benchOverhead(): Promise<{ rows: Row[]; notes: string[] }>
       clock: systemClock,
       config,
     };
-    const outcomes = new SecretTagRotationOutcomes(client);
     const results: { ms: number; calls: number; novala: number; aws: number; scheduler: number }[] = [];
     try {
       const manager = novala.model.seedKey({ name: "Rotation manager", scopes: ["api_keys.manage"] });
@@ -158,7 +153,7 @@ export async function benchOverhead(): Promise<{ rows: Row[]; notes: string[] }>
         const novalaBefore = novalaCalls;
         const schedulerBefore = schedulerCalls.calls;
         const started = performance.now();
-        for (const step of ROTATION_STEPS) await runStepAsLambda(deps, step, arn, token, outcomes);
+        for (const step of ROTATION_STEPS) await runStepAsLambda(deps, step, arn, token);
         const elapsed = performance.now() - started;
         const aws = SM_OPERATIONS.reduce((sum, op) => sum + server.calls(op), 0) - awsBefore;
         const novalaCount = novalaCalls - novalaBefore;

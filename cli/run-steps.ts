@@ -1,11 +1,10 @@
 import { rotationDepsWith } from "../lambdas/adapters/aws/deps-from-environment.js";
-import { SecretTagRotationOutcomes } from "../lambdas/adapters/aws/rotation-outcomes.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
 import type { RotationStep } from "../lambdas/contract/rotation-event.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { runRecordedStep } from "../lambdas/core/outcome.js";
+import { runRotationStep } from "../lambdas/core/rotation.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
 import { CliError } from "./errors.js";
 import { driveSteps } from "./secrets-manager-driver.js";
@@ -13,7 +12,7 @@ import type { Session } from "./session.js";
 
 /**
  * `rotate --run-steps`: the four steps of rotation `token`, run on this machine exactly as the rotation function runs
- * them (lambdas/core/outcome.ts runRecordedStep, which also records the outcome on the secret), in Secrets Manager's
+ * them (lambdas/core/rotation.ts runRotationStep, which also records the outcome and the marks on the secret), in Secrets Manager's
  * order. For endpoints that cannot run Lambda code (moto, an embedded model). The configuration is the deployed
  * function's environment (GetFunctionConfiguration) when there is one, else this machine's; keys go only to hosts
  * that both that configuration's NOVALA_ALLOWED_HOSTS and this machine's allow.
@@ -36,11 +35,10 @@ export async function runStepsHere(
   const keys = createNovalaKeyApi(config);
   const { secrets, scheduler, events } = session.aws;
   const deps = rotationDepsWith(config, session.deps.telemetry, { secrets, scheduler, events }, keys);
-  const outcomes = new SecretTagRotationOutcomes(secrets);
   try {
     await driveSteps(
       secrets,
-      (event) => runRecordedStep(deps, outcomes, event.Step, event.SecretId, event.ClientRequestToken),
+      (event) => runRotationStep(deps, event.Step, event.SecretId, event.ClientRequestToken),
       secretArn,
       token,
       { onStep: (step) => onStep(step, `running here (configuration of ${source})`) },

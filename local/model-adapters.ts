@@ -3,6 +3,7 @@ import {
   describedSecret,
   listedVersion,
   pendingValueInput,
+  recordInput,
   stageMoveInput,
   storedValue,
   storeError,
@@ -10,6 +11,7 @@ import {
 } from "../lambdas/adapters/aws/secret-store.js";
 import type { RevocationTarget } from "../lambdas/contract/configuration.js";
 import type { RevocationRequest } from "../lambdas/contract/revocation-request.js";
+import type { RotationRecord } from "../lambdas/contract/rotation-outcome.js";
 import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
 import type {
   RevocationScheduler,
@@ -75,6 +77,10 @@ export class ModelSecretStore implements SecretStore {
       this.model.listSecretVersionIds({ SecretId: secretId, IncludeDeprecated: true }),
     );
     return out.Versions.map((version) => listedVersion(version));
+  }
+
+  async record(secretId: string, record: RotationRecord): Promise<void> {
+    this.run("TagResource", secretId, () => this.model.tagResource(recordInput(secretId, record)));
   }
 
   private run<T>(operation: string, secretId: string, call: () => T): T {

@@ -15,6 +15,7 @@ export const METRICS = {
   RevocationsFailed: "revoking a retired key failed",
   RevocationHardLimitReached: "a retired key still in use reached its hard limit (revoked, or kept by configuration)",
   KeyClaimsRefused: "a secret's value claimed a key (or a manager secret) it could not prove is its own",
+  PromotionsRefused: "finishSecret refused to promote a version no testSecret passed (no tested mark)",
   RotationEventsFailed: "a Key Rotated, Rolled Back or Revocation Postponed event could not be published",
   HealthCheckLatency: "how long testSecret's health check of a new key took (ms)",
   RotationsOverdue: "the daily overdue check: how many of the deployment's secrets are overdue",

@@ -2,6 +2,7 @@
 
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
+import type { RotationMarks } from "../contract/rotation-outcome.js";
 import { managerCredentials, type RotationDeps, requireCurrent } from "./context.js";
 import { PreconditionError } from "./errors.js";
 import { rotationInProgress, versionWithStage } from "./guard.js";
@@ -171,7 +172,12 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
     }
   }
 
-  // 2. Keys minted for this token and never stored: their lineage tag is the proof.
+  // 2. Keys minted for this token and never stored: their lineage tag is the proof. Novala is asked only when the
+  //    creating mark allows that a create was attempted for the token (mayHaveMinted).
+  if (!mayHaveMinted(description.marks, token, stagesBefore)) {
+    deps.telemetry.info("abort: the creating mark shows no create for this rotation; no key list read", { token });
+    return outcome;
+  }
   const done = new Set([...outcome.revoked.map((key) => key.keyId), ...outcome.leftAlone.map((key) => key.keyId)]);
   const tagged = { status: "active", nameSuffixes: [rotationTagSuffix(arn, token)] } as const;
   for (const key of await deps.keys.list(manager, tagged)) {
@@ -188,4 +194,22 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
   }
 
   return outcome;
+}
+
+/**
+ * Whether rotation `token` may have minted keys its version does not hold, by the creating mark: a createSecret writes
+ * its token there before any create, and the mark stays until the rotation finishes or the next createSecret (which
+ * first revokes what unfinished rotations left) writes its own. So for a rotation in progress (its version was
+ * AWSPENDING) a mark that is present and names another token, or was cleared, says no create was attempted. Anything
+ * else may have: no mark at all (a secret last rotated before the marks), the token itself, or a version that was no
+ * longer AWSPENDING (`abort --token` of an older one, whose mark a later rotation may have replaced). A forged mark (by
+ * whoever may tag the secret) can only make abort leave such keys to `reconcile`, never revoke another key.
+ */
+export function mayHaveMinted(
+  marks: RotationMarks | undefined,
+  token: string,
+  stagesBefore: readonly string[],
+): boolean {
+  if (!stagesBefore.includes(AWSPENDING)) return true;
+  return marks?.creating === undefined || marks.creating === token;
 }

@@ -32,6 +32,15 @@ export class RotationStateError extends PreconditionError {
 }
 
 /**
+ * finishSecret refused to promote a version that testSecret has not passed (no "tested" mark names it: the step was
+ * invoked out of order, by Secrets Manager's retry of a step after a failed test, or by someone who may invoke the
+ * function). Nothing was promoted or revoked; Secrets Manager's retry of the whole rotation runs testSecret again.
+ */
+export class UntestedVersionError extends PreconditionError {
+  override name = "UntestedVersionError";
+}
+
+/**
  * The key a secret names no longer works at Novala (revoked, unknown, or answering 401): its current key, or the
  * manager key that would act for it. It was rotated or revoked outside this rotator, so nothing proves the secret still
  * owns a key. `fix` names the command that puts a working pair in; the message ends with it.

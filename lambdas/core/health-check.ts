@@ -16,12 +16,12 @@ const MAX_BACKOFF_MS = 1_000;
  * testSecret's health check of a pending key: the secret key introspects to the expected id and exactly the expected
  * scopes, the publishable key to the same pair, and each read scope's probe answers 200. A 401 (the key has not
  * propagated yet) is retried with backoff until the deadline. Novala being unavailable is not a verdict: it throws,
- * and Secrets Manager retries the step.
+ * and Secrets Manager retries the step. `manager` is asked for only when a 401 needs Novala's record of the key.
  */
 export async function checkKeyHealth(
   deps: Pick<RotationDeps, "keys" | "clock" | "telemetry" | "config">,
   pending: KeySecret,
-  manager: NovalaCredentials,
+  manager: () => Promise<NovalaCredentials>,
 ): Promise<HealthVerdict> {
   const deadline = deps.clock.now().getTime() + deps.config.healthCheckDeadlineMs;
   let backoff = FIRST_BACKOFF_MS;
@@ -35,7 +35,7 @@ export async function checkKeyHealth(
       if (!checkedStatus) {
         // A revoked key answers 401 for ever: say so now rather than wait out the deadline.
         checkedStatus = true;
-        const known = await deps.keys.get(manager, pending.keyId);
+        const known = await deps.keys.get(await manager(), pending.keyId);
         if (known?.status !== "active") {
           return { healthy: false, reason: `key ${pending.keyId} is ${known ? known.status : "unknown"} at Novala` };
         }

@@ -1,65 +1,69 @@
-/** Runs a rotation step and records its outcome on the secret for operators. */
+/** A rotation step's record on the secret: its outcome and the rotation's marks (lambdas/contract/rotation-outcome.ts). */
 
 import type { RotationStep } from "../contract/rotation-event.js";
-import type { RotationOutcome } from "../contract/rotation-outcome.js";
+import type { RotationMarks, RotationOutcome, RotationRecord } from "../contract/rotation-outcome.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage, RotationEndedError, RotationRolledBackError } from "./errors.js";
-import type { RotationOutcomes, Telemetry } from "./ports.js";
 import { redact } from "./redact.js";
-import { runRotationStep } from "./rotation.js";
 
-/**
- * One rotation step as the rotation function runs it, with its outcome recorded where an operator can read it
- * (`novala-rotation status`): a step before finishSecret that succeeds is "in-progress", finishSecret "succeeded", a
- * testSecret that rolled back "rolled-back", a createSecret that ended the rotation "ended" (its reason closes with the
- * fix), anything else that throws "failed" with the step and a short reason.
- * The step's own error is rethrown unchanged; a failure to record is only logged.
- */
-export async function runRecordedStep(
-  deps: RotationDeps,
-  outcomes: RotationOutcomes,
-  step: RotationStep,
-  secretId: string,
-  token: string,
-): Promise<void> {
-  try {
-    await runRotationStep(deps, step, secretId, token);
-  } catch (error) {
-    const kind =
-      error instanceof RotationRolledBackError
-        ? "rolled-back"
-        : error instanceof RotationEndedError
-          ? "ended"
-          : "failed";
-    await recordOutcome(outcomes, deps.telemetry, secretId, {
-      kind,
-      step,
-      token,
-      at: deps.clock.now(),
-      reason: error instanceof RotationEndedError ? endedReason(error) : outcomeReason(error),
-    });
-    throw error;
-  }
-  const kind = step === "finishSecret" ? "succeeded" : "in-progress";
-  await recordOutcome(outcomes, deps.telemetry, secretId, { kind, step, token, at: deps.clock.now() });
+/** The outcome of a step that went well and leaves the rotation under way ("in-progress"), or finished it. */
+export function stepOutcome(deps: Pick<RotationDeps, "clock">, step: RotationStep, token: string): RotationOutcome {
+  return { kind: step === "finishSecret" ? "succeeded" : "in-progress", step, token, at: deps.clock.now() };
 }
 
-/** Records `outcome`, logging (never throwing) when it cannot: the rotation matters more than its record. */
-export async function recordOutcome(
-  outcomes: RotationOutcomes,
-  telemetry: Telemetry,
+/**
+ * Writes `record` on the secret, logging (never throwing) when it cannot: for records the rotation does not depend on
+ * (a failure's, finishSecret's). The records that carry a mark the next step relies on are written with
+ * `deps.store.record` itself, and their failure fails the step.
+ */
+export async function recordBestEffort(
+  deps: Pick<RotationDeps, "store" | "telemetry">,
   secretId: string,
-  outcome: RotationOutcome,
+  record: RotationRecord,
 ): Promise<void> {
   try {
-    await outcomes.record(secretId, outcome);
+    await deps.store.record(secretId, record);
   } catch (error) {
-    telemetry.warn("could not record the rotation's outcome", {
-      outcome: outcome.kind,
-      step: outcome.step,
+    deps.telemetry.warn("could not record the rotation's outcome", {
+      outcome: record.outcome?.kind,
+      step: record.outcome?.step,
       error: redact(errorMessage(error)),
     });
   }
+}
+
+/**
+ * The marks to clear once `token`'s rotation is over (succeeded or rolled back): each mark that names it becomes "";
+ * a mark naming another token is left as it is (not written at all).
+ */
+export function clearedMarks(marks: RotationMarks | undefined, token: string): RotationMarks {
+  return {
+    ...(marks?.creating === token && { creating: "" }),
+    ...(marks?.tested === token && { tested: "" }),
+  };
+}
+
+/**
+ * Records how a step that passed the guard failed: "rolled-back" (testSecret found the new key unhealthy; its marks
+ * cleared), "ended" (createSecret ended the rotation; its reason closes with the fix; the creating mark stays, so that
+ * the next createSecret revokes what attempts of the token left), or "failed" with the step and a short reason. Best
+ * effort: the step's own error is what Secrets Manager sees.
+ */
+export async function recordStepFailure(
+  deps: Pick<RotationDeps, "store" | "telemetry" | "clock">,
+  secretArn: string,
+  step: RotationStep,
+  token: string,
+  error: unknown,
+  marks: RotationMarks | undefined,
+): Promise<void> {
+  const kind =
+    error instanceof RotationRolledBackError ? "rolled-back" : error instanceof RotationEndedError ? "ended" : "failed";
+  const reason = error instanceof RotationEndedError ? endedReason(error) : outcomeReason(error);
+  await recordBestEffort(deps, secretArn, {
+    outcome: { kind, step, token, at: deps.clock.now(), reason },
+    ...(kind === "rolled-back" && { marks: clearedMarks(marks, token) }),
+  });
 }
 
 /** The longest reason kept: it must fit one tag value (256 characters) with room to spare. */

@@ -1,7 +1,7 @@
 /** The small interfaces the core talks to; AWS, Novala and the in-memory models sit behind them, unknown to it. */
 import type { MetricName } from "../contract/metrics.js";
 import type { RevocationRequest } from "../contract/revocation-request.js";
-import type { RotationOutcome } from "../contract/rotation-outcome.js";
+import type { RotationMarks, RotationRecord } from "../contract/rotation-outcome.js";
 
 /** Secrets Manager's staging labels: the current version, the one a rotation is making, the one before. */
 export const AWSCURRENT = "AWSCURRENT";
@@ -17,6 +17,8 @@ export interface SecretDescription {
   versionStages: Record<string, string[]>;
   /** The rotation schedule and its last and next dates, as DescribeSecret gives them (the overdue check reads them). */
   schedule?: RotationScheduleState;
+  /** The rotation's marks, from the secret's tags (lambdas/contract/rotation-outcome.ts): free with DescribeSecret. */
+  marks?: RotationMarks;
 }
 
 /** A secret's rotation schedule and dates, as DescribeSecret gives them. */
@@ -58,6 +60,23 @@ export interface SecretStore {
    * the call instead, see test/integration/secrets-manager-contract.test.ts).
    */
   listVersions(secretId: string): Promise<SecretVersion[]>;
+  /**
+   * TagResource: writes a rotation record (the outcome and the marks given, lambdas/contract/rotation-outcome.ts) on
+   * the secret in one call; tags not named keep their values.
+   */
+  record(secretId: string, record: RotationRecord): Promise<void>;
+}
+
+/**
+ * A warm execution environment's memory of manager secrets' AWSCURRENT values, so that a manager-managed rotation reads
+ * its manager secret once per short window instead of once per step (docs/design.md, "The manager's key, read once").
+ * Injected (the core keeps no module state); `get` answers only a value read within the window. A value is validated
+ * again each time it is used, and a 401 answered to it drops it (withManagerRefresh in context.ts).
+ */
+export interface ManagerSecretCache {
+  get(secretId: string): StoredValue | undefined;
+  set(secretId: string, value: StoredValue): void;
+  drop(secretId: string): void;
 }
 
 /** One version as ListSecretVersionIds lists it. */
@@ -192,14 +211,6 @@ export interface RotationEvents {
   rotationRolledBack(event: KeyRotationRolledBack): Promise<void>;
   /** The revocation function's: consumers of the retired key still use it (they should refresh the secret). */
   keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void>;
-}
-
-/**
- * Where the last outcome is kept so that an operator can read it without the function's logs (in AWS: tags on the
- * secret itself). Writing it is best effort: a rotation never fails because its outcome could not be recorded.
- */
-export interface RotationOutcomes {
-  record(secretId: string, outcome: RotationOutcome): Promise<void>;
 }
 
 /** A metric's unit: a count, a time, or a plain number (OldestRotationAgeDays: CloudWatch has no unit for days). */

@@ -15,6 +15,11 @@ export interface ManagerCredentials extends NovalaCredentials {
   managed: boolean;
   /** The manager secret they were read from (the deployment's): what a message about the manager key names. */
   secretId?: string;
+  /**
+   * Present on manager credentials taken from the warm environment's cache: reads the manager secret again (after a
+   * 401, withManagerRefresh in context.ts).
+   */
+  refresh?: () => Promise<ManagerCredentials>;
 }
 
 /** A version's claim to a key, read leniently: an old version need not pass today's validation to be retired. */

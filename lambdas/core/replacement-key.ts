@@ -10,7 +10,8 @@ import {
   KeyClaimRefusedError,
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
-import type { CreatedNovalaKey, NovalaKey } from "./ports.js";
+import { stepOutcome } from "./outcome.js";
+import { AWSCURRENT, type CreatedNovalaKey, type NovalaKey, type SecretDescription } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
@@ -135,14 +136,37 @@ async function checkCreatedKey(
 const CREATE_ATTEMPTS = 3;
 
 /**
- * Creates the replacement key after revoking the keys of abandoned rotations of this secret (Secrets Manager gives a
- * rotation up when someone puts a value in the middle of it, and calls no further step), found by the name tag of
- * their version, which has lost every label; a key whose revocation is scheduled is in its grace period and left
- * alone. Keys minted for this same token are found but NOT revoked here (`leftBehind`): an attempt that died after its
- * create left one, but so does a delivery of this step still running (Secrets Manager retries a step while the first
- * delivery runs), which may store its key at any moment, and testSecret and finishSecret may then pass and promote it.
- * createSecret revokes them once the token's version holds a value (then none of them can ever be stored: a version's
- * value never changes). A create whose outcome is unknown is not retried blindly: its key, if made, joins leftBehind.
+ * What a createSecret must look for before it creates, read from the creating mark (docs/design.md, "The marks"):
+ * - "this-token": an earlier attempt of this token marked it, so it may have made a key (a lost answer, a crash after
+ *   the create, a delivery still running): the token's keys are listed;
+ * - "abandoned": another token is marked and its rotation did not finish (finishSecret clears the mark; a token that
+ *   is AWSCURRENT finished even if that record was lost): an abandoned or ended rotation may have left keys, found by
+ *   the tags of the secret's unlabelled versions;
+ * - "none": no create was attempted since the last rotation finished: nothing to look for, no list.
+ */
+export type Leftovers = "none" | "this-token" | "abandoned";
+
+/** The leftovers `token`'s createSecret must look for, by the creating mark DescribeSecret returned. */
+export function leftoversToCheck(
+  description: Pick<SecretDescription, "marks" | "versionStages">,
+  token: string,
+): Leftovers {
+  const creating = description.marks?.creating;
+  if (creating === token) return "this-token";
+  if (!creating || description.versionStages[creating]?.includes(AWSCURRENT)) return "none";
+  return "abandoned";
+}
+
+/**
+ * Creates the replacement key, after what `leftovers` says to look for. Before the create it marks the token on the
+ * secret (the creating mark, with createSecret's "in-progress" outcome: one TagResource; a failed write fails the step
+ * before anything is made), so that a crash or a lost answer from there on leaves a mark the retry finds; a token
+ * marked already ("this-token") is not written again. Keys minted for this same token are found but NOT revoked here
+ * (`leftBehind`): an attempt that died after its create left one, but so does a delivery of this step still running
+ * (Secrets Manager retries a step while the first delivery runs), which may store its key at any moment, and testSecret
+ * and finishSecret may then pass and promote it. createSecret revokes them once the token's version holds a value (then
+ * none of them can ever be stored: a version's value never changes). A create whose outcome is unknown is not retried
+ * blindly: the token's keys are listed first, and its key, if made, joins leftBehind.
  */
 export async function createReplacementKey(
   deps: RotationDeps,
@@ -151,27 +175,17 @@ export async function createReplacementKey(
   current: ParsedKeySecret,
   scopes: string[],
   token: string,
+  leftovers: Leftovers,
 ): Promise<{ created: CreatedNovalaKey; leftBehind: string[] }> {
-  const abandoned = (await deps.store.listVersions(secretArn))
-    .filter((version) => version.stages.length === 0 && version.versionId !== token)
-    .map((version) => version.versionId);
+  if (leftovers === "abandoned") await revokeAbandonedKeys(deps, manager, secretArn, current, token);
+  if (leftovers !== "this-token") {
+    const outcome = stepOutcome(deps, "createSecret", token);
+    await deps.store.record(secretArn, { outcome, marks: { creating: token } });
+  }
   const leftBehind = new Set<string>();
+  let look = leftovers === "this-token";
   for (let attempt = 1; ; attempt++) {
-    // Only this rotation's and the abandoned versions' keys, by their tags: the tenant's history is never read.
-    const nameSuffixes = [token, ...abandoned].map((versionId) => rotationTagSuffix(secretArn, versionId));
-    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter((key) =>
-      isRevocable(key, current, manager),
-    );
-    for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, secretArn, token))) {
-      leftBehind.add(key.id);
-    }
-    for (const key of keys.filter((candidate) =>
-      abandoned.some((version) => hasRotationTag(candidate.name, secretArn, version)),
-    )) {
-      if (await deps.scheduler.isScheduled(revocationScheduleName(secretArn, key.id))) continue;
-      await deps.keys.revoke(manager, key.id);
-      deps.telemetry.warn("revoked a key an abandoned rotation left behind", { keyId: key.id });
-    }
+    if (look) for (const keyId of await tokenKeys(deps, manager, secretArn, current, token)) leftBehind.add(keyId);
     const asked = { name: replacementKeyName(current.secret.name, secretArn, token), scopes };
     try {
       const created = await deps.keys.create(manager, asked);
@@ -180,8 +194,56 @@ export async function createReplacementKey(
     } catch (error) {
       if (!(error instanceof KeyApiCreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
+      look = true;
     }
   }
+}
+
+/**
+ * Revokes the keys of abandoned rotations of this secret (Secrets Manager gives a rotation up when someone puts a value
+ * in the middle of it, and calls no further step; an ended or aborted rotation leaves the keys earlier attempts made),
+ * found by the name tag of their version, which has lost every label; a key whose revocation is scheduled is in its
+ * grace period and left alone. Only the active keys with those versions' tags are asked for, never the tenant's
+ * history; no unlabelled version, no list.
+ */
+async function revokeAbandonedKeys(
+  deps: RotationDeps,
+  manager: ManagerCredentials,
+  secretArn: string,
+  current: ParsedKeySecret,
+  token: string,
+): Promise<void> {
+  const abandoned = (await deps.store.listVersions(secretArn))
+    .filter((version) => version.stages.length === 0 && version.versionId !== token)
+    .map((version) => version.versionId);
+  if (abandoned.length === 0) return;
+  const nameSuffixes = abandoned.map((versionId) => rotationTagSuffix(secretArn, versionId));
+  const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter(
+    (key) =>
+      isRevocable(key, current, manager) && abandoned.some((version) => hasRotationTag(key.name, secretArn, version)),
+  );
+  for (const key of keys) {
+    if (await deps.scheduler.isScheduled(revocationScheduleName(secretArn, key.id))) continue;
+    await deps.keys.revoke(manager, key.id);
+    deps.telemetry.warn("revoked a key an abandoned rotation left behind", { keyId: key.id });
+  }
+}
+
+/** The active keys minted for `token` (its lineage tag) that the rotation may revoke, by id. */
+async function tokenKeys(
+  deps: RotationDeps,
+  manager: ManagerCredentials,
+  secretArn: string,
+  current: ParsedKeySecret,
+  token: string,
+): Promise<string[]> {
+  const listed = await deps.keys.list(manager, {
+    status: "active",
+    nameSuffixes: [rotationTagSuffix(secretArn, token)],
+  });
+  return listed
+    .filter((key) => isRevocable(key, current, manager) && hasRotationTag(key.name, secretArn, token))
+    .map((key) => key.id);
 }
 
 /** A listed key a rotation may revoke as its own leftover: active, well formed, neither the current nor the manager key. */
@@ -209,11 +271,7 @@ export async function revokeUnstoredKeys(
   storedKeyId: string | undefined,
   leftBehind?: string[],
 ): Promise<void> {
-  const candidates =
-    leftBehind ??
-    (await deps.keys.list(manager, { status: "active", nameSuffixes: [rotationTagSuffix(secretArn, token)] }))
-      .filter((key) => isRevocable(key, current, manager) && hasRotationTag(key.name, secretArn, token))
-      .map((key) => key.id);
+  const candidates = leftBehind ?? (await tokenKeys(deps, manager, secretArn, current, token));
   for (const keyId of candidates) {
     if (keyId === storedKeyId) continue;
     await deps.keys.revoke(manager, keyId);

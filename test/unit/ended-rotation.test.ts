@@ -12,7 +12,12 @@ import {
   NovalaUnavailableError,
   novalaRefusal,
 } from "../../lambdas/adapters/novala/errors.js";
-import type { RotationOutcome } from "../../lambdas/contract/rotation-outcome.js";
+import {
+  marksFromTags,
+  outcomeFromTags,
+  type RotationRecord,
+  tagSafe,
+} from "../../lambdas/contract/rotation-outcome.js";
 import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
   CreateAnswerRefusedError,
@@ -22,8 +27,8 @@ import {
   RotationStateError,
   SecretValueError,
 } from "../../lambdas/core/errors.js";
-import { MAX_REASON_LENGTH, runRecordedStep } from "../../lambdas/core/outcome.js";
-import type { KeyApi, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
+import { MAX_REASON_LENGTH } from "../../lambdas/core/outcome.js";
+import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
 import { runRotationStep } from "../../lambdas/core/rotation.js";
 import { verdict } from "../../lambdas/core/verdict.js";
 import { Crash, crashPoint, createWorld, type World } from "../support/world.js";
@@ -193,15 +198,15 @@ describe("a transient failure keeps AWSPENDING for Secrets Manager's retry", () 
       },
     ],
     [
-      "a Secrets Manager error",
+      "a Secrets Manager error (the creating mark's TagResource throttled)",
       (world) => {
         let failed = false;
         const store: SecretStore = Object.assign(Object.create(world.deps.store), {
-          listVersions: async (id: string) => {
-            if (failed) return world.deps.store.listVersions(id);
+          record: async (id: string, record: RotationRecord) => {
+            if (failed || !record.marks?.creating) return world.deps.store.record(id, record);
             failed = true;
             throw new SecretStoreError(
-              { operation: "ListSecretVersionIds", awsErrorName: "ThrottlingException", httpStatusCode: 400 },
+              { operation: "TagResource", awsErrorName: "ThrottlingException", httpStatusCode: 400 },
               "Rate exceeded",
             );
           },
@@ -300,11 +305,6 @@ describe("crash safety of ending", () => {
 });
 
 describe("the outcome of an ended rotation", () => {
-  function recording(): { outcomes: RotationOutcomes; recorded: RotationOutcome[] } {
-    const recorded: RotationOutcome[] = [];
-    return { recorded, outcomes: { record: async (_secretId, outcome) => void recorded.push(outcome) } };
-  }
-
   it("is recorded as 'ended' with a short reason that closes with the whole fix, and no key material", async () => {
     for (const [managed, status] of [
       [true, 409],
@@ -312,13 +312,13 @@ describe("the outcome of an ended rotation", () => {
       [false, 400],
     ] as const) {
       const world = createWorld({ managed });
-      const { outcomes, recorded } = recording();
       const token = world.startRotation();
       const deps = { ...world.deps, keys: createAnswered(world, status) };
-      await expect(runRecordedStep(deps, outcomes, "createSecret", world.secretArn, token)).rejects.toThrow(
-        RotationEndedError,
-      );
-      const [outcome] = recorded;
+      await expect(runRotationStep(deps, "createSecret", world.secretArn, token)).rejects.toThrow(RotationEndedError);
+      const tags = world.secretsManager.describeSecret({ SecretId: world.secretArn }).Tags;
+      const outcome = outcomeFromTags(tags);
+      // The creating mark stays: the next createSecret revokes what attempts of the ended token left.
+      expect(marksFromTags(tags).creating).toBe(token);
       expect(outcome).toMatchObject({ kind: "ended", step: "createSecret", token });
       const reason = outcome?.reason ?? "";
       expect(reason.length).toBeLessThanOrEqual(MAX_REASON_LENGTH);
@@ -329,7 +329,8 @@ describe("the outcome of an ended rotation", () => {
         currentRead: true,
         ...(world.managerSecretArn && { managerSecretId: world.managerSecretArn }),
       });
-      expect(reason.endsWith(`. ${fix}`), reason).toBe(true);
+      // As the tag holds it: characters a tag value may not carry are spaces.
+      expect(reason.endsWith(`. ${tagSafe(fix ?? "")}`), reason).toBe(true);
       for (const material of world.novala.issuedKeyMaterial()) expect(reason).not.toContain(material);
     }
   });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { marksFromTags } from "../../lambdas/contract/rotation-outcome.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import { AWSPENDING, type CreatedNovalaKey } from "../../lambdas/core/ports.js";
-import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "../../lambdas/core/replacement-key.js";
+import {
+  createReplacementKey,
+  type Leftovers,
+  leftoversToCheck,
+  provenScopes,
+  revokeUnstoredKeys,
+} from "../../lambdas/core/replacement-key.js";
 import { caught } from "../support/caught.js";
 import { CONSUMER_SCOPES, createWorld, type World } from "../support/world.js";
 
@@ -123,7 +130,8 @@ async function revokeUnstored(world: World, storedKeyId: string, leftBehind?: st
   );
 }
 
-async function replacement(world: World, token: string, deps = world.deps) {
+/** createReplacementKey for `token`, looking for what `leftovers` says (by default: nothing, a clean rotation). */
+async function replacement(world: World, token: string, deps = world.deps, leftovers: Leftovers = "none") {
   return createReplacementKey(
     deps,
     await world.manager(),
@@ -131,6 +139,7 @@ async function replacement(world: World, token: string, deps = world.deps) {
     await world.current(),
     CONSUMER_SCOPES,
     token,
+    leftovers,
   );
 }
 
@@ -153,7 +162,7 @@ describe("createReplacementKey", () => {
     const world = createWorld();
     const leftover = world.mintedFor("version-1");
 
-    const { created, leftBehind } = await replacement(world, "version-1");
+    const { created, leftBehind } = await replacement(world, "version-1", world.deps, "this-token");
 
     expect(leftBehind).toEqual([leftover.id]);
     expect(statusOf(world, leftover.id)).toBe("active");
@@ -188,7 +197,7 @@ describe("createReplacementKey", () => {
     });
     const victim = world.neighbours?.victimKey.id as string;
 
-    await replacement(world, "version-1");
+    await replacement(world, "version-1", world.deps, "abandoned");
 
     expect(statusOf(world, stranded.id)).toBe("revoked");
     expect(statusOf(world, inGrace.id)).toBe("active");
@@ -219,6 +228,82 @@ describe("createReplacementKey", () => {
     expect(error.name).toBe("CreateOutcomeUnknownError");
     // Revoking them now could revoke a key a concurrent delivery of createSecret is storing.
     expect(world.activeRotatorKeys()).toHaveLength(3);
+  });
+});
+
+describe("the creating mark (issue 20: a clean rotation lists nothing)", () => {
+  /** The world's deps, counting key lists, and noting the creating mark the secret carries at each create. */
+  function watched(world: World) {
+    const seen = { lists: 0, markAtCreate: [] as (string | undefined)[] };
+    const keys = world.keysWith({
+      list: async (manager, filter) => {
+        seen.lists++;
+        return world.keys.list(manager, filter);
+      },
+      create: async (manager, request) => {
+        seen.markAtCreate.push(
+          marksFromTags(world.secretsManager.describeSecret({ SecretId: world.secretArn }).Tags).creating,
+        );
+        return world.keys.create(manager, request);
+      },
+    });
+    return { seen, deps: { ...world.deps, keys } };
+  }
+
+  it("a clean rotation reads no key list, and its token is marked, durably, before the create", async () => {
+    const world = createWorld({ neighbours: true });
+    const { seen, deps } = watched(world);
+
+    await replacement(world, "version-1", deps);
+
+    expect(seen).toEqual({ lists: 0, markAtCreate: ["version-1"] });
+  });
+
+  it("a mark it cannot write fails before anything is made", async () => {
+    const world = createWorld();
+    const store = Object.assign(Object.create(world.deps.store), {
+      record: async () => {
+        throw new Error("TagResource: ThrottlingException (simulated)");
+      },
+    });
+
+    const error = await caught(replacement(world, "version-1", { ...world.deps, store }));
+
+    expect(error.message).toContain("ThrottlingException");
+    expect(world.activeRotatorKeys()).toEqual([]);
+  });
+
+  it("looks for an earlier attempt's keys only when its own token is marked", async () => {
+    const world = createWorld();
+    const leftover = world.mintedFor("version-1");
+    const { seen, deps } = watched(world);
+
+    const clean = await replacement(world, "version-1", deps, "none");
+    expect(clean.leftBehind).toEqual([]);
+    const retried = await replacement(world, "version-1", deps, "this-token");
+    expect(retried.leftBehind).toContain(leftover.id);
+    expect(seen.lists).toBe(1);
+  });
+
+  it("an abandoned rotation's sweep reads no key list when no version lost its labels", async () => {
+    const world = createWorld();
+    const { seen, deps } = watched(world);
+
+    await replacement(world, "version-1", deps, "abandoned");
+
+    expect(seen.lists).toBe(0);
+  });
+
+  it("leftoversToCheck: the token itself, another unfinished token, none, or a finished one", () => {
+    const check = (creating: string | undefined, stages: Record<string, string[]> = {}) =>
+      leftoversToCheck({ marks: creating === undefined ? {} : { creating }, versionStages: stages }, "t2");
+    expect(check(undefined)).toBe("none");
+    expect(check("")).toBe("none");
+    expect(check("t2")).toBe("this-token");
+    expect(check("t1")).toBe("abandoned");
+    expect(check("t1", { t1: ["AWSPREVIOUS"] })).toBe("abandoned");
+    // Finished (AWSCURRENT), though its record that clears the mark was lost.
+    expect(check("t1", { t1: ["AWSCURRENT"] })).toBe("none");
   });
 });
 

@@ -6,6 +6,7 @@ import {
   RotationEndedError,
   RotationStateError,
   SecretValueError,
+  UntestedVersionError,
 } from "../../lambdas/core/errors.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
@@ -142,13 +143,14 @@ describe("a step that cannot run in the secret's state", () => {
     expect(world.telemetry.count("RotationsEnded")).toBe(0);
   });
 
-  it("throws PreconditionError when finishSecret runs for a version createSecret never filled", async () => {
+  it("refuses finishSecret for a version createSecret never filled (no testSecret passed it)", async () => {
     const world = createWorld();
     const token = world.startRotation();
     const error = await caught(world.step("finishSecret", token));
+    expect(error).toBeInstanceOf(UntestedVersionError);
     expect(error).toBeInstanceOf(PreconditionError);
-    expect(error.message).toBe(`version ${token} has no value to promote; createSecret did not run`);
     expect(world.stageOf("AWSPENDING")).toBe(token);
+    expect(world.stageOf("AWSCURRENT")).not.toBe(token);
   });
 
   it("fails a revocation whose secret has no AWSCURRENT value (counted; Scheduler retries), revoking nothing", async () => {
@@ -217,6 +219,7 @@ describe("createSecret", () => {
       getValue: (id, ref) => world.deps.store.getValue(id, ref),
       moveStage: (id, stage, move) => world.deps.store.moveStage(id, stage, move),
       listVersions: (id) => world.deps.store.listVersions(id),
+      record: (id, record) => world.deps.store.record(id, record),
       putPendingValue: async (id, version, value) => {
         // A concurrent attempt wins the race and stores its own key first.
         await world.step("createSecret", token);

@@ -10,19 +10,26 @@ import {
 } from "../../contract/configuration.js";
 import { ConfigurationError } from "../../contract/errors.js";
 import type { RotationDeps } from "../../core/context.js";
-import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
+import type { KeyApi, ManagerSecretCache, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
 import { environmentPacer } from "../novala/rate-budget.js";
+import { TimedManagerSecretCache } from "./manager-cache.js";
 import { overdueRuleSecretIds } from "./overdue-rule.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
-import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
 import { AwsSecretStore } from "./secret-store.js";
 
 let cached:
-  | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
+  | {
+      fingerprint: string;
+      secrets: SecretsManagerClient;
+      scheduler: SchedulerClient;
+      events: EventBridgeClient;
+      /** The manager secret's value, read once per window by the rotation function (TimedManagerSecretCache). */
+      managerCache: ManagerSecretCache;
+    }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
 /**
@@ -45,6 +52,7 @@ function awsClients() {
       secrets: new SecretsManagerClient({}),
       scheduler: new SchedulerClient({}),
       events: new EventBridgeClient({}),
+      managerCache: new TimedManagerSecretCache(),
     };
   }
   return cached;
@@ -64,9 +72,13 @@ function keyApi(config: NovalaClientConfig, telemetry: Telemetry): KeyApi {
   return cachedKeys.keys;
 }
 
-/** The rotation function's adapters for one invocation, over clients kept across invocations. */
+/**
+ * The rotation function's adapters for one invocation, over clients kept across invocations, and the environment's
+ * manager secret cache: a manager-managed rotation reads its manager secret once per window, not once per step.
+ */
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config, telemetry));
+  const clients = awsClients();
+  return rotationDepsWith(config, telemetry, clients, keyApi(config, telemetry), clients.managerCache);
 }
 
 /**
@@ -78,6 +90,7 @@ export function rotationDepsWith(
   telemetry: Telemetry,
   clients: { secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient },
   keys: KeyApi,
+  managerCache?: ManagerSecretCache,
 ): RotationDeps {
   const scheduler: RevocationScheduler = config.revocation
     ? new AwsRevocationScheduler(clients.scheduler, config.revocation)
@@ -95,6 +108,7 @@ export function rotationDepsWith(
     telemetry,
     clock: systemClock,
     config,
+    ...(managerCache && { managerCache }),
   };
 }
 
@@ -103,11 +117,6 @@ function rotationEventsOn(client: EventBridgeClient, eventBus: string | undefine
   return eventBus
     ? new EventBridgeRotationEvents(client, eventBus)
     : { keyRotated: async () => {}, rotationRolledBack: async () => {}, keyRevocationPostponed: async () => {} };
-}
-
-/** Where the rotation function records each step's outcome: tags on the secret. */
-export function rotationOutcomesFromEnvironment(): SecretTagRotationOutcomes {
-  return new SecretTagRotationOutcomes(awsClients().secrets);
 }
 
 /** The overdue check only describes secrets. */

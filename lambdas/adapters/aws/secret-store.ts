@@ -6,8 +6,10 @@ import {
   PutSecretValueCommand,
   ResourceNotFoundException,
   type SecretsManagerClient,
+  TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
+import { marksFromTags, type RotationRecord, recordTags } from "../../contract/rotation-outcome.js";
 import type {
   RotationScheduleState,
   SecretDescription,
@@ -104,6 +106,12 @@ export class AwsSecretStore implements SecretStore {
     return versions;
   }
 
+  async record(secretId: string, record: RotationRecord): Promise<void> {
+    await this.call("TagResource", secretId, () =>
+      this.client.send(new TagResourceCommand(recordInput(secretId, record))),
+    );
+  }
+
   private async call<T>(operation: string, secretId: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
@@ -126,6 +134,11 @@ export function listedVersion(version: { VersionId: string; VersionStages?: stri
 /** PutSecretValue's input for a pending value. Pure: the AWS and the model adapters both use it. */
 export function pendingValueInput(secretId: string, versionId: string, value: string) {
   return { SecretId: secretId, ClientRequestToken: versionId, SecretString: value, VersionStages: [AWSPENDING] };
+}
+
+/** TagResource's input for a rotation record: one call, the outcome and the marks together. Pure: both adapters use it. */
+export function recordInput(secretId: string, record: RotationRecord) {
+  return { SecretId: secretId, Tags: recordTags(record) };
 }
 
 /** GetSecretValue's input: the stage, the version, or both; never neither. Pure: both adapters use it. */
@@ -151,7 +164,10 @@ export function stageMoveInput(
   };
 }
 
-/** DescribeSecret's answer as the guard wants it: versions without labels left out (moto lists them with []). */
+/**
+ * DescribeSecret's answer as the guard wants it: versions without labels left out (moto lists them with []), and the
+ * rotation's marks from the tags.
+ */
 export function describedSecret(
   secretId: string,
   out: {
@@ -162,6 +178,7 @@ export function describedSecret(
     LastRotatedDate?: Date;
     NextRotationDate?: Date;
     RotationRules?: { AutomaticallyAfterDays?: number; ScheduleExpression?: string; Duration?: string };
+    Tags?: { Key?: string; Value?: string }[];
   },
 ): SecretDescription {
   if (!out.ARN || !out.Name)
@@ -178,7 +195,14 @@ export function describedSecret(
     ...(rules?.ScheduleExpression && { scheduleExpression: rules.ScheduleExpression }),
     ...(rules?.Duration && { window: rules.Duration }),
   };
-  return { arn: out.ARN, name: out.Name, rotationEnabled: out.RotationEnabled === true, versionStages, schedule };
+  return {
+    arn: out.ARN,
+    name: out.Name,
+    rotationEnabled: out.RotationEnabled === true,
+    versionStages,
+    schedule,
+    marks: marksFromTags(out.Tags),
+  };
 }
 
 /** GetSecretValue's answer, checked: a binary secret or an answer without a version id is an error, not a value. */

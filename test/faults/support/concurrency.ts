@@ -1,6 +1,6 @@
 /**
  * The concurrency harness: two or three actors run at once over one in-memory world (test/support/world.ts), and every
- * call any of them makes to a port (SecretStore, KeyApi, RevocationScheduler, RotationEvents, RotationOutcomes of
+ * call any of them makes to a port (SecretStore, its records included, KeyApi, RevocationScheduler, RotationEvents of
  * lambdas/core/ports.ts), and every act of Secrets Manager or EventBridge Scheduler itself (RotateSecret, a schedule
  * firing or being deleted), is a scheduling point: the call takes effect only when the interleaver releases it, so the
  * interleaver (fast-check's `fc.scheduler()`, or a ScriptedScheduler replaying a schedule) decides the order of every
@@ -8,7 +8,7 @@
  *
  * The actors (ACTORS below; one function each, so a new one is a few lines):
  * - rotation: RotateSecret, then the four steps as Secrets Manager drives them (each retried up to STEP_ATTEMPTS times
- *   when it fails), each recorded as the rotation function records it (runRecordedStep). When RotateSecret is refused
+ *   when it fails), each recording its outcome and marks as the rotation function does (runRotationStep). When RotateSecret is refused
  *   because AWSPENDING sits on another version ("A previous rotation isn't complete. That rotation will be
  *   reattempted.", what the embedded Secrets Manager model does, as AWS), Secrets Manager reattempts the rotation in
  *   progress: the actor drives that version's token instead. Two rotation actors are a second RotateSecret while one is
@@ -85,18 +85,17 @@ import { NovalaUnavailableError } from "../../../lambdas/adapters/novala/errors.
 import { OVERDUE_CHECK } from "../../../lambdas/contract/environment.js";
 import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/contract/rotation-event.js";
-import { outcomeFromTags, outcomeTags, type RotationOutcome } from "../../../lambdas/contract/rotation-outcome.js";
+import { outcomeFromTags, type RotationOutcome } from "../../../lambdas/contract/rotation-outcome.js";
 import { abortRotation, findAbortableToken } from "../../../lambdas/core/abort.js";
 import type { RotationDeps } from "../../../lambdas/core/context.js";
 import { errorMessage, PreconditionError } from "../../../lambdas/core/errors.js";
 import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
-import { runRecordedStep } from "../../../lambdas/core/outcome.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
-import type { RotationOutcomes } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyClaimOf } from "../../../lambdas/core/possession.js";
 import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
+import { runRotationStep } from "../../../lambdas/core/rotation.js";
 import { pendingRotation, type VersionFacts } from "../../../lambdas/core/verdict.js";
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { seededRandom } from "./harness.js";
@@ -223,8 +222,6 @@ export class RaceHarness {
   violation: Error | undefined;
   /** With `keepGoing`, every violation, and the run goes on (the known race's test watches it heal). */
   readonly violations: Error[] = [];
-  /** The outcome tags (one per secret, last write wins), as the rotation function records them. */
-  private outcomeTagSet: { Key: string; Value: string }[] | undefined;
   /** Step invocations still running, and which invocation minted which key (invariant 5's exemption). */
   private readonly running = new Set<number>();
   private readonly mintedBy = new Map<string, number>();
@@ -386,18 +383,9 @@ export class RaceHarness {
     };
   }
 
-  /** Where the rotation function records outcomes (tags on the secret), as a port. */
-  outcomes(actor: string, during: string): RotationOutcomes {
-    return {
-      record: (_secretId, outcome) =>
-        this.point(`${actor}: ${during} outcomes.record`, () => {
-          this.outcomeTagSet = outcomeTags(outcome);
-        }),
-    };
-  }
-
+  /** The last outcome the rotation function recorded: the secret's tags, as `status` and `abort` read them. */
   lastOutcome(): RotationOutcome | undefined {
-    return outcomeFromTags(this.outcomeTagSet);
+    return outcomeFromTags(this.world.secretsManager.describeSecret({ SecretId: this.secretArn }).Tags);
   }
 
   /** One Lambda invocation of `step`; resolves its error, if any. */
@@ -407,7 +395,7 @@ export class RaceHarness {
     this.steps.set(id, { token, started: false });
     try {
       const deps = this.ports(actor, step, { id, failFirst });
-      await runRecordedStep(deps, this.outcomes(actor, step), step, this.secretArn, token);
+      await runRotationStep(deps, step, this.secretArn, token);
       return undefined;
     } catch (error) {
       this.thrown.push(`${(error as Error).name}: ${errorMessage(error)}`);
