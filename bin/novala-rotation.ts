@@ -28,6 +28,12 @@ function addAwsOptions(command: Command): Command {
     )
     .option("--region <region>", "AWS region (default: AWS_REGION or the profile's region)")
     .option("--endpoint-url <url>", "a Secrets Manager and Scheduler endpoint instead of AWS (moto, for example)")
+    .addOption(
+      new Option(
+        "--stack <name>",
+        "the CloudFormation stack of the deployment: act only through a rotation function it deployed",
+      ).env("NOVALA_ROTATION_STACK"),
+    )
     .option("--debug", "show stack traces and the rotation core's log lines")
     .hook("preAction", async (_command, action) => {
       const { profile } = action.opts<{ profile?: string }>();
@@ -57,6 +63,14 @@ function positiveInteger(raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1) {
     throw new InvalidArgumentError(`expected a whole number of at least 1, got "${raw}"`);
+  }
+  return value;
+}
+
+function wholeNumber(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(`expected a whole number (0 or more), got "${raw}"`);
   }
   return value;
 }
@@ -179,7 +193,18 @@ export function buildProgram(): Command {
           "with a selection: skip a secret rotated successfully within this long (default: 1h; 0s: none)",
         ).argParser(durationOption(0, 365 * 86_400_000)),
       )
+      .addOption(
+        new Option(
+          "--stop-after-failures <n>",
+          "with a selection: stop starting rotations after this many failures in a row (default 3; 0: never); Novala unreachable stops at once",
+        ).argParser(wholeNumber),
+      )
+      .option("--dry-run", "with a selection: list what it would rotate, follow, skip or refuse, and why; start nothing")
       .option("--no-wait", "return once the rotation has started")
+      .option(
+        "--skip-check",
+        "start without first checking that the current key (and its manager key) works at Novala",
+      )
       .addOption(runStepsOption())
       .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
       .option(

@@ -1,4 +1,5 @@
-import { GetFunctionConfigurationCommand } from "@aws-sdk/client-lambda";
+import { paginateListStackResources } from "@aws-sdk/client-cloudformation";
+import { GetFunctionConfigurationCommand, ListTagsCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
 import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
@@ -21,6 +22,13 @@ export interface Deployment {
   eventBus?: string;
   /** The usage rule of due revocations (quiet window, hard limit, what happens at it). */
   usage?: UsageConfig;
+  /**
+   * The deployment's manager secrets (ARNs, full or partial), as its rotation function names them; undefined when it
+   * names none (an older deployment), [] when it says it has none.
+   */
+  managerSecretArns?: string[];
+  /** The CloudFormation stack the rotation function carries the mark of (verifyDeployment). */
+  stack?: string;
 }
 
 export interface LocationFlags {
@@ -30,8 +38,132 @@ export interface LocationFlags {
   lambdaArn?: string;
 }
 
-/** The rotation function's environment variables (GetFunctionConfiguration). */
+/**
+ * The tag CloudFormation puts on every resource of a stack. No one else may set a tag whose key starts with "aws:", so
+ * it proves the function is a stack's, and which.
+ */
+export const STACK_ID_TAG = "aws:cloudformation:stack-id";
+
+/** The environment variable that names the expected stack, as --stack does. */
+export const EXPECTED_STACK_VARIABLE = "NOVALA_ROTATION_STACK";
+
+/**
+ * The variable in which the deployment names its manager secret (the construct sets it on both functions; "none" when
+ * it has none). Provisional until lambdas/contract/environment.ts names it.
+ */
+export const MANAGER_SECRET_VARIABLE = "MANAGER_SECRET_ARN";
+
+/** verifyDeployment refused a rotation function: it is not (provably) the deployment's. Never swallowed. */
+export class UntrustedFunctionError extends CliError {
+  override name = "UntrustedFunctionError";
+}
+
+/** What verifyDeployment found: the stack that deployed the function. */
+export interface DeploymentMark {
+  functionArn: string;
+  /** The stack's id (from its tag) or, when only --stack proves it, the name given. */
+  stack: string;
+}
+
+const verified = new WeakMap<Aws, Map<string, Promise<DeploymentMark>>>();
+
+/**
+ * Whether the CLI may act through `functionArn`, the rotation function a secret names (RotationLambdaARN, which anyone
+ * who may call RotateSecret on the secret can change) or --lambda-arn: its environment says where revocations are
+ * scheduled, with which role, on which event bus, so a function that is not the deployment's could steer them. The
+ * function must carry the deployment's mark: the `aws:cloudformation:stack-id` tag that CloudFormation sets and no one
+ * else can (lambda:ListTags), naming the expected stack when one is given (--stack or NOVALA_ROTATION_STACK). Where the
+ * tag is missing (moto's CloudFormation sets none), the expected stack must list the function among its resources
+ * (cloudformation:ListStackResources). Anything else is refused with the reason. Checked once per function and command.
+ */
+export function verifyDeployment(aws: Aws, functionArn: string): Promise<DeploymentMark> {
+  let checked = verified.get(aws);
+  if (!checked) {
+    checked = new Map();
+    verified.set(aws, checked);
+  }
+  let mark = checked.get(functionArn);
+  if (!mark) {
+    mark = checkMark(aws, functionArn);
+    checked.set(functionArn, mark);
+  }
+  return mark;
+}
+
+async function checkMark(aws: Aws, functionArn: string): Promise<DeploymentMark> {
+  const expected = aws.expectedStack;
+  let tags: Record<string, string>;
+  try {
+    tags = (await aws.lambda.send(new ListTagsCommand({ Resource: functionArn }))).Tags ?? {};
+  } catch (error) {
+    const failure = awsServiceError("ListTags", functionArn, error);
+    if (isNotFound(failure)) throw new CliError(`rotation function ${functionArn} does not exist`);
+    throw new CliError(
+      `cannot read the tags of rotation function ${functionArn} (lambda:ListTags: ${errorMessage(error)}), so ` +
+        "whether it is the deployment's is unknown: the command line acts only through its deployment's rotation " +
+        "function. Grant lambda:ListTags on it",
+    );
+  }
+  const stackId = tags[STACK_ID_TAG];
+  if (stackId) {
+    if (expected && !stackNamed(stackId, expected)) {
+      throw new UntrustedFunctionError(
+        `refusing rotation function ${functionArn}: it belongs to stack ${stackNameOf(stackId)}, not to the expected ` +
+          `stack ${expected} (--stack or ${EXPECTED_STACK_VARIABLE}). A secret's rotation function can be changed by ` +
+          "anyone who may rotate it: check the secret's RotationLambdaARN",
+      );
+    }
+    return { functionArn, stack: stackId };
+  }
+  if (!expected) {
+    throw new UntrustedFunctionError(
+      `refusing rotation function ${functionArn}: it carries no deployment mark (no ${STACK_ID_TAG} tag: ` +
+        "CloudFormation did not deploy it), and the command line acts only through its deployment's rotation " +
+        "function, since anyone who may rotate a secret can point it at another. If it is yours (moto's " +
+        `CloudFormation tags nothing), name its stack with --stack <name> (or ${EXPECTED_STACK_VARIABLE})`,
+    );
+  }
+  if (await stackHoldsFunction(aws, expected, functionArn)) return { functionArn, stack: expected };
+  throw new UntrustedFunctionError(
+    `refusing rotation function ${functionArn}: it carries no ${STACK_ID_TAG} tag and stack ${expected} ` +
+      "(--stack) does not list it among its resources. Check the secret's RotationLambdaARN",
+  );
+}
+
+/** Whether the stack `stack` lists `functionArn` (by name or ARN) as one of its Lambda functions. */
+async function stackHoldsFunction(aws: Aws, stack: string, functionArn: string): Promise<boolean> {
+  const name = functionArn.split(":function:")[1]?.split(":")[0] ?? functionArn;
+  try {
+    for await (const page of paginateListStackResources({ client: aws.cloudformation }, { StackName: stack })) {
+      for (const resource of page.StackResourceSummaries ?? []) {
+        if (resource.ResourceType !== "AWS::Lambda::Function") continue;
+        if (resource.PhysicalResourceId === name || resource.PhysicalResourceId === functionArn) return true;
+      }
+    }
+  } catch (error) {
+    throw new CliError(
+      `cannot list the resources of stack ${stack} (cloudformation:ListStackResources: ${errorMessage(error)}), so ` +
+        `whether rotation function ${functionArn} is its own is unknown`,
+    );
+  }
+  return false;
+}
+
+/** "arn:aws:cloudformation:…:stack/<name>/<uuid>" → "<name>". */
+function stackNameOf(stackId: string): string {
+  return /:stack\/([^/]+)\//.exec(stackId)?.[1] ?? stackId;
+}
+
+function stackNamed(stackId: string, expected: string): boolean {
+  return expected === stackId || expected === stackNameOf(stackId);
+}
+
+/**
+ * The rotation function's environment variables (GetFunctionConfiguration), once verifyDeployment has found the
+ * deployment's mark on it: every read of a function's configuration goes through here.
+ */
 export async function readRotationFunctionEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
+  await verifyDeployment(aws, functionArn);
   try {
     const out = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionArn }));
     return out.Environment?.Variables ?? {};
@@ -55,9 +187,12 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
   } catch (error) {
     throw new CliError(`rotation function ${functionArn} has a configuration it rejects: ${errorMessage(error)}`);
   }
+  const managers = variables[MANAGER_SECRET_VARIABLE]?.trim();
   return {
     rotationFunctionArn: functionArn,
+    stack: (await verifyDeployment(aws, functionArn)).stack,
     graceSeconds: config.graceSeconds,
+    ...(managers && { managerSecretArns: managers === "none" ? [] : managers.split(",").map((arn) => arn.trim()) }),
     usage: config.usage,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),
     ...(config.eventBus && { eventBus: config.eventBus }),
@@ -86,6 +221,8 @@ export async function findDeployment(
     try {
       found = await readRotationFunction(aws, functionArn);
     } catch (error) {
+      // A function that is not the deployment's is refused whatever the flags: the secret names it, and may be forged.
+      if (error instanceof UntrustedFunctionError) throw error;
       if (!flags.scheduleGroup) throw new CliError(`${errorMessage(error)}; or give --schedule-group`);
     }
   }

@@ -1,6 +1,7 @@
 import type { SecretListEntry } from "@aws-sdk/client-secrets-manager";
 import { KEY_ROTATED } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import { keyMetadata } from "../lambdas/core/key-metadata.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { describeSecret, revocationSchedules } from "./aws.js";
@@ -23,7 +24,7 @@ import {
   untilAborted,
   type WorkContext,
 } from "./selection.js";
-import { keyMetadata, type Session, withSession } from "./session.js";
+import { type Session, withSession } from "./session.js";
 
 /**
  * `leak <secret-id>` or `leak --prefix | --tag | --all`: the answer to a leaked key. Each secret is rotated now (started,

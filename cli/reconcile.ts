@@ -2,6 +2,7 @@ import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { readKeySecret } from "../lambdas/core/context.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import { keyMetadata } from "../lambdas/core/key-metadata.js";
 import { carriesRotationTag } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../lambdas/core/possession.js";
@@ -19,7 +20,7 @@ import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
-import { type CommonOptions, keyMetadata, type Session, withSession } from "./session.js";
+import { type CommonOptions, type Session, withSession } from "./session.js";
 
 /**
  * `reconcile --manager-secret <id> [--revoke]`: the keys nothing else will revoke. The rule is the core's

@@ -1,28 +1,23 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DescribeSecretCommand, RotateSecretCommand, type RotationRulesType } from "@aws-sdk/client-secrets-manager";
+import type { RotationRulesType } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { readKeySecret } from "../lambdas/core/context.js";
+import { type CurrentKeyHealth, type CurrentKeyProblem, currentKeyHealth } from "../lambdas/core/current-key-health.js";
 import { errorMessage, RotationEndedError } from "../lambdas/core/errors.js";
 import { versionWithStage } from "../lambdas/core/guard.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
 import { keyClaimOf } from "../lambdas/core/possession.js";
-import {
-  type Aws,
-  describeSecret,
-  getRevocationSchedule,
-  labelledVersions,
-  scheduleTime,
-  versionValue,
-} from "./aws.js";
+import { describeSecret, getRevocationSchedule, labelledVersions, scheduleTime, versionValue } from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
 import { runStepsHere } from "./run-steps.js";
+import { startRotation } from "./secrets-manager-driver.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
 
 /**
@@ -39,12 +34,17 @@ export interface RotateOptions extends CommonOptions {
   timeout: number;
   interval: number;
   scheduleGroup?: string;
+  /** Start without checking the current key first (--skip-check). */
+  skipCheck?: boolean;
 }
+
+/** How long rotate's check of the current key may ask Novala in all before it calls Novala unreachable. */
+export const CURRENT_KEY_CHECK_MS = 10_000;
 
 /** Without a terminal, a plain "still waiting" line this often. */
 const PLAIN_PROGRESS_EVERY_MS = 30_000;
 
-type Outcome = "started" | "succeeded" | "failed" | "timed-out" | "interrupted";
+type Outcome = "started" | "succeeded" | "failed" | "refused" | "timed-out" | "interrupted";
 
 export interface RotationReport {
   secretId: string;
@@ -59,8 +59,25 @@ export interface RotationReport {
   previousKeyId?: string;
   newKeyId?: string;
   reason?: string;
+  /**
+   * Why rotate did not start (outcome "refused"): the current key's check found a problem (its kind, lambdas/core's
+   * CurrentKeyProblem) or could not ask Novala ("novala-unreachable"). Nothing was changed.
+   */
+  refusal?: CurrentKeyRefusal;
+  /** AWSCURRENT moved to the new version, whatever happened after (a finishSecret that failed after the promotion). */
+  promoted?: boolean;
+  /** The rotation failed and AWSPENDING stays on its version: Secrets Manager retries it, `abort` ends it. */
+  pendingLeft?: boolean;
   revocation?: { schedule: string; revokeAfter?: string };
+  /** What the operator still has to do, each with the command (a failure after the promotion, a key left active). */
+  leftToDo: string[];
   elapsedMs: number;
+}
+
+/** The pre-check's refusal: what is wrong, and the fix. */
+export interface CurrentKeyRefusal {
+  kind: CurrentKeyProblem | "novala-unreachable";
+  fix: string;
 }
 
 /** How rotateSecret tells its progress; `rotate` prints it, a mass rotation (cli/mass-rotate.ts) summarises it. */
@@ -87,8 +104,14 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
   const report = await rotateSecret(session, secretId, options, { say, waiting });
   out.clearLive();
   out.data(report);
+  for (const todo of report.leftToDo) out.line(`${c.yellow("left to do:")} ${todo}`);
   switch (report.outcome) {
     case "succeeded":
+      if (report.leftToDo.length > 0) {
+        throw new CliError(
+          `rotation of ${report.name} promoted key ${report.newKeyId ?? "?"}, but ${report.leftToDo.length} thing(s) are left to do (above)`,
+        );
+      }
       out.line(c.green(`Rotation succeeded in ${formatDuration(report.elapsedMs)}.`));
       return EXIT.ok;
     case "started":
@@ -96,8 +119,14 @@ async function run(session: Session, secretId: string, options: RotateOptions): 
       return EXIT.ok;
     case "timed-out":
       throw new CliError(`rotation of ${report.name} ${report.reason}`, EXIT.timedOut);
+    case "refused":
+      throw new CliError(`refusing to rotate ${report.name}: ${report.reason}. Nothing was changed`);
     default:
-      throw new CliError(`rotation of ${report.name} failed: ${report.reason}`);
+      throw new CliError(
+        report.promoted
+          ? `rotation of ${report.name} promoted key ${report.newKeyId ?? "?"}, then failed: ${report.reason}`
+          : `rotation of ${report.name} failed: ${report.reason}`,
+      );
   }
 }
 
@@ -154,8 +183,24 @@ export async function rotateSecret(
         EXIT.usage,
       );
     }
+    const rules = rotationRules(options.schedule);
+    if (!options.skipCheck) {
+      const refused = await checkCurrentKey(session, arn, name);
+      if (refused) {
+        say(`check             ${refused.reason}`);
+        return finish(
+          { secretId, arn, name, token: "", outcome: "refused", ...refused, leftToDo: [], elapsedMs: 0 },
+          started,
+        );
+      }
+      say(`check             the current key${previousKeyId ? ` ${previousKeyId}` : ""} works at Novala`);
+    }
     token = randomUUID();
-    await startRotation(session.aws, arn, token, lambdaArn, rotationRules(options.schedule));
+    try {
+      await startRotation(session.aws.secrets, arn, { token, lambdaArn, rules: rules ?? "unchanged" });
+    } catch (error) {
+      throw storeError("RotateSecret", arn, error);
+    }
     say(`RotateSecret      rotation of ${name} started: version ${token} is AWSPENDING`);
   }
   const report: RotationReport = {
@@ -166,13 +211,25 @@ export async function rotateSecret(
     outcome: "started",
     ...(followed && { followed: true }),
     ...(previousKeyId && { previousKeyId }),
+    leftToDo: [],
     elapsedMs: 0,
   };
   if (options.runSteps) {
     try {
       await runStepsHere(session, arn, token, lambdaArn, (step, note) => say(`${step.padEnd(18)}${note}`));
     } catch (error) {
-      const stillPending = (await session.aws.store.describe(arn)).versionStages[token]?.includes(AWSPENDING);
+      const stages = (await session.aws.store.describe(arn)).versionStages[token] ?? [];
+      const stillPending = stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT);
+      // finishSecret failed after the promotion: the new key is AWSCURRENT, the old key's retirement did not happen.
+      if (stages.includes(AWSCURRENT)) {
+        report.outcome = "failed";
+        report.promoted = true;
+        report.newKeyId = keyClaimOf(await versionValue(session.aws, arn, token))?.keyId;
+        report.reason = `finishSecret failed after the promotion: ${errorMessage(error)}`;
+        say(`rotation failed   ${report.reason}`);
+        await describeRetirement(session, report, before, options, say);
+        return finish(report, started);
+      }
       // A failure a retry cannot fix ended the rotation here: its own message says why and names the fix, whole.
       if (error instanceof RotationEndedError) {
         report.outcome = "failed";
@@ -183,6 +240,7 @@ export async function rotateSecret(
       // A rolled-back testSecret removed AWSPENDING: the loop below reports it as any failed rotation.
       if (stillPending) {
         report.outcome = "failed";
+        report.pendingLeft = true;
         report.reason =
           `${errorMessage(error)}. AWSPENDING stays on version ${token}: run rotate again to retry the steps, ` +
           `or end the rotation with: novala-rotation abort ${secretId}`;
@@ -213,11 +271,19 @@ export async function rotateSecret(
       }
       say("testSecret        the new key passed its health check");
       report.outcome = "succeeded";
+      report.promoted = true;
       const previousVersion = versionWithStage(description, AWSPREVIOUS);
       say(
         `finishSecret      AWSCURRENT moved to version ${token}${report.newKeyId ? ` (key ${report.newKeyId})` : ""}` +
           (previousVersion && previousKeyId ? `; ${previousKeyId} is AWSPREVIOUS` : ""),
       );
+      // The promotion is finishSecret's first act: the rest (the event, the old key's retirement) may still fail.
+      const finished = await finishSecretOutcome(session, arn, token, Math.min(deadline, Date.now() + FINISH_WAIT_MS));
+      if (finished?.kind === "failed") {
+        report.outcome = "failed";
+        report.reason = `finishSecret failed after the promotion: ${finished.reason ?? "see the rotation function's logs"}`;
+        say(`rotation failed   ${report.reason}`);
+      }
       await describeRetirement(session, report, before, options, say);
       return finish(report, started);
     }
@@ -235,6 +301,7 @@ export async function rotateSecret(
     }
     if (Date.now() >= deadline) {
       report.outcome = "timed-out";
+      report.pendingLeft = true;
       report.reason =
         `still in progress after ${formatDuration(options.timeout)}: ` +
         (report.newKeyId
@@ -257,39 +324,82 @@ export async function rotateSecret(
 }
 
 /** The version AWSPENDING marks when it is not AWSCURRENT: a rotation under way (or stuck). */
-function inProgressToken(description: SecretDescription): string | undefined {
-  const pending = versionWithStage(description, AWSPENDING);
-  return pending && pending !== versionWithStage(description, AWSCURRENT) ? pending : undefined;
+export function inProgressToken(description: Pick<SecretDescription, "versionStages">): string | undefined {
+  const stages = Object.entries(description.versionStages);
+  const pending = stages.find(([, labels]) => labels.includes(AWSPENDING))?.[0];
+  const current = stages.find(([, labels]) => labels.includes(AWSCURRENT))?.[0];
+  return pending && pending !== current ? pending : undefined;
+}
+
+/** How long rotate waits, after AWSCURRENT moved, for finishSecret to record how it ended. */
+const FINISH_WAIT_MS = 30_000;
+
+/**
+ * finishSecret's recorded outcome of rotation `token` (lambdas/core/outcome.ts: "succeeded", or "failed" with the
+ * reason), waiting until `until` for the rotation function to record it; undefined when none was recorded in time.
+ */
+async function finishSecretOutcome(
+  session: Session,
+  arn: string,
+  token: string,
+  until: number,
+): Promise<{ kind: "succeeded" | "failed"; reason?: string } | undefined> {
+  for (;;) {
+    const last = outcomeFromTags((await describeSecret(session.aws, arn)).Tags);
+    if (
+      last?.token === token &&
+      last.step === "finishSecret" &&
+      (last.kind === "succeeded" || last.kind === "failed")
+    ) {
+      return { kind: last.kind, ...(last.reason && { reason: last.reason }) };
+    }
+    if (Date.now() >= until) return undefined;
+    await sleep(Math.min(1000, Math.max(0, until - Date.now())));
+  }
 }
 
 /**
- * RotateSecret. moto cannot run a Lambda: it makes the AWSPENDING version and then answers "Resource not found for
- * ARN"; when that version is there, the rotation has started as far as Secrets Manager goes.
+ * rotate's check before RotateSecret (lambdas/core/current-key-health.ts): the current value parses and its key, or
+ * its manager, works at Novala. Undefined when a rotation can start; otherwise why not and the fix, so that rotate
+ * refuses instead of starting a rotation that can only end or get stuck. Bounded: Novala gets CURRENT_KEY_CHECK_MS in all.
  */
-async function startRotation(
-  aws: Aws,
-  secretArn: string,
-  token: string,
-  lambdaArn: string,
-  rules: RotationRulesType | undefined,
-) {
-  try {
-    await aws.secrets.send(
-      new RotateSecretCommand({
-        SecretId: secretArn,
-        ClientRequestToken: token,
-        RotateImmediately: true,
-        RotationLambdaARN: lambdaArn,
-        ...(rules && { RotationRules: rules }),
-      }),
+export async function checkCurrentKey(
+  session: Session,
+  arn: string,
+  name: string,
+): Promise<{ reason: string; refusal: CurrentKeyRefusal } | undefined> {
+  const deps = { ...session.deps, keys: session.boundedKeys(CURRENT_KEY_CHECK_MS), telemetry: checkTelemetry(session) };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<CurrentKeyHealth>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ state: "unknown", summary: `no answer within ${formatDuration(CURRENT_KEY_CHECK_MS)}` }),
+      CURRENT_KEY_CHECK_MS,
     );
-  } catch (error) {
-    if (error instanceof Error && /Resource not found for ARN/.test(error.message)) {
-      const described = await aws.secrets.send(new DescribeSecretCommand({ SecretId: secretArn }));
-      if (described.VersionIdsToStages?.[token]?.includes(AWSPENDING)) return;
-    }
-    throw storeError("RotateSecret", secretArn, error);
+  });
+  let health: CurrentKeyHealth;
+  try {
+    health = await Promise.race([currentKeyHealth(deps, arn, name), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
+  if (health.state === "healthy") return undefined;
+  if (health.state === "unknown") {
+    const fix = "rotate once Novala answers (or add --skip-check to start anyway)";
+    return {
+      reason: `Novala is unreachable (${health.summary}): a rotation started now would get stuck; ${fix}`,
+      refusal: { kind: "novala-unreachable", fix },
+    };
+  }
+  return { reason: `${health.summary}. ${health.fix}`, refusal: { kind: health.problem, fix: health.fix } };
+}
+
+/** The check's core logs: its refusal is the outcome (shown once), so only warnings show, the rest with --debug. */
+function checkTelemetry(session: Session) {
+  const base = session.deps.telemetry;
+  return {
+    ...base,
+    error: (message: string, fields?: Record<string, unknown>) => session.options.debug && base.error(message, fields),
+  };
 }
 
 /** --schedule: a rate() or cron() expression, checked as the construct checks its schedule (lambdas/contract). */
@@ -334,7 +444,11 @@ async function failureReason(session: Session, arn: string, token: string, repor
   );
 }
 
-/** After success: when the old key goes (its revocation schedule, in the group the rotation function names). */
+/**
+ * After the promotion: when the old key goes (its revocation schedule, in the group the rotation function names). A
+ * key left active with nothing to revoke it (finishSecret failed after the promotion, or its schedule is missing) is
+ * put in the report's "left to do", with the commands that finish the job.
+ */
 async function describeRetirement(
   session: Session,
   report: RotationReport,
@@ -342,37 +456,63 @@ async function describeRetirement(
   options: RotateOptions,
   say: (text: string) => void,
 ): Promise<void> {
-  if (!report.previousKeyId || report.previousKeyId === report.newKeyId) return;
-  const name = revocationScheduleName(report.arn, report.previousKeyId);
+  const old = report.previousKeyId;
+  if (!old || old === report.newKeyId) return;
+  const leftActive = (why: string) =>
+    `old key ${old} ${why}: run \`novala-rotation revoke-due ${report.secretId}\` (it revokes it when its grace ` +
+    `period is over, waiting for its consumers, or schedules that), or \`novala-rotation revoke ${report.secretId}\` ` +
+    "to revoke it now";
   let deployment: Deployment;
   try {
     deployment = await findDeployment(session.aws, secret, options);
   } catch (error) {
-    say(
-      `retire            ${report.previousKeyId}: its revocation schedule cannot be looked up: ${errorMessage(error)}`,
-    );
+    say(`retire            ${old}: its revocation schedule cannot be looked up: ${errorMessage(error)}`);
+    if (report.outcome !== "succeeded") report.leftToDo.push(leftActive("may have no revocation"));
     return;
   }
   const group = deployment.scheduleGroup;
-  if (!group || deployment.graceSeconds === 0) {
-    say(`retire            ${report.previousKeyId} is revoked by finishSecret at once (grace period 0)`);
+  const name = revocationScheduleName(report.arn, old);
+  if (group && deployment.graceSeconds !== 0) {
+    try {
+      const schedule = await getRevocationSchedule(session.aws, group, name);
+      if (schedule) {
+        const at = scheduleTime(schedule);
+        report.revocation = { schedule: name, ...(at && { revokeAfter: at }) };
+        say(`retire            ${old} will be revoked at ${formatTime(at) || "?"} (schedule ${name})`);
+        return;
+      }
+    } catch (error) {
+      if (session.options.debug) session.out.warn(`could not look up ${group}/${name}: ${errorMessage(error)}`);
+    }
+  }
+  const status = await oldKeyStatus(session, report.arn, old);
+  if (status === "revoked" || status === "unknown") {
+    say(`retire            ${old} is ${status === "revoked" ? "revoked" : "unknown"} at Novala`);
     return;
   }
+  const why =
+    status === "active"
+      ? `is still active at Novala and no revocation is scheduled for it${group ? ` in group ${group}` : ""}`
+      : `may still be active (Novala could not be asked: ${status.error}) and no revocation is scheduled for it`;
+  say(`retire            ${old} ${why}`);
+  report.leftToDo.push(leftActive(why));
+}
+
+/** Novala's status of the old key, asked with the credentials that may read it (the manager's, or the new key's). */
+async function oldKeyStatus(
+  session: Session,
+  arn: string,
+  keyId: string,
+): Promise<"active" | "revoked" | "unknown" | { error: string }> {
   try {
-    const schedule = await getRevocationSchedule(session.aws, group, name);
-    if (schedule) {
-      const at = scheduleTime(schedule);
-      report.revocation = { schedule: name, ...(at && { revokeAfter: at }) };
-      say(`retire            ${report.previousKeyId} will be revoked at ${formatTime(at) || "?"} (schedule ${name})`);
-      return;
-    }
+    const current = await readKeySecret(session.deps, arn, AWSCURRENT);
+    if (!current) return { error: "the secret has no AWSCURRENT value" };
+    const credentials = await session.managerCredentials(arn, current);
+    const key = await session.boundedKeys(CURRENT_KEY_CHECK_MS).get(credentials, keyId);
+    return key ? key.status : "unknown";
   } catch (error) {
-    if (session.options.debug) session.out.warn(`could not look up ${group}/${name}: ${errorMessage(error)}`);
+    return { error: errorMessage(error) };
   }
-  say(
-    `retire            no revocation schedule for ${report.previousKeyId} in group ${group} ` +
-      "(not made yet, or no grace period: the rotation function revokes it at once)",
-  );
 }
 
 function finish(report: RotationReport, started: number): RotationReport {

@@ -1,6 +1,7 @@
 /** Proof of possession: which key a secret's value or an event may act on. */
 import type { RotationDeps } from "./context.js";
 import { KeyUnauthorizedError } from "./errors.js";
+import { lenientRecord, textField } from "./key-metadata.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
@@ -142,15 +143,9 @@ export function reportRefusedClaim(
  * retired); undefined when it names no key id. The one reader of a claim: `keyClaimOf(value)?.keyId` is a value's key id.
  */
 export function keyClaimOf(value: string | undefined, where = ""): KeyClaim | undefined {
-  if (value === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(value) as { keyId?: unknown; secretKey?: unknown } | null;
-    const keyId = parsed?.keyId;
-    if (typeof keyId !== "string" || keyId.length === 0) return undefined;
-    const secretKey =
-      typeof parsed?.secretKey === "string" && parsed.secretKey.length > 0 ? parsed.secretKey : undefined;
-    return { keyId, ...(secretKey && { secretKey }), where };
-  } catch {
-    return undefined;
-  }
+  const record = lenientRecord(value);
+  const keyId = textField(record, "keyId");
+  if (keyId === undefined) return undefined;
+  const secretKey = textField(record, "secretKey");
+  return { keyId, ...(secretKey && { secretKey }), where };
 }

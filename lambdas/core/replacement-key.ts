@@ -13,7 +13,7 @@ import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./posse
 import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
 
 /** The scope that mints and revokes keys: held by the manager (or a self-managed secret), never by a consumer. */
-const MANAGE_SCOPE = "api_keys.manage";
+export const MANAGE_SCOPE = "api_keys.manage";
 
 /**
  * The current key's scopes, from Novala, once the current version proves it holds the key it names: its secret key
@@ -23,7 +23,7 @@ const MANAGE_SCOPE = "api_keys.manage";
  * neither can a retry fix.
  */
 export async function provenScopes(
-  deps: RotationDeps,
+  deps: Pick<RotationDeps, "keys" | "telemetry">,
   secretArn: string,
   current: ParsedKeySecret,
   manager: ManagerCredentials,
@@ -77,7 +77,7 @@ export async function provenScopes(
 
 /** Logs and counts a refused claim, and returns the error that fails the step. */
 function refuse(
-  deps: RotationDeps,
+  deps: Pick<RotationDeps, "telemetry">,
   message: string,
   fields: Record<string, unknown>,
   Refusal: typeof KeyClaimRefusedError = KeyClaimRefusedError,
