@@ -2,6 +2,7 @@ import { paginateListStackResources } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, ListTagsCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
+import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
 import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
@@ -29,6 +30,8 @@ export interface Deployment {
   managerSecretArns?: string[];
   /** The CloudFormation stack the rotation function carries the mark of (verifyDeployment). */
   stack?: string;
+  /** Where the rotation function may send keys (its NOVALA_ALLOWED_HOSTS). */
+  allowedHosts?: AllowedHosts;
 }
 
 export interface LocationFlags {
@@ -162,7 +165,26 @@ function stackNamed(stackId: string, expected: string): boolean {
  * The rotation function's environment variables (GetFunctionConfiguration), once verifyDeployment has found the
  * deployment's mark on it: every read of a function's configuration goes through here.
  */
-export async function readRotationFunctionEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
+export function readRotationFunctionEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
+  let read = environments.get(aws);
+  if (!read) {
+    read = new Map();
+    environments.set(aws, read);
+  }
+  let variables = read.get(functionArn);
+  if (!variables) {
+    variables = readEnvironment(aws, functionArn);
+    // A failure is not kept: the next secret of a mass command asks again (and says why again).
+    variables.catch(() => read?.delete(functionArn));
+    read.set(functionArn, variables);
+  }
+  return variables;
+}
+
+/** Each rotation function's environment, read once per command (a mass command reads one function per secret). */
+const environments = new WeakMap<Aws, Map<string, Promise<Record<string, string>>>>();
+
+async function readEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
   await verifyDeployment(aws, functionArn);
   try {
     const out = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionArn }));
@@ -192,6 +214,7 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
     rotationFunctionArn: functionArn,
     stack: (await verifyDeployment(aws, functionArn)).stack,
     graceSeconds: config.graceSeconds,
+    allowedHosts: config.allowedHosts,
     ...(managers && { managerSecretArns: managers === "none" ? [] : managers.split(",").map((arn) => arn.trim()) }),
     usage: config.usage,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),
@@ -228,4 +251,22 @@ export async function findDeployment(
   }
   const scheduleGroup = flags.scheduleGroup ?? found.scheduleGroup;
   return { ...found, ...(scheduleGroup && { scheduleGroup }) };
+}
+
+/**
+ * The deployment of a secret about to rotate, when it can be found: its rotation function's configuration (so that a
+ * check sends keys only where that function would). Undefined when no function is readable (moto without one, a function
+ * named by --lambda-arn that does not exist); a function that is not the deployment's is refused (verifyDeployment).
+ */
+export async function deploymentIfAny(
+  aws: Aws,
+  secret: { Name?: string; RotationLambdaARN?: string },
+  flags: LocationFlags,
+): Promise<Deployment | undefined> {
+  try {
+    return await findDeployment(aws, secret, flags);
+  } catch (error) {
+    if (error instanceof UntrustedFunctionError) throw error;
+    return undefined;
+  }
 }

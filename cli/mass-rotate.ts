@@ -6,6 +6,7 @@ import {
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { AWSCURRENT, AWSPENDING } from "../lambdas/core/ports.js";
+import { deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
@@ -231,7 +232,8 @@ async function dryRun(
         return { secret, outcome: "would refuse", reason: "no rotation function configured: add --lambda-arn" };
       }
       if (!options.skipCheck) {
-        const refused = await checkCurrentKey(session, arn, secret);
+        const deployment = await deploymentIfAny(session.aws, entry, options);
+        const refused = await checkCurrentKey(session, arn, secret, deployment);
         if (refused) return { secret, outcome: "would refuse", reason: refused.reason, refusal: refused.refusal.kind };
       }
       return { secret, outcome: "would rotate" };

@@ -12,11 +12,11 @@ import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
 import { keyClaimOf } from "../lambdas/core/possession.js";
 import { describeSecret, getRevocationSchedule, labelledVersions, scheduleTime, versionValue } from "./aws.js";
-import { type Deployment, findDeployment } from "./deployment.js";
+import { type Deployment, deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
-import { runStepsHere } from "./run-steps.js";
+import { BothAllowedHosts, runStepsHere } from "./run-steps.js";
 import { startRotation } from "./secrets-manager-driver.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
 
@@ -149,6 +149,8 @@ export async function rotateSecret(
   const name = before.Name as string;
   // The configured function is named again explicitly: moto treats a RotateSecret without one as "no function".
   const lambdaArn = options.lambdaArn ?? before.RotationLambdaARN;
+  // The deployment this rotation goes through; a rotation function that is not the deployment's is refused here.
+  const deployment = await deploymentIfAny(session.aws, { Name: name, RotationLambdaARN: lambdaArn }, options);
   const previousKeyId = keyClaimOf((await session.aws.store.getValue(arn, { stage: AWSCURRENT }))?.value)?.keyId;
   // A rotation already under way (AWSPENDING on another version than AWSCURRENT) is followed, not fought: Secrets
   // Manager refuses a new one until it ends, and it may yet finish on its own.
@@ -185,7 +187,7 @@ export async function rotateSecret(
     }
     const rules = rotationRules(options.schedule);
     if (!options.skipCheck) {
-      const refused = await checkCurrentKey(session, arn, name);
+      const refused = await checkCurrentKey(session, arn, name, deployment);
       if (refused) {
         say(`check             ${refused.reason}`);
         return finish(
@@ -227,7 +229,7 @@ export async function rotateSecret(
         report.newKeyId = keyClaimOf(await versionValue(session.aws, arn, token))?.keyId;
         report.reason = `finishSecret failed after the promotion: ${errorMessage(error)}`;
         say(`rotation failed   ${report.reason}`);
-        await describeRetirement(session, report, before, options, say);
+        await describeRetirement(session, report, deployment, say);
         return finish(report, started);
       }
       // A failure a retry cannot fix ended the rotation here: its own message says why and names the fix, whole.
@@ -243,7 +245,7 @@ export async function rotateSecret(
         report.pendingLeft = true;
         report.reason =
           `${errorMessage(error)}. AWSPENDING stays on version ${token}: run rotate again to retry the steps, ` +
-          `or end the rotation with: novala-rotation abort ${secretId}`;
+          `or end the rotation with: novala-rotation abort ${name}`;
         say(`rotation failed   ${report.reason}`);
         return finish(report, started);
       }
@@ -284,7 +286,7 @@ export async function rotateSecret(
         report.reason = `finishSecret failed after the promotion: ${finished.reason ?? "see the rotation function's logs"}`;
         say(`rotation failed   ${report.reason}`);
       }
-      await describeRetirement(session, report, before, options, say);
+      await describeRetirement(session, report, deployment, say);
       return finish(report, started);
     }
     if (!stages.includes(AWSPENDING)) {
@@ -367,8 +369,17 @@ export async function checkCurrentKey(
   session: Session,
   arn: string,
   name: string,
+  deployment: Deployment | undefined,
 ): Promise<{ reason: string; refusal: CurrentKeyRefusal } | undefined> {
-  const deps = { ...session.deps, keys: session.boundedKeys(CURRENT_KEY_CHECK_MS), telemetry: checkTelemetry(session) };
+  const local = session.config.allowedHosts;
+  // Keys go only where both this machine and the deployment's rotation function send them, as with --run-steps.
+  const allowedHosts = deployment?.allowedHosts ? new BothAllowedHosts(deployment.allowedHosts, local) : local;
+  const deps = {
+    ...session.deps,
+    keys: session.boundedKeys(CURRENT_KEY_CHECK_MS),
+    telemetry: checkTelemetry(session),
+    config: { allowedHosts },
+  };
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<CurrentKeyHealth>((resolve) => {
     timer = setTimeout(
@@ -452,21 +463,19 @@ async function failureReason(session: Session, arn: string, token: string, repor
 async function describeRetirement(
   session: Session,
   report: RotationReport,
-  secret: { Name?: string; RotationLambdaARN?: string },
-  options: RotateOptions,
+  deployment: Deployment | undefined,
   say: (text: string) => void,
 ): Promise<void> {
   const old = report.previousKeyId;
   if (!old || old === report.newKeyId) return;
   const leftActive = (why: string) =>
-    `old key ${old} ${why}: run \`novala-rotation revoke-due ${report.secretId}\` (it revokes it when its grace ` +
-    `period is over, waiting for its consumers, or schedules that), or \`novala-rotation revoke ${report.secretId}\` ` +
+    `old key ${old} ${why}: run \`novala-rotation revoke-due ${report.name}\` (it revokes it when its grace ` +
+    `period is over, waiting for its consumers, or schedules that), or \`novala-rotation revoke ${report.name}\` ` +
     "to revoke it now";
-  let deployment: Deployment;
-  try {
-    deployment = await findDeployment(session.aws, secret, options);
-  } catch (error) {
-    say(`retire            ${old}: its revocation schedule cannot be looked up: ${errorMessage(error)}`);
+  if (!deployment) {
+    say(
+      `retire            ${old}: its revocation schedule cannot be looked up (the rotation function is not readable)`,
+    );
     if (report.outcome !== "succeeded") report.leftToDo.push(leftActive("may have no revocation"));
     return;
   }

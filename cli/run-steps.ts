@@ -68,7 +68,7 @@ async function stepEnvironment(
 }
 
 /** A host is allowed only when both lists allow it: the deployed function's and this machine's. */
-class BothAllowedHosts extends AllowedHosts {
+export class BothAllowedHosts extends AllowedHosts {
   constructor(
     deployed: AllowedHosts,
     private readonly local: AllowedHosts,

@@ -103,7 +103,11 @@ export async function currentKeyHealth(
       state: "unhealthy",
       problem: problemKind(error, current),
       ...(current && { keyId: current.secret.keyId }),
-      summary: error instanceof CurrentKeyUnusableError ? error.problem : errorMessage(error),
+      // The secret's own ARN by its name, as an ended rotation's reason says it.
+      summary: (error instanceof CurrentKeyUnusableError ? error.problem : errorMessage(error)).replaceAll(
+        secretArn,
+        secretName,
+      ),
       fix: fix.replaceAll(secretArn, secretName),
     };
   }

@@ -117,10 +117,28 @@ export function onboardingDecision(
 }
 
 /**
- * Whether the secret `secret` (its ARN and name) is the one `id` names: its ARN, its name, or its ARN without the six
- * characters Secrets Manager appends (a partial ARN).
+ * Whether `id` (a secret's name, partial or full ARN) names the secret `deploymentArn` (a deployment's manager: a full
+ * ARN, or a partial one when the construct knows it by name only): the names are equal, an ARN's prefix (partition,
+ * region, account) is the deployment's, and two full ARNs have the same suffix. No AWS call.
  */
-export function namesSecret(id: string, secret: { arn: string; name: string }): boolean {
-  if (id === secret.arn || id === secret.name) return true;
-  return /^arn:/.test(id) && secret.arn.startsWith(`${id}-`) && secret.arn.length === id.length + 7;
+export function namesSecret(id: string, deploymentArn: string): boolean {
+  const claimed = secretReference(id);
+  const deployment = secretReference(deploymentArn);
+  return (
+    claimed.name === deployment.name &&
+    (claimed.prefix === undefined || deployment.prefix === undefined || claimed.prefix === deployment.prefix) &&
+    (claimed.suffix === undefined || deployment.suffix === undefined || claimed.suffix === deployment.suffix)
+  );
+}
+
+const SECRET_ARN = /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)(.+)$/;
+const FULL_ARN_SUFFIX = /^(.+)-([A-Za-z0-9]{6})$/;
+
+/** A bare name, a partial ARN (prefix and name) or a full one (and the 6 characters Secrets Manager adds). */
+function secretReference(id: string): { prefix?: string; name: string; suffix?: string } {
+  const arn = SECRET_ARN.exec(id);
+  if (!arn) return { name: id };
+  const [, prefix = "", rest = ""] = arn;
+  const full = FULL_ARN_SUFFIX.exec(rest);
+  return full ? { prefix, name: full[1] as string, suffix: full[2] as string } : { prefix, name: rest };
 }
