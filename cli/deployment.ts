@@ -2,8 +2,12 @@ import { paginateListStackResources } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, ListTagsCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { ENV } from "../lambdas/contract/environment.js";
-import type { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
-import { type RevocationTarget, readRotationConfig, type UsageConfig } from "../lambdas/core/config.js";
+import {
+  type NovalaClientConfig,
+  type RevocationTarget,
+  readRotationConfig,
+  type UsageConfig,
+} from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
@@ -30,8 +34,8 @@ export interface Deployment {
   managerSecretArns?: string[];
   /** The CloudFormation stack the rotation function carries the mark of (verifyDeployment). */
   stack?: string;
-  /** Where the rotation function may send keys (its NOVALA_ALLOWED_HOSTS). */
-  allowedHosts?: AllowedHosts;
+  /** The rotation function's Novala client settings: where it may send keys, its timeouts and retry budget. */
+  novala?: NovalaClientConfig;
 }
 
 export interface LocationFlags {
@@ -214,7 +218,12 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
     rotationFunctionArn: functionArn,
     stack: (await verifyDeployment(aws, functionArn)).stack,
     graceSeconds: config.graceSeconds,
-    allowedHosts: config.allowedHosts,
+    novala: {
+      allowedHosts: config.allowedHosts,
+      connectTimeoutMs: config.connectTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      retryBudgetMs: config.retryBudgetMs,
+    },
     ...(managers && { managerSecretArns: managers === "none" ? [] : managers.split(",").map((arn) => arn.trim()) }),
     usage: config.usage,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),

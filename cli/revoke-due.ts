@@ -2,6 +2,7 @@ import { GetSecretValueCommand, type SecretListEntry } from "@aws-sdk/client-sec
 import { rotationEventsOn } from "../lambdas/adapters/aws/deps-from-environment.js";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
 import type { RevocationRequest } from "../lambdas/contract/revocation-request.js";
 import {
   type DueStep,
@@ -31,6 +32,7 @@ import { type Deployment, findDeployment } from "./deployment.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime, isoTime } from "./output.js";
 import { revokeRetiredKeyNow } from "./retired-key.js";
+import { BothAllowedHosts } from "./run-steps.js";
 import {
   chooseConcurrency,
   countOutcomes,
@@ -117,7 +119,7 @@ async function run(session: Session, secretId: string | undefined, options: Revo
     (entry): RevokeDueSecret => ({ secret: entry.Name as string, outcome: "not started", due: [] }),
     async (entry, { started }) => {
       started();
-      return dueOfSecret(session, entry, options);
+      return dueOfSecret(session, entry, options, !mass);
     },
     { noun: "revocation" },
   );
@@ -129,10 +131,15 @@ async function dueOfSecret(
   session: Session,
   entry: SecretListEntry,
   options: RevokeDueOptions,
+  explicit: boolean,
 ): Promise<RevokeDueSecret> {
   const name = entry.Name as string;
   const arn = entry.ARN as string;
   const row: RevokeDueSecret = { secret: name, secretArn: arn, outcome: "failed", due: [] };
+  // In a selection, a secret nothing rotates has nothing due (a manager secret under the prefix, say).
+  if (!explicit && !(options.lambdaArn ?? entry.RotationLambdaARN) && !options.scheduleGroup) {
+    return { ...row, outcome: "not rotated" };
+  }
   let deployment: Deployment;
   try {
     deployment = await findDeployment(session.aws, entry, options);
@@ -167,8 +174,12 @@ async function dueOfSecret(
   } catch (error) {
     return { ...row, reason: errorMessage(error) };
   }
-  const deps = dueDeps(session, deployment);
-  for (const step of steps) row.due.push(await runStep(session, deps, arn, group, step));
+  const { deps, close } = dueDeps(session, deployment);
+  try {
+    for (const step of steps) row.due.push(await runStep(session, deps, arn, group, step));
+  } finally {
+    await close();
+  }
   row.outcome = row.due.length === 0 ? "nothing due" : countOutcomes(row.due.map((due) => ({ secret: name, ...due })));
   return row;
 }
@@ -213,8 +224,11 @@ async function previousKey(
   return held.includes(keyId) ? {} : { previous: { keyId, versionId: previousVersion } };
 }
 
-/** The revocation function's ports, here: the deployment's schedule target, event bus and usage rule. */
-function dueDeps(session: Session, deployment: Deployment): DueRevocationDeps {
+/**
+ * The revocation function's ports, here: the deployment's schedule target, event bus, usage rule and Novala client
+ * settings (timeouts, retry budget), with keys sent only to hosts both the deployment and this machine allow.
+ */
+function dueDeps(session: Session, deployment: Deployment): { deps: DueRevocationDeps; close(): Promise<void> } {
   const aws: Aws = session.aws;
   const scheduler: RevocationScheduler = deployment.revocation
     ? new AwsRevocationScheduler(aws.scheduler, deployment.revocation)
@@ -224,9 +238,13 @@ function dueDeps(session: Session, deployment: Deployment): DueRevocationDeps {
         isScheduled: async () => false,
       };
   const base = session.deps;
-  return {
+  const local = session.config.allowedHosts;
+  const novala = deployment.novala ?? session.config;
+  const allowedHosts = deployment.novala ? new BothAllowedHosts(deployment.novala.allowedHosts, local) : local;
+  const keys = createNovalaKeyApi({ ...novala, allowedHosts });
+  const deps: DueRevocationDeps = {
     store: base.store,
-    keys: base.keys,
+    keys,
     scheduler,
     events: rotationEventsOn(aws.events, deployment.eventBus),
     // Its refusals and hard-limit errors are this command's outcomes, shown once: only warnings show, all with --debug.
@@ -237,8 +255,9 @@ function dueDeps(session: Session, deployment: Deployment): DueRevocationDeps {
       },
     },
     clock: systemClock,
-    config: { allowedHosts: base.config.allowedHosts, usage: deployment.usage as NonNullable<Deployment["usage"]> },
+    config: { allowedHosts, usage: deployment.usage as NonNullable<Deployment["usage"]> },
   };
+  return { deps, close: () => keys.close() };
 }
 
 async function runStep(
@@ -416,6 +435,16 @@ function render(session: Session, report: RevokeDueReport): number {
       lines.push([secret.secret, "-", "-", c.red(secret.outcome), secret.reason]);
       continue;
     }
+    if (secret.outcome === "not rotated") {
+      lines.push([
+        secret.secret,
+        "-",
+        "-",
+        c.dim(secret.outcome),
+        "it has no rotation function: nothing revokes its keys",
+      ]);
+      continue;
+    }
     if (secret.due.length === 0) {
       lines.push([secret.secret, "-", "-", c.dim("nothing due"), "no revocation schedule has come due, none was lost"]);
       continue;
@@ -437,8 +466,8 @@ function render(session: Session, report: RevokeDueReport): number {
   }
   out.table(["secret", "key", "schedule", "outcome", "detail"], lines);
   const all = report.results.flatMap((secret) =>
-    secret.reason
-      ? [{ secret: secret.secret, outcome: "failed" }]
+    secret.reason || secret.due.length === 0
+      ? [{ secret: secret.secret, outcome: secret.reason ? "failed" : secret.outcome }]
       : secret.due.map((due) => ({ secret: secret.secret, outcome: due.outcome })),
   );
   out.line(all.length > 0 ? countOutcomes(all) : "Nothing was due.");

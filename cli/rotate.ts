@@ -373,7 +373,7 @@ export async function checkCurrentKey(
 ): Promise<{ reason: string; refusal: CurrentKeyRefusal } | undefined> {
   const local = session.config.allowedHosts;
   // Keys go only where both this machine and the deployment's rotation function send them, as with --run-steps.
-  const allowedHosts = deployment?.allowedHosts ? new BothAllowedHosts(deployment.allowedHosts, local) : local;
+  const allowedHosts = deployment?.novala ? new BothAllowedHosts(deployment.novala.allowedHosts, local) : local;
   const deps = {
     ...session.deps,
     keys: session.boundedKeys(CURRENT_KEY_CHECK_MS),
