@@ -105,7 +105,7 @@ async function checkMark(aws: Aws, functionArn: string): Promise<DeploymentMark>
   } catch (error) {
     const failure = awsServiceError("ListTags", functionArn, error);
     if (isNotFound(failure)) throw new CliError(`rotation function ${functionArn} does not exist`);
-    throw new CliError(
+    throw new UntrustedFunctionError(
       `cannot read the tags of rotation function ${functionArn} (lambda:ListTags: ${errorMessage(error)}), so ` +
         "whether it is the deployment's is unknown: the command line acts only through its deployment's rotation " +
         "function. Grant lambda:ListTags on it",
@@ -148,7 +148,7 @@ async function stackHoldsFunction(aws: Aws, stack: string, functionArn: string):
       }
     }
   } catch (error) {
-    throw new CliError(
+    throw new UntrustedFunctionError(
       `cannot list the resources of stack ${stack} (cloudformation:ListStackResources: ${errorMessage(error)}), so ` +
         `whether rotation function ${functionArn} is its own is unknown`,
     );
