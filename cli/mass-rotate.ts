@@ -5,7 +5,6 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { AWSCURRENT, AWSPENDING } from "../lambdas/core/ports.js";
 import { deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
