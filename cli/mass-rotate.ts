@@ -148,7 +148,7 @@ async function run(session: Session, options: MassRotateOptions): Promise<number
       if (skip) return { ...row, outcome: "skipped", reason: skip };
       started();
       const report = await untilAborted(
-        rotateSecret(session, entry.ARN as string, options, { say: () => {}, signal }),
+        rotateSecret(session, entry.ARN as string, options, { say: () => {}, signal, quiet: true }),
         signal,
       );
       return { ...row, ...fromReport(report) };

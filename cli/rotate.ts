@@ -88,6 +88,11 @@ export interface RotationHooks {
   waiting?(text: string): void;
   /** Stop following (not the rotation): the report's outcome is then "interrupted". */
   signal?: AbortSignal;
+  /**
+   * The steps' own log lines (--run-steps) only with --debug: a mass rotation reports each rotation in its table, and
+   * a warning per secret would bury the progress.
+   */
+  quiet?: boolean;
 }
 
 export function rotate(secretId: string, options: RotateOptions): Promise<number> {
@@ -218,7 +223,14 @@ export async function rotateSecret(
   };
   if (options.runSteps) {
     try {
-      await runStepsHere(session, arn, token, lambdaArn, (step, note) => say(`${step.padEnd(18)}${note}`));
+      await runStepsHere(
+        session,
+        arn,
+        token,
+        lambdaArn,
+        (step, note) => say(`${step.padEnd(18)}${note}`),
+        hooks.quiet ? session.debugTelemetry : session.deps.telemetry,
+      );
     } catch (error) {
       const stages = (await session.aws.store.describe(arn)).versionStages[token] ?? [];
       const stillPending = stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT);

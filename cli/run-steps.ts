@@ -5,6 +5,7 @@ import { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { runRecordedStep } from "../lambdas/core/outcome.js";
+import type { Telemetry } from "../lambdas/core/ports.js";
 import type { RotationStep } from "../lambdas/core/rotation.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
 import { CliError } from "./errors.js";
@@ -24,6 +25,7 @@ export async function runStepsHere(
   token: string,
   functionArn: string | undefined,
   onStep: (step: RotationStep, note: string) => void,
+  telemetry: Telemetry = session.deps.telemetry,
 ): Promise<void> {
   const { variables, source } = await stepEnvironment(session, functionArn);
   let config: RotationConfig;
@@ -35,7 +37,7 @@ export async function runStepsHere(
   config.allowedHosts = new BothAllowedHosts(config.allowedHosts, session.config.allowedHosts);
   const keys = createNovalaKeyApi(config);
   const { secrets, scheduler, events } = session.aws;
-  const deps = rotationDepsWith(config, session.deps.telemetry, { secrets, scheduler, events }, keys);
+  const deps = rotationDepsWith(config, telemetry, { secrets, scheduler, events }, keys);
   const outcomes = new SecretTagRotationOutcomes(secrets);
   try {
     await driveSteps(

@@ -81,6 +81,17 @@ export class Session {
     return keys;
   }
 
+  /** A Telemetry that shows the core's log lines only with --debug (a command that reports the outcome itself). */
+  get debugTelemetry(): Telemetry {
+    const shown = quietTelemetry(this);
+    const debug = this.options.debug === true;
+    return {
+      ...shown,
+      warn: (message, fields) => debug && shown.warn(message, fields),
+      error: (message, fields) => debug && shown.error(message, fields),
+    };
+  }
+
   /** What lambdas/core's readKeySecret, managerCredentials and revokeRetiredKey need. */
   get deps() {
     return { store: this.aws.store, keys: this.keys, config: this.config, telemetry: quietTelemetry(this) };
@@ -112,7 +123,8 @@ export async function withSession(options: CommonOptions, body: (session: Sessio
 function quietTelemetry(session: Session): Telemetry {
   const show = (level: string, message: string, fields?: Record<string, unknown>) => {
     const detail = fields ? ` ${JSON.stringify(fields)}` : "";
-    session.out.warn(`${level}: ${message}${detail}`);
+    // Output.warn already says "warning:"; other levels say theirs.
+    session.out.warn(`${level === "warn" ? "" : `${level}: `}${message}${detail}`);
   };
   return {
     debug: (message, fields) => session.options.debug && show("debug", message, fields),
