@@ -265,8 +265,11 @@ export function buildProgram(): Command {
       )
       .action(
         action(async (secretId: string | undefined, options: import("../cli/leak.js").LeakOptions) => {
-          const { leak, leakUsageProblem } = await import("../cli/leak.js");
-          const problem = leakUsageProblem(secretId, options);
+          const [{ leak }, { selectionUsageProblem }] = await Promise.all([
+            import("../cli/leak.js"),
+            import("../cli/selection.js"),
+          ]);
+          const problem = selectionUsageProblem(secretId, options);
           if (problem) throw new CliError(problem, EXIT.usage);
           return leak(secretId, options);
         }),
@@ -317,8 +320,11 @@ export function buildProgram(): Command {
       )
       .action(
         action(async (secretId: string | undefined, options: import("../cli/revoke-due.js").RevokeDueOptions) => {
-          const { revokeDue, revokeDueUsageProblem } = await import("../cli/revoke-due.js");
-          const problem = revokeDueUsageProblem(secretId, options);
+          const [{ revokeDue }, { selectionUsageProblem }] = await Promise.all([
+            import("../cli/revoke-due.js"),
+            import("../cli/selection.js"),
+          ]);
+          const problem = selectionUsageProblem(secretId, options);
           if (problem) throw new CliError(problem, EXIT.usage);
           return revokeDue(secretId, options);
         }),

@@ -62,9 +62,6 @@ export function abortUsageProblem(secretId: string | undefined, options: AbortOp
   if (isMassSelection(options) && options.token !== undefined) {
     return "--token names one rotation of one secret: leave it out with --prefix, --tag or --all";
   }
-  if (!isMassSelection(options) && options.concurrency !== undefined) {
-    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
-  }
   return undefined;
 }
 

@@ -84,17 +84,31 @@ const verified = new WeakMap<Aws, Map<string, Promise<DeploymentMark>>>();
  * (cloudformation:ListStackResources). Anything else is refused with the reason. Checked once per function and command.
  */
 export function verifyDeployment(aws: Aws, functionArn: string): Promise<DeploymentMark> {
-  let checked = verified.get(aws);
-  if (!checked) {
-    checked = new Map();
-    verified.set(aws, checked);
+  return oncePerCommand(verified, aws, functionArn, () => checkMark(aws, functionArn));
+}
+
+/**
+ * `make()` once per command (its Aws) and key, shared by every secret of a mass command; a failure is not kept, so the
+ * next secret asks again (and says why again).
+ */
+function oncePerCommand<T>(
+  cache: WeakMap<Aws, Map<string, Promise<T>>>,
+  aws: Aws,
+  key: string,
+  make: () => Promise<T>,
+): Promise<T> {
+  let made = cache.get(aws);
+  if (!made) {
+    made = new Map();
+    cache.set(aws, made);
   }
-  let mark = checked.get(functionArn);
-  if (!mark) {
-    mark = checkMark(aws, functionArn);
-    checked.set(functionArn, mark);
+  let value = made.get(key);
+  if (!value) {
+    value = make();
+    value.catch(() => made?.delete(key));
+    made.set(key, value);
   }
-  return mark;
+  return value;
 }
 
 async function checkMark(aws: Aws, functionArn: string): Promise<DeploymentMark> {
@@ -170,19 +184,7 @@ function stackNamed(stackId: string, expected: string): boolean {
  * deployment's mark on it: every read of a function's configuration goes through here.
  */
 export function readRotationFunctionEnvironment(aws: Aws, functionArn: string): Promise<Record<string, string>> {
-  let read = environments.get(aws);
-  if (!read) {
-    read = new Map();
-    environments.set(aws, read);
-  }
-  let variables = read.get(functionArn);
-  if (!variables) {
-    variables = readEnvironment(aws, functionArn);
-    // A failure is not kept: the next secret of a mass command asks again (and says why again).
-    variables.catch(() => read?.delete(functionArn));
-    read.set(functionArn, variables);
-  }
-  return variables;
+  return oncePerCommand(environments, aws, functionArn, () => readEnvironment(aws, functionArn));
 }
 
 /** Each rotation function's environment, read once per command (a mass command reads one function per secret). */

@@ -19,7 +19,6 @@ import {
   Progress,
   type SelectedRow,
   type SelectionOptions,
-  selectionUsageProblem,
   selectSecrets,
   untilAborted,
   type WorkContext,
@@ -73,14 +72,6 @@ export interface LeakReport {
 }
 
 /** The checks that need both the argument and the options (commander checks each alone). */
-export function leakUsageProblem(secretId: string | undefined, options: LeakOptions): string | undefined {
-  const problem = selectionUsageProblem(secretId, options);
-  if (problem) return problem;
-  if (!isMassSelection(options) && options.concurrency !== undefined) {
-    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
-  }
-  return undefined;
-}
 
 export function leak(secretId: string | undefined, options: LeakOptions): Promise<number> {
   return withSession(options, (session) => run(session, secretId, options));

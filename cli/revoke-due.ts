@@ -42,7 +42,6 @@ import {
   Progress,
   type SelectedRow,
   type SelectionOptions,
-  selectionUsageProblem,
   selectSecrets,
 } from "./selection.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
@@ -91,15 +90,6 @@ export interface RevokeDueReport {
 }
 
 const BAD_OUTCOMES = new Set(["refused", "failed"]);
-
-export function revokeDueUsageProblem(secretId: string | undefined, options: RevokeDueOptions): string | undefined {
-  const problem = selectionUsageProblem(secretId, options);
-  if (problem) return problem;
-  if (!isMassSelection(options) && options.concurrency !== undefined) {
-    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
-  }
-  return undefined;
-}
 
 export function revokeDue(secretId: string | undefined, options: RevokeDueOptions): Promise<number> {
   return withSession(options, (session) => run(session, secretId, options));

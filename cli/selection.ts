@@ -41,6 +41,9 @@ export function selectionUsageProblem(secretId: string | undefined, options: Sel
   if (options.all && (options.prefix !== undefined || options.tag?.length)) {
     return "--all selects every secret the rotation function rotates: leave out --prefix and --tag";
   }
+  if (!mass && options.concurrency !== undefined) {
+    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
+  }
   return undefined;
 }
 

@@ -12,8 +12,8 @@ import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { recordChildOutput } from "../support/child-output.js";
 import { useMotoAndSimulator } from "../support/integration.js";
-import { motoSuiteTitle, skipMoto, TEST_REGION, TEST_SCHEDULE_GROUP } from "../support/moto.js";
-import { type CliRun, expectNoKeyMaterial, runCli } from "../support/run-cli.js";
+import { motoSuiteTitle, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
+import { type CliRun, cliEnvironment, expectNoKeyMaterial, runCli } from "../support/run-cli.js";
 
 const HERE = ["--run-steps", "--lambda-arn", LOCAL_ROTATION_LAMBDA_ARN];
 const FIRST = [...HERE, "--schedule", "rate(30 days)"];
@@ -244,18 +244,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
         "--endpoint-url",
         world.moto.endpoint,
       ],
-      {
-        env: {
-          PATH: process.env.PATH as string,
-          HOME: process.env.HOME as string,
-          AWS_ACCESS_KEY_ID: "test",
-          AWS_SECRET_ACCESS_KEY: "test",
-          AWS_REGION: TEST_REGION,
-          AWS_CONFIG_FILE: "/dev/null",
-          AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-          NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-        },
-      },
+      { env: cliEnvironment() },
     );
     let stdout = "";
     let stderr = "";
