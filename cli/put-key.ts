@@ -17,7 +17,7 @@ import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { MANAGE_SCOPE } from "../lambdas/core/replacement-key.js";
 import { PUBLISHABLE, parseKeySecret, SECRET, secretValueFor } from "../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
-import { type Deployment, findDeployment } from "./deployment.js";
+import { type Deployment, deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { type CommonOptions, maskedKey, type Session, withSession } from "./session.js";
@@ -218,8 +218,8 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
 
 /**
  * The deployment that names the manager secrets: the secret's rotation function, or --lambda-arn (a new secret, or a
- * manager secret no function rotates). Undefined when neither names one; a function that is not the deployment's is
- * refused (cli/deployment.ts).
+ * manager secret no function rotates). Undefined when neither names one, or it cannot be read (then a manage-scoped key
+ * needs --self-managed); a function that is not the deployment's is refused (cli/deployment.ts).
  */
 async function deploymentOf(
   session: Session,
@@ -229,7 +229,7 @@ async function deploymentOf(
 ): Promise<Deployment | undefined> {
   const functionArn = options.lambdaArn ?? rotationLambdaArn;
   if (!functionArn) return undefined;
-  return findDeployment(session.aws, { Name: secretId, RotationLambdaARN: functionArn }, {});
+  return deploymentIfAny(session.aws, { Name: secretId, RotationLambdaARN: functionArn }, {});
 }
 
 function render(session: Session, report: PutKeyReport): number {

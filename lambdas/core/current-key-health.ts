@@ -124,7 +124,7 @@ async function checkManagerKey(
   current: ParsedKeySecret,
 ): Promise<void> {
   const managerSecret = current.secret.managerSecretId ?? "<manager secret>";
-  const fix = `Put the manager pair that works in with \`novala-rotation put-key ${managerSecret}\` and rotate again`;
+  const fix = `Put the manager pair that works in with \`novala-rotation put-key ${managerSecret} --self-managed\` and rotate again`;
   let self: Awaited<ReturnType<CurrentKeyHealthDeps["keys"]["self"]>>;
   try {
     self = await deps.keys.self(manager);

@@ -80,7 +80,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
       world.novala.model.revoke(key.secretKey, key.id);
       await expectRefusal(
         "novala/self",
-        /answers 401 at Novala.*Put the pair that works in with `novala-rotation put-key novala\/self`/,
+        /answers 401 at Novala.*Put the pair that works in with `novala-rotation put-key novala\/self --self-managed`/,
       );
     });
 
