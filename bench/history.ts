@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../cli/secrets-manager-driver.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
+import { ROTATION_STEPS } from "../lambdas/contract/rotation-event.js";
+import { runRotationStep } from "../lambdas/core/rotation.js";
 import { startNovalaSimulator } from "../local/novala-simulator.js";
 import { SecretsManagerModel } from "../local/secrets-manager-model.js";
 import { modelDeps, rotationConfig, secretJson } from "./rotation.js";

@@ -4,12 +4,13 @@ import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secre
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../cli/secrets-manager-driver.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
+import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
+import { ROTATION_STEPS } from "../lambdas/contract/rotation-event.js";
 import type { RotationDeps } from "../lambdas/core/context.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import type { CreatedNovalaKey, KeyApi, RevocationScheduler } from "../lambdas/core/ports.js";
 import { systemClock } from "../lambdas/core/ports.js";
-import { ROTATION_STEPS, runRotationStep } from "../lambdas/core/rotation.js";
+import { runRotationStep } from "../lambdas/core/rotation.js";
 import { secretValueFor } from "../lambdas/core/secret-value.js";
 import { MemoryRotationEvents } from "../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../local/model-adapters.js";

@@ -7,9 +7,9 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { durationOption } from "../cli/duration.js";
 import { CliError, EXIT } from "../cli/errors.js";
 import { action, runProgram } from "../cli/program.js";
+import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/contract/allowed-hosts.js";
 import { ENV, MAX_GRACE_SECONDS } from "../lambdas/contract/environment.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../lambdas/core/allowed-hosts.js";
 // Inlined into the built CLI by esbuild: the version of the package it was built from.
 import packageJson from "../package.json" with { type: "json" };
 
@@ -79,8 +79,12 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** --prefix, --tag, --all and --concurrency: the selection of `rotate` and `leak` (cli/selection.ts). */
-function addSelectionOptions(command: Command, verb: string): Command {
+/** --prefix, --tag, --all and --concurrency: the selection of `status`, `rotate` and `leak` (cli/selection.ts). */
+function addSelectionOptions(
+  command: Command,
+  verb: string,
+  help: { all?: string; concurrency?: string } = {},
+): Command {
   return command
     .option("--prefix <name-prefix>", `${verb} every secret whose name starts with this`)
     .addOption(
@@ -88,11 +92,12 @@ function addSelectionOptions(command: Command, verb: string): Command {
         collect,
       ),
     )
-    .option("--all", `${verb} every secret that has a rotation function (the --lambda-arn one, if given)`)
+    .option("--all", help.all ?? `${verb} every secret that has a rotation function (the --lambda-arn one, if given)`)
     .addOption(
       new Option(
         "--concurrency <n>",
-        "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
+        help.concurrency ??
+          "with a selection: at most this many at a time (default: the rotation function's ROTATION_CONCURRENCY, else 10)",
       ).argParser(positiveInteger),
     );
 }
@@ -131,25 +136,49 @@ export function buildProgram(): Command {
       `\nNovala URLs must be on ${ENV.allowedHosts} (default ${DEFAULT_ALLOWED_HOSTS}), as for the Lambdas.\n` +
         "The schedule group, revocation function and grace period come from the secret's rotation function.\n" +
         "Exit codes: 0 ok, 1 failed or refused, 2 bad usage (or no --yes without a terminal), 3 rotate --timeout reached,\n" +
-        "4 status: not healthy, 5 status --check: Novala could not be asked in time.",
+        "4 status: not healthy (a fleet: any secret), 5 status: the verdict is incomplete (Novala could not be asked in\n" +
+        "time, or a fleet's secret could not be read); status exits 0 with warnings only.",
     );
 
   program.addCommand(
-    awsCommand("status")
-      .description("versions and labels, key metadata, rotation schedule and scheduled revocations of a secret")
-      .argument("<secret-id>", "the secret's name or ARN")
-      .option("--check", "also ask Novala about every key (active or revoked, last used)")
+    addSelectionOptions(
+      awsCommand("status")
+        .description(
+          "the verdict on a secret's rotation, then its versions and labels, key metadata, rotation schedule and " +
+            "scheduled revocations; with --prefix, --tag or --all one row per secret, worst first",
+        )
+        .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
+      "show",
+      {
+        all: "show every secret that has a rotation function",
+        concurrency: "with a selection: read at most this many secrets at a time (default: 10)",
+      },
+    )
+      .option(
+        "--check",
+        "also ask Novala about the keys (active or revoked, last used); a fleet: each current and previous key",
+      )
       .addOption(
-        new Option("--check-timeout <duration>", "give up asking Novala after this long in all (exit 5)")
+        new Option(
+          "--check-timeout <duration>",
+          "give up asking Novala after this long for a secret (exit 5); a fleet gives each secret this long",
+        )
           .argParser(durationOption(500, 300_000))
           .default(10_000, "10s"),
       )
       .addOption(scheduleGroupOption())
       .addOption(jsonOption())
       .action(
-        action(async (secretId: string, options: import("../cli/status.js").StatusOptions) => {
-          const { status } = await import("../cli/status.js");
-          return status(secretId, options);
+        action(async (secretId: string | undefined, options: import("../cli/fleet-status.js").FleetStatusOptions) => {
+          const { isMassSelection, selectionUsageProblem } = await import("../cli/selection.js");
+          const problem =
+            selectionUsageProblem(secretId, options) ??
+            (!isMassSelection(options) && options.concurrency !== undefined
+              ? "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret"
+              : undefined);
+          if (problem) throw new CliError(problem, EXIT.usage);
+          if (isMassSelection(options)) return (await import("../cli/fleet-status.js")).fleetStatus(options);
+          return (await import("../cli/status.js")).status(secretId as string, options);
         }),
       ),
   );

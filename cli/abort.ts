@@ -3,11 +3,12 @@ import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { type AbortOutcome, abortRotation, findAbortableToken } from "../lambdas/core/abort.js";
 import {
   errorMessage,
-  NovalaHttpError,
-  NovalaUnavailableError,
-  RotationStateError,
+  KeyApiRefusalError,
+  KeyApiUnavailableError,
+  PreconditionError,
   SecretValueError,
 } from "../lambdas/core/errors.js";
+import { pendingRotation } from "../lambdas/core/verdict.js";
 import { describeSecret, labelledVersions } from "./aws.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
@@ -25,7 +26,6 @@ import {
   selectSecrets,
 } from "./selection.js";
 import { type CommonOptions, readVersions, type Session, withSession } from "./session.js";
-import { pendingRotation } from "./verdict.js";
 
 /**
  * `abort <secret-id>` or `abort --prefix | --tag | --all`: ends stuck or failed rotations through lambdas/core/abort.ts
@@ -141,8 +141,9 @@ async function abortSecret(
   try {
     token = await findAbortableToken(session.deps, arn, options.token);
   } catch (error) {
-    if (error instanceof RotationStateError)
+    if (error instanceof PreconditionError) {
       return { ...row, outcome: "nothing to abort", reason: errorMessage(error) };
+    }
     return { ...row, reason: `${errorMessage(error)}: nothing was changed` };
   }
   started();
@@ -202,13 +203,13 @@ async function abortSecret(
 /** A failed abort: the cause, what it left (nothing half-done: AWSPENDING stays), and the next step. */
 function failureReason(error: unknown, name: string, token: string): string {
   const stays = `AWSPENDING stays on version ${token} (it goes only once the keys minted for it are revoked)`;
-  if (error instanceof NovalaUnavailableError) {
+  if (error instanceof KeyApiUnavailableError) {
     return (
       `Novala could not be reached or kept failing (${errorMessage(error)}): ${stays}. Run ` +
       `\`novala-rotation abort ${name}\` again once Novala answers (--timeout gives it longer)`
     );
   }
-  if (error instanceof NovalaHttpError) {
+  if (error instanceof KeyApiRefusalError) {
     return (
       `Novala refused (${errorMessage(error)}): ${stays}. If the manager key no longer works, put a working pair in ` +
       `with \`novala-rotation put-key\` on the manager secret, then abort again`

@@ -18,8 +18,8 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { AwsServiceError, awsServiceError } from "../lambdas/adapters/aws/errors.js";
 import { AwsSecretStore, storeError } from "../lambdas/adapters/aws/secret-store.js";
+import type { RevocationRequest } from "../lambdas/contract/revocation-request.js";
 import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
-import type { RevocationRequest } from "../lambdas/core/ports.js";
 import { CliError, EXIT } from "./errors.js";
 
 /**

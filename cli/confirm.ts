@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline/promises";
-import { redact } from "../lambdas/core/redact.js";
 import { CliError, EXIT } from "./errors.js";
+import { sanitize } from "./output.js";
 
 /**
  * The question a command asks before it cuts consumers off (`leak`, `revoke`, `rollback --revoke-now`). It is asked on
@@ -32,7 +32,7 @@ export async function confirmOrRefuse(confirmation: Confirmation, yes: boolean |
     ...consequences.map((line) => `  - ${line}`),
     ...(confirmation.details ?? []).map((line) => `    ${line}`),
   ];
-  process.stderr.write(`${redact(lines.join("\n"))}\n`);
+  process.stderr.write(`${sanitize(lines.join("\n"))}\n`);
   if (!(await askYes("Go ahead? [y/N] "))) throw new CliError("not confirmed: nothing was changed");
 }
 

@@ -1,13 +1,21 @@
 import { paginateListStackResources } from "@aws-sdk/client-cloudformation";
 import { GetFunctionConfigurationCommand, ListTagsCommand } from "@aws-sdk/client-lambda";
 import { awsServiceError } from "../lambdas/adapters/aws/errors.js";
-import { ENV } from "../lambdas/contract/environment.js";
+import type { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
 import {
   type NovalaClientConfig,
   type RevocationTarget,
   readRotationConfig,
   type UsageConfig,
-} from "../lambdas/core/config.js";
+} from "../lambdas/contract/configuration.js";
+import {
+  DEPLOYMENT_TAG,
+  FUNCTION_TAG,
+  parseDeploymentMark,
+  STACK_ID_TAG,
+  STACK_NAME_TAG,
+} from "../lambdas/contract/deployment-mark.js";
+import { ENV } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { type Aws, isNotFound } from "./aws.js";
 import { CliError, EXIT } from "./errors.js";
@@ -36,6 +44,8 @@ export interface Deployment {
   stack?: string;
   /** The rotation function's Novala client settings: where it may send keys, its timeouts and retry budget. */
   novala?: NovalaClientConfig;
+  /** The hosts the rotation function sends keys to (its NOVALA_ALLOWED_HOSTS). */
+  allowedHosts?: AllowedHosts;
 }
 
 export interface LocationFlags {
@@ -45,20 +55,8 @@ export interface LocationFlags {
   lambdaArn?: string;
 }
 
-/**
- * The tag CloudFormation puts on every resource of a stack. No one else may set a tag whose key starts with "aws:", so
- * it proves the function is a stack's, and which.
- */
-export const STACK_ID_TAG = "aws:cloudformation:stack-id";
-
 /** The environment variable that names the expected stack, as --stack does. */
 export const EXPECTED_STACK_VARIABLE = "NOVALA_ROTATION_STACK";
-
-/**
- * The variable in which the deployment names its manager secret (the construct sets it on both functions; "none" when
- * it has none). Provisional until lambdas/contract/environment.ts names it.
- */
-export const MANAGER_SECRET_VARIABLE = "MANAGER_SECRET_ARN";
 
 /** verifyDeployment refused a rotation function: it is not (provably) the deployment's. Never swallowed. */
 export class UntrustedFunctionError extends CliError {
@@ -127,11 +125,22 @@ async function checkMark(aws: Aws, functionArn: string): Promise<DeploymentMark>
   }
   const stackId = tags[STACK_ID_TAG];
   if (stackId) {
+    // CloudFormation's own tags prove the stack; the construct's mark, beside them, that it is this construct's rotation
+    // function in that stack (lambdas/contract/deployment-mark.ts).
+    const stackName = tags[STACK_NAME_TAG] ?? stackNameOf(stackId);
+    const mark = parseDeploymentMark(tags[DEPLOYMENT_TAG] ?? "");
+    if (!mark || mark.stackName !== stackName || tags[FUNCTION_TAG] !== "rotation") {
+      throw new UntrustedFunctionError(
+        `refusing rotation function ${functionArn}: stack ${stackName} deployed it, but it does not carry the ` +
+          `rotation function's mark of that stack (${DEPLOYMENT_TAG} "${stackName}/…" and ${FUNCTION_TAG} "rotation"): ` +
+          "it is not a novala-rotation deployment's rotation function. Check the secret's RotationLambdaARN",
+      );
+    }
     if (expected && !stackNamed(stackId, expected)) {
       throw new UntrustedFunctionError(
-        `refusing rotation function ${functionArn}: it belongs to stack ${stackNameOf(stackId)}, not to the expected ` +
-          `stack ${expected} (--stack or ${EXPECTED_STACK_VARIABLE}). A secret's rotation function can be changed by ` +
-          "anyone who may rotate it: check the secret's RotationLambdaARN",
+        `refusing rotation function ${functionArn}: it belongs to stack ${stackName}, not to the expected stack ` +
+          `${expected} (--stack or ${EXPECTED_STACK_VARIABLE}). A secret's rotation function can be changed by anyone ` +
+          "who may rotate it: check the secret's RotationLambdaARN",
       );
     }
     return { functionArn, stack: stackId };
@@ -215,7 +224,6 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
   } catch (error) {
     throw new CliError(`rotation function ${functionArn} has a configuration it rejects: ${errorMessage(error)}`);
   }
-  const managers = variables[MANAGER_SECRET_VARIABLE]?.trim();
   return {
     rotationFunctionArn: functionArn,
     stack: (await verifyDeployment(aws, functionArn)).stack,
@@ -226,8 +234,12 @@ export async function readRotationFunction(aws: Aws, functionArn: string): Promi
       requestTimeoutMs: config.requestTimeoutMs,
       retryBudgetMs: config.retryBudgetMs,
     },
-    ...(managers && { managerSecretArns: managers === "none" ? [] : managers.split(",").map((arn) => arn.trim()) }),
+    // MANAGER_SECRET_ARN: null when the deployment has none; undefined when its function does not say (older ones).
+    ...(config.managerSecretArn !== undefined && {
+      managerSecretArns: config.managerSecretArn === null ? [] : [config.managerSecretArn],
+    }),
     usage: config.usage,
+    allowedHosts: config.allowedHosts,
     ...(config.revocation && { scheduleGroup: config.revocation.scheduleGroup, revocation: config.revocation }),
     ...(config.eventBus && { eventBus: config.eventBus }),
   };

@@ -1,9 +1,9 @@
 import type { SecretListEntry } from "@aws-sdk/client-secrets-manager";
 import { KEY_ROTATED } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { keyMetadata } from "../lambdas/core/key-metadata.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
+import { keyMetadataOf } from "../lambdas/core/secret-value.js";
 import { describeSecret, revocationSchedules } from "./aws.js";
 import { confirmOrRefuse } from "./confirm.js";
 import { type Deployment, findDeployment } from "./deployment.js";
@@ -257,7 +257,7 @@ async function managersLast(
   for (const entry of selected) {
     try {
       const current = await session.aws.store.getValue(entry.ARN as string, { stage: AWSCURRENT });
-      const manager = keyMetadata(current?.value).managerSecretId;
+      const manager = keyMetadataOf(current?.value).managerSecretId;
       if (manager) named.add(manager);
     } catch {
       // Unreadable here: its rotation reports why.

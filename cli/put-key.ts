@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
-import { errorMessage, HostNotAllowedError, KeyUnauthorizedError, NovalaHttpError } from "../lambdas/core/errors.js";
-import { lenientRecord, textField } from "../lambdas/core/key-metadata.js";
+import { KeyUnauthorizedError, NovalaHttpError } from "../lambdas/adapters/novala/errors.js";
+import { HostNotAllowedError } from "../lambdas/contract/errors.js";
+import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../lambdas/contract/key-shapes.js";
+import { errorMessage } from "../lambdas/core/errors.js";
 import {
   introspectionProblem,
   type KeyPair,
@@ -14,8 +16,7 @@ import {
 } from "../lambdas/core/onboarding.js";
 import type { NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
-import { MANAGE_SCOPE } from "../lambdas/core/replacement-key.js";
-import { PUBLISHABLE, parseKeySecret, SECRET, secretValueFor } from "../lambdas/core/secret-value.js";
+import { lenientFields, parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
 import { type Deployment, deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
@@ -90,7 +91,7 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     arn = described.ARN as string;
     rotationLambdaArn = described.RotationLambdaARN;
     const stored = await session.aws.store.getValue(arn, { stage: AWSCURRENT });
-    if (stored) existing = { value: stored.value, raw: lenientRecord(stored.value) ?? {} };
+    if (stored) existing = { value: stored.value, raw: lenientFields(stored.value) ?? {} };
   } catch (error) {
     if (!isNotFound(error)) throw error;
     if (!options.create) throw new CliError(`secret ${secretId} does not exist (add --create to create it)`);
@@ -290,7 +291,7 @@ async function replacedKeyStatus(
   const baseUrl = textField(raw, "baseUrl");
   const secretKey = textField(raw, "secretKey");
   try {
-    if (baseUrl && secretKey && SECRET.test(secretKey) && session.config.allowedHosts.isAllowed(baseUrl)) {
+    if (baseUrl && secretKey && SECRET_KEY_PATTERN.test(secretKey) && session.config.allowedHosts.isAllowed(baseUrl)) {
       try {
         const self = await session.keys.self({ baseUrl, bearer: secretKey });
         if (self.id === keyId) return self.status;
@@ -314,21 +315,21 @@ async function readKeyPair(): Promise<KeyPair> {
     const publishableKey = await password(
       {
         message: "Publishable key (pk_live_… or pk_test_…):",
-        validate: (v) => PUBLISHABLE.test(v.trim()) || "a publishable key starts with pk_live_ or pk_test_",
+        validate: (v) => PUBLISHABLE_KEY_PATTERN.test(v.trim()) || "a publishable key starts with pk_live_ or pk_test_",
       },
       context,
     );
     const secretKey = await password(
       {
         message: "Secret key (sk_live_… or sk_test_…):",
-        validate: (v) => SECRET.test(v.trim()) || "a secret key starts with sk_live_ or sk_test_",
+        validate: (v) => SECRET_KEY_PATTERN.test(v.trim()) || "a secret key starts with sk_live_ or sk_test_",
       },
       context,
     );
     return checkPair({ publishableKey: publishableKey.trim(), secretKey: secretKey.trim() });
   }
   const input = await readStdin();
-  const object = input.trimStart().startsWith("{") ? lenientRecord(input) : undefined;
+  const object = input.trimStart().startsWith("{") ? lenientFields(input) : undefined;
   if (object) {
     return checkPair({
       publishableKey: textField(object, "publishableKey") ?? "",
@@ -455,4 +456,10 @@ async function send<T>(operation: string, secretId: string, call: () => Promise<
   } catch (error) {
     throw storeError(operation, secretId, error);
   }
+}
+
+/** A field of a lenient read that is a non-empty string. */
+function textField(fields: Record<string, unknown> | undefined, field: string): string | undefined {
+  const value = fields?.[field];
+  return typeof value === "string" && value.length > 0 ? value : undefined;
 }

@@ -2,10 +2,10 @@ import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { readKeySecret } from "../lambdas/core/context.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { keyMetadata } from "../lambdas/core/key-metadata.js";
 import { carriesRotationTag } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../lambdas/core/possession.js";
+import { keyMetadataOf } from "../lambdas/core/secret-value.js";
 import {
   classifyUnheldKeys,
   type LeftAloneReason,
@@ -109,7 +109,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     try {
       // Every version with its value: the labelled ones hold keys, the unlabelled ones name retired keys.
       const secret = await readSecretVersions(session.aws.store, arn, name);
-      const current = keyMetadata(secret.versions.find((version) => version.stages.includes(AWSCURRENT))?.value);
+      const current = keyMetadataOf(secret.versions.find((version) => version.stages.includes(AWSCURRENT))?.value);
       const related =
         isExplicit ||
         (current.managerSecretId !== undefined && managerIds.has(current.managerSecretId)) ||

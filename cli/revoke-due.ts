@@ -3,6 +3,7 @@ import { rotationEventsOn } from "../lambdas/adapters/aws/deps-from-environment.
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
+import { ConfigurationError } from "../lambdas/contract/errors.js";
 import type { RevocationRequest } from "../lambdas/contract/revocation-request.js";
 import {
   type DueStep,
@@ -11,7 +12,7 @@ import {
   planDueRevocations,
   restoreLostRevocation,
 } from "../lambdas/core/due-revocations.js";
-import { ConfigurationError, errorMessage } from "../lambdas/core/errors.js";
+import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import {
   AWSCURRENT,

@@ -1,8 +1,8 @@
 import type { Target } from "@aws-sdk/client-scheduler";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "../lambdas/adapters/aws/rotation-events.js";
+import type { RevocationTarget } from "../lambdas/contract/configuration.js";
 import { ENV, KEY_ROTATION_ROLLED_BACK } from "../lambdas/contract/environment.js";
-import type { RevocationTarget } from "../lambdas/core/config.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { checkRollback, type RollbackActions, type RollbackOutcome, rollBack } from "../lambdas/core/rollback.js";

@@ -5,20 +5,21 @@ import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { scheduleProblem } from "../lambdas/contract/schedule.js";
 import { readKeySecret } from "../lambdas/core/context.js";
-import { type CurrentKeyHealth, type CurrentKeyProblem, currentKeyHealth } from "../lambdas/core/current-key-health.js";
 import { errorMessage, RotationEndedError } from "../lambdas/core/errors.js";
 import { versionWithStage } from "../lambdas/core/guard.js";
 import { revocationScheduleName } from "../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "../lambdas/core/ports.js";
 import { keyClaimOf } from "../lambdas/core/possession.js";
+import { judgeCurrentKey, type ProblemKind } from "../lambdas/core/verdict.js";
 import { describeSecret, getRevocationSchedule, labelledVersions, scheduleTime, versionValue } from "./aws.js";
+import { gatherCurrentKey } from "./current-key.js";
 import { type Deployment, deploymentIfAny } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
-import { BothAllowedHosts, runStepsHere } from "./run-steps.js";
+import { runStepsHere } from "./run-steps.js";
 import { startRotation } from "./secrets-manager-driver.js";
-import { type CommonOptions, type Session, withSession } from "./session.js";
+import { type CommonOptions, readVersions, type Session, withSession } from "./session.js";
 
 /**
  * `rotate <secret-id>`: RotateSecret, then follow the rotation by reading the secret's labels until AWSCURRENT moves
@@ -76,7 +77,7 @@ export interface RotationReport {
 
 /** The pre-check's refusal: what is wrong, and the fix. */
 export interface CurrentKeyRefusal {
-  kind: CurrentKeyProblem | "novala-unreachable";
+  kind: ProblemKind | "cannot-check";
   fix: string;
 }
 
@@ -373,9 +374,11 @@ async function finishSecretOutcome(
 }
 
 /**
- * rotate's check before RotateSecret (lambdas/core/current-key-health.ts): the current value parses and its key, or
- * its manager, works at Novala. Undefined when a rotation can start; otherwise why not and the fix, so that rotate
- * refuses instead of starting a rotation that can only end or get stuck. Bounded: Novala gets CURRENT_KEY_CHECK_MS in all.
+ * rotate's check before RotateSecret: status's reading of the current key (cli/current-key.ts gathers, lambdas/core's
+ * judgeCurrentKey judges: the value parses, and one GET of the key's record with the credentials that would act says
+ * whether the key, or the manager key, still works). Undefined when a rotation can start; otherwise why not and the
+ * fix, so that rotate refuses instead of starting a rotation that can only end or get stuck. Keys go only where both
+ * this machine and the deployment's rotation function send them; Novala gets CURRENT_KEY_CHECK_MS in all.
  */
 export async function checkCurrentKey(
   session: Session,
@@ -383,46 +386,62 @@ export async function checkCurrentKey(
   name: string,
   deployment: Deployment | undefined,
 ): Promise<{ reason: string; refusal: CurrentKeyRefusal } | undefined> {
-  const local = session.config.allowedHosts;
-  // Keys go only where both this machine and the deployment's rotation function send them, as with --run-steps.
-  const allowedHosts = deployment?.novala ? new BothAllowedHosts(deployment.novala.allowedHosts, local) : local;
-  const deps = {
-    ...session.deps,
-    keys: session.boundedKeys(CURRENT_KEY_CHECK_MS),
-    telemetry: checkTelemetry(session),
-    config: { allowedHosts },
-  };
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<CurrentKeyHealth>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ state: "unknown", summary: `no answer within ${formatDuration(CURRENT_KEY_CHECK_MS)}` }),
-      CURRENT_KEY_CHECK_MS,
-    );
-  });
-  let health: CurrentKeyHealth;
-  try {
-    health = await Promise.race([currentKeyHealth(deps, arn, name), timedOut]);
-  } finally {
-    clearTimeout(timer);
+  const versions = await readVersions(session, arn, name, await labelledVersions(session.aws, arn));
+  const current = versions.find((version) => version.stages.includes(AWSCURRENT));
+  const deployed = deployment?.allowedHosts;
+  const baseUrl = current?.meta.baseUrl;
+  if (deployed && baseUrl && !deployed.isAllowed(baseUrl)) {
+    const fix = `Allow its host in NOVALA_ALLOWED_HOSTS (allowedHosts), or put the right pair in with \`novala-rotation put-key ${name}\``;
+    return {
+      reason: `field "baseUrl" of AWSCURRENT names a host outside the rotation function's NOVALA_ALLOWED_HOSTS (${deployed.spec}). ${fix}`,
+      refusal: { kind: "current-value-invalid", fix },
+    };
   }
-  if (health.state === "healthy") return undefined;
-  if (health.state === "unknown") {
+  const gathered = await gatherCurrentKey(session, arn, versions, {
+    ask: true,
+    deadline: Date.now() + CURRENT_KEY_CHECK_MS,
+    ...(deployed && { deploymentHosts: deployed }),
+  });
+  const unreachable = gathered.unreachable ?? gathered.facts.answer;
+  if (gathered.unreachable || (unreachable && typeof unreachable === "object" && "error" in unreachable)) {
+    const why = gathered.unreachable ?? (unreachable as { error: string }).error;
     const fix = "rotate once Novala answers (or add --skip-check to start anyway)";
     return {
-      reason: `Novala is unreachable (${health.summary}): a rotation started now would get stuck; ${fix}`,
+      reason: `Novala is unreachable (${why}): a rotation started now would get stuck; ${fix}`,
       refusal: { kind: "novala-unreachable", fix },
     };
   }
-  return { reason: `${health.summary}. ${health.fix}`, refusal: { kind: health.problem, fix: health.fix } };
+  if (gathered.cannotAsk) {
+    const fix = "fix that, or add --skip-check to start anyway";
+    return {
+      reason: `the current key could not be checked: ${gathered.cannotAsk}; ${fix}`,
+      refusal: { kind: "cannot-check", fix },
+    };
+  }
+  const problem = judgeCurrentKey(gathered.facts);
+  if (!problem) return undefined;
+  const fix = fixOf(problem.kind, name, gathered.facts.managerSecretId);
+  return { reason: `${problem.summary}. ${fix}`, refusal: { kind: problem.kind, fix } };
 }
 
-/** The check's core logs: its refusal is the outcome (shown once), so only warnings show, the rest with --debug. */
-function checkTelemetry(session: Session) {
-  const base = session.deps.telemetry;
-  return {
-    ...base,
-    error: (message: string, fields?: Record<string, unknown>) => session.options.debug && base.error(message, fields),
-  };
+/**
+ * The command that puts right what judgeCurrentKey found. A pair that signs (a manager's, or a self-managed secret's
+ * own) holds api_keys.manage, which put-key stores only in a secret named self-managed.
+ */
+function fixOf(kind: ProblemKind, name: string, managerSecretId: string | undefined): string {
+  const putKey = (secret: string, signs: boolean) =>
+    `\`novala-rotation put-key ${secret}${signs ? " --self-managed" : ""}\``;
+  switch (kind) {
+    case "manager-key-dead":
+    case "manager-secret-invalid":
+      return `Put the manager pair that works in with ${putKey(managerSecretId ?? "<manager secret>", true)}, then rotate`;
+    case "secret-not-read":
+      return "Check this machine's access to the secret (secretsmanager:GetSecretValue), then rotate";
+    case "current-value-invalid":
+      return `Put a valid pair in with ${putKey(name, false)}, then rotate`;
+    default:
+      return `Put the pair that works in with ${putKey(name, managerSecretId === undefined)}, then rotate`;
+  }
 }
 
 /** --schedule: a rate() or cron() expression, checked as the construct checks its schedule (lambdas/contract). */

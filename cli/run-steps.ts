@@ -1,12 +1,12 @@
 import { rotationDepsWith } from "../lambdas/adapters/aws/deps-from-environment.js";
 import { SecretTagRotationOutcomes } from "../lambdas/adapters/aws/rotation-outcomes.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { AllowedHosts } from "../lambdas/core/allowed-hosts.js";
-import { type RotationConfig, readRotationConfig } from "../lambdas/core/config.js";
+import { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
+import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
+import type { RotationStep } from "../lambdas/contract/rotation-event.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { runRecordedStep } from "../lambdas/core/outcome.js";
 import type { Telemetry } from "../lambdas/core/ports.js";
-import type { RotationStep } from "../lambdas/core/rotation.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
 import { CliError } from "./errors.js";
 import { driveSteps } from "./secrets-manager-driver.js";

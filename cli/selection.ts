@@ -1,10 +1,10 @@
 import { type Filter, paginateListSecrets, type SecretListEntry } from "@aws-sdk/client-secrets-manager";
 import { ENV } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { redact } from "../lambdas/core/redact.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
+import { sanitize } from "./output.js";
 import type { Session } from "./session.js";
 
 /**
@@ -268,7 +268,8 @@ export function countOutcomes(rows: SelectedRow[]): string {
 
 /**
  * Progress on stderr (stdout keeps the table or the JSON document): a bar redrawn in place on a terminal, otherwise
- * one plain line per secret that ends. `isGood` says which outcomes are not counted as trouble.
+ * one plain line per secret that ends (or nothing, with `quietOffTerminal`: `status` over a fleet, whose table says
+ * it all). `isGood` says which outcomes are not counted as trouble; `notGood` names them in the bar.
  */
 export class Progress {
   private readonly tty = process.stderr.isTTY === true && process.env.TERM !== "dumb";
@@ -280,11 +281,12 @@ export class Progress {
   constructor(
     private readonly total: number,
     private readonly isGood: (outcome: string) => boolean,
+    private readonly options: { quietOffTerminal?: boolean; notGood?: string } = {},
   ) {}
 
   note(text: string): void {
     this.clear();
-    process.stderr.write(`${redact(text)}\n`);
+    process.stderr.write(`${sanitize(text)}\n`);
     this.draw();
   }
 
@@ -297,9 +299,9 @@ export class Progress {
     if (wasRunning) this.running = Math.max(0, this.running - 1);
     this.finished += 1;
     if (!this.isGood(row.outcome)) this.notGood += 1;
-    if (!this.tty) {
+    if (!this.tty && !this.options.quietOffTerminal) {
       const elapsed = row.elapsedMs !== undefined ? ` (${formatDuration(row.elapsedMs)})` : "";
-      process.stderr.write(redact(`[${this.finished}/${this.total}] ${row.secret}: ${row.outcome}${elapsed}\n`));
+      process.stderr.write(sanitize(`[${this.finished}/${this.total}] ${row.secret}: ${row.outcome}${elapsed}\n`));
     }
     this.draw();
   }
@@ -315,7 +317,7 @@ export class Progress {
     const seconds = ((Date.now() - this.begun) / 1000).toFixed(0);
     process.stderr.write(
       `\r\x1b[2K[${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.finished}/${this.total} done, ` +
-        `${this.running} running, ${this.notGood} not succeeded, ${seconds} s`,
+        `${this.running} running, ${this.notGood} ${this.options.notGood ?? "not succeeded"}, ${seconds} s`,
     );
   }
 

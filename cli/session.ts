@@ -1,12 +1,12 @@
 import type { NovalaHttpClientOptions } from "../lambdas/adapters/novala/http-client.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
-import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/core/config.js";
+import { type NovalaClientConfig, readNovalaClientConfig } from "../lambdas/contract/configuration.js";
 import { managerCredentials } from "../lambdas/core/context.js";
-import { errorMessage } from "../lambdas/core/errors.js";
-import { type KeyMetadata, keyMetadata } from "../lambdas/core/key-metadata.js";
-import type { NovalaCredentials, NovalaKey, Telemetry } from "../lambdas/core/ports.js";
+import { BaseUrlNotAllowedError, errorMessage } from "../lambdas/core/errors.js";
+import type { Telemetry } from "../lambdas/core/ports.js";
+import type { ManagerCredentials } from "../lambdas/core/possession.js";
 import { lastFour } from "../lambdas/core/redact.js";
-import { type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
+import { type KeyMetadata, keyMetadataOf, type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
 import { type Aws, type AwsOptions, createAws, type LabelledVersion } from "./aws.js";
 import { Output } from "./output.js";
 
@@ -98,7 +98,7 @@ export class Session {
   }
 
   /** The credentials that may read and revoke the keys of `secret` (the manager key, or its own when self-managed). */
-  managerCredentials(secretArn: string, secret: ParsedKeySecret): Promise<NovalaCredentials> {
+  managerCredentials(secretArn: string, secret: ParsedKeySecret): Promise<ManagerCredentials> {
     return managerCredentials(this.deps, secretArn, secret);
   }
 
@@ -142,6 +142,10 @@ export interface VersionRead extends LabelledVersion {
   parsed?: ParsedKeySecret;
   /** Why the value does not pass validation, or could not be read (the message never echoes the value). */
   problem?: string;
+  /** The value passes every check but this machine's NOVALA_ALLOWED_HOSTS (BaseUrlNotAllowedError). */
+  hostNotAllowed?: boolean;
+  /** The value could not be read at all (an AWS error, not the value's fault): `problem` says why. */
+  unreadable?: boolean;
 }
 
 /** Reads the value of each labelled version (always naming a stage, as the Lambdas do) and validates it. */
@@ -160,30 +164,19 @@ export async function readVersions(
         reads.push({ ...version, meta: {}, problem: "no value yet" });
         continue;
       }
-      const meta = keyMetadata(stored.value);
+      const meta = keyMetadataOf(stored.value);
       try {
         const parsed = parseKeySecret(stored.value, `secret ${secretName} ${stage}`, session.config.allowedHosts);
         reads.push({ ...version, meta, parsed });
       } catch (error) {
-        reads.push({ ...version, meta, problem: errorMessage(error) });
+        const hostNotAllowed = error instanceof BaseUrlNotAllowedError;
+        reads.push({ ...version, meta, problem: errorMessage(error), ...(hostNotAllowed && { hostNotAllowed }) });
       }
     } catch (error) {
-      reads.push({ ...version, meta: {}, problem: errorMessage(error) });
+      reads.push({ ...version, meta: {}, problem: errorMessage(error), unreadable: true });
     }
   }
   return reads;
-}
-
-/** Novala's view of a key, or why it could not be had. */
-export type NovalaView = { key: NovalaKey } | { missing: true } | { error: string };
-
-export async function novalaView(session: Session, credentials: NovalaCredentials, keyId: string): Promise<NovalaView> {
-  try {
-    const key = await session.keys.get(credentials, keyId);
-    return key ? { key } : { missing: true };
-  } catch (error) {
-    return { error: errorMessage(error) };
-  }
 }
 
 /** "pk_live_…abcd": the prefix and the last four characters, which put-key may echo. */

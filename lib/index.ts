@@ -8,5 +8,6 @@ export {
   METRICS_SERVICE,
   NovalaKeyRotation,
   type NovalaKeyRotationProps,
+  NovalaKeyRotationPropsError,
 } from "./novala-key-rotation.js";
 export { importSecret, NovalaRotationStack, type NovalaRotationStackProps } from "./novala-rotation-stack.js";

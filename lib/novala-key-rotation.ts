@@ -2,9 +2,9 @@
  * The NovalaKeyRotation construct: what it makes and in which order. Its parts live in lib/construct/: the props and
  * their checks, the functions, the permissions and the alerts.
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, Duration, RemovalPolicy, Stack, Tags } from "aws-cdk-lib";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import * as events from "aws-cdk-lib/aws-events";
+import type * as events from "aws-cdk-lib/aws-events";
 import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as scheduler from "aws-cdk-lib/aws-scheduler";
@@ -12,6 +12,7 @@ import { CfnRotationSchedule } from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
+import { DEPLOYMENT_TAG, deploymentMark, FUNCTION_TAG } from "../lambdas/contract/deployment-mark.js";
 import {
   defaultScheduleGroupName,
   METRICS_NAMESPACE,
@@ -19,25 +20,36 @@ import {
   revocationEnvironment,
   rotationEnvironment,
 } from "../lambdas/contract/environment.js";
-import { createAlerts } from "./construct/alerts.js";
+import { NO_MANAGER_SECRET } from "../lambdas/contract/manager-secret.js";
+import { createAlerts, overdueCheckRuleName } from "./construct/alerts.js";
+import { createDashboard } from "./construct/dashboard.js";
 import { lambdaRole, novalaFunction } from "./construct/functions.js";
 import {
   acknowledgeNagFindings,
   allowSchedulerToInvoke,
   allowSecretsManagerInvoke,
+  createRotationEventBus,
   createSchedulerRole,
   grantFunctionRights,
 } from "./construct/permissions.js";
-import { claimScheduleGroupName, type NovalaKeyRotationProps, seconds, validate } from "./construct/props.js";
+import {
+  claimScheduleGroupName,
+  type NovalaKeyRotationProps,
+  NovalaKeyRotationPropsError,
+  seconds,
+  validate,
+} from "./construct/props.js";
 
-export type { NovalaKeyRotationProps };
 /** Powertools metrics: the namespace and the `service` dimension that both Lambdas publish under (the contract's). */
-export { METRICS_NAMESPACE, METRICS_SERVICE };
+export { METRICS_NAMESPACE, METRICS_SERVICE, type NovalaKeyRotationProps, NovalaKeyRotationPropsError };
 
 /**
  * Rotates Novala API keys held in Secrets Manager: the rotation function and its schedule on each secret, the
- * revocation function with its Scheduler group, role and dead-letter queue, and the alerts (an EventBridge rule on
- * failed and abandoned rotations, CloudWatch alarms) on one SNS topic.
+ * revocation function with its Scheduler group, role and dead-letter queue, the event bus consumers listen on, the
+ * alerts (an EventBridge rule on failed and abandoned rotations, CloudWatch alarms) on one SNS topic, and a dashboard.
+ * Both functions carry the deployment's mark (the tags `novala-rotation:deployment` and `novala-rotation:function`),
+ * which the `novala-rotation` CLI checks beside CloudFormation's own `aws:cloudformation:stack-id` before it trusts a
+ * function's environment.
  */
 export class NovalaKeyRotation extends Construct {
   /** The Secrets Manager rotation function. */
@@ -54,8 +66,13 @@ export class NovalaKeyRotation extends Construct {
   public readonly alertTopic: sns.ITopic;
   /** The rule on Secrets Manager's RotationFailed and RotationAbandoned events for these secrets. */
   public readonly rotationFailureRule: events.Rule;
-  /** Where the Key Rotated and Key Rotation Rolled Back events go. */
+  /**
+   * Where the Key Rotated, Key Rotation Rolled Back and Key Revocation Postponed events go: the construct's own bus,
+   * on which only the functions may put `novala.key-rotation` events, or the `eventBus` given.
+   */
   public readonly eventBus: events.IEventBus;
+  /** The dashboard of the rotation's metrics and alarms; undefined with `dashboard: false`. */
+  public readonly dashboard?: cloudwatch.Dashboard;
   /** The daily rule that has the rotation function check every secret for an overdue rotation. */
   public readonly overdueCheckRule: events.Rule;
   /**
@@ -66,7 +83,7 @@ export class NovalaKeyRotation extends Construct {
 
   constructor(scope: Construct, id: string, props: NovalaKeyRotationProps) {
     super(scope, id);
-    const settings = validate(props);
+    const settings = validate(this, props);
     const stack = Stack.of(this);
 
     // --- Scheduler group, dead-letter queue and the role Scheduler assumes ---------------------------------------
@@ -74,7 +91,7 @@ export class NovalaKeyRotation extends Construct {
     // revocation never ran, which deleting the group would silently discard. Delete it by hand once it is empty.
     this.scheduleGroup = new scheduler.ScheduleGroup(this, "RevocationSchedules", {
       scheduleGroupName: claimScheduleGroupName(
-        stack,
+        this,
         props.scheduleGroupName ?? defaultScheduleGroupName(stack.stackName),
       ),
       removalPolicy: RemovalPolicy.RETAIN,
@@ -114,7 +131,15 @@ export class NovalaKeyRotation extends Construct {
     };
     const runtimeEnvironment = { NODE_OPTIONS: "--enable-source-maps" };
     const common = { props, settings };
-    this.eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, "DefaultEventBus", "default");
+    this.eventBus =
+      props.eventBus ?? createRotationEventBus(this, [rotationRole, revocationRole, ...(props.eventPublishers ?? [])]);
+    // The manager is the deployment's: a value naming any other secret is refused (lambdas/core/context.ts).
+    const manager = {
+      managerSecretArn: props.managerSecret
+        ? (props.managerSecret.secretFullArn ?? props.managerSecret.secretArn)
+        : NO_MANAGER_SECRET,
+    };
+    const overdueRule = overdueCheckRuleName(this);
 
     // The scheduler role must name the revocation function it invokes, and the revocation function must name the role
     // for the schedules it makes when it postpones: the role is made first and granted the function after (a
@@ -133,6 +158,7 @@ export class NovalaKeyRotation extends Construct {
           schedulerRoleArn: this.schedulerRole.roleArn,
           deadLetterQueueArn: this.deadLetterQueue.queueArn,
           eventBus: this.eventBus.eventBusArn,
+          ...manager,
         }),
         ...runtimeEnvironment,
       },
@@ -157,10 +183,13 @@ export class NovalaKeyRotation extends Construct {
           schedulerRoleArn: this.schedulerRole.roleArn,
           deadLetterQueueArn: this.deadLetterQueue.queueArn,
           eventBus: this.eventBus.eventBusArn,
+          ...manager,
+          overdueCheckRule: overdueRule,
         }),
         ...runtimeEnvironment,
       },
     });
+    markDeployment(this, { rotation: this.rotationFunction, revocation: this.revocationFunction });
 
     // --- Least privilege --------------------------------------------------------------------------------------
     grantFunctionRights(this, {
@@ -171,6 +200,7 @@ export class NovalaKeyRotation extends Construct {
       schedulerRole: this.schedulerRole,
       scheduleArnsInGroup,
       eventBus: this.eventBus,
+      overdueCheckRuleName: overdueRule,
     });
     const invokePermission = allowSecretsManagerInvoke(this, this.rotationFunction);
 
@@ -204,7 +234,31 @@ export class NovalaKeyRotation extends Construct {
     this.rotationFailureRule = alerts.rotationFailureRule;
     this.overdueCheckRule = alerts.overdueCheckRule;
     this.alarms = alerts.alarms;
+    if (settings.dashboard) this.dashboard = createDashboard(this, alerts.alarmArns);
 
     acknowledgeNagFindings(this, props, rotationRole, revocationRole, scheduleArnsInGroup);
+  }
+}
+
+/**
+ * The deployment's mark on both functions: `novala-rotation:deployment` = `<stack name>/<construct path in the stack>`
+ * and `novala-rotation:function` = `rotation` or `revocation`. Anyone who may tag a function can copy these tags; the
+ * CLI trusts them only beside the `aws:cloudformation:stack-id` tag that CloudFormation puts on what it creates and no
+ * principal can set (lambdas/contract/deployment-mark.ts says what it checks).
+ */
+function markDeployment(scope: Construct, functions: Record<"rotation" | "revocation", lambda.Function>): void {
+  const stack = Stack.of(scope);
+  const path = scope.node.path.slice(stack.node.path.length + 1);
+  const mark = deploymentMark(stack.stackName, path);
+  if (mark.length > 256) {
+    throw new NovalaKeyRotationPropsError(
+      scope.node.path,
+      "id",
+      `makes a deployment mark longer than a tag value's 256 characters ("${mark.slice(0, 60)}…"): use shorter ids`,
+    );
+  }
+  for (const [role, fn] of Object.entries(functions)) {
+    Tags.of(fn).add(DEPLOYMENT_TAG, mark);
+    Tags.of(fn).add(FUNCTION_TAG, role);
   }
 }

@@ -87,7 +87,14 @@ export class NovalaRotationStack extends Stack {
       RotationFunctionArn: [this.rotation.rotationFunction.functionArn, "The Secrets Manager rotation function"],
       RevocationFunctionArn: [this.rotation.revocationFunction.functionArn, "The function that revokes retired keys"],
       AlertTopicArn: [this.rotation.alertTopic.topicArn, "The SNS topic of every alert"],
-      EventBusArn: [this.rotation.eventBus.eventBusArn, "Where Key Rotated and Key Rotation Rolled Back events go"],
+      EventBusArn: [
+        this.rotation.eventBus.eventBusArn,
+        "Where Key Rotated, Key Rotation Rolled Back and Key Revocation Postponed events go: a consumer's rule goes here",
+      ],
+      EventBusName: [this.rotation.eventBus.eventBusName, "The name of that bus (a rule's EventBusName)"],
+      ...(this.rotation.dashboard && {
+        DashboardName: [this.rotation.dashboard.dashboardName, "The CloudWatch dashboard of the rotation"],
+      }),
     };
     for (const [id, [value, description]] of Object.entries(outputs)) new CfnOutput(this, id, { value, description });
   }

@@ -8,10 +8,10 @@ import {
   storeError,
   valueRefInput,
 } from "../lambdas/adapters/aws/secret-store.js";
-import type { RevocationTarget } from "../lambdas/core/config.js";
+import type { RevocationTarget } from "../lambdas/contract/configuration.js";
+import type { RevocationRequest } from "../lambdas/contract/revocation-request.js";
 import { isScheduleOrPostponement } from "../lambdas/core/key-name.js";
 import type {
-  RevocationRequest,
   RevocationScheduler,
   SecretDescription,
   SecretStore,

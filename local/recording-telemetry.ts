@@ -1,4 +1,5 @@
-import type { MetricName, Telemetry } from "../lambdas/core/ports.js";
+import type { MetricName } from "../lambdas/contract/metrics.js";
+import type { Telemetry } from "../lambdas/core/ports.js";
 import { redact } from "../lambdas/core/redact.js";
 
 /**

@@ -1,11 +1,5 @@
 /** The project's one duration grammar (`30s`, `24h`, `7d`): parsing and formatting. */
-import { ConfigurationError } from "../core/errors.js";
-
-/**
- * The one duration grammar of the project: a whole number and a unit, always — `500ms`, `30s`, `15m`, `24h`, `7d`,
- * `0s`. The CDK app's context keys (gracePeriod, rotationWindow, healthCheckDeadline) and the command line's options
- * (--grace, --timeout, --min-age, …) both read it here, so `24` means the same thing (nothing: it is refused) in both.
- */
+import { ConfigurationError } from "./errors.js";
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -21,7 +15,16 @@ export function durationProblem(text: string): string | undefined {
   return `expected a duration: a whole number and a unit (ms, s, m, h, d), such as ${EXAMPLES}; got "${trimmed}"`;
 }
 
-/** Parses a duration to milliseconds; throws a ConfigurationError whose message is durationProblem's. */
+/**
+ * Parses a duration to milliseconds; throws a ConfigurationError whose message is durationProblem's. The one duration
+ * grammar of the project: a whole number and a unit, always — `500ms`, `30s`, `15m`, `24h`, `7d`, `0s`. The CDK app's
+ * context keys (gracePeriod, rotationWindow, healthCheckDeadline) and the command line's options (--grace, --timeout,
+ * --min-age, …) both read it here, so `24` means the same thing (nothing: it is refused) in both.
+ *
+ * @example
+ * parseDurationMs("24h"); // 86_400_000
+ * parseDurationMs("24"); // throws: "24" has no unit: write 24s, 24m, 24h or 24d
+ */
 export function parseDurationMs(text: string): number {
   const problem = durationProblem(text);
   if (problem) throw new ConfigurationError(problem);

@@ -1,16 +1,15 @@
 /** The Lambdas' environment: variable names, defaults and limits shared by the construct, the Lambdas and the CLI. */
 import { createHash } from "node:crypto";
-import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "../core/allowed-hosts.js";
-import { ConfigurationError } from "../core/errors.js";
+import { AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
+import { ConfigurationError } from "./errors.js";
 
 /**
- * The contract between the construct that deploys the Lambdas (lib/), the Lambdas that read their configuration
- * (lambdas/core/config.ts) and the operator CLI that finds a deployment from a secret (cli/): environment
- * variable names, defaults and limits, the metric namespace, the schedule-group name, the event names and the
- * host-pattern grammar. Each side imports them from here, so they cannot drift apart.
+ * The environment variables of the two functions. With the defaults and limits, the metric namespace, the
+ * schedule-group name, the event names and the host-pattern grammar below, they are the contract between the construct
+ * that deploys the Lambdas (lib/: rotationEnvironment, revocationEnvironment), the Lambdas that read their
+ * configuration (lambdas/contract/configuration.ts) and the operator CLI that finds a deployment from a secret (cli/).
+ * Each side imports them from here, so they cannot drift apart.
  */
-
-/** The environment variables of the two functions. */
 export const ENV = {
   allowedHosts: "NOVALA_ALLOWED_HOSTS",
   connectTimeout: "NOVALA_CONNECT_TIMEOUT_SECONDS",
@@ -23,6 +22,8 @@ export const ENV = {
   schedulerRoleArn: "REVOCATION_SCHEDULER_ROLE_ARN",
   deadLetterQueueArn: "REVOCATION_DEAD_LETTER_QUEUE_ARN",
   eventBus: "ROTATION_EVENT_BUS",
+  managerSecret: "MANAGER_SECRET_ARN",
+  overdueCheckRule: "OVERDUE_CHECK_RULE",
   quietWindow: "REVOCATION_QUIET_WINDOW_SECONDS",
   hardLimit: "REVOCATION_HARD_LIMIT_SECONDS",
   atHardLimit: "REVOCATION_AT_HARD_LIMIT",
@@ -43,6 +44,7 @@ export interface SecondsSetting {
 /** 840 s leaves a 15-minute Lambda a minute for the work around a deadline or a retry budget. */
 const MAX_WAIT_SECONDS = 840;
 
+/** The settings given in seconds, with their defaults and the ranges the construct and the Lambdas accept. */
 export const SECONDS = {
   connectTimeout: { variable: ENV.connectTimeout, defaultSeconds: 5, minSeconds: 0.1, maxSeconds: 60 },
   requestTimeout: { variable: ENV.requestTimeout, defaultSeconds: 10, minSeconds: 0.1, maxSeconds: 120 },
@@ -65,6 +67,7 @@ export const SECONDS = {
   },
 } as const satisfies Record<string, SecondsSetting>;
 
+/** The longest grace period: 7 days. */
 export const MAX_GRACE_SECONDS = SECONDS.gracePeriod.maxSeconds;
 
 /** What the revocation does with a key consumers still use when its hard limit has come: revoke it, or keep it. */
@@ -167,6 +170,14 @@ export const DEFAULT_RATE_BUDGET_PER_SECOND = 20;
 /** The default number of rotations at once when a construct rotates more secrets than this. */
 export const DEFAULT_MAX_ROTATION_CONCURRENCY = 50;
 
+/**
+ * The deployment's manager secret, which both functions carry: its ARN (full, or partial when only its name is known),
+ * or NO_MANAGER_SECRET when the deployment has none. Left out (a local run, a test): whatever a value names is read.
+ */
+export interface ManagerSettings {
+  managerSecretArn?: string;
+}
+
 /** How a due revocation treats a retired key that consumers still use: both functions hold them. */
 export interface UsageSettings {
   revocationQuietWindowSeconds?: number;
@@ -185,13 +196,17 @@ export interface ScheduleTargetSettings {
  * The revocation function's settings: the shared ones, the usage rule, and where it reschedules itself (its own ARN
  * comes from its invocation's context: in its environment it would be a CloudFormation cycle).
  */
-export interface RevocationSettings extends NovalaClientSettings, UsageSettings, ScheduleTargetSettings {
+export interface RevocationSettings
+  extends NovalaClientSettings,
+    UsageSettings,
+    ScheduleTargetSettings,
+    ManagerSettings {
   /** The event bus that receives Key Revocation Postponed; none: no events. */
   eventBus?: string;
 }
 
 /** The rotation function's settings besides the shared ones. Strings may be CDK tokens. */
-export interface RotationSettings extends NovalaClientSettings, UsageSettings {
+export interface RotationSettings extends NovalaClientSettings, UsageSettings, ManagerSettings {
   healthCheckDeadlineSeconds?: number;
   gracePeriodSeconds?: number;
   scheduleGroup: string;
@@ -200,6 +215,8 @@ export interface RotationSettings extends NovalaClientSettings, UsageSettings {
   deadLetterQueueArn?: string;
   /** The event bus (name or ARN) that receives Key Rotated and Key Rotation Rolled Back; none: no events. */
   eventBus?: string;
+  /** The daily overdue check's rule: its target's input lists the deployment's secrets. */
+  overdueCheckRule?: string;
 }
 
 const seconds = (value: number | undefined, setting: SecondsSetting) => String(value ?? setting.defaultSeconds);
@@ -216,6 +233,11 @@ export function novalaClientEnvironment(settings: NovalaClientSettings): Record<
     [ENV.serviceName]: METRICS_SERVICE,
     [ENV.metricsNamespace]: METRICS_NAMESPACE,
   };
+}
+
+/** The manager secret's variable, which both functions carry. */
+function managerEnvironment(settings: ManagerSettings): Record<string, string> {
+  return settings.managerSecretArn === undefined ? {} : { [ENV.managerSecret]: settings.managerSecretArn };
 }
 
 /** The usage rule's variables, which both functions carry (the CLI reads a deployment from the rotation function's). */
@@ -236,6 +258,7 @@ export function revocationEnvironment(settings: RevocationSettings): Record<stri
     [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
     ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
     ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+    ...managerEnvironment(settings),
   };
 }
 
@@ -251,5 +274,7 @@ export function rotationEnvironment(settings: RotationSettings): Record<string, 
     [ENV.schedulerRoleArn]: settings.schedulerRoleArn,
     ...(settings.deadLetterQueueArn && { [ENV.deadLetterQueueArn]: settings.deadLetterQueueArn }),
     ...(settings.eventBus && { [ENV.eventBus]: settings.eventBus }),
+    ...managerEnvironment(settings),
+    ...(settings.overdueCheckRule && { [ENV.overdueCheckRule]: settings.overdueCheckRule }),
   };
 }

@@ -1,7 +1,7 @@
 /** The revocation Lambda's event (the revocation schedule's Input): its schema, and its type by inference. */
 import * as z from "zod/mini";
-import { RotationStateError } from "../core/errors.js";
-import { KEY_ID_PATTERN } from "../core/secret-value.js";
+import { InvalidEventError } from "./errors.js";
+import { KEY_ID_PATTERN } from "./key-shapes.js";
 
 /** Secrets Manager's version ids (ClientRequestToken): 32 to 64 characters. */
 const VERSION_ID_PATTERN = /^[A-Za-z0-9-]{32,64}$/;
@@ -51,6 +51,7 @@ export const revocationRequestSchema = z.object({
   hardLimitAt: forTheLogs,
 });
 
+/** The revocation Lambda's event, as checked: every field a claim. */
 export type RevocationRequest = z.infer<typeof revocationRequestSchema>;
 
 /**
@@ -60,29 +61,27 @@ export type RevocationRequest = z.infer<typeof revocationRequestSchema>;
 export function parseRevocationRequest(event: unknown): RevocationRequest {
   const input = typeof event === "string" ? safeJson(event) : event;
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new RotationStateError("revocation event must be a JSON object with secretId and keyId");
+    throw new InvalidEventError("revocation event must be a JSON object with secretId and keyId");
   }
   const result = revocationRequestSchema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const field = String(issue?.path[0] ?? "");
   if (field === "versionId") {
-    throw new RotationStateError('revocation event field "versionId" is not a Secrets Manager version id');
+    throw new InvalidEventError('revocation event field "versionId" is not a Secrets Manager version id');
   }
   if (field === "rotatorUsedAt") {
-    throw new RotationStateError('revocation event field "rotatorUsedAt" is not an ISO 8601 UTC time');
+    throw new InvalidEventError('revocation event field "rotatorUsedAt" is not an ISO 8601 UTC time');
   }
   if (field === "postponements") {
-    throw new RotationStateError(
+    throw new InvalidEventError(
       `revocation event field "postponements" is not a whole number from 0 to ${MAX_POSTPONEMENTS}`,
     );
   }
   if (field === "keyId" && issue?.code === "invalid_format") {
-    throw new RotationStateError(
-      'revocation event field "keyId" is not a Novala key id ("key_" and letters or digits)',
-    );
+    throw new InvalidEventError('revocation event field "keyId" is not a Novala key id ("key_" and letters or digits)');
   }
-  throw new RotationStateError(`revocation event field "${field}" is missing or not a string`);
+  throw new InvalidEventError(`revocation event field "${field}" is missing or not a string`);
 }
 
 function safeJson(text: string): unknown {

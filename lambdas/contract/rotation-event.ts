@@ -3,6 +3,7 @@ import * as z from "zod/mini";
 
 /** The four steps, in the order Secrets Manager runs them. */
 export const ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"] as const;
+/** One of the four steps. */
 export type RotationStep = (typeof ROTATION_STEPS)[number];
 
 const present = z.string().check(z.minLength(1));
@@ -15,6 +16,7 @@ export const rotationEventSchema = z.object({
   RotationToken: z.optional(z.string()),
 });
 
+/** An event of Secrets Manager's, as checked. */
 export type RotationEvent = z.infer<typeof rotationEventSchema>;
 
 /** Checks an invocation's event; the error names the first field that is wrong. */

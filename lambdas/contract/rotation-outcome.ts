@@ -1,5 +1,20 @@
 /** The rotation outcome tags on a secret: written by the rotation function, read by `novala-rotation status`. */
-import type { RotationOutcome } from "../core/ports.js";
+
+/** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
+export interface RotationOutcome {
+  /**
+   * in-progress: a step before finishSecret succeeded; succeeded: finishSecret did; rolled-back: testSecret found the
+   * new key unhealthy; ended: createSecret met a failure a retry cannot fix and ended the rotation (AWSPENDING
+   * removed); failed: anything else threw (AWSPENDING stays for the retry).
+   */
+  kind: "in-progress" | "succeeded" | "rolled-back" | "ended" | "failed";
+  step: string;
+  /** The rotation token (the version id). */
+  token: string;
+  at: Date;
+  /** Why it rolled back, ended or failed: the error's name and its redacted message, short (ended: and the fix). */
+  reason?: string;
+}
 
 /**
  * Where the rotation function records a secret's last rotation outcome, and how: two tags on the secret itself, written
@@ -14,6 +29,7 @@ import type { RotationOutcome } from "../core/ports.js";
  */
 export const OUTCOME_TAG = "novala-rotation:last-outcome";
 export const REASON_TAG = "novala-rotation:last-reason";
+/** The tag keys the rotation function may write (the construct limits TagResource to them). */
 export const OUTCOME_TAG_KEYS = [OUTCOME_TAG, REASON_TAG] as const;
 
 /** A tag value's limit in Secrets Manager. */
@@ -32,6 +48,7 @@ export function tagSafe(text: string): string {
   return safe.length > MAX_TAG_VALUE ? `${safe.slice(0, MAX_TAG_VALUE - 3)}...` : safe;
 }
 
+/** The two tags that record `outcome` (TagResource's Tags). */
 export function outcomeTags(outcome: RotationOutcome): { Key: string; Value: string }[] {
   return [
     {

@@ -1,15 +1,19 @@
-/**
- * The rotation schedule grammar Secrets Manager accepts (RotationRules.ScheduleExpression), checked the same way by
- * the construct (scheduleExpression, and the app's `schedule` context key) and the command line (`rotate --schedule`):
- * `rate(N hours)` or `rate(N days)`, every 4 hours to 1000 days, or a six-field `cron(minutes hours day-of-month month
- * day-of-week year)` in UTC in which exactly one of day-of-month and day-of-week is `?` (both set is ambiguous, and
- * Secrets Manager refuses it).
- */
+/** The rotation schedule grammar Secrets Manager accepts (RotationRules.ScheduleExpression). */
 
 const RATE = /^rate\((\d+) (hours?|days?)\)$/;
 const CRON = /^cron\((\S+(?: \S+){5})\)$/;
 
-/** Why `expression` is not a rotation schedule, or undefined when it is one. */
+/**
+ * Why `expression` is not a rotation schedule, or undefined when it is one; the construct (scheduleExpression, and the
+ * app's `schedule` context key) and the command line (`rotate --schedule`) check it the same way: `rate(N hours)` or
+ * `rate(N days)`, every 4 hours to 1000 days, or a six-field `cron(minutes hours day-of-month month day-of-week year)`
+ * in UTC in which exactly one of day-of-month and day-of-week is `?` (both set is ambiguous, and Secrets Manager
+ * refuses it).
+ *
+ * @example
+ * scheduleProblem("rate(30 days)"); // undefined
+ * scheduleProblem("30"); // '"30" is not a schedule: write "rate(30 days)"'
+ */
 export function scheduleProblem(expression: string): string | undefined {
   const text = expression.trim();
   const rate = RATE.exec(text);
@@ -36,6 +40,7 @@ export function scheduleProblem(expression: string): string | undefined {
   return `must be "rate(N days)", "rate(N hours)" or a six-field "cron(...)" expression, got "${text}"`;
 }
 
+/** Whether `expression` is a cron() schedule (judged by its next rotation date only, not an interval). */
 export function isCron(expression: string): boolean {
   return expression.trim().startsWith("cron(");
 }

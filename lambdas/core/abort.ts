@@ -1,28 +1,18 @@
-/** Aborting a stuck or failed rotation: revoke what it minted, then remove AWSPENDING. */
-import type { AllowedHosts } from "./allowed-hosts.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
-import { RotationStateError } from "./errors.js";
-import { versionWithStage } from "./guard.js";
+/** Aborting a stuck or failed rotation: remove AWSPENDING, then revoke what it minted. */
+
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
+import { managerCredentials, type RotationDeps, requireCurrent } from "./context.js";
+import { PreconditionError } from "./errors.js";
+import { rotationInProgress, versionWithStage } from "./guard.js";
 import { hasRotationTag, rotationTagSuffix } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "./possession.js";
-import { KEY_ID_PATTERN } from "./secret-value.js";
 
-/**
- * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not
- * AWSCURRENT, which makes Secrets Manager refuse every new rotation) or that failed. It revokes what the rotation
- * minted and nothing else, then removes AWSPENDING:
- *
- * 1. the key the pending value names, when the value proves it (its secret key authenticates as that key, or the key
- *    carries this rotation's lineage tag), as testSecret's rollback does;
- * 2. every active key whose name carries this rotation's lineage tag (a key created but never stored);
- * 3. never the manager key, nor the key AWSCURRENT or AWSPREVIOUS holds: AWSCURRENT and its key are left untouched.
- *
- * Safe to run again: revoked keys are skipped, and a version without AWSPENDING keeps none. The caller must be sure no
- * step of this rotation is still running (a running createSecret could store a key after the sweep).
- */
+/** What an abort reads and acts with: the secret, Novala, the logs. */
 export type AbortDeps = Pick<RotationDeps, "store" | "keys" | "telemetry"> & { config: { allowedHosts: AllowedHosts } };
 
+/** A key an abort revoked (or found revoked already). */
 export interface AbortedKey {
   keyId: string;
   /** How the key was tied to the rotation: the pending value's proof, or its lineage tag (none: already gone). */
@@ -30,6 +20,7 @@ export interface AbortedKey {
   outcome: "revoked" | "already-revoked";
 }
 
+/** What an abort did: ids and labels only, which the CLI renders. */
 export interface AbortOutcome {
   secretArn: string;
   secretName: string;
@@ -54,34 +45,77 @@ export async function findAbortableToken(
   token?: string,
 ): Promise<string> {
   const description = await deps.store.describe(secretId);
-  const pending = versionWithStage(description, AWSPENDING);
-  const current = versionWithStage(description, AWSCURRENT);
   if (token === undefined) {
-    if (!pending || pending === current) {
-      throw new RotationStateError(
+    const pending = rotationInProgress(description);
+    if (!pending) {
+      throw new PreconditionError(
         `secret ${description.name} has no rotation in progress: no version other than AWSCURRENT is AWSPENDING`,
       );
     }
     return pending;
   }
-  if (token === current) {
-    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+  if (token === versionWithStage(description, AWSCURRENT)) {
+    throw new PreconditionError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
   }
   if (!(await deps.store.listVersions(description.arn)).some((version) => version.versionId === token)) {
-    throw new RotationStateError(`token ${token} is not a version of secret ${description.name}`);
+    throw new PreconditionError(`token ${token} is not a version of secret ${description.name}`);
   }
   return token;
 }
 
+/**
+ * Aborting rotation `token` of a secret: the way out of a rotation that is stuck (AWSPENDING on a version that is not
+ * AWSCURRENT, which makes Secrets Manager refuse every new rotation) or that failed. It removes AWSPENDING, then revokes
+ * what the rotation minted and nothing else:
+ *
+ * 1. the key the pending value names, when the value proves it (its secret key authenticates as that key, or the key
+ *    carries this rotation's lineage tag), as testSecret's rollback does;
+ * 2. every active key whose name carries this rotation's lineage tag (a key created but never stored);
+ * 3. never the manager key, nor the key AWSCURRENT or AWSPREVIOUS holds: AWSCURRENT and its key are left untouched.
+ *
+ * AWSPENDING goes first: from then on no step of the rotation passes its guard, so none can store or promote a key
+ * behind the abort. Safe to run again: revoked keys are skipped, and a version without AWSPENDING keeps none (a crash
+ * after the label went leaves keys that `abort --token`, `reconcile` or the next rotation's createSecret revoke). The
+ * caller must be sure no step of this rotation is still running when it starts: a step that passed its guard before
+ * the label went can still store a key, or promote the pending key (Secrets Manager retries a failed step while an
+ * operator may think the rotation stuck: the concurrency suite's known race, docs/security.md). A PreconditionError
+ * refuses a token that is (or became) AWSCURRENT, and a secret without an AWSCURRENT value.
+ *
+ * @example
+ * const outcome = await abortRotation(deps, secretArn, await findAbortableToken(deps, secretArn));
+ * // outcome.revoked, outcome.leftAlone, outcome.pendingRemoved: what the operator is shown
+ */
 export async function abortRotation(deps: AbortDeps, secretId: string, token: string): Promise<AbortOutcome> {
+  // Race (concurrency suite: "abort ∥ finishSecret"): with AWSPENDING removed last, a finishSecret that Secrets Manager
+  // started while the abort revoked the pending key passed its guard and promoted the revoked key. Removed first (the
+  // abort's first call), every later step's guard refuses; AWSCURRENT is read only after, so a promotion that won stands.
+  let pendingRemoved = false;
+  let removal: unknown;
+  try {
+    await deps.store.moveStage(secretId, AWSPENDING, { fromVersionId: token });
+    pendingRemoved = true;
+  } catch (error) {
+    removal = error;
+  }
   const description = await deps.store.describe(secretId);
   const arn = description.arn;
-  const stagesBefore = description.versionStages[token] ?? [];
-  if (stagesBefore.includes(AWSCURRENT)) {
-    throw new RotationStateError(`version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`);
+  const stagesNow = description.versionStages[token] ?? [];
+  // Still AWSPENDING: the removal failed for another reason (throttled), and nothing was done.
+  if (!pendingRemoved && stagesNow.includes(AWSPENDING)) throw removal;
+  const stagesBefore = pendingRemoved ? [...stagesNow, AWSPENDING] : stagesNow;
+  if (stagesNow.includes(AWSCURRENT)) {
+    throw new PreconditionError(
+      pendingRemoved
+        ? `version ${token} became AWSCURRENT of secret ${description.name}: the rotation finished; nothing was aborted`
+        : `version ${token} is AWSCURRENT of secret ${description.name}: it is not aborted`,
+    );
   }
-  const current = await readKeySecret(deps, arn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${description.name} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, arn, description.name);
+  if (current.versionId === token) {
+    throw new PreconditionError(
+      `version ${token} became AWSCURRENT of secret ${description.name}: the rotation finished; nothing was aborted`,
+    );
+  }
   const manager = await managerCredentials(deps, arn, current);
   const previous = await deps.store.getValue(arn, { stage: AWSPREVIOUS });
   const protectedKeys = new Map<string, string>([
@@ -99,7 +133,7 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
     pendingValue: false,
     revoked: [],
     leftAlone: [],
-    pendingRemoved: false,
+    pendingRemoved,
     currentVersionId: current.versionId,
     currentKeyId: current.secret.keyId,
   };
@@ -153,10 +187,5 @@ export async function abortRotation(deps: AbortDeps, secretId: string, token: st
     deps.telemetry.info("abort: revoked a key minted for the rotation", { keyId: key.id, token });
   }
 
-  // 3. Only then the label: a crash before this line leaves the rotation abortable again with the same token.
-  if (stagesBefore.includes(AWSPENDING)) {
-    await deps.store.moveStage(arn, AWSPENDING, { fromVersionId: token });
-    outcome.pendingRemoved = true;
-  }
   return outcome;
 }

@@ -1,10 +1,11 @@
 /** The dependencies and configuration a rotation step runs with (RotationDeps). */
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { RotationConfig } from "./config.js";
-import { SecretValueError } from "./errors.js";
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { ManagerConfig, RotationConfig } from "../contract/configuration.js";
+import { namesSecret } from "../contract/manager-secret.js";
+import { KeyClaimRefusedError, PreconditionError, SecretValueError } from "./errors.js";
 import type { Clock, KeyApi, RevocationScheduler, RotationEvents, SecretStore, Telemetry } from "./ports.js";
 import { AWSCURRENT } from "./ports.js";
-import type { ManagerCredentials } from "./possession.js";
+import { type ManagerCredentials, reportRefusedClaim } from "./possession.js";
 import { type ParsedKeySecret, parseKeySecret } from "./secret-value.js";
 
 /** Everything a step needs, injected: the Lambdas pass AWS and Novala adapters, tests and the local run models. */
@@ -32,16 +33,30 @@ export async function readKeySecret(
 }
 
 /**
- * The credentials that may create and revoke keys for `current`: the manager key named by managerSecretId, or,
- * for a self-managed secret, its own current key.
+ * AWSCURRENT of `secretId`, read and validated. A secret without one has nothing to rotate, prove or abort: a
+ * PreconditionError says so, naming the secret as `shownAs` (by default `secretId`).
+ */
+export async function requireCurrent(
+  deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
+  secretId: string,
+  shownAs = secretId,
+): Promise<ParsedKeySecret & { versionId: string }> {
+  const current = await readKeySecret(deps, secretId, AWSCURRENT);
+  if (!current) throw new PreconditionError(`secret ${shownAs} has no AWSCURRENT value`);
+  return current;
+}
+
+/**
+ * The credentials that may create and revoke keys for `current`: the deployment's manager key when the value names a
+ * manager secret, or, for a self-managed secret, its own current key. A value that names a secret other than the
+ * deployment's manager is a refused claim (KeyClaimRefusedError, logged and counted): that secret is never read.
  */
 export async function managerCredentials(
-  deps: Pick<RotationDeps, "store"> & { config: { allowedHosts: AllowedHosts } },
+  deps: Pick<RotationDeps, "store" | "telemetry"> & { config: { allowedHosts: AllowedHosts } & ManagerConfig },
   secretId: string,
   current: ParsedKeySecret,
 ): Promise<ManagerCredentials> {
-  const managerSecretId = current.secret.managerSecretId;
-  if (!managerSecretId) {
+  if (!current.secret.managerSecretId) {
     return {
       baseUrl: current.secret.baseUrl,
       bearer: current.secret.secretKey,
@@ -49,6 +64,7 @@ export async function managerCredentials(
       managed: false,
     };
   }
+  const managerSecretId = deploymentManager(deps, secretId, current.secret.managerSecretId);
   const manager = await readKeySecret(deps, managerSecretId, AWSCURRENT);
   if (!manager) throw new SecretValueError(`manager secret ${managerSecretId} has no AWSCURRENT value`);
   if (new URL(manager.secret.baseUrl).origin !== new URL(current.secret.baseUrl).origin) {
@@ -61,5 +77,27 @@ export async function managerCredentials(
     bearer: manager.secret.secretKey,
     keyId: manager.secret.keyId,
     managed: true,
+    secretId: managerSecretId,
   };
+}
+
+/**
+ * The manager secret to read for a value that names `claimed`: the deployment's (MANAGER_SECRET_ARN), or `claimed`
+ * itself when the configuration names none (a local run). Any other id is refused before anything is read from it.
+ */
+function deploymentManager(
+  deps: Pick<RotationDeps, "telemetry"> & { config: ManagerConfig },
+  secretId: string,
+  claimed: string,
+): string {
+  const deployment = deps.config.managerSecretArn;
+  if (deployment === undefined) return claimed;
+  if (deployment !== null && namesSecret(claimed, deployment)) return deployment;
+  const message =
+    `refused: secret ${secretId} names manager secret ${JSON.stringify(claimed.slice(0, 256))}, ` +
+    (deployment === null
+      ? "but this deployment has no manager secret (its secrets must be self-managed)"
+      : `which is not this deployment's manager secret ${deployment}`);
+  reportRefusedClaim(deps, message, { secretId });
+  throw new KeyClaimRefusedError(message);
 }

@@ -1,16 +1,18 @@
 /** Ending a rotation that a retry cannot fix: which failures those are, and what ending one leaves. */
+import { MANAGE_SCOPE } from "../contract/key-shapes.js";
 import type { RotationDeps } from "./context.js";
 import {
   BaseUrlNotAllowedError,
   CreateAnswerRefusedError,
   CurrentKeyUnusableError,
   errorMessage,
+  KeyApiRefusalError,
   KeyClaimRefusedError,
-  NovalaHttpError,
   RotationEndedError,
   SecretValueError,
 } from "./errors.js";
-import { AWSCURRENT, AWSPENDING } from "./ports.js";
+import { isRotationInProgress } from "./guard.js";
+import { AWSPENDING } from "./ports.js";
 import { redact } from "./redact.js";
 
 /** What createSecret knew of the secret when it failed: the fix names the secret to repair. */
@@ -51,12 +53,12 @@ export function fixFor(error: unknown, secret: FailingSecret): string | undefine
   if (error instanceof KeyClaimRefusedError) {
     return `Find who wrote the value (CloudTrail PutSecretValue); put the team's pair back with \`novala-rotation put-key ${secret.name}\``;
   }
-  if (!(error instanceof NovalaHttpError) || !refusedForGood(error.status)) return undefined;
+  if (!(error instanceof KeyApiRefusalError) || !refusedForGood(error.status)) return undefined;
   if (error.status === 409) {
     return "Revoke unused keys or raise the tenant's key limit at Novala, then rotate again";
   }
   if (error.status === 401 || error.status === 403) {
-    return `Put a key that works and holds api_keys.manage in with \`novala-rotation put-key ${signer}\`, then rotate again`;
+    return `Put a key that works and holds ${MANAGE_SCOPE} in with \`novala-rotation put-key ${signer}\`, then rotate again`;
   }
   return "Check the secret's name and scopes against Novala's rules, then rotate again";
 }
@@ -65,7 +67,7 @@ export function fixFor(error: unknown, secret: FailingSecret): string | undefine
  * `id` as short as `put-key` takes it here: a Secrets Manager ARN in the account and region of `secretArn` becomes the
  * secret's name (its ARN ends in "-" and 6 characters Secrets Manager adds); anything else stays as it is.
  */
-function shortSecretId(id: string, secretArn: string): string {
+export function shortSecretId(id: string, secretArn: string): string {
   const [, prefix, name] = /^(arn:[^:]+:secretsmanager:[^:]+:\d+:secret:)(.+)-[A-Za-z0-9]{6}$/.exec(id) ?? [];
   return prefix && name && secretArn.startsWith(prefix) ? name : id;
 }
@@ -112,8 +114,7 @@ async function endRotation(
   const secretArn = secret.arn;
   // Read again, not the guard's description: an operator's abort (or a writer's put-secret-value with AWSPENDING,
   // which moves the label to a version of its own) may have taken the label off meanwhile. Only this version's goes.
-  const stages = (await deps.store.describe(secretArn)).versionStages[token] ?? [];
-  const pending = stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT);
+  const pending = isRotationInProgress((await deps.store.describe(secretArn)).versionStages[token] ?? []);
   if (pending) {
     await deps.store.moveStage(secretArn, AWSPENDING, { fromVersionId: token }).catch(async (error: unknown) => {
       // The answer may have been lost after the label went: only a label still there is a failure (a transient one).

@@ -1,20 +1,5 @@
-/**
- * Errors the rotation raises, all RotationErrors. Messages name the problem (a field, a variable, a stage, a key id)
- * and never carry key material or a secret value.
- */
-
-/**
- * The base of every error the project raises. `cause` is the error this one explains; it is logged with it, so an
- * error whose cause could hold a secret (an SDK error's raw response, an answer's body) is not passed on.
- */
-export class RotationError extends Error {
-  override name = "RotationError";
-}
-
-/** Bad configuration (an environment variable): raised before any side effect. */
-export class ConfigurationError extends RotationError {
-  override name = "ConfigurationError";
-}
+/** The core's errors, all RotationErrors (lambdas/contract/errors.ts); docs/design.md, "Errors", has the taxonomy. */
+import { RotationError } from "../contract/errors.js";
 
 /** A secret value that is not what docs/design.md describes. */
 export class SecretValueError extends RotationError {
@@ -29,8 +14,20 @@ export class BaseUrlNotAllowedError extends SecretValueError {
   override name = "BaseUrlNotAllowedError";
 }
 
-/** The guard refused the step: rotation disabled, unknown token, token not AWSPENDING. */
-export class RotationStateError extends RotationError {
+/**
+ * A step or a command that cannot run in the secret's present state: no AWSCURRENT value, no value to test or promote,
+ * no rotation to abort, a key that no longer works. Nothing was changed. A retry helps only once the state changes
+ * (another step ran, an operator acted).
+ */
+export class PreconditionError extends RotationError {
+  override name = "PreconditionError";
+}
+
+/**
+ * The guard refused the step (lambdas/core/guard.ts): rotation disabled, unknown token, token not AWSPENDING. Thrown
+ * by the guard only; a stale retry of a finished or abandoned rotation meets it.
+ */
+export class RotationStateError extends PreconditionError {
   override name = "RotationStateError";
 }
 
@@ -39,7 +36,7 @@ export class RotationStateError extends RotationError {
  * manager key that would act for it. It was rotated or revoked outside this rotator, so nothing proves the secret still
  * owns a key. `fix` names the command that puts a working pair in; the message ends with it.
  */
-export class CurrentKeyUnusableError extends RotationStateError {
+export class CurrentKeyUnusableError extends PreconditionError {
   override name = "CurrentKeyUnusableError";
   constructor(
     readonly problem: string,
@@ -94,86 +91,53 @@ export class RotationRolledBackError extends HealthCheckFailedError {
   override name = "RotationRolledBackError";
 }
 
-/** A URL that the allow-list does not permit: nothing was sent. */
-export class HostNotAllowedError extends RotationError {
-  override name = "HostNotAllowedError";
-}
-
 /**
- * Novala refused a key-API request (an answer the caller did not expect). `message` is Novala's `error` text,
- * redacted. `status` is for operators and the adapters: the core tells refusals apart by class
- * (KeyUnauthorizedError), never by status code.
+ * What a KeyApi (ports.ts) raises besides its answers, so that the core tells Novala's failures apart without knowing
+ * the adapter: a refusal (Novala answered, but not as asked: `status` says how, `unauthorized` whether the credentials
+ * do not authenticate), Novala unavailable (transient), a create whose outcome is unknown. The Novala adapter's errors
+ * (lambdas/adapters/novala/errors.ts) extend these three; the core never raises one.
  */
-export class NovalaHttpError extends RotationError {
-  override name = "NovalaHttpError";
+export abstract class KeyApiRefusalError extends RotationError {
+  /**
+   * The credentials do not authenticate (401): the key has not propagated yet, was revoked, or was rotated outside
+   * this rotator. The core tells it from other refusals by this ({@link isUnauthorized}), never by the status code.
+   */
+  abstract readonly unauthorized: boolean;
+
   constructor(
     readonly status: number,
     readonly operation: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(`Novala ${operation} answered ${status}: ${message}`);
+    super(message, options);
   }
 }
 
-/**
- * Novala's answer was larger than the client reads (it was not kept): a broken or hostile server. Not retried. The
- * message names the operation and the limit, never the body.
- */
-export class NovalaAnswerTooLargeError extends NovalaHttpError {
-  override name = "NovalaAnswerTooLargeError";
-  constructor(
-    status: number,
-    operation: string,
-    readonly limitBytes: number,
-    announced: boolean,
-  ) {
-    super(
-      status,
-      operation,
-      `${announced ? "its content-length announces" : "it sent"} an answer larger than the ${formatBytes(limitBytes)} limit; the answer was not read`,
-    );
-  }
+/** Whether `error` is the key API saying the credentials do not authenticate (a 401). */
+export function isUnauthorized(error: unknown): boolean {
+  return error instanceof KeyApiRefusalError && error.unauthorized;
 }
 
-/**
- * Novala does not accept the credentials: the key has not propagated yet, was revoked, or was rotated outside this
- * rotator. The key-API adapters raise it for a 401.
- */
-export class KeyUnauthorizedError extends NovalaHttpError {
-  override name = "KeyUnauthorizedError";
-  constructor(operation: string, message: string) {
-    super(401, operation, message);
-  }
-}
-
-/** The key-API error for a refusal: KeyUnauthorizedError for a 401, NovalaHttpError for any other status. */
-export function novalaRefusal(status: number, operation: string, message: string): NovalaHttpError {
-  return status === 401
-    ? new KeyUnauthorizedError(operation, message)
-    : new NovalaHttpError(status, operation, message);
-}
-
-function formatBytes(bytes: number): string {
-  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MB` : `${bytes} bytes`;
-}
-
-/** Novala could not be reached or kept failing after the retry budget (network errors, 429, 5xx). */
-export class NovalaUnavailableError extends RotationError {
-  override name = "NovalaUnavailableError";
+/** Novala could not be reached, or kept failing past the retry budget (network errors, 429, 5xx): transient. */
+export abstract class KeyApiUnavailableError extends RotationError {
   constructor(
     readonly operation: string,
     message: string,
     readonly lastStatus?: number,
+    options?: ErrorOptions,
   ) {
-    super(`Novala ${operation} failed: ${message}`);
+    super(message, options);
   }
 }
 
-/** A create whose request may have reached Novala but whose answer did not come back: a key may exist. */
-export class CreateOutcomeUnknownError extends RotationError {
-  override name = "CreateOutcomeUnknownError";
-}
+/**
+ * A create whose request may have reached Novala but whose answer did not come back or cannot be used: a key may
+ * exist. The caller reconciles by the key's name tag before it creates again.
+ */
+export abstract class KeyApiCreateOutcomeUnknownError extends RotationError {}
 
+/** `error`'s message, or the text of a thrown value that is not an Error. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -22,6 +22,26 @@ export function guardStep(description: SecretDescription, token: string): "pendi
   return "pending";
 }
 
+/**
+ * Whether a version's labels mark a rotation in progress: AWSPENDING without AWSCURRENT. The rotation is under way,
+ * failed half-way or stuck; Secrets Manager refuses a new RotateSecret meanwhile.
+ */
+export function isRotationInProgress(stages: readonly string[]): boolean {
+  return stages.includes(AWSPENDING) && !stages.includes(AWSCURRENT);
+}
+
+/**
+ * The token of the rotation in progress: the version AWSPENDING marks when it is not AWSCURRENT; undefined when there
+ * is none.
+ *
+ * @example
+ * const token = rotationInProgress(await store.describe(secretId));
+ * if (token) say(`a rotation is in progress: version ${token} is AWSPENDING`);
+ */
+export function rotationInProgress(description: Pick<SecretDescription, "versionStages">): string | undefined {
+  return Object.entries(description.versionStages).find(([, stages]) => isRotationInProgress(stages))?.[0];
+}
+
 /** The version that carries `stage`, if any. */
 export function versionWithStage(description: SecretDescription, stage: string): string | undefined {
   return Object.entries(description.versionStages).find(([, stages]) => stages.includes(stage))?.[0];

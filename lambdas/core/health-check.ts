@@ -1,10 +1,11 @@
 /** testSecret's health check of a pending key: introspection and scope probes, waiting out propagation. */
 import type { RotationDeps } from "./context.js";
-import { KeyUnauthorizedError, NovalaHttpError } from "./errors.js";
+import { isUnauthorized, KeyApiRefusalError } from "./errors.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
 import type { KeySecret } from "./secret-value.js";
 import { sameScopes } from "./secret-value.js";
 
+/** Whether the pending key is healthy, and if not, why. */
 export type HealthVerdict = { healthy: true } | { healthy: false; reason: string };
 
 const FIRST_BACKOFF_MS = 100;
@@ -29,8 +30,8 @@ export async function checkKeyHealth(
     try {
       return await checkOnce(deps, pending);
     } catch (error) {
-      if (!(error instanceof NovalaHttpError)) throw error;
-      if (!(error instanceof KeyUnauthorizedError)) return { healthy: false, reason: error.message };
+      if (!(error instanceof KeyApiRefusalError)) throw error;
+      if (!isUnauthorized(error)) return { healthy: false, reason: error.message };
       if (!checkedStatus) {
         // A revoked key answers 401 for ever: say so now rather than wait out the deadline.
         checkedStatus = true;
@@ -70,7 +71,7 @@ async function checkOnce(deps: Pick<RotationDeps, "keys">, pending: KeySecret): 
     try {
       await deps.keys.probe(secret, scope);
     } catch (error) {
-      if (error instanceof NovalaHttpError && !(error instanceof KeyUnauthorizedError)) {
+      if (error instanceof KeyApiRefusalError && !isUnauthorized(error)) {
         return { healthy: false, reason: `the probe of scope ${scope} was refused: ${error.message}` };
       }
       throw error;

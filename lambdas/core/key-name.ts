@@ -1,18 +1,19 @@
 /** The lineage tag in a replacement key's name, and the revocation schedule's name. */
 import { createHash } from "node:crypto";
 
-/**
- * The tag a replacement key carries in its name: "Acumatica Integration · rot 3f9a…" (24 hex digits, 96 bits). It is
- * derived from the secret's ARN and the rotation token together, so a retried createSecret finds (and revokes) a key
- * that an earlier attempt created but never stored, and no token anyone chooses can match another secret's keys.
- */
 const TAG_SEPARATOR = " · rot ";
 const TAG_HEX_DIGITS = 24;
 const TAG_PATTERN = new RegExp(` · rot [0-9a-f]{${TAG_HEX_DIGITS}}$`);
 /** Tags of releases before lineage binding (token only, 10 hex digits): stripped from names, never matched. */
 const LEGACY_TAG_PATTERN = / · rot [0-9a-f]{10}$/;
 
-/** The lineage tag of one rotation (one version) of one secret. */
+/**
+ * The tag a replacement key carries in its name: "Acumatica Integration · rot 3f9a…" (24 hex digits, 96 bits). It is
+ * derived from the secret's ARN and the rotation token together, so a retried createSecret finds (and revokes) a key
+ * that an earlier attempt created but never stored, and no token anyone chooses can match another secret's keys.
+ *
+ * The lineage tag of one rotation (one version) of one secret.
+ */
 export function rotationTag(secretArn: string, versionId: string): string {
   return createHash("sha256").update(`${secretArn}\n${versionId}`).digest("hex").slice(0, TAG_HEX_DIGITS);
 }
@@ -22,6 +23,7 @@ export function replacementKeyName(baseName: string, secretArn: string, token: s
   return `${untaggedName(baseName)}${TAG_SEPARATOR}${rotationTag(secretArn, token)}`;
 }
 
+/** `name` without a rotation tag (this release's or an earlier one's): the base name a secret keeps. */
 export function untaggedName(name: string): string {
   return name.replace(TAG_PATTERN, "").replace(LEGACY_TAG_PATTERN, "");
 }

@@ -6,8 +6,7 @@
  */
 import { keyNameProblem } from "./key-name-rule.js";
 import type { NovalaKey } from "./ports.js";
-import { MANAGE_SCOPE } from "./replacement-key.js";
-import { PUBLISHABLE, SECRET } from "./secret-value.js";
+import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 
 /** The two halves of a pair as the operator gave them. */
 export interface KeyPair {
@@ -17,8 +16,8 @@ export interface KeyPair {
 
 /** Why the pair is not a Novala pair by its shape (prefixes, one mode), or undefined. Never echoes a key. */
 export function keyPairProblem(pair: KeyPair): string | undefined {
-  const publishableMode = pair.publishableKey.match(PUBLISHABLE)?.[1];
-  const secretMode = pair.secretKey.match(SECRET)?.[1];
+  const publishableMode = pair.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1];
+  const secretMode = pair.secretKey.match(SECRET_KEY_PATTERN)?.[1];
   if (!publishableMode) return "the publishable key must start with pk_live_ or pk_test_";
   if (!secretMode) return "the secret key must start with sk_live_ or sk_test_";
   if (publishableMode !== secretMode) return "the publishable and the secret key mix live and test mode";

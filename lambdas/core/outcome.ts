@@ -1,9 +1,12 @@
 /** Runs a rotation step and records its outcome on the secret for operators. */
+
+import type { RotationStep } from "../contract/rotation-event.js";
+import type { RotationOutcome } from "../contract/rotation-outcome.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage, RotationEndedError, RotationRolledBackError } from "./errors.js";
-import type { RotationOutcome, RotationOutcomes, Telemetry } from "./ports.js";
+import type { RotationOutcomes, Telemetry } from "./ports.js";
 import { redact } from "./redact.js";
-import { type RotationStep, runRotationStep } from "./rotation.js";
+import { runRotationStep } from "./rotation.js";
 
 /**
  * One rotation step as the rotation function runs it, with its outcome recorded where an operator can read it
@@ -85,6 +88,3 @@ function shortened(text: string, max: number): string {
   const line = redact(text).replace(/\s+/g, " ").trim();
   return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 }
-
-/** Records nothing: for callers that have nowhere to keep an outcome. */
-export const noOutcomes: RotationOutcomes = { record: async () => {} };

@@ -1,61 +1,61 @@
-/** The daily overdue check: has each secret rotated within its schedule plus its window? */
-import { OVERDUE_CHECK } from "../contract/environment.js";
+/** The daily overdue check: has each secret rotated within its schedule plus its window, and is none stuck? */
+import type { OverdueCheckRequest } from "../contract/overdue-check.js";
 import type { RotationDeps } from "./context.js";
 import { errorMessage } from "./errors.js";
-import type { SecretDescription } from "./ports.js";
+import type { SecretDescription, SecretStore, SecretVersion } from "./ports.js";
+import { DAY_MS, type ProblemKind, pendingVersion, verdict } from "./verdict.js";
+
+/**
+ * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
+ * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
+ * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
+ * DescribeSecret, judges it by the verdict's rules that DescribeSecret answers (overdueReason), and publishes
+ * RotationsOverdue, the number of overdue secrets, which an alarm watches.
+ */
+/**
+ * Why the secret counts as overdue at `now`, or undefined, by the verdict's rules that DescribeSecret answers
+ * (lambdas/core/verdict.ts): rotation not enabled (for a secret the deployment lists, a rotation that will never come),
+ * a rotation overdue by its schedule plus the window, and a rotation stuck (AWSPENDING on a version older than an hour
+ * that is not AWSCURRENT: `versions` gives the versions' dates, read only when DescribeSecret shows one pending).
+ */
+export function overdueReason(
+  description: SecretDescription,
+  now: Date,
+  versions: SecretVersion[] = [],
+): string | undefined {
+  if (!description.rotationEnabled) return "rotation is not enabled";
+  const dated = new Map(versions.map((version) => [version.versionId, version.createdDate]));
+  const judged = verdict({
+    now,
+    versions: Object.entries(description.versionStages).map(([versionId, stages]) => {
+      const createdDate = dated.get(versionId);
+      return { versionId, stages, ...(createdDate && { createdDate }) };
+    }),
+    rotation: { enabled: true, ...(description.schedule && { schedule: description.schedule }) },
+    revocations: [],
+  });
+  return judged.problems.find((problem) => OVERDUE_KINDS.includes(problem.kind))?.summary;
+}
+
+/** The verdict's problems the daily check counts: the others need Novala, Scheduler or the values (status has them). */
+const OVERDUE_KINDS: readonly ProblemKind[] = ["rotation-stuck", "rotation-overdue"];
+
+/** The versions' dates, asked (ListSecretVersionIds) only when a rotation is pending: the one rule that needs them. */
+async function datesIfPending(store: SecretStore, description: SecretDescription): Promise<SecretVersion[]> {
+  const stages = Object.values(description.versionStages);
+  return pendingVersion(stages.map((labels) => ({ stages: labels }))) ? store.listVersions(description.arn) : [];
+}
 
 /**
  * The daily overdue check: has each secret rotated within its schedule plus its window? CloudWatch cannot watch a
  * 30-day silence itself (an alarm evaluates at most 7 days: Period × EvaluationPeriods ≤ 604,800 s), so a scheduled
  * rule invokes the rotation function with `{"check": "rotation-overdue", "secretIds": [...]}`; it reads each secret's
  * DescribeSecret and publishes RotationsOverdue, the number of overdue secrets, which an alarm watches.
- */
-export interface OverdueCheckRequest {
-  check: typeof OVERDUE_CHECK;
-  secretIds: string[];
-}
-
-export function isOverdueCheck(event: unknown): event is OverdueCheckRequest {
-  return (event as { check?: unknown } | null)?.check === OVERDUE_CHECK;
-}
-
-/** Secrets Manager closes a rotation window after an hour (rate in hours) or at the end of the UTC day (in days). */
-const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
-const HOUR_MS = 3600 * 1000;
-const DAY_MS = 24 * HOUR_MS;
-
-/** Why the secret's rotation is overdue at `now`, or undefined when it is not. */
-export function overdueReason(description: SecretDescription, now: Date): string | undefined {
-  if (!description.rotationEnabled) return "rotation is not enabled";
-  const schedule = description.schedule ?? {};
-  const windowMs = parseWindow(schedule.window) ?? DEFAULT_WINDOW_MS;
-  const { nextRotation, lastRotated } = schedule;
-  if (nextRotation && now.getTime() > nextRotation.getTime() + windowMs) {
-    return `the rotation due by ${nextRotation.toISOString()} has not happened`;
-  }
-  const intervalMs = rotationInterval(schedule.automaticallyAfterDays, schedule.scheduleExpression);
-  if (lastRotated && intervalMs !== undefined && now.getTime() > lastRotated.getTime() + intervalMs + windowMs) {
-    return `last rotated ${lastRotated.toISOString()}, longer ago than its schedule plus the window`;
-  }
-  return undefined;
-}
-
-/** The interval of `AutomaticallyAfterDays` or a rate() expression; undefined for cron(), whose gaps vary. */
-function rotationInterval(days: number | undefined, expression: string | undefined): number | undefined {
-  if (days) return days * DAY_MS;
-  const rate = expression && /^rate\((\d+) (hour|day)s?\)$/.exec(expression.trim());
-  if (!rate) return undefined;
-  return Number(rate[1]) * (rate[2] === "day" ? DAY_MS : HOUR_MS);
-}
-
-function parseWindow(window: string | undefined): number | undefined {
-  const hours = window && /^(\d+)h$/.exec(window.trim());
-  return hours ? Number(hours[1]) * HOUR_MS : undefined;
-}
-
-/**
+ *
  * Checks every secret; one that cannot be described counts as overdue (a check that cannot look must not stay
- * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included.
+ * silent). Logs each overdue secret at error level and publishes RotationsOverdue, zero included, and
+ * OldestRotationAgeDays: the days since the oldest last rotation among the secrets that have rotated at least once (a
+ * secret that never rotated is judged by its next rotation date alone).
  */
 export async function checkRotationsOverdue(
   deps: Pick<RotationDeps, "store" | "telemetry" | "clock">,
@@ -63,10 +63,14 @@ export async function checkRotationsOverdue(
 ): Promise<{ checked: number; overdue: { secretId: string; reason: string }[] }> {
   const now = deps.clock.now();
   const overdue: { secretId: string; reason: string }[] = [];
+  let oldestRotation: Date | undefined;
   for (const secretId of request.secretIds) {
     let reason: string | undefined;
     try {
-      reason = overdueReason(await deps.store.describe(secretId), now);
+      const description = await deps.store.describe(secretId);
+      const lastRotated = description.schedule?.lastRotated;
+      if (lastRotated && !(oldestRotation && oldestRotation <= lastRotated)) oldestRotation = lastRotated;
+      reason = overdueReason(description, now, await datesIfPending(deps.store, description));
     } catch (error) {
       reason = `could not be checked: ${errorMessage(error)}`;
     }
@@ -76,6 +80,10 @@ export async function checkRotationsOverdue(
     }
   }
   deps.telemetry.metric("RotationsOverdue", overdue.length);
+  if (oldestRotation) {
+    const days = Math.round(((now.getTime() - oldestRotation.getTime()) / DAY_MS) * 100) / 100;
+    deps.telemetry.metric("OldestRotationAgeDays", days, "None");
+  }
   deps.telemetry.info("checked the secrets for overdue rotations", {
     checked: request.secretIds.length,
     overdue: overdue.length,

@@ -1,9 +1,9 @@
-/**
- * The small interfaces the rotation logic talks to. AWS, Novala and the in-memory models sit behind them;
- * nothing in `lambdas/core` knows which one it has.
- */
+/** The small interfaces the core talks to; AWS, Novala and the in-memory models sit behind them, unknown to it. */
+import type { MetricName } from "../contract/metrics.js";
 import type { RevocationRequest } from "../contract/revocation-request.js";
+import type { RotationOutcome } from "../contract/rotation-outcome.js";
 
+/** Secrets Manager's staging labels: the current version, the one a rotation is making, the one before. */
 export const AWSCURRENT = "AWSCURRENT";
 export const AWSPENDING = "AWSPENDING";
 export const AWSPREVIOUS = "AWSPREVIOUS";
@@ -19,6 +19,7 @@ export interface SecretDescription {
   schedule?: RotationScheduleState;
 }
 
+/** A secret's rotation schedule and dates, as DescribeSecret gives them. */
 export interface RotationScheduleState {
   lastRotated?: Date;
   nextRotation?: Date;
@@ -28,6 +29,7 @@ export interface RotationScheduleState {
   window?: string;
 }
 
+/** A version's value, and which version it is. */
 export interface StoredValue {
   versionId: string;
   value: string;
@@ -132,9 +134,6 @@ export interface KeyApi {
   probe(caller: NovalaCredentials, scope: string): Promise<"ok" | "no-probe">;
 }
 
-/** What the revocation schedule's Input holds, and so the revocation Lambda's event (its schema: lambdas/contract). */
-export type { RevocationRequest };
-
 /** EventBridge Scheduler, reduced to one-time revocation schedules. */
 export interface RevocationScheduler {
   /**
@@ -195,22 +194,6 @@ export interface RotationEvents {
   keyRevocationPostponed(event: KeyRevocationPostponed): Promise<void>;
 }
 
-/** How the last rotation step of a secret ended, as the rotation function records it (ids and a reason, no keys). */
-export interface RotationOutcome {
-  /**
-   * in-progress: a step before finishSecret succeeded; succeeded: finishSecret did; rolled-back: testSecret found the
-   * new key unhealthy; ended: createSecret met a failure a retry cannot fix and ended the rotation (AWSPENDING
-   * removed); failed: anything else threw (AWSPENDING stays for the retry).
-   */
-  kind: "in-progress" | "succeeded" | "rolled-back" | "ended" | "failed";
-  step: string;
-  /** The rotation token (the version id). */
-  token: string;
-  at: Date;
-  /** Why it rolled back, ended or failed: the error's name and its redacted message, short (ended: and the fix). */
-  reason?: string;
-}
-
 /**
  * Where the last outcome is kept so that an operator can read it without the function's logs (in AWS: tags on the
  * secret itself). Writing it is best effort: a rotation never fails because its outcome could not be recorded.
@@ -219,21 +202,8 @@ export interface RotationOutcomes {
   record(secretId: string, outcome: RotationOutcome): Promise<void>;
 }
 
-export type MetricName =
-  | "RotationsSucceeded"
-  | "RotationsFailed"
-  | "RotationsRolledBack"
-  | "RotationsEnded"
-  | "KeysRevoked"
-  | "RevocationsScheduled"
-  | "RevocationsRefused"
-  | "KeyClaimsRefused"
-  | "RevocationsFailed"
-  | "HealthCheckLatency"
-  | "RotationEventsFailed"
-  | "RotationsOverdue"
-  | "RevocationsPostponed"
-  | "RevocationHardLimitReached";
+/** A metric's unit: a count, a time, or a plain number (OldestRotationAgeDays: CloudWatch has no unit for days). */
+export type MetricUnit = "Count" | "Milliseconds" | "None";
 
 /** Structured logs and metrics. Fields carry ids only; key material never reaches a Telemetry. */
 export interface Telemetry {
@@ -241,14 +211,16 @@ export interface Telemetry {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
-  metric(name: MetricName, value?: number, unit?: "Count" | "Milliseconds"): void;
+  metric(name: MetricName, value?: number, unit?: MetricUnit): void;
 }
 
+/** Time, injected: the system's in the Lambdas, a manual one in tests and benchmarks. */
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
 }
 
+/** The system clock and setTimeout. */
 export const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -1,16 +1,11 @@
 /** Proof of possession: which key a secret's value or an event may act on. */
+
+import { KEY_ID_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import type { RotationDeps } from "./context.js";
-import { KeyUnauthorizedError } from "./errors.js";
-import { lenientRecord, textField } from "./key-metadata.js";
+import { isUnauthorized } from "./errors.js";
 import { hasRotationTag } from "./key-name.js";
 import type { NovalaCredentials, NovalaKey } from "./ports.js";
-import { KEY_ID_PATTERN, SECRET } from "./secret-value.js";
-
-/**
- * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
- * or revokes, a key only when the version that names it proves it: its secret key authenticates as that key id
- * (GET /api-keys/self), or Novala already reports the key revoked or unknown (nothing left to do). See docs/security.md.
- */
+import { lenientFields } from "./secret-value.js";
 
 /** Credentials that create and revoke keys, and the key behind them, which no consumer secret's rotation may touch. */
 export interface ManagerCredentials extends NovalaCredentials {
@@ -18,6 +13,8 @@ export interface ManagerCredentials extends NovalaCredentials {
   keyId: string;
   /** True when a separate manager secret supplies the credentials (the secret is a consumer). */
   managed: boolean;
+  /** The manager secret they were read from (the deployment's): what a message about the manager key names. */
+  secretId?: string;
 }
 
 /** A version's claim to a key, read leniently: an old version need not pass today's validation to be retired. */
@@ -28,15 +25,24 @@ export interface KeyClaim {
   where: string;
 }
 
+/** What Novala's answers say of a claim: proven (and how), gone already, or refused (and why). */
 export type Proof =
   | { outcome: "proven"; key: NovalaKey; by: "secret-key" | "lineage-tag" }
   | { outcome: "gone"; status: "revoked" | "unknown" }
   | { outcome: "refused"; reason: string };
 
 /**
+ * Proof of possession: a secret's value and a revocation event are claims, not facts. The rotator copies scopes from,
+ * or revokes, a key only when the version that names it proves it: its secret key authenticates as that key id
+ * (GET /api-keys/self), or Novala already reports the key revoked or unknown (nothing left to do). See docs/security.md.
+ *
  * Checks `claim` against Novala, calling with `manager`'s origin only (the tenant the key would be revoked in).
  * `lineage` (this secret's ARN and the rotation's version id) also accepts a key whose secret key does not authenticate
  * yet (propagation) when its name carries exactly that lineage tag: the rotator minted it for this very version.
+ *
+ * @example
+ * const proof = await proveClaim(deps, manager, keyClaimOf(previous.value, "AWSPREVIOUS of secret …")!);
+ * if (proof.outcome === "proven") await deps.keys.revoke(manager, proof.key.id);
  */
 export async function proveClaim(
   deps: Pick<RotationDeps, "keys">,
@@ -106,13 +112,13 @@ async function proofBySecretKey(
   claim: KeyClaim,
 ): Promise<Proof | undefined> {
   // Only a secret key proves possession: /api-keys/self also answers for the pair's publishable key, which is public.
-  const secretKey = claim.secretKey && SECRET.test(claim.secretKey) ? claim.secretKey : undefined;
+  const secretKey = claim.secretKey && SECRET_KEY_PATTERN.test(claim.secretKey) ? claim.secretKey : undefined;
   if (!secretKey) return undefined;
   let key: NovalaKey;
   try {
     key = await deps.keys.self({ baseUrl: manager.baseUrl, bearer: secretKey });
   } catch (error) {
-    if (error instanceof KeyUnauthorizedError) return undefined;
+    if (isUnauthorized(error)) return undefined;
     throw error;
   }
   if (key.id !== claim.keyId) {
@@ -124,7 +130,7 @@ async function proofBySecretKey(
 }
 
 function unprovenReason(claim: KeyClaim): string {
-  const secretKey = claim.secretKey && SECRET.test(claim.secretKey);
+  const secretKey = claim.secretKey && SECRET_KEY_PATTERN.test(claim.secretKey);
   return `${secretKey ? "its secret key does not authenticate" : "it holds no secret key"}, and Novala reports key ${claim.keyId} active`;
 }
 
@@ -143,9 +149,9 @@ export function reportRefusedClaim(
  * retired); undefined when it names no key id. The one reader of a claim: `keyClaimOf(value)?.keyId` is a value's key id.
  */
 export function keyClaimOf(value: string | undefined, where = ""): KeyClaim | undefined {
-  const record = lenientRecord(value);
-  const keyId = textField(record, "keyId");
-  if (keyId === undefined) return undefined;
-  const secretKey = textField(record, "secretKey");
+  const fields = lenientFields(value);
+  const keyId = fields?.keyId;
+  if (typeof keyId !== "string" || keyId.length === 0) return undefined;
+  const secretKey = typeof fields?.secretKey === "string" && fields.secretKey.length > 0 ? fields.secretKey : undefined;
   return { keyId, ...(secretKey && { secretKey }), where };
 }

@@ -1,16 +1,20 @@
-/**
- * A last line of defence: anything shaped like a Novala key is cut to its prefix and last four characters before it
- * reaches a log line or an error message. Code never logs keys on purpose; this catches what slips through, also when
- * a server echoes a key back in another case (`SK_LIVE_…`), percent-encoded (`sk%5Flive%5F…`, any character, once or
- * twice), as a JSON escape (`sk\u005flive…`) or glued to other word characters (`xxsk_live_…`): the text is matched
- * as a reader would decode it, and the span it came from is replaced.
- */
+/** The last line of defence against key material in logs and messages: redaction of key-shaped text. */
 const KEY_PATTERN = /(pk|sk)_(live|test)_[a-z0-9]+/gi;
 /** The shortest run of a key's characters that counts as leaking it. */
 export const MIN_LEAK_RUN = 8;
 /** A key's public prefix: on its own it says nothing about which key. */
 const PUBLIC_PREFIX = /^(?:pk|sk)_(?:live|test)_/i;
 
+/**
+ * A last line of defence: anything shaped like a Novala key is cut to its prefix and last four characters before it
+ * reaches a log line or an error message. Code never logs keys on purpose; this catches what slips through, also when
+ * a server echoes a key back in another case (`SK_LIVE_…`), percent-encoded (`sk%5Flive%5F…`, any character, once or
+ * twice), as a JSON escape (`sk\u005flive…`) or glued to other word characters (`xxsk_live_…`): the text is matched
+ * as a reader would decode it, and the span it came from is replaced.
+ *
+ * @example
+ * redact("Bearer sk_live_4f9c2a7d1e8b"); // "Bearer sk_live_…1e8b"
+ */
 export function redact(text: string): string {
   // Most lines hold no escape at all: match them as they are.
   if (!/[%\\]/.test(text))

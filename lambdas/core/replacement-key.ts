@@ -1,19 +1,18 @@
 /** createSecret's two rules: the current key's proven scopes, and a replacement key made and checked exactly once. */
+
+import { KEY_ID_PATTERN, MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import type { RotationDeps } from "./context.js";
 import {
   CreateAnswerRefusedError,
-  CreateOutcomeUnknownError,
   CurrentKeyUnusableError,
+  isUnauthorized,
+  KeyApiCreateOutcomeUnknownError,
   KeyClaimRefusedError,
-  KeyUnauthorizedError,
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
-import type { CreatedNovalaKey } from "./ports.js";
+import type { CreatedNovalaKey, NovalaKey } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { KEY_ID_PATTERN, type ParsedKeySecret, PUBLISHABLE, SECRET, sameScopes } from "./secret-value.js";
-
-/** The scope that mints and revokes keys: held by the manager (or a self-managed secret), never by a consumer. */
-export const MANAGE_SCOPE = "api_keys.manage";
+import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
 /**
  * The current key's scopes, from Novala, once the current version proves it holds the key it names: its secret key
@@ -40,12 +39,12 @@ export async function provenScopes(
   } catch (error) {
     // Novala's record is asked with the credentials that would act: a self-managed secret's own key, which answered
     // 401 already (a key rotated in Novala's dashboard dies after 24 h), or a manager key that no longer works.
-    if (!(error instanceof KeyUnauthorizedError)) throw error;
+    if (!isUnauthorized(error)) throw error;
     throw manager.managed
       ? new CurrentKeyUnusableError(
-          `the manager key ${manager.keyId} (manager secret ${current.secret.managerSecretId}) answers 401 at Novala: ` +
+          `the manager key ${manager.keyId} (manager secret ${manager.secretId}) answers 401 at Novala: ` +
             "it was revoked or rotated outside this rotator",
-          fix(current.secret.managerSecretId ?? "<manager secret>", true),
+          fix(manager.secretId ?? "<manager secret>", true),
         )
       : new CurrentKeyUnusableError(
           `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
@@ -104,7 +103,7 @@ async function checkCreatedKey(
   current: ParsedKeySecret,
   lineage: { secretArn: string; versionId: string },
 ): Promise<void> {
-  const mode = current.secret.secretKey.match(SECRET)?.[1];
+  const mode = current.secret.secretKey.match(SECRET_KEY_PATTERN)?.[1];
   const existing = created.id === current.secret.keyId || created.id === manager.keyId;
   const problem = [
     [!KEY_ID_PATTERN.test(created.id), "a malformed key id"],
@@ -112,8 +111,8 @@ async function checkCreatedKey(
     [created.name !== asked.name, "another name than asked for"],
     [!sameScopes(created.scopes, asked.scopes), `scopes [${created.scopes}] instead of [${asked.scopes}]`],
     [created.status !== "active", `status ${created.status}`],
-    [created.publishableKey.match(PUBLISHABLE)?.[1] !== mode, `a publishable key that is not pk_${mode}_…`],
-    [created.secretKey.match(SECRET)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
+    [created.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1] !== mode, `a publishable key that is not pk_${mode}_…`],
+    [created.secretKey.match(SECRET_KEY_PATTERN)?.[1] !== mode, `a secret key that is not sk_${mode}_…`],
   ].find(([failed]) => failed)?.[1] as string | undefined;
   if (!problem) return;
   let revoked = "nothing was revoked";
@@ -138,12 +137,14 @@ async function checkCreatedKey(
 const CREATE_ATTEMPTS = 3;
 
 /**
- * Creates the replacement key after revoking the keys rotations of this secret left behind (found by the name tag
- * derived from the token): a key an earlier attempt with this token created but never stored, so there are never two
- * live replacement keys for one token; and a key of an abandoned rotation (Secrets Manager gives a rotation up when
- * someone puts a value in the middle of it, and calls no further step), whose version has lost every label. A key
- * whose revocation is scheduled is in its grace period and left alone. A create whose outcome is unknown is not
- * retried blindly: the next attempt revokes what it may have made first.
+ * Creates the replacement key after revoking the keys of abandoned rotations of this secret (Secrets Manager gives a
+ * rotation up when someone puts a value in the middle of it, and calls no further step), found by the name tag of
+ * their version, which has lost every label; a key whose revocation is scheduled is in its grace period and left
+ * alone. Keys minted for this same token are found but NOT revoked here (`leftBehind`): an attempt that died after its
+ * create left one, but so does a delivery of this step still running (Secrets Manager retries a step while the first
+ * delivery runs), which may store its key at any moment, and testSecret and finishSecret may then pass and promote it.
+ * createSecret revokes them once the token's version holds a value (then none of them can ever be stored: a version's
+ * value never changes). A create whose outcome is unknown is not retried blindly: its key, if made, joins leftBehind.
  */
 export async function createReplacementKey(
   deps: RotationDeps,
@@ -152,23 +153,19 @@ export async function createReplacementKey(
   current: ParsedKeySecret,
   scopes: string[],
   token: string,
-): Promise<CreatedNovalaKey> {
+): Promise<{ created: CreatedNovalaKey; leftBehind: string[] }> {
   const abandoned = (await deps.store.listVersions(secretArn))
     .filter((version) => version.stages.length === 0 && version.versionId !== token)
     .map((version) => version.versionId);
+  const leftBehind = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     // Only this rotation's and the abandoned versions' keys, by their tags: the tenant's history is never read.
     const nameSuffixes = [token, ...abandoned].map((versionId) => rotationTagSuffix(secretArn, versionId));
-    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter(
-      (key) =>
-        key.status === "active" &&
-        KEY_ID_PATTERN.test(key.id) &&
-        key.id !== current.secret.keyId &&
-        key.id !== manager.keyId,
+    const keys = (await deps.keys.list(manager, { status: "active", nameSuffixes })).filter((key) =>
+      isRevocable(key, current, manager),
     );
     for (const key of keys.filter((candidate) => hasRotationTag(candidate.name, secretArn, token))) {
-      await deps.keys.revoke(manager, key.id);
-      deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId: key.id });
+      leftBehind.add(key.id);
     }
     for (const key of keys.filter((candidate) =>
       abandoned.some((version) => hasRotationTag(candidate.name, secretArn, version)),
@@ -181,10 +178,47 @@ export async function createReplacementKey(
     try {
       const created = await deps.keys.create(manager, asked);
       await checkCreatedKey(deps, manager, created, asked, current, { secretArn, versionId: token });
-      return created;
+      return { created, leftBehind: [...leftBehind].filter((keyId) => keyId !== created.id) };
     } catch (error) {
-      if (!(error instanceof CreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
+      if (!(error instanceof KeyApiCreateOutcomeUnknownError) || attempt >= CREATE_ATTEMPTS) throw error;
       deps.telemetry.warn("the create's outcome is unknown; reconciling by name tag", { attempt });
     }
+  }
+}
+
+/** A listed key a rotation may revoke as its own leftover: active, well formed, neither the current nor the manager key. */
+function isRevocable(key: NovalaKey, current: ParsedKeySecret, manager: ManagerCredentials): boolean {
+  return (
+    key.status === "active" &&
+    KEY_ID_PATTERN.test(key.id) &&
+    key.id !== current.secret.keyId &&
+    key.id !== manager.keyId
+  );
+}
+
+/**
+ * Revokes the keys minted for `token` that its version does not hold, once it holds `storedKeyId`: a version's value
+ * never changes, so none of them can ever be stored or promoted. `leftBehind` names them (createReplacementKey's);
+ * without it they are listed by the token's tag (a retried createSecret that finds the value already stored: the
+ * attempt that stored it may have died before revoking them).
+ */
+export async function revokeUnstoredKeys(
+  deps: RotationDeps,
+  manager: ManagerCredentials,
+  secretArn: string,
+  current: ParsedKeySecret,
+  token: string,
+  storedKeyId: string | undefined,
+  leftBehind?: string[],
+): Promise<void> {
+  const candidates =
+    leftBehind ??
+    (await deps.keys.list(manager, { status: "active", nameSuffixes: [rotationTagSuffix(secretArn, token)] }))
+      .filter((key) => isRevocable(key, current, manager) && hasRotationTag(key.name, secretArn, token))
+      .map((key) => key.id);
+  for (const keyId of candidates) {
+    if (keyId === storedKeyId) continue;
+    await deps.keys.revoke(manager, keyId);
+    deps.telemetry.warn("revoked a key an earlier attempt left behind", { keyId });
   }
 }

@@ -1,15 +1,12 @@
-/**
- * The due revocation: when a retired key's revocation schedule fires, revoke it unless a consumer still uses it, and
- * then wait (a postponement), never beyond a hard limit after the key's retirement. docs/design.md, "Revocation that
- * waits for consumers", has the reasoning; every rule of it lives here.
- */
+/** The due revocation: revoked unless a consumer still uses the key, then postponed, never beyond a hard limit. */
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import type { UsageConfig } from "../contract/configuration.js";
 import { KEY_REVOCATION_POSTPONED } from "../contract/environment.js";
 import { MAX_POSTPONEMENTS, type RevocationRequest } from "../contract/revocation-request.js";
-import type { AllowedHosts } from "./allowed-hosts.js";
-import type { UsageConfig } from "./config.js";
 import type { RotationDeps } from "./context.js";
 import { postponedScheduleName, revocationScheduleName } from "./key-name.js";
 import type { RotationEvents, SecretVersion } from "./ports.js";
+import { keyClaimOf } from "./possession.js";
 import { type ProvenRetiredKey, proveRetiredHolding, type RevocationDeps, revokeProvenKey } from "./revocation.js";
 import { publishing } from "./rotation-events.js";
 
@@ -25,6 +22,7 @@ export const MIN_CHECK_DELAY_MS = 60_000;
 /** Added to lastUsedAt + the quiet window, so that the next check finds the window over even with Novala's clock ahead. */
 export const CHECK_MARGIN_MS = 2 * CLOCK_SKEW_MS;
 
+/** What a due revocation reads and acts with: a revocation's, the scheduler, the clock, the events, the usage rule. */
 export type DueRevocationDeps = RevocationDeps &
   Pick<RotationDeps, "scheduler" | "clock"> & {
     events: Pick<RotationEvents, "keyRevocationPostponed">;
@@ -65,6 +63,7 @@ export type LastUse = { kind: "never" } | { kind: "at"; ms: number; text: string
 /** An ISO 8601 time with a zone, as Novala's contract gives lastUsedAt (docs/novala-key-api.md). */
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+/** Novala's lastUsedAt, read: absent or null is never used; anything but a timestamp is a use at an unknown time. */
 export function readLastUse(lastUsedAt: string | null | undefined): LastUse {
   if (lastUsedAt === null || lastUsedAt === undefined) return { kind: "never" };
   const ms = TIMESTAMP.test(lastUsedAt) ? Date.parse(lastUsedAt) : Number.NaN;
@@ -90,20 +89,65 @@ export function isConsumerUse(
 
 /**
  * A lower bound of when the key that version `holderVersionId` holds was retired, from Secrets Manager's own version
- * dates (no writer of the secret can set them): the earliest version created after the holder was created before the
- * promotion that retired the key; with none (a rollback's retired key is the newest version), the holder's own
- * creation. A key retired, restored and retired again is bounded from its first retirement. Undefined when the dates
- * are missing.
+ * dates (no writer of the secret can set them): the first version created after the holder that `replacedIt` accepts
+ * (it stored another key: a rotation that ended before storing anything, or a version holding the same key, did not
+ * replace it) was created before the promotion that retired the key; with none (a rollback's retired key is the newest
+ * version), the holder's own creation. A key retired, restored and retired again is bounded from its first retirement;
+ * a rotation that stored a key and was rolled back before the one that promoted makes the bound that attempt's start
+ * (earlier, never later: docs/design.md). Undefined when the dates are missing.
  */
-export function retiredNoEarlierThan(versions: SecretVersion[], holderVersionId: string): Date | undefined {
+export function retiredNoEarlierThan(
+  versions: SecretVersion[],
+  holderVersionId: string,
+  replacedIt: (version: SecretVersion) => boolean = () => true,
+): Date | undefined {
   const created = versions.find((version) => version.versionId === holderVersionId)?.createdDate?.getTime();
   if (created === undefined) return undefined;
-  // A version dated the same instant as the holder counts as after it: of two readings, the earlier bound.
-  const later = versions
-    .filter((version) => version.versionId !== holderVersionId)
-    .map((version) => version.createdDate?.getTime())
-    .filter((time): time is number => time !== undefined && time >= created);
+  const later = laterVersions(versions, holderVersionId, created)
+    .filter(replacedIt)
+    .map((version) => version.createdDate?.getTime() as number);
   return new Date(later.length > 0 ? Math.min(...later) : created);
+}
+
+/** The versions created after the holder (a version dated the same instant counts as after it), oldest first. */
+function laterVersions(versions: SecretVersion[], holderVersionId: string, created: number): SecretVersion[] {
+  return versions
+    .filter((version) => version.versionId !== holderVersionId)
+    .filter((version) => version.createdDate !== undefined && version.createdDate.getTime() >= created)
+    .sort((a, b) => (a.createdDate?.getTime() ?? 0) - (b.createdDate?.getTime() ?? 0));
+}
+
+/** How many later versions the search for the key's replacement reads at most (oldest first; then it bounds early). */
+const MAX_REPLACEMENTS_READ = 10;
+
+/**
+ * {@link retiredNoEarlierThan} over the secret's versions, reading the values of the versions created after the holder
+ * (oldest first, at most {@link MAX_REPLACEMENTS_READ}) until one holds another key than `keyId`.
+ */
+async function retiredAtOf(
+  deps: Pick<DueRevocationDeps, "store">,
+  secretArn: string,
+  holderVersionId: string,
+  keyId: string,
+): Promise<Date | undefined> {
+  const versions = await deps.store.listVersions(secretArn);
+  const created = versions.find((version) => version.versionId === holderVersionId)?.createdDate?.getTime();
+  if (created === undefined) return undefined;
+  const candidates = laterVersions(versions, holderVersionId, created);
+  const replacements = new Set<string>();
+  for (const [read, version] of candidates.entries()) {
+    if (read >= MAX_REPLACEMENTS_READ) {
+      // Not read: counted as a replacement, which can only make the bound earlier.
+      replacements.add(version.versionId);
+      break;
+    }
+    const claim = keyClaimOf((await deps.store.getValue(secretArn, { versionId: version.versionId }))?.value);
+    if (claim && claim.keyId !== keyId) {
+      replacements.add(version.versionId);
+      break;
+    }
+  }
+  return retiredNoEarlierThan(versions, holderVersionId, (version) => replacements.has(version.versionId));
 }
 
 /** When a postponed check falls due: after the quiet window that the last use opened, never after the hard limit. */
@@ -125,7 +169,8 @@ export function nextCheckTime(use: LastUse, nowMs: number, hardLimitAtMs: number
  *   logged — unless the hard limit has come (a minute early rather than late): then revoked anyway or kept, as
  *   configured, logged at error level and counted (RevocationHardLimitReached, alarmed).
  * The hard limit is counted from Secrets Manager's version dates, never from the event, so no event, forged or replayed,
- * lengthens a key's life. Without those dates it does not postpone (and warns).
+ * lengthens a key's life. Without those dates it does not postpone (and warns). docs/design.md, "Revocation that waits
+ * for consumers", has the reasoning; every rule of it lives in this module.
  */
 export async function runDueRevocation(
   deps: DueRevocationDeps,
@@ -171,7 +216,7 @@ async function checkDueRevocation(deps: DueRevocationDeps, request: RevocationRe
     return { ...facts, outcome, hardLimitReached: false };
   }
 
-  const retiredAt = retiredNoEarlierThan(await deps.store.listVersions(proven.secretArn), proven.versionId);
+  const retiredAt = await retiredAtOf(deps, proven.secretArn, proven.versionId, keyId);
   if (!retiredAt) {
     deps.telemetry.warn(
       "a consumer still uses the retired key, but Secrets Manager gave no version dates to bound it",

@@ -6,11 +6,6 @@ import { keyClaimOf } from "./possession.js";
 import type { ParsedKeySecret } from "./secret-value.js";
 
 /**
- * Tells consumers that a secret's key changed. A rotation that succeeded must not fail because the news could not be
- * sent: a failure here is logged and counted (RotationEventsFailed, which is alarmed), never thrown.
- */
-
-/**
  * What a promotion leaves, as finishSecret reads it (before its own promotion, or after a crashed one): the value
  * AWSCURRENT holds (validated) and the one AWSPREVIOUS holds, if any. Announced, then the old key retired.
  */
@@ -46,7 +41,11 @@ export async function announceRolledBack(deps: RotationDeps, event: KeyRotationR
   await publishing(deps, "Key Rotation Rolled Back", () => deps.events.rotationRolledBack(event));
 }
 
-/** Publishes with `publish`; a failure is logged and counted (RotationEventsFailed), never thrown. */
+/**
+ * Publishes with `publish`, telling consumers that a secret's key changed. What it announces has already happened and
+ * must not fail because the news could not be sent: a failure is logged and counted (RotationEventsFailed, which is
+ * alarmed), never thrown.
+ */
 export async function publishing(
   deps: Pick<RotationDeps, "telemetry">,
   detailType: string,

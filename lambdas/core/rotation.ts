@@ -1,26 +1,24 @@
 /** The four rotation steps: createSecret, setSecret, testSecret, finishSecret. */
-import { ROTATION_STEPS, type RotationStep } from "../contract/rotation-event.js";
-import { managerCredentials, type RotationDeps, readKeySecret } from "./context.js";
+import type { RotationStep } from "../contract/rotation-event.js";
+import { managerCredentials, type RotationDeps, readKeySecret, requireCurrent } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
-import { HealthCheckFailedError, RotationRolledBackError, RotationStateError } from "./errors.js";
+import { HealthCheckFailedError, PreconditionError, RotationRolledBackError } from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "./ports.js";
 import { keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { createReplacementKey, provenScopes } from "./replacement-key.js";
+import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "./replacement-key.js";
 import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
 /**
- * The four steps Secrets Manager drives (docs/design.md). Each starts with the guard and is safe to run again,
- * any number of times, after a crash at any line.
- */
-export { ROTATION_STEPS, type RotationStep };
-
-/**
- * Runs one step for `token`: the guard first (as in AWS's rotation templates), then the step. A version that is
- * already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ * Runs one of the four steps Secrets Manager drives (docs/design.md) for `token`: the guard first (as in AWS's rotation
+ * templates), then the step. Each step is safe to run again, any number of times, after a crash at any line. A version
+ * that is already AWSCURRENT leaves nothing to do but finishSecret's retirement of the old key.
+ *
+ * @example
+ * for (const step of ROTATION_STEPS) await runRotationStep(deps, step, secretArn, token);
  */
 export async function runRotationStep(
   deps: RotationDeps,
@@ -46,27 +44,31 @@ export async function runRotationStep(
 
 /**
  * createSecret: proves the current key, takes its scopes from Novala, creates the replacement key and stores it as
- * AWSPENDING on `token`'s version. A version that already has a value is left as it is. A failure a retry cannot fix
- * ends the rotation (RotationEndedError); any other leaves AWSPENDING for Secrets Manager's retry.
+ * AWSPENDING on `token`'s version. A version that already has a value keeps it (the keys other attempts minted for
+ * the token are revoked: revokeUnstoredKeys). A failure a retry cannot fix ends the rotation (RotationEndedError); any
+ * other leaves AWSPENDING for Secrets Manager's retry.
  */
 async function createSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
   const secretArn = description.arn;
-  if (await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token })) {
-    return deps.telemetry.info("createSecret: the pending version already has a value");
+  const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token });
+  if (stored) {
+    deps.telemetry.info("createSecret: the pending version already has a value");
+    // The attempt that stored it may have died before revoking the keys other attempts left (revokeUnstoredKeys).
+    const current = await requireCurrent(deps, secretArn);
+    const manager = await managerCredentials(deps, secretArn, current);
+    return revokeUnstoredKeys(deps, manager, secretArn, current, token, keyClaimOf(stored.value)?.keyId);
   }
   // A failure a retry cannot fix, up to and including the create, ends the rotation (end-rotation.ts).
   const secret = { arn: secretArn, name: description.name, currentRead: false };
-  const current = await endIfRetryCannotFix(deps, token, secret, async () => {
-    const value = await readKeySecret(deps, secretArn, AWSCURRENT);
-    if (!value) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
-    return value;
-  });
-  const { managerSecretId } = current.secret;
+  const current = await endIfRetryCannotFix(deps, token, secret, () => requireCurrent(deps, secretArn));
+  // A fix names the deployment's manager secret, never the id a value writes (a refused one names the secret itself).
+  const managerSecretId =
+    current.secret.managerSecretId && (deps.config.managerSecretArn ?? current.secret.managerSecretId);
   const read = { ...secret, currentRead: true, ...(managerSecretId && { managerSecretId }) };
-  const { manager, scopes, created } = await endIfRetryCannotFix(deps, token, read, async () => {
+  const { manager, scopes, created, leftBehind } = await endIfRetryCannotFix(deps, token, read, async () => {
     const manager = await managerCredentials(deps, secretArn, current);
     const scopes = await provenScopes(deps, secretArn, current, manager);
-    return { manager, scopes, created: await createReplacementKey(deps, manager, secretArn, current, scopes, token) };
+    return { manager, scopes, ...(await createReplacementKey(deps, manager, secretArn, current, scopes, token)) };
   });
   const value = JSON.stringify({
     ...current.raw,
@@ -81,15 +83,27 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
   try {
     await deps.store.putPendingValue(secretArn, token, value);
   } catch (error) {
-    // The answer may have been lost after the write, or another attempt may have stored its own key first.
-    const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token }).catch(() => null);
-    if (stored && keyClaimOf(stored.value)?.keyId === created.id) return;
+    // The answer may have been lost after the write, or another attempt may have stored its own key first. Read by
+    // version id alone (concurrency suite: "rotation ∥ retry of createSecret"): that attempt's rotation may have
+    // finished since, its version AWSCURRENT and no longer AWSPENDING, and a read pinned to AWSPENDING would fail and
+    // leave this attempt's key live, tagged with the AWSCURRENT version (which reconcile leaves alone).
+    const stored = await deps.store.getValue(secretArn, { versionId: token }).catch(() => null);
+    const storedKeyId = stored ? keyClaimOf(stored.value)?.keyId : undefined;
+    if (stored && storedKeyId === created.id) {
+      return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
+    }
     if (stored !== null) {
       await deps.keys.revoke(manager, created.id);
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
     }
+    // Another attempt stored its key: the keys left behind go, never the stored one (it may be promoted by now).
+    if (stored) await revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
     throw error;
   }
+  // Only now, the token's version holding this key for good, are the other keys minted for the token revoked. Race
+  // (concurrency suite: "rotation ∥ retry of createSecret"): revoked before the create, they included the key a
+  // delivery of this step still running had stored, which testSecret and finishSecret then promoted.
+  await revokeUnstoredKeys(deps, manager, secretArn, current, token, created.id, leftBehind);
   deps.telemetry.info("created the replacement key and stored it as AWSPENDING", {
     oldKeyId: current.secret.keyId,
     keyId: created.id,
@@ -111,9 +125,8 @@ async function setSecret(deps: RotationDeps): Promise<void> {
  */
 async function testSecret(deps: RotationDeps, secretArn: string, token: string): Promise<void> {
   const pending = await readKeySecret(deps, secretArn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to test; createSecret did not run`);
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to test; createSecret did not run`);
+  const current = await requireCurrent(deps, secretArn);
   const manager = await managerCredentials(deps, secretArn, current);
   const started = deps.clock.now().getTime();
   const verdict = await checkKeyHealth(deps, pending.secret, manager);
@@ -185,7 +198,7 @@ async function finishSecret(deps: RotationDeps, description: SecretDescription, 
  */
 async function readPromotion(deps: RotationDeps, description: SecretDescription, token: string): Promise<Promoted> {
   const pending = await readKeySecret(deps, description.arn, AWSPENDING, token);
-  if (!pending) throw new RotationStateError(`version ${token} has no value to promote; createSecret did not run`);
+  if (!pending) throw new PreconditionError(`version ${token} has no value to promote; createSecret did not run`);
   const currentVersion = versionWithStage(description, AWSCURRENT);
   const outgoing =
     currentVersion === undefined
@@ -196,8 +209,7 @@ async function readPromotion(deps: RotationDeps, description: SecretDescription,
 
 /** What a promotion left, read after it (a retried finishSecret, which did not see it happen): both labels, once. */
 async function readPromoted(deps: RotationDeps, secretArn: string): Promise<Promoted> {
-  const current = await readKeySecret(deps, secretArn, AWSCURRENT);
-  if (!current) throw new RotationStateError(`secret ${secretArn} has no AWSCURRENT value`);
+  const current = await requireCurrent(deps, secretArn);
   const previous = await deps.store.getValue(secretArn, { stage: AWSPREVIOUS });
   return { current, ...(previous && { previous }) };
 }

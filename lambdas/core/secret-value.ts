@@ -1,6 +1,7 @@
 /** The secret value's schema: parsing, validation and the value written for a new key. */
 import * as z from "zod/mini";
-import type { AllowedHosts } from "./allowed-hosts.js";
+import type { AllowedHosts } from "../contract/allowed-hosts.js";
+import { KEY_ID_PATTERN, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import { BaseUrlNotAllowedError, SecretValueError } from "./errors.js";
 import { keyNameProblem } from "./key-name-rule.js";
 
@@ -22,22 +23,15 @@ const keySecretFields = z.object({
 });
 const keySecretSchema = z.looseObject(keySecretFields.shape);
 
+/** The secret value's known fields (docs/design.md, "The secret value"), validated. */
 export type KeySecret = z.infer<typeof keySecretFields>;
 
+/** A validated secret value, and the whole object it came from. */
 export interface ParsedKeySecret {
   secret: KeySecret;
   /** The whole parsed object, extra fields included, to carry them into the next version. */
   raw: Record<string, unknown>;
 }
-
-/**
- * A Novala key id: "key_" and letters or digits. Anything else is refused before it reaches a URL path, so a claimed id
- * such as ".." can never turn a DELETE of one key into a request to another resource.
- */
-export const KEY_ID_PATTERN = /^key_[A-Za-z0-9]{1,64}$/;
-
-export const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
-export const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
 
 /**
  * Parses and checks a secret value. `label` says which secret it is in messages ("secret novala/acme AWSCURRENT").
@@ -68,11 +62,11 @@ export function parseKeySecret(value: string, label: string, allowedHosts: Allow
   }
   const nameProblem = keyNameProblem(secret.name);
   if (nameProblem) throw new SecretValueError(`${label}: field "name" ${nameProblem}`);
-  const publishableMode = secret.publishableKey.match(PUBLISHABLE)?.[1];
+  const publishableMode = secret.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1];
   if (!publishableMode) {
     throw new SecretValueError(`${label}: field "publishableKey" must start with pk_live_ or pk_test_`);
   }
-  const secretMode = secret.secretKey.match(SECRET)?.[1];
+  const secretMode = secret.secretKey.match(SECRET_KEY_PATTERN)?.[1];
   if (!secretMode) {
     throw new SecretValueError(`${label}: field "secretKey" must start with sk_live_ or sk_test_`);
   }
@@ -100,6 +94,51 @@ function describeExpected(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_type") return `a ${issue.expected}`;
   if (issue.code === "too_small") return "non-empty";
   return "valid";
+}
+
+/**
+ * A stored value's fields, read leniently: the JSON object it holds, whatever its fields; undefined when it is not a
+ * JSON object. For values that need not pass today's validation (an old version retired, shown or searched).
+ */
+export function lenientFields(value: string | undefined): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : undefined;
+}
+
+/** What a stored value says about its key that may be shown: never `publishableKey` or `secretKey`. */
+export interface KeyMetadata {
+  keyId?: string;
+  name?: string;
+  scopes?: string[];
+  createdAt?: string;
+  baseUrl?: string;
+  managerSecretId?: string;
+}
+
+/**
+ * The showable fields of a stored value, read leniently (an old version need not pass today's validation to be
+ * shown): each field that is a string, and the scopes that are strings; nothing for a value that is not a JSON object.
+ */
+export function keyMetadataOf(value: string | undefined): KeyMetadata {
+  const fields = lenientFields(value);
+  if (!fields) return {};
+  const metadata: KeyMetadata = {};
+  for (const field of ["keyId", "name", "createdAt", "baseUrl", "managerSecretId"] as const) {
+    const text = fields[field];
+    if (typeof text === "string") metadata[field] = text;
+  }
+  if (Array.isArray(fields.scopes)) {
+    metadata.scopes = fields.scopes.filter((scope): scope is string => typeof scope === "string");
+  }
+  return metadata;
 }
 
 /** Scopes as a set: order and duplicates do not matter to Novala. */

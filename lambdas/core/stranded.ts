@@ -4,20 +4,6 @@ import type { KeyApi, NovalaKey, SecretStore } from "./ports.js";
 import { type KeyClaim, keyClaimOf, type ManagerCredentials, proveClaim } from "./possession.js";
 import { readLastUse } from "./revocation-usage.js";
 
-/**
- * Stranded keys: active keys of a secret's lineage that nothing will ever revoke. A rotation retires the key it
- * replaces (a revocation schedule, or at once), and the next rotation retires AWSPREVIOUS's key before it loses that
- * label (retire.ts). What is left is a key held only by an unlabelled version with no revocation pending: the key of an
- * abandoned rotation (its name carries that version's lineage tag), or a retired key whose schedule EventBridge
- * Scheduler gave up on (it retries a failing target, then deletes the schedule) after the next rotation had already
- * moved it off AWSPREVIOUS — the original key of a secret carries no tag at all, so only the value of the version that
- * held it says whose it is, and only its secret key proves it.
- *
- * The rule is pure over what the caller read (`reconcile` in the CLI, the fault suite): classifyUnheldKeys() sorts the
- * tenant's keys, revokeStrandedKey() proves and revokes one. Proving authenticates with the key, which Novala counts
- * as a use (lastUsedAt), so a dry run classifies only and never proves.
- */
-
 /** One version of a secret as read: its labels, and its value (undefined when it could not be read). */
 export interface VersionRead {
   versionId: string;
@@ -25,6 +11,7 @@ export interface VersionRead {
   value?: string;
 }
 
+/** A secret as read for the rule: every version, labelled or not, with its value. */
 export interface SecretRead {
   secretArn: string;
   secretName: string;
@@ -36,6 +23,7 @@ export type Attribution =
   | { by: "lineage-tag"; secretArn: string; secretName: string; versionId: string }
   | { by: "value"; secretArn: string; secretName: string; versionId: string; claim: KeyClaim };
 
+/** A key the rule may revoke, and the version it is attributed to. */
 export interface StrandedCandidate {
   key: NovalaKey;
   attribution: Attribution;
@@ -47,6 +35,7 @@ export type LeftAloneReason =
   | { kind: "rotation-in-flight"; secretName: string; versionId: string; stages: string[] }
   | { kind: "used-within-grace"; lastUsedAt: string };
 
+/** What the rule found: the candidates, the keys left alone and why, and counts of what it looked at. */
 export interface StrandedVerdict {
   /** Revocable: a lineage-tagged key as it is, a key named by a version's value once that version proves it. */
   candidates: StrandedCandidate[];
@@ -58,6 +47,7 @@ export interface StrandedVerdict {
   youngerThanMinAge: number;
 }
 
+/** What the rule reads: the secrets, the tenant's keys, which keys a schedule names, the clock and the bounds. */
 export interface StrandedRuleInput {
   secrets: SecretRead[];
   /** The tenant's keys (Novala's list). */
@@ -89,7 +79,18 @@ export async function readSecretVersions(
   return { secretArn, secretName, versions };
 }
 
-/** Sorts the tenant's active keys into candidates and keys left alone (with the reason). Reads nothing. */
+/**
+ * Finds the stranded keys: active keys of a secret's lineage that nothing will ever revoke (docs/design.md, "Stranded
+ * keys"), held only by an unlabelled version with no revocation pending. Sorts the tenant's active keys into candidates
+ * and keys left alone (with the reason). Pure over what the caller read (`reconcile` in the CLI, the fault suite):
+ * reads nothing, proves nothing (a proof uses the key, which Novala counts as a use); revokeStrandedKey() proves and
+ * revokes one candidate.
+ *
+ * @example
+ * const secrets = [await readSecretVersions(store, secretArn)];
+ * const verdict = classifyUnheldKeys({ secrets, keys, scheduled, now, minAgeMs, graceMs });
+ * for (const candidate of verdict.candidates) await revokeStrandedKey(deps, manager, candidate);
+ */
 export function classifyUnheldKeys(input: StrandedRuleInput): StrandedVerdict {
   const held = new Set<string>();
   const named = new Map<string, Attribution>();
@@ -185,6 +186,7 @@ function findTaggedVersion(
   return undefined;
 }
 
+/** What revoking a candidate did. */
 export type StrandedRevocation =
   | { outcome: "revoked" | "already-revoked" }
   | { outcome: "gone"; status: "revoked" | "unknown" }

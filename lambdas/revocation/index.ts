@@ -2,10 +2,12 @@
 import type { Context } from "aws-lambda";
 import { revocationDepsFromEnvironment } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
-import { readRevocationConfig } from "../core/config.js";
-import type { RevocationRequest } from "../core/ports.js";
-import { parseRevocationRequest } from "../core/revocation.js";
+import { readRevocationConfig, readTelemetryConfig } from "../contract/configuration.js";
+import type { RevocationRequest } from "../contract/revocation-request.js";
+import { parseRevocationRequest } from "../contract/revocation-request.js";
 import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-usage.js";
+
+const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
 
 /**
  * The revocation function, the target of the one-time EventBridge Scheduler schedules that finishSecret and its own
@@ -18,8 +20,6 @@ import { type DueRevocationOutcome, runDueRevocation } from "../core/revocation-
  * reports gone is done. A failure throws, so Scheduler retries and finally sends the event to the dead-letter queue.
  * Its own ARN, the target of a postponement, comes from the invocation's context.
  */
-const telemetry = new PowertoolsTelemetry();
-
 export const handler = withTelemetry(telemetry, revoke);
 
 async function revoke(

@@ -1,30 +1,34 @@
 /** The rotation Lambda's handler: runs one Secrets Manager rotation step, or the daily overdue check. */
+import type { Context } from "aws-lambda";
 import {
   overdueCheckDepsFromEnvironment,
+  overdueRuleSecretIdsFromEnvironment,
   rotationDepsFromEnvironment,
   rotationOutcomesFromEnvironment,
 } from "../adapters/aws/deps-from-environment.js";
 import { PowertoolsTelemetry, publicError, withTelemetry } from "../adapters/telemetry/powertools-telemetry.js";
+import { readRotationConfig, readTelemetryConfig, unqualifiedFunctionArn } from "../contract/configuration.js";
+import { OVERDUE_CHECK } from "../contract/environment.js";
+import { InvalidEventError } from "../contract/errors.js";
+import { isOverdueCheck, type OverdueCheckRequest, parseOverdueCheck } from "../contract/overdue-check.js";
 import { parseRotationEvent, type RotationEvent } from "../contract/rotation-event.js";
-import { readRotationConfig } from "../core/config.js";
-import { RotationStateError } from "../core/errors.js";
 import { outcomeReason, recordOutcome, runRecordedStep } from "../core/outcome.js";
-import { checkRotationsOverdue, isOverdueCheck, type OverdueCheckRequest } from "../core/overdue.js";
+import { checkRotationsOverdue } from "../core/overdue.js";
+
+const telemetry = new PowertoolsTelemetry(readTelemetryConfig(process.env));
 
 /**
  * The Secrets Manager rotation function. Event: `{Step, SecretId, ClientRequestToken, RotationToken?}`, exactly as
- * Secrets Manager sends it. Configuration comes from environment variables only (lambdas/core/config.ts).
- * The construct's daily rule also invokes it with an overdue check (lambdas/core/overdue.ts), which only reads.
- * Each step's outcome is recorded on the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`.
+ * Secrets Manager sends it (lambdas/contract/rotation-event.ts). Configuration comes from environment variables only
+ * (lambdas/contract/configuration.ts). The construct's daily rule also invokes it with an overdue check
+ * (lambdas/contract/overdue-check.ts, lambdas/core/overdue.ts), which only reads. Each step's outcome is recorded on
+ * the secret (tags, lambdas/contract/rotation-outcome.ts) for `novala-rotation status`. A malformed event fails with
+ * InvalidEventError.
  */
-export type { RotationEvent };
-
-const telemetry = new PowertoolsTelemetry();
-
 export const handler = withTelemetry(telemetry, rotate);
 
-async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void> {
-  if (isOverdueCheck(event)) return overdueCheck(event);
+async function rotate(event: RotationEvent | OverdueCheckRequest, context: Partial<Context>): Promise<void> {
+  if (isOverdueCheck(event)) return overdueCheck(event, context.invokedFunctionArn);
   telemetry.begin({ secretId: event?.SecretId, step: event?.Step, token: event?.ClientRequestToken });
   const outcomes = rotationOutcomesFromEnvironment();
   let stepRan = false;
@@ -53,13 +57,29 @@ async function rotate(event: RotationEvent | OverdueCheckRequest): Promise<void>
   }
 }
 
-async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
-  telemetry.begin({ check: request.check });
+/**
+ * The daily overdue check. The construct's rule lists the deployment's secrets (OVERDUE_CHECK_RULE names it): those
+ * are checked, whatever the event lists. An id the event adds is never described: the invocation fails after the
+ * check, naming it (InvalidEventError; the RotationErrors alarm), since only someone who may invoke the function wrote
+ * it.
+ */
+async function overdueCheck(event: unknown, functionArn: string | undefined): Promise<void> {
+  telemetry.begin({ check: OVERDUE_CHECK });
   try {
-    if (!Array.isArray(request.secretIds) || request.secretIds.some((id) => typeof id !== "string")) {
-      throw new RotationStateError('overdue check field "secretIds" must be a list of secret ids');
+    const request = parseOverdueCheck(event);
+    const rule = readRotationConfig(process.env).overdueCheckRule;
+    const deployment = rule
+      ? await overdueRuleSecretIdsFromEnvironment(rule, functionArn && unqualifiedFunctionArn(functionArn))
+      : request.secretIds;
+    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), { ...request, secretIds: deployment });
+    const refused = request.secretIds.filter((id) => !deployment.includes(id));
+    if (refused.length > 0) {
+      const named = refused.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 256)));
+      throw new InvalidEventError(
+        `refused to check ${refused.length} secret id(s) that are not this deployment's (rule ${rule} does not ` +
+          `list them): ${named.join(", ")}; someone who may invoke the rotation function sent this check`,
+      );
     }
-    await checkRotationsOverdue(overdueCheckDepsFromEnvironment(telemetry), request);
   } catch (error) {
     const safe = publicError(error);
     telemetry.error("overdue check failed", { errorName: safe.name, errorMessage: safe.message });
@@ -69,6 +89,6 @@ async function overdueCheck(request: OverdueCheckRequest): Promise<void> {
 
 function checkEvent(event: unknown): RotationEvent {
   const checked = parseRotationEvent(event);
-  if ("problem" in checked) throw new RotationStateError(checked.problem);
+  if ("problem" in checked) throw new InvalidEventError(checked.problem);
   return checked.event;
 }

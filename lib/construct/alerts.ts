@@ -15,13 +15,9 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as snsSubscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
-import {
-  HARD_LIMIT_METRIC,
-  METRICS_NAMESPACE,
-  METRICS_SERVICE,
-  OVERDUE_CHECK,
-  OVERDUE_METRIC,
-} from "../../lambdas/contract/environment.js";
+import { HARD_LIMIT_METRIC, OVERDUE_CHECK, OVERDUE_METRIC } from "../../lambdas/contract/environment.js";
+import type { MetricName } from "../../lambdas/contract/metrics.js";
+import { rotationMetric } from "./metrics.js";
 import type { NovalaKeyRotationProps, Settings } from "./props.js";
 
 export interface Alerts {
@@ -29,6 +25,8 @@ export interface Alerts {
   rotationFailureRule: events.Rule;
   overdueCheckRule: events.Rule;
   alarms: Record<string, cloudwatch.Alarm>;
+  /** The alarms' ARNs, built from their names (no reference to the alarms: what a policy or a dashboard may name). */
+  alarmArns: string[];
 }
 
 /** Makes the alerts on the topic given in props, or on a topic (and key) of its own. */
@@ -90,6 +88,8 @@ export function createAlerts(
   // CloudWatch cannot alarm on 30 days without a success (Period × EvaluationPeriods is at most 7 days), so a daily
   // rule has the rotation function, which may already describe these secrets, count the overdue ones.
   const overdueCheckRule = new events.Rule(scope, "OverdueCheckRule", {
+    // Named, so that the rotation function can read its own list of secrets from it (OVERDUE_CHECK_RULE).
+    ruleName: overdueCheckRuleName(scope),
     description: "Daily check that every Novala key secret rotated within its schedule plus the window",
     schedule: events.Schedule.rate(Duration.days(1)),
   });
@@ -136,14 +136,7 @@ export function createAlerts(
         .map((child) => `alarm ${child.node.path} was not made by the alarm helper: the alert key would refuse it`),
   });
   const period = Duration.minutes(5);
-  const customMetric = (metricName: string) =>
-    new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { service: METRICS_SERVICE },
-      statistic: cloudwatch.Stats.SUM,
-      period,
-    });
+  const customMetric = (metricName: MetricName) => rotationMetric(metricName, { period });
   const alarms = {
     RotationErrors: alarm(
       "RotationErrors",
@@ -198,19 +191,13 @@ export function createAlerts(
     // A daily count of overdue secrets (the overdue check below); one day is the metric's natural period.
     RotationOverdue: alarm(
       "RotationOverdue",
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: OVERDUE_METRIC,
-        dimensionsMap: { service: METRICS_SERVICE },
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.days(1),
-      }),
+      rotationMetric(OVERDUE_METRIC, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.days(1) }),
       "A Novala key secret has not rotated successfully for longer than its schedule plus the window, or its " +
         "rotation is disabled (the rotation function's log names the secret and the reason)",
     ),
   };
 
-  return { alertTopic, rotationFailureRule, overdueCheckRule, alarms };
+  return { alertTopic, rotationFailureRule, overdueCheckRule, alarms, alarmArns };
 }
 
 /**
@@ -255,6 +242,14 @@ function createAlertTopic(scope: Construct, alarmArns: string[]): sns.Topic {
 /** The EventBridge pattern value that matches a secret's ARN in an event. */
 function secretIdPattern(secret: secretsmanager.ISecret): string | { prefix: string } {
   return secret.secretFullArn ?? { prefix: `${secret.secretArn}-` };
+}
+
+/**
+ * The daily overdue check's rule name: unique in the account and region (the stack name, the construct's path and a
+ * hash of it). The rotation function reads the deployment's secrets from this rule's target.
+ */
+export function overdueCheckRuleName(scope: Construct): string {
+  return `${Names.uniqueResourceName(scope, { maxLength: 48, separator: "-" })}-overdue-check`;
 }
 
 /**

@@ -2,8 +2,8 @@
  * Least privilege: the role EventBridge Scheduler assumes, what each function's role may do, who may invoke the
  * rotation function, and the cdk-nag findings this design accepts (each with its reason).
  */
-import { ArnFormat, Stack, Validations } from "aws-cdk-lib";
-import type * as events from "aws-cdk-lib/aws-events";
+import { ArnFormat, Names, Stack, Validations } from "aws-cdk-lib";
+import * as events from "aws-cdk-lib/aws-events";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -65,12 +65,23 @@ export interface Grants {
   schedulerRole: iam.Role;
   scheduleArnsInGroup: string;
   eventBus: events.IEventBus;
+  /** The daily overdue check's rule, whose target lists the deployment's secrets. */
+  overdueCheckRuleName: string;
 }
 
 /** What each function's role may do: the listed secrets, their keys through Secrets Manager, its own schedules. */
 export function grantFunctionRights(
   scope: Construct,
-  { props, settings, rotationRole, revocationRole, schedulerRole, scheduleArnsInGroup, eventBus }: Grants,
+  {
+    props,
+    settings,
+    rotationRole,
+    revocationRole,
+    schedulerRole,
+    scheduleArnsInGroup,
+    eventBus,
+    overdueCheckRuleName,
+  }: Grants,
 ): void {
   const stack = Stack.of(scope);
   const secretKeys = collectKeys(props, settings.secrets);
@@ -176,6 +187,22 @@ export function grantFunctionRights(
     }),
   );
 
+  rotationRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: "ReadOverdueCheckRule",
+      // The overdue check covers the secrets its own rule lists, whatever an invocation's event says.
+      actions: ["events:ListTargetsByRule"],
+      resources: [
+        stack.formatArn({
+          service: "events",
+          resource: "rule",
+          resourceName: overdueCheckRuleName,
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      ],
+    }),
+  );
+
   revocationRole.addToPrincipalPolicy(
     new iam.PolicyStatement({
       sid: "ReadListedAndManagerSecrets",
@@ -201,6 +228,46 @@ export function grantFunctionRights(
       }),
     );
   }
+}
+
+/** The `Sid` of the statement in the construct's own bus policy that keeps rotation events the rotator's. */
+export const ROTATION_EVENTS_SID = "OnlyTheRotatorPutsRotationEvents";
+
+/**
+ * The construct's own event bus, whose policy denies `events:PutEvents` of any entry with source
+ * `novala.key-rotation` to every principal but `publishers` (the two functions' roles, and the props' eventPublishers): an explicit Deny, which IAM
+ * applies to callers of this account too (an Allow in the bus's policy would only add to their own rights). Other
+ * sources stay as the account's IAM allows them. The policy is the bus's own property, set as the bus is created, and
+ * names the bus by an ARN built from its name (a reference to itself would be a cycle).
+ */
+export function createRotationEventBus(scope: Construct, publishers: iam.IRole[]): events.EventBus {
+  const stack = Stack.of(scope);
+  const eventBusName = `${Names.uniqueResourceName(scope, { maxLength: 249, separator: "-" })}-events`;
+  const bus = new events.EventBus(scope, "RotationEvents", { eventBusName });
+  (bus.node.defaultChild as events.CfnEventBus).policy = new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: ROTATION_EVENTS_SID,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ["events:PutEvents"],
+        resources: [
+          stack.formatArn({
+            service: "events",
+            resource: "event-bus",
+            resourceName: eventBusName,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+        conditions: {
+          // One PutEvents may carry several entries: any of them with the rotation's source is enough to deny.
+          "ForAnyValue:StringEquals": { "events:source": [ROTATION_EVENT_SOURCE] },
+          ArnNotEquals: { "aws:PrincipalArn": publishers.map((role) => role.roleArn) },
+        },
+      }),
+    ],
+  });
+  return bus;
 }
 
 /**

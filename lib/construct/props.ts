@@ -2,11 +2,14 @@
 import { Duration, Stack, Token } from "aws-cdk-lib";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import type * as events from "aws-cdk-lib/aws-events";
+import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
+import type { Construct } from "constructs";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/contract/allowed-hosts.js";
 import {
   type AtHardLimit,
   atHardLimitProblem,
@@ -21,7 +24,6 @@ import {
   secondsProblem,
 } from "../../lambdas/contract/environment.js";
 import { scheduleProblem } from "../../lambdas/contract/schedule.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
 
 /** The oldest Node.js major that the bundled code (undici 7, the pinned AWS SDK) runs on. */
 const OLDEST_NODE_MAJOR = 20;
@@ -126,20 +128,47 @@ export interface NovalaKeyRotationProps {
   readonly scheduleGroupName?: string;
 
   /**
-   * The event bus that receives a `Key Rotated` event after every successful rotation and a `Key Rotation Rolled
-   * Back` event after every rollback (source `novala.key-rotation`; docs/events.md). The rotation function may put
-   * events on this bus only.
+   * An existing event bus to publish on instead of the construct's own: `Key Rotated` after every successful
+   * rotation, `Key Rotation Rolled Back` after every rollback and `Key Revocation Postponed` (source
+   * `novala.key-rotation`; docs/events.md). The functions may put events on this bus only. The construct cannot set
+   * another bus's policy: its owner must deny `novala.key-rotation` events to everyone but the two functions' roles
+   * (docs/events.md shows the statement), or anyone allowed `events:PutEvents` on it can forge a `Key Rotated`.
    *
-   * @default - the account's default event bus
+   * @default - a bus of the construct's own (named after the stack and the construct's path; the construct's
+   *   `eventBus`), whose policy lets only the two functions' roles (and `eventPublishers`) put
+   *   `novala.key-rotation` events
    */
   readonly eventBus?: events.IEventBus;
 
   /**
-   * The secret that holds the Novala manager key (scope `api_keys.manage`) that the rotated secrets' `managerSecretId`
-   * names. Both functions read it; the rotation function writes it only when it rotates it too (`rotateManagerSecret`,
-   * or the manager secret listed in `secrets`).
+   * Roles besides the two functions' that may put `novala.key-rotation` events on the construct's own bus: the roles
+   * operators run `novala-rotation rollback` with, which publishes `Key Rotation Rolled Back`. Give each by its full
+   * ARN, path included (`iam.Role.fromRoleArn`): the bus's policy compares `aws:PrincipalArn`. Not with `eventBus`.
    *
-   * @default - no manager secret: every rotated secret is self-managed (its own key holds `api_keys.manage`)
+   * @default - none: an operator's rollback reports its event as refused, and consumers see the restored key at
+   *   their next read (the key rolled away from keeps working for the grace period)
+   */
+  readonly eventPublishers?: iam.IRole[];
+
+  /**
+   * Whether to create a CloudWatch dashboard of the rotation's metrics and alarms (docs/operations.md, "The
+   * dashboard").
+   *
+   * @default true
+   */
+  readonly dashboard?: boolean;
+
+  /**
+   * The deployment's manager secret: it holds the Novala manager key (scope `api_keys.manage`) that creates and
+   * revokes the rotated secrets' keys. A rotated secret's value names it in `managerSecretId` (its name, or its
+   * partial or full ARN); a value that names any other secret is refused as a claim (`KeyClaimsRefused`, alarmed)
+   * and that secret is never read: the manager is the deployment's, not the consumer's. One per construct: a manager
+   * key can mint and revoke every key of its tenant, so each tenant's manager gets its own construct (its own roles,
+   * bus and alarms). Both functions read it; the rotation function writes it only when it rotates it too
+   * (`rotateManagerSecret`, or the manager secret listed in `secrets`).
+   *
+   * @default - no manager secret: every rotated secret is self-managed (its own key holds `api_keys.manage`), and a
+   *   value that names a manager secret is refused
    */
   readonly managerSecret?: secretsmanager.ISecret;
 
@@ -307,6 +336,7 @@ export interface Settings {
   retryBudget: Duration;
   connectTimeout: Duration;
   requestTimeout: Duration;
+  dashboard: boolean;
   logRetention: logs.RetentionDays;
   memorySize: number;
   timeout: Duration;
@@ -317,10 +347,28 @@ export interface Settings {
   reservedConcurrency?: number;
 }
 
-/** Applies the defaults and rejects wrong props with a message that names the prop. */
-export function validate(props: NovalaKeyRotationProps): Settings {
+/**
+ * A prop the construct rejects, with the construct's path and the prop's name. aws-cdk-lib 2.276 exports its own
+ * `ValidationError` only as an internal class (`@internal`; its first parameter is a branded string that only the
+ * CDK's private modules can make), so the construct throws this instead, naming the path as that one does.
+ */
+export class NovalaKeyRotationPropsError extends Error {
+  override name = "NovalaKeyRotationPropsError";
+  constructor(
+    /** The construct's path in the tree, e.g. "MyStack/NovalaKeys". */
+    readonly constructPath: string,
+    /** The prop that is wrong. */
+    readonly prop: string,
+    problem: string,
+  ) {
+    super(`NovalaKeyRotation: ${prop} ${problem} (construct ${constructPath})`);
+  }
+}
+
+/** Applies the defaults and rejects wrong props with a message that names the prop and `scope`'s path. */
+export function validate(scope: Construct, props: NovalaKeyRotationProps): Settings {
   const fail = (prop: string, message: string): never => {
-    throw new Error(`NovalaKeyRotation: ${prop} ${message}`);
+    throw new NovalaKeyRotationPropsError(scope.node.path, prop, message);
   };
   if (!props.secrets || props.secrets.length === 0) fail("secrets", "must list at least one secret to rotate");
   // The same secret twice would get two rotation schedules (and two rotations racing for it).
@@ -477,6 +525,9 @@ export function validate(props: NovalaKeyRotationProps): Settings {
       fail("alertEmail", `must be an e-mail address, got "${props.alertEmail}"`);
     }
   }
+  if (props.eventBus && props.eventPublishers) {
+    fail("eventPublishers", "applies to the construct's own event bus only: leave eventBus out, or leave this out");
+  }
   if (!props.vpc && (props.vpcSubnets || props.securityGroups)) {
     fail(props.vpcSubnets ? "vpcSubnets" : "securityGroups", "needs vpc");
   }
@@ -519,6 +570,7 @@ export function validate(props: NovalaKeyRotationProps): Settings {
     retryBudget,
     connectTimeout,
     requestTimeout,
+    dashboard: props.dashboard ?? true,
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     memorySize,
     timeout,
@@ -534,12 +586,15 @@ export function seconds(duration: Duration): number {
 /** Schedule-group names already taken in each stack: two constructs in one stack must not share a group. */
 const scheduleGroupNames = new WeakMap<Stack, Set<string>>();
 
-export function claimScheduleGroupName(stack: Stack, name: string): string {
+export function claimScheduleGroupName(scope: Construct, name: string): string {
+  const stack = Stack.of(scope);
   const taken = scheduleGroupNames.get(stack) ?? new Set<string>();
   if (!Token.isUnresolved(name) && taken.has(name)) {
-    throw new Error(
-      `NovalaKeyRotation: scheduleGroupName "${name}" is already used by another NovalaKeyRotation in stack ` +
-        `${stack.stackName}: give each its own scheduleGroupName`,
+    throw new NovalaKeyRotationPropsError(
+      scope.node.path,
+      "scheduleGroupName",
+      `"${name}" is already used by another NovalaKeyRotation in stack ${stack.stackName}: give each its own ` +
+        "scheduleGroupName",
     );
   }
   taken.add(name);

@@ -20,9 +20,9 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { driveSteps, startRotation } from "../../cli/secrets-manager-driver.js";
+import { ROTATION_STEPS, type RotationStep } from "../../lambdas/contract/rotation-event.js";
 import { carriesRotationTag, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
-import { ROTATION_STEPS, type RotationStep } from "../../lambdas/core/rotation.js";
 import { secretValueFor as secretJson } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";

@@ -11,6 +11,13 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/contract/allowed-hosts.js";
+import {
+  readNovalaClientConfig,
+  readRevocationConfig,
+  readRotationConfig,
+} from "../../lambdas/contract/configuration.js";
+import { DEPLOYMENT_TAG, FUNCTION_TAG, parseDeploymentMark } from "../../lambdas/contract/deployment-mark.js";
 import {
   ENV,
   OVERDUE_CHECK,
@@ -19,9 +26,7 @@ import {
   rotationEnvironment,
   SECONDS,
 } from "../../lambdas/contract/environment.js";
-import { DEFAULT_ALLOWED_HOSTS } from "../../lambdas/core/allowed-hosts.js";
-import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
-import { AtRevocationHardLimit } from "../../lib/index.js";
+import { AtRevocationHardLimit, NovalaKeyRotationPropsError } from "../../lib/index.js";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, stackPropsFromContext } from "../../lib/novala-rotation-stack.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
@@ -148,6 +153,13 @@ function groupName(s: Synthesized): string {
   return name as string;
 }
 
+/** The name of the daily overdue check's rule, which the rotation function reads its list of secrets from. */
+function overdueRuleName(s: Synthesized): string {
+  const name = s.json.Resources[logicalId(s, "AWS::Events::Rule", "OverdueCheckRule")]?.Properties?.Name;
+  expect(name).toMatch(/^TestStack-Rotation-[0-9A-F]{8}-overdue-check$/);
+  return name as string;
+}
+
 /** An ARN of the env-agnostic stack: `arn:${Partition}:${service}:${Region}:${AccountId}:${resource}`. */
 const agnosticArn = (service: string, resource: string) => ({
   "Fn::Join": [
@@ -232,7 +244,10 @@ describe("with the defaults", () => {
       REVOCATION_SCHEDULE_GROUP: groupName(defaults),
       REVOCATION_SCHEDULER_ROLE_ARN: getAtt(logicalId(defaults, "AWS::IAM::Role", "SchedulerRole")),
       REVOCATION_DEAD_LETTER_QUEUE_ARN: getAtt(logicalId(defaults, "AWS::SQS::Queue", "RevocationDeadLetters")),
-      ROTATION_EVENT_BUS: agnosticArn("events", "event-bus/default"),
+      // The construct's own bus, on which only these two functions may put rotation events.
+      ROTATION_EVENT_BUS: getAtt(logicalId(defaults, "AWS::Events::EventBus", "RotationEvents")),
+      // No managerSecret: a value that names a manager secret is refused.
+      MANAGER_SECRET_ARN: "none",
     };
     const base = {
       Runtime: "nodejs24.x",
@@ -250,6 +265,7 @@ describe("with the defaults", () => {
           HEALTH_CHECK_DEADLINE_SECONDS: "60",
           REVOCATION_GRACE_SECONDS: "86400",
           REVOCATION_FUNCTION_ARN: getAtt(revocationFn),
+          OVERDUE_CHECK_RULE: overdueRuleName(defaults),
         },
       },
       VpcConfig: Match.absent(),
@@ -271,18 +287,21 @@ describe("with the defaults", () => {
       Properties: { Environment: { Variables: Env } };
     };
     const environment = resource.Properties.Environment.Variables;
+    const busArn = "arn:aws:events:eu-west-1:111122223333:event-bus/TestStack-Rotation-events";
     const arns: Record<string, string> = {
       RevocationFunction: "arn:aws:lambda:eu-west-1:111122223333:function:revocation",
       SchedulerRole: "arn:aws:iam::111122223333:role/scheduler",
       RevocationDeadLetters: "arn:aws:sqs:eu-west-1:111122223333:dead-letters",
+      RotationEvents: busArn,
     };
-    // Deploy-time values (GetAtt, the bus ARN) stand in as the ARNs CloudFormation would write.
+    // Deploy-time values (GetAtt) stand in as the ARNs CloudFormation would write.
     const resolved = Object.fromEntries(
       Object.entries(environment).map(([name, value]) => {
         if (typeof value === "string") return [name, value];
         const target = JSON.stringify(value);
         const hint = Object.keys(arns).find((key) => target.includes(key));
-        return [name, hint ? arns[hint] : "arn:aws:events:eu-west-1:111122223333:event-bus/default"];
+        expect(hint, `${name}: ${target}`).toBeDefined();
+        return [name, arns[hint as string]];
       }),
     );
     expect(resolved).toEqual({
@@ -293,7 +312,9 @@ describe("with the defaults", () => {
         revocationFunctionArn: arns.RevocationFunction as string,
         schedulerRoleArn: arns.SchedulerRole as string,
         deadLetterQueueArn: arns.RevocationDeadLetters as string,
-        eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+        eventBus: busArn,
+        managerSecretArn: "none",
+        overdueCheckRule: overdueRuleName(defaults),
       }),
       NODE_OPTIONS: "--enable-source-maps",
     });
@@ -301,7 +322,9 @@ describe("with the defaults", () => {
     expect(config).toMatchObject({
       graceSeconds: SECONDS.gracePeriod.defaultSeconds,
       healthCheckDeadlineMs: SECONDS.healthCheckDeadline.defaultSeconds * 1000,
-      eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+      eventBus: busArn,
+      managerSecretArn: null,
+      overdueCheckRule: overdueRuleName(defaults),
       revocation: {
         scheduleGroup: "TestStack-revocations",
         functionArn: arns.RevocationFunction,
@@ -309,8 +332,8 @@ describe("with the defaults", () => {
         deadLetterQueueArn: arns.RevocationDeadLetters,
       },
     });
-    // The bus is the account's default one.
-    expect(environment[ENV.eventBus]).toEqual(agnosticArn("events", "event-bus/default"));
+    // The bus is the construct's own.
+    expect(environment[ENV.eventBus]).toEqual(getAtt(logicalId(defaults, "AWS::Events::EventBus", "RotationEvents")));
     expect(config.usage).toEqual({ quietWindowMs: 3600_000, hardLimitMs: 604_800_000, atHardLimit: "revoke" });
 
     // The revocation function's: the same target and rule, its own ARN from the invocation's context.
@@ -328,7 +351,8 @@ describe("with the defaults", () => {
         scheduleGroup: groupName(defaults),
         schedulerRoleArn: arns.SchedulerRole as string,
         deadLetterQueueArn: arns.RevocationDeadLetters as string,
-        eventBus: "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+        eventBus: busArn,
+        managerSecretArn: "none",
       }),
       NODE_OPTIONS: "--enable-source-maps",
     });
@@ -337,6 +361,7 @@ describe("with the defaults", () => {
       // Scheduler's role may invoke the unqualified function only: a qualifier in the context ARN is dropped.
       revocation: { ...config.revocation, functionArn: arns.RevocationFunction },
       eventBus: config.eventBus,
+      managerSecretArn: null,
     });
   });
 
@@ -350,7 +375,9 @@ describe("with the defaults", () => {
     expect(outputs.RotationFunctionArn?.Value).toEqual(getAtt(id("AWS::Lambda::Function", "RotationFunction")));
     expect(outputs.RevocationFunctionArn?.Value).toEqual(getAtt(id("AWS::Lambda::Function", "RevocationFunction")));
     expect(outputs.AlertTopicArn?.Value).toEqual({ Ref: id("AWS::SNS::Topic", "AlertTopic") });
-    expect(outputs.EventBusArn?.Value).toEqual(agnosticArn("events", "event-bus/default"));
+    expect(outputs.EventBusArn?.Value).toEqual(getAtt(id("AWS::Events::EventBus", "RotationEvents")));
+    expect(outputs.EventBusName?.Value).toEqual({ Ref: id("AWS::Events::EventBus", "RotationEvents") });
+    expect(outputs.DashboardName?.Value).toEqual({ Ref: id("AWS::CloudWatch::Dashboard", "Dashboard") });
     const named = new NovalaRotationStack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "Named", {
       secrets: ["novala/acme"],
       scheduleGroupName: "platform.novala-revocations",
@@ -397,7 +424,7 @@ describe("with the defaults", () => {
 
   it("lets the rotation role touch only the listed secrets, its own schedule group and the scheduler role", () => {
     const statements = statementsOf(defaults, "RotationRole");
-    expect(statements).toHaveLength(7);
+    expect(statements).toHaveLength(8);
     expect(statements).toEqual(
       expect.arrayContaining([
         {
@@ -431,6 +458,13 @@ describe("with the defaults", () => {
           Resource: agnosticArn("scheduler", `schedule/${groupName(defaults)}/*`),
         },
         {
+          // The overdue check reads the deployment's secrets from its own rule's target.
+          Sid: "ReadOverdueCheckRule",
+          Effect: "Allow",
+          Action: "events:ListTargetsByRule",
+          Resource: agnosticArn("events", `rule/${overdueRuleName(defaults)}`),
+        },
+        {
           // ListSchedules has no resource-level permission: IAM checks it against every schedule of the account.
           Sid: "FindRevocationSchedules",
           Effect: "Allow",
@@ -448,7 +482,7 @@ describe("with the defaults", () => {
           Sid: "PublishRotationEvents",
           Effect: "Allow",
           Action: "events:PutEvents",
-          Resource: agnosticArn("events", "event-bus/default"),
+          Resource: getAtt(logicalId(defaults, "AWS::Events::EventBus", "RotationEvents")),
           Condition: { StringEquals: { "events:source": "novala.key-rotation" } },
         },
         {
@@ -489,7 +523,7 @@ describe("with the defaults", () => {
           Sid: "PublishRotationEvents",
           Effect: "Allow",
           Action: "events:PutEvents",
-          Resource: agnosticArn("events", "event-bus/default"),
+          Resource: getAtt(logicalId(defaults, "AWS::Events::EventBus", "RotationEvents")),
           Condition: { StringEquals: { "events:source": "novala.key-rotation" } },
         },
         {
@@ -718,6 +752,47 @@ describe("with the defaults", () => {
   });
 });
 
+describe("the deployment's mark and manager", () => {
+  it("tags both functions with the deployment's mark: the stack and the construct's path, and which function", () => {
+    const tagsOf = (hint: string) =>
+      defaults.json.Resources[logicalId(defaults, "AWS::Lambda::Function", hint)]?.Properties?.Tags;
+    expect(tagsOf("RotationFunction")).toEqual([
+      { Key: DEPLOYMENT_TAG, Value: "TestStack/Rotation" },
+      { Key: FUNCTION_TAG, Value: "rotation" },
+    ]);
+    expect(tagsOf("RevocationFunction")).toEqual([
+      { Key: DEPLOYMENT_TAG, Value: "TestStack/Rotation" },
+      { Key: FUNCTION_TAG, Value: "revocation" },
+    ]);
+    expect(parseDeploymentMark("TestStack/Rotation")).toEqual({ stackName: "TestStack", constructPath: "Rotation" });
+    // Nothing else of the construct carries the mark: it names the two functions only.
+    const marked = Object.values(defaults.json.Resources).filter((resource) =>
+      JSON.stringify(resource.Properties?.Tags ?? []).includes(DEPLOYMENT_TAG),
+    );
+    expect(marked.map((resource) => resource.Type)).toEqual(["AWS::Lambda::Function", "AWS::Lambda::Function"]);
+  });
+
+  it("gives both functions the deployment's manager secret: its full ARN, or none", () => {
+    for (const fn of Object.values(custom.template.findResources("AWS::Lambda::Function"))) {
+      expect(fn.Properties.Environment.Variables[ENV.managerSecret]).toBe(MANAGER_ARN);
+    }
+    for (const fn of Object.values(defaults.template.findResources("AWS::Lambda::Function"))) {
+      expect(fn.Properties.Environment.Variables[ENV.managerSecret]).toBe("none");
+    }
+    // Known by name only (the app imports secrets by name): the partial ARN, which a value's name or ARN matches.
+    const stack = new Stack(new App({ context: { "aws:cdk:bundling-stacks": [] } }), "ByName");
+    new NovalaKeyRotation(stack, "Rotation", {
+      secrets: [secretsmanager.Secret.fromSecretNameV2(stack, "S", "novala/acme")],
+      managerSecret: secretsmanager.Secret.fromSecretNameV2(stack, "M", "novala/manager"),
+    });
+    for (const fn of Object.values(Template.fromStack(stack).findResources("AWS::Lambda::Function"))) {
+      expect(fn.Properties.Environment.Variables[ENV.managerSecret]).toEqual(
+        agnosticArn("secretsmanager", "secret:novala/manager"),
+      );
+    }
+  });
+});
+
 describe("with every option", () => {
   it("uses the cron() expression and its window, and may rotate on update when asked", () => {
     custom.template.hasResourceProperties("AWS::SecretsManager::RotationSchedule", {
@@ -923,6 +998,9 @@ describe("rejects wrong props at synth, naming the prop", () => {
   ])("%s", (_name, props, message) => {
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(message);
     expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(/^NovalaKeyRotation: /);
+    // The construct's own validation error, naming its path in the tree as the CDK's ValidationError would.
+    expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(NovalaKeyRotationPropsError);
+    expect(build(props as Partial<NovalaKeyRotationProps>)).toThrow(/ \(construct Validation\/Rotation\)$/);
   });
 
   it("accepts every host pattern the Lambdas accept, and rejects what they reject", () => {
@@ -944,6 +1022,17 @@ describe("rejects wrong props at synth, naming the prop", () => {
       /scheduleGroupName "Twice-revocations" is already used by another NovalaKeyRotation/,
     );
     expect(() => new NovalaKeyRotation(stack, "Three", { secrets, scheduleGroupName: "Twice-more" })).not.toThrow();
+  });
+
+  it("names the construct's path and the prop in the error it throws", () => {
+    const error = (() => {
+      try {
+        build({ memorySize: 64 })();
+      } catch (caught) {
+        return caught;
+      }
+    })() as NovalaKeyRotationPropsError;
+    expect(error).toMatchObject({ constructPath: "Validation/Rotation", prop: "memorySize" });
   });
 
   it("subnets or security groups without a VPC", () => {

@@ -9,7 +9,8 @@ import {
   ListStackResourcesCommand,
   type StackResourceSummary,
 } from "@aws-sdk/client-cloudformation";
-import { GetFunctionCommand, LambdaClient, ListFunctionsCommand } from "@aws-sdk/client-lambda";
+import { DescribeEventBusCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { GetFunctionCommand, LambdaClient, ListFunctionsCommand, ListTagsCommand } from "@aws-sdk/client-lambda";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateScheduleGroupCommand, GetScheduleCommand } from "@aws-sdk/client-scheduler";
 import {
@@ -71,6 +72,16 @@ const NOT_CREATED_BY_MOTO: Record<string, string> = {
   "AWS::CDK::Metadata": "CDK's version report, nothing to deploy",
 };
 
+/**
+ * What moto's CloudFormation leaves out of resources it does create, and where the template tests check it instead. A
+ * difference here that moto stops making fails the test, so that it is checked against moto from then on.
+ */
+const IGNORED_BY_MOTO = {
+  "AWS::Events::EventBus Policy": "test/security/event-bus-policy.test.ts (the Deny on novala.key-rotation events)",
+  "AWS::Lambda::Function Tags":
+    "test/infra/cdk-construct.test.ts (the deployment's mark); moto also sets no aws:cloudformation:* tags on functions",
+};
+
 interface TemplateResource {
   Type: string;
   Properties?: Record<string, unknown>;
@@ -91,6 +102,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   const servers = useMotoAndSimulatorForSuite();
   let cloudformation: CloudFormationClient;
   let lambda: LambdaClient;
+  let events: EventBridgeClient;
   let s3: S3Client;
   let work: string;
   let template: { Resources: Record<string, TemplateResource> };
@@ -300,6 +312,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     const clientConfig = { endpoint: servers.moto.endpoint, region: TEST_REGION, credentials: TEST_CREDENTIALS };
     cloudformation = new CloudFormationClient(clientConfig);
     lambda = new LambdaClient(clientConfig);
+    events = new EventBridgeClient(clientConfig);
     s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
 
     // The first key goes in before the deploy (docs/deploy.md, "Put your first key in").
@@ -329,6 +342,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
   afterAll(async () => {
     cloudformation?.destroy();
     lambda?.destroy();
+    events?.destroy();
     s3?.destroy();
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -377,6 +391,22 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     );
   });
 
+  it("creates the construct's own event bus, named in both functions' environment (moto keeps no bus policy)", async () => {
+    const [[, bus] = []] = templateOf("AWS::Events::EventBus");
+    const name = bus?.Properties?.Name as string;
+    expect(name).toMatch(new RegExp(`^${STACK}-NovalaKeyRotation-[0-9A-F]{8}-events$`));
+    // moto lists the bus among the stack's resources with an empty physical id; the bus is there by its name.
+    const described = await events.send(new DescribeEventBusCommand({ Name: name }));
+    for (const fn of [rotation, revocation]) expect(fn.environment.ROTATION_EVENT_BUS).toBe(described.Arn);
+    expect(described.Policy, IGNORED_BY_MOTO["AWS::Events::EventBus Policy"]).toBeUndefined();
+    const tags = await lambda.send(new ListTagsCommand({ Resource: rotation.arn }));
+    expect(tags.Tags ?? {}, IGNORED_BY_MOTO["AWS::Lambda::Function Tags"]).toEqual({});
+    // The manager is the deployment's: the app knows it by name, so the functions carry its partial ARN.
+    for (const fn of [rotation, revocation]) {
+      expect(fn.environment.MANAGER_SECRET_ARN).toBe(managerArn.replace(/-[A-Za-z0-9]{6}$/, ""));
+    }
+  });
+
   it("applies what moto's CloudFormation skipped: the schedule group, and the rotation schedule with its test", async () => {
     await servers.scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     await applyRotationSchedule(consumerArn);
@@ -408,6 +438,14 @@ describe.skipIf(skipMoto)(motoSuiteTitle("cdk deploy into moto, then a rotation 
     expect((await servers.secrets.send(new DescribeSecretCommand({ SecretId: consumerArn }))).RotationLambdaARN).toBe(
       rotation.arn,
     );
+  });
+
+  it("checks the deployment's secrets for overdue rotations with the deployed code, from its own rule", async () => {
+    // The event lists nothing and another secret: the check covers the rule's list, and refuses the other id.
+    const run = await invoke(rotation, { check: "rotation-overdue", secretIds: ["novala/not-ours"] });
+    expect(run.output).toContain('"RotationsOverdue":0');
+    expect(run.output).toMatch(/"OldestRotationAgeDays":\d/);
+    expect(run.failure ?? run.output).toContain("refused to check 1 secret id(s) that are not this deployment's");
   });
 
   it("status lists the pending revocation of the deployed stack", async () => {

@@ -16,7 +16,7 @@ import { CloudFormationClient, DescribeStacksCommand } from "@aws-sdk/client-clo
 import { App, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, unknownContextKeys } from "../../lib/novala-rotation-stack.js";
 import { recordChildOutput } from "../support/child-output.js";
@@ -56,6 +56,9 @@ function cli(...args: string[]) {
   recordChildOutput(`novala-rotation ${args[0]}`, `${run.stdout ?? ""}${run.stderr ?? ""}`);
   return { code: run.status, stderr: run.stderr };
 }
+
+// Each test runs the CDK CLI (a full app synthesis) one to three times: tens of seconds each on a loaded machine.
+vi.setConfig({ testTimeout: 300_000 });
 
 const STACK_TRACE = /\n\s+at .+\(.*:\d+:\d+\)/;
 

@@ -41,8 +41,10 @@ const UNRESOLVED: Record<string, string> = {
   REVOCATION_FUNCTION_ARN: TEST_REVOCATION_FUNCTION_ARN,
   REVOCATION_SCHEDULER_ROLE_ARN: TEST_SCHEDULER_ROLE_ARN,
   REVOCATION_DEAD_LETTER_QUEUE_ARN: TEST_DEAD_LETTER_QUEUE_ARN,
-  // The account's default bus; the bundle's PutEvents goes to moto's.
+  // The construct's own bus; moto's default bus stands in for it.
   ROTATION_EVENT_BUS: TEST_EVENT_BUS_ARN,
+  // The deployment's manager secret, known by name (-c managerSecret=novala/manager): its partial ARN in moto.
+  MANAGER_SECRET_ARN: `arn:aws:secretsmanager:${TEST_REGION}:123456789012:secret:novala/manager`,
 };
 
 interface DeployedFunction {

@@ -20,6 +20,7 @@ import {
   TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, runCli } from "../support/run-cli.js";
+import { unwrapTables } from "../support/table.js";
 
 /** The steps run here, with the registered rotation function's configuration. */
 const HERE = ["--run-steps", "--lambda-arn", LOCAL_ROTATION_LAMBDA_ARN];
@@ -178,7 +179,9 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation leak, revoke and rollb
       const run = await cli(["leak", "--prefix", "novala/fleet/", "--yes", ...HERE]);
       expect(run.code, run.stderr).toBe(1);
       expect(run.stderr).toContain("3 secret(s) match --prefix novala/fleet/; at most 2 at a time");
-      const rows = run.stdout.split("\n").filter((line) => line.includes("novala/"));
+      const rows = unwrapTables(run.stdout)
+        .split("\n")
+        .filter((line) => line.includes("novala/"));
       expect(rows).toHaveLength(3);
       expect(rows[0]).toMatch(
         new RegExp(`│ novala/fleet/acumatica │ ${fleet.acumatica?.id} +│ key_\\w+ +│ revoked +│`),

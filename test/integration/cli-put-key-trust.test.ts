@@ -6,9 +6,8 @@
  */
 import { ListSecretsCommand } from "@aws-sdk/client-secrets-manager";
 import { beforeEach, describe, expect, it } from "vitest";
-import { MANAGER_SECRET_VARIABLE } from "../../cli/deployment.js";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
-import { rotationEnvironment } from "../../lambdas/contract/environment.js";
+import { ENV, rotationEnvironment } from "../../lambdas/contract/environment.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import {
@@ -22,6 +21,14 @@ import {
 import { type CliRun, expectNoKeyMaterial, runCli } from "../support/run-cli.js";
 
 const UNMARKED_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:someone-elses-rotation";
+/** The environment a function of someone else's chooses: another grace period, the same group. */
+const ENVIRONMENT = {
+  allowedHosts: ["127.0.0.1"],
+  gracePeriodSeconds: 60,
+  scheduleGroup: TEST_SCHEDULE_GROUP,
+  revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
+  schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
+};
 
 describe.skipIf(skipMoto)(
   motoSuiteTitle("put-key guards the master key; the command line trusts only its deployment"),
@@ -38,7 +45,7 @@ describe.skipIf(skipMoto)(
       consumer = world.novala.model.seedKey({ name: "Acumatica Integration", scopes: ["leads.lead.read"] });
       consumerArn = await world.createSecret("novala/acumatica", consumer, { managerSecretId: managerArn });
       // The deployment names novala/manager as its manager secret.
-      await world.deployRotationFunction(0, { extraEnvironment: { [MANAGER_SECRET_VARIABLE]: managerArn } });
+      await world.deployRotationFunction(0, { extraEnvironment: { [ENV.managerSecret]: managerArn } });
     });
 
     async function cli(args: string[], input?: string): Promise<CliRun> {
@@ -206,6 +213,22 @@ describe.skipIf(skipMoto)(
         const due = await cli(["revoke-due", "novala/acumatica", "--lambda-arn", UNMARKED_FUNCTION]);
         expect(due.code).toBe(1);
         expect(due.stdout + due.stderr).toContain(`refusing rotation function ${UNMARKED_FUNCTION}`);
+      });
+
+      it("refuses a function a stack deployed that does not carry the rotation function's mark of that stack", async () => {
+        // CloudFormation's tags alone: a stack made it, but not as a novala-rotation deployment's rotation function.
+        await registerMotoFunction(world.moto.endpoint, UNMARKED_FUNCTION, rotationEnvironment(ENVIRONMENT), {
+          "aws:cloudformation:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/other/0f4a2b30",
+          "aws:cloudformation:stack-name": "other",
+          "novala-rotation:deployment": "novala-test/NovalaKeyRotation",
+          "novala-rotation:function": "rotation",
+        });
+        const run = await cli(["rotate", "novala/acumatica", "--lambda-arn", UNMARKED_FUNCTION, "--run-steps"]);
+        expect(run.code).toBe(1);
+        expect(run.stderr).toContain(
+          `refusing rotation function ${UNMARKED_FUNCTION}: stack other deployed it, but it does not carry the rotation function's mark of that stack`,
+        );
+        expect(world.keyWrites()).toEqual([]);
       });
 
       it("refuses a marked function of another stack than --stack names, and one the named stack does not list", async () => {

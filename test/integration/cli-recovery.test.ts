@@ -14,10 +14,10 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
+import type { RotationEvent } from "../../lambdas/contract/rotation-event.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import { motoSuiteTitle, skipMoto, TEST_SCHEDULE_GROUP } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, KEY_SHAPE, runCli } from "../support/run-cli.js";

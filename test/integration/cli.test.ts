@@ -13,11 +13,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { driveSteps, LOCAL_ROTATION_LAMBDA_ARN, startRotation } from "../../cli/secrets-manager-driver.js";
 import { defaultScheduleGroupName, rotationEnvironment } from "../../lambdas/contract/environment.js";
+import type { RotationEvent } from "../../lambdas/contract/rotation-event.js";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { lastFour } from "../../lambdas/core/redact.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import type { NovalaSimulator } from "../../local/novala-simulator.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import {
@@ -32,6 +32,7 @@ import {
   TEST_SCHEDULER_ROLE_ARN,
 } from "../support/moto.js";
 import { type CliRun, expectNoKeyMaterial, KEY_SHAPE, runCli } from "../support/run-cli.js";
+import { unwrapTables } from "../support/table.js";
 
 /**
  * The `novala-rotation` command line, each command a real child process (`node bin/novala-rotation.js …`) against
@@ -411,7 +412,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation command line"), () => 
     const dryRun = await cli(["reconcile", "--manager-secret", "novala/manager"]);
     expectNoKeyMaterial(dryRun, novala.model.issuedKeyMaterial());
     expect(dryRun.code).toBe(0);
-    expect(dryRun.stdout).toMatch(new RegExp(`│ ${stranded.id} │ ${tagged} │.*│ would revoke │`));
+    expect(unwrapTables(dryRun.stdout)).toMatch(new RegExp(`│ ${stranded.id} │ ${tagged} │.*│ would revoke │`));
     expect(dryRun.stdout).not.toContain(young.id);
     expect(dryRun.stdout).toContain("1 unheld key(s) younger than 1 h left alone");
     expect(novala.model.inspect(stranded.id)?.status).toBe("active");

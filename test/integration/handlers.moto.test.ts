@@ -14,6 +14,7 @@ import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { handler as revocationHandler } from "../../lambdas/revocation/index.js";
 import { handler as rotationHandler } from "../../lambdas/rotation/index.js";
+import { caught as caughtError } from "../support/caught.js";
 import { useMotoAndSimulator } from "../support/integration.js";
 import {
   motoSuiteTitle,
@@ -330,9 +331,13 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
       const shown = await runCli(["status", "novala/acumatica"], { endpoint: fx.moto.endpoint });
       expectNoKeyMaterial(shown, fx.novala.model.issuedKeyMaterial());
       expect(shown.code).toBe(4);
-      expect(shown.stdout.split("\n")[0]).toMatch(
-        /^Verdict {2}last rotation ended \d{4}-\d\d-\d\d [\d:]+Z at createSecret: SecretValueError: .* is not JSON\. Put a valid pair in with novala-rotation put-key novala\/acumatica then rotate again$/,
-      );
+      // The value itself is the worst news; the rotation it ended follows, with the same fix.
+      expect(shown.stdout.split("\n").slice(0, 2)).toEqual([
+        "Verdict  AWSCURRENT's value is unusable: the secret value is not JSON: consumers may fail to read it and rotations fail",
+        expect.stringMatching(
+          /^ {9}also: last rotation ended \d{4}-\d\d-\d\d [\d:]+Z at createSecret: SecretValueError: .* is not JSON\. Put a valid pair in with novala-rotation put-key novala\/acumatica then rotate again$/,
+        ),
+      ]);
 
       await fx.secrets.send(new PutSecretValueCommand({ SecretId: secretArn, SecretString: JSON.stringify(good) }));
       await expectNextRotationClean(secretArn, consumer.id);
@@ -398,9 +403,11 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
   });
 
   it("rejects an event without a Step, naming the field; refuses a revocation event without a keyId", async () => {
-    await expect(
+    const malformed = await caughtError(
       rotationHandler({ SecretId: "x", ClientRequestToken: "y" } as unknown as Parameters<typeof rotationHandler>[0]),
-    ).rejects.toThrow(/field "Step"/);
+    );
+    expect(malformed.name).toBe("InvalidEventError");
+    expect(malformed.message).toMatch(/field "Step"/);
     // Whoever invoked the revocation function sent it: refused, counted, not retried.
     expect(await revocationHandler({ secretId: "x" })).toEqual({ outcome: "refused" });
     expect(fx.novala.requestLog()).toEqual([]);

@@ -5,6 +5,7 @@ import { OVERDUE_CHECK } from "../../lambdas/contract/environment.js";
 import { checkRotationsOverdue, overdueReason } from "../../lambdas/core/overdue.js";
 import type { RotationScheduleState, SecretDescription } from "../../lambdas/core/ports.js";
 import { RecordingTelemetry } from "../../local/recording-telemetry.js";
+import { caught } from "../support/caught.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { lambdaEnvironment, type Moto, motoSuiteTitle, skipMoto } from "../support/moto.js";
 import { createWorld } from "../support/world.js";
@@ -58,7 +59,50 @@ describe("overdueReason", () => {
   });
 });
 
+describe("overdueReason: a stuck rotation (the verdict's rule, lambdas/core/verdict.ts)", () => {
+  const pending = {
+    ...described(true, { nextRotation: ago(-DAY) }),
+    versionStages: { v1: ["AWSCURRENT"], v2: ["AWSPENDING"] },
+  };
+  it("counts AWSPENDING on another version made over an hour ago, and names no step it cannot know", () => {
+    const reason = overdueReason(pending, NOW, [
+      { versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(2 * HOUR) },
+    ]);
+    expect(reason).toBe("rotation stuck since 2026-12-01 10:00:00Z (begun over 1 h ago, not finished)");
+  });
+  it("leaves alone a rotation under way, and one whose version's date it was not given", () => {
+    expect(overdueReason(pending, NOW, [{ versionId: "v2", stages: ["AWSPENDING"], createdDate: ago(HOUR / 2) }])).toBe(
+      undefined,
+    );
+    expect(overdueReason(pending, NOW)).toBeUndefined();
+  });
+});
+
 describe("checkRotationsOverdue over the Secrets Manager model", () => {
+  it("counts a rotation stuck for over an hour, and reads the versions' dates only for a secret with one pending", async () => {
+    const world = createWorld();
+    await world.rotate();
+    const listed = vi.spyOn(world.deps.store, "listVersions");
+    const check = async () =>
+      checkRotationsOverdue(
+        { store: world.deps.store, telemetry: new RecordingTelemetry(), clock: world.clock },
+        { check: OVERDUE_CHECK, secretIds: [world.secretArn] },
+      );
+    expect((await check()).overdue).toEqual([]);
+    // Nothing pending: DescribeSecret was enough.
+    expect(listed).not.toHaveBeenCalled();
+    world.startRotation();
+    expect((await check()).overdue).toEqual([]);
+    world.clock.advance(2 * HOUR);
+    expect((await check()).overdue).toEqual([
+      {
+        secretId: world.secretArn,
+        reason: expect.stringMatching(/^rotation stuck since .* \(begun over 1 h ago, not finished\)$/),
+      },
+    ]);
+    expect(listed).toHaveBeenCalledTimes(2);
+  });
+
   it("counts nothing after a rotation, the secret once its schedule and window have passed, and an unknown secret", async () => {
     const world = createWorld();
     await world.rotate();
@@ -75,12 +119,17 @@ describe("checkRotationsOverdue over the Secrets Manager model", () => {
     expect(fresh.result.overdue).toEqual([
       { secretId: "novala/missing", reason: expect.stringMatching(/^could not be checked: .*ResourceNotFound/) },
     ]);
-    expect(fresh.telemetry.metrics).toEqual([{ name: "RotationsOverdue", value: 1, unit: "Count" }]);
+    expect(fresh.telemetry.metrics).toEqual([
+      { name: "RotationsOverdue", value: 1, unit: "Count" },
+      // The rotated secret: its last rotation is the oldest (the missing one has none).
+      { name: "OldestRotationAgeDays", value: 0, unit: "None" },
+    ]);
 
     world.clock.advance(31 * DAY + HOUR);
     const late = await check();
     expect(late.result.overdue.map((entry) => entry.secretId)).toEqual([world.secretArn, "novala/missing"]);
     expect(late.telemetry.count("RotationsOverdue")).toBe(2);
+    expect(late.telemetry.count("OldestRotationAgeDays")).toBe(31.04);
     expect(late.telemetry.lines).toContainEqual(
       expect.objectContaining({ level: "error", message: "rotation is overdue", fields: expect.any(Object) }),
     );
@@ -131,10 +180,26 @@ describe.skipIf(skipMoto)(motoSuiteTitle("the rotation function's overdue check 
     }
     const metric = written.map((line) => line.trim()).find((line) => line.includes('"RotationsOverdue"'));
     expect(metric && JSON.parse(metric)).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: "NovalaKeyRotation", Metrics: [{ Name: "RotationsOverdue" }] }] },
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: "NovalaKeyRotation",
+            Metrics: [{ Name: "RotationsOverdue" }, { Name: "OldestRotationAgeDays", Unit: "None" }],
+          },
+        ],
+      },
       service: "novala-rotation",
       // The idle secret: rotation is not enabled.
       RotationsOverdue: 1,
+      // The rotated secret's rotation, a moment ago; the idle one never rotated.
+      OldestRotationAgeDays: 0,
     });
+  });
+
+  it("the handler refuses a malformed check as an InvalidEventError, describing nothing", async () => {
+    const { handler } = await import("../../lambdas/rotation/index.js");
+    const error = await caught(handler({ check: OVERDUE_CHECK, secretIds: "novala/rotated" } as never));
+    expect(error.name).toBe("InvalidEventError");
+    expect(error.message).toBe('overdue check field "secretIds" must be a list of secret ids');
   });
 });

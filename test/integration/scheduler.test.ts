@@ -10,9 +10,9 @@ import {
   atExpression,
   buildRevocationScheduleInput,
 } from "../../lambdas/adapters/aws/revocation-scheduler.js";
-import type { RevocationTarget } from "../../lambdas/core/config.js";
+import type { RevocationTarget } from "../../lambdas/contract/configuration.js";
+import type { RevocationRequest } from "../../lambdas/contract/revocation-request.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
-import type { RevocationRequest } from "../../lambdas/core/ports.js";
 import { ModelRevocationScheduler } from "../../local/model-adapters.js";
 import { SchedulerModel } from "../../local/scheduler-model.js";
 import { type Moto, motoSuiteTitle, schedulerClientFor, skipMoto, startMoto } from "../support/moto.js";

@@ -7,10 +7,10 @@
 import { CreateSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { driveSteps, startRotation } from "../../cli/secrets-manager-driver.js";
+import type { RotationEvent } from "../../lambdas/contract/rotation-event.js";
 import { hasRotationTag } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import type { NovalaSimulator } from "../../local/novala-simulator.js";
 import { useMotoAndSimulatorForSuite } from "../support/integration.js";
 import { lambdaEnvironment, type Moto, motoSuiteTitle, skipMoto } from "../support/moto.js";

@@ -9,17 +9,17 @@ import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { describeError } from "../../cli/errors.js";
 import { Output } from "../../cli/output.js";
+import {
+  CreateOutcomeUnknownError,
+  NovalaAnswerTooLargeError,
+  NovalaUnavailableError,
+} from "../../lambdas/adapters/novala/errors.js";
 import { MAX_ANSWER_BYTES } from "../../lambdas/adapters/novala/http-client.js";
 import { createNovalaKeyApi, type NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
 import { PowertoolsTelemetry, publicError } from "../../lambdas/adapters/telemetry/powertools-telemetry.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import type { NovalaClientConfig } from "../../lambdas/core/config.js";
-import {
-  CreateOutcomeUnknownError,
-  HostNotAllowedError,
-  NovalaAnswerTooLargeError,
-  NovalaUnavailableError,
-} from "../../lambdas/core/errors.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
+import type { NovalaClientConfig } from "../../lambdas/contract/configuration.js";
+import { HostNotAllowedError } from "../../lambdas/contract/errors.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
 import { MIN_LEAK_RUN, redact } from "../../lambdas/core/redact.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";

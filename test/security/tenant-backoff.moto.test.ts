@@ -8,11 +8,11 @@
 import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startRotation } from "../../cli/secrets-manager-driver.js";
-import { pacerFromEnvironment } from "../../lambdas/adapters/novala/rate-budget.js";
-import { ROTATION_STEPS } from "../../lambdas/contract/rotation-event.js";
+import { environmentPacer } from "../../lambdas/adapters/novala/rate-budget.js";
+import { readNovalaClientConfig } from "../../lambdas/contract/configuration.js";
+import { ROTATION_STEPS, type RotationEvent } from "../../lambdas/contract/rotation-event.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
-import type { RotationEvent } from "../../lambdas/rotation/index.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import { caught } from "../support/caught.js";
 import { useMotoAndSimulator } from "../support/integration.js";
@@ -80,7 +80,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a hostile Retry-After: 86400 while ano
     expect((await env.valueAt(hostileArn, "AWSCURRENT")).keyId).toBe(hostileKey.id);
     expect(hostile.model.inspect(String(pendingKeyId))?.status).toBe("active");
     // The environment's pacer holds back the hostile origin only.
-    const pacer = pacerFromEnvironment();
+    const pacer = environmentPacer(readNovalaClientConfig(process.env).rateBudget);
     expect(pacer?.holdOffLeft(env.novala.url)).toBe(0);
     expect(pacer?.holdOffLeft(hostile.url)).toBeGreaterThan(86_000_000);
   });

@@ -13,7 +13,8 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { LOCAL_ROTATION_LAMBDA_ARN } from "../../cli/secrets-manager-driver.js";
 import { rotationEnvironment } from "../../lambdas/contract/environment.js";
-import type { CreatedNovalaKey, RevocationRequest } from "../../lambdas/core/ports.js";
+import type { RevocationRequest } from "../../lambdas/contract/revocation-request.js";
+import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import {

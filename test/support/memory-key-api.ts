@@ -11,7 +11,12 @@
  * surface after its retries: NovalaUnavailableError, or CreateOutcomeUnknownError for a create (with or without the
  * key having been created).
  */
-import { CreateOutcomeUnknownError, NovalaUnavailableError, novalaRefusal } from "../../lambdas/core/errors.js";
+
+import {
+  CreateOutcomeUnknownError,
+  NovalaUnavailableError,
+  novalaRefusal,
+} from "../../lambdas/adapters/novala/errors.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,

@@ -146,13 +146,19 @@ export function schedulerClientFor(
  * Registers a Lambda function in moto with `environment`, as a deploy would (or updates the environment of one that is
  * there). moto stores a function without Docker; only invoking it needs Docker, and nothing here invokes it. Its role
  * must exist in moto's IAM, which is made first. `tags` default to the mark CloudFormation puts on a stack's function
- * (its stack-id tag, which the command line checks: cli/deployment.ts); `{}` makes a function no stack deployed.
+ * (CloudFormation's stack tags and the construct's mark, which the command line checks: cli/deployment.ts); `{}` makes
+ * a function no stack deployed.
  */
 export async function registerMotoFunction(
   endpoint: string,
   functionArn: string,
   environment: Record<string, string>,
-  tags: Record<string, string> = { "aws:cloudformation:stack-id": TEST_STACK_ID },
+  tags: Record<string, string> = {
+    "aws:cloudformation:stack-id": TEST_STACK_ID,
+    "aws:cloudformation:stack-name": "novala-test",
+    "novala-rotation:deployment": "novala-test/NovalaKeyRotation",
+    "novala-rotation:function": "rotation",
+  },
 ): Promise<void> {
   const roleName = "novala-test-lambda-role";
   await createMotoRole(endpoint, roleName, "lambda.amazonaws.com");

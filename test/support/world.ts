@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { readRotationConfig } from "../../lambdas/contract/configuration.js";
 import { type AtHardLimit, rotationEnvironment } from "../../lambdas/contract/environment.js";
 import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
-import { readRotationConfig } from "../../lambdas/core/config.js";
+import { ROTATION_STEPS, type RotationStep } from "../../lambdas/contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret } from "../../lambdas/core/context.js";
 import { replacementKeyName } from "../../lambdas/core/key-name.js";
 import {
@@ -14,7 +15,7 @@ import {
 } from "../../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../../lambdas/core/possession.js";
 import { type DueRevocationOutcome, runDueRevocation } from "../../lambdas/core/revocation-usage.js";
-import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../lambdas/core/rotation.js";
+import { runRotationStep } from "../../lambdas/core/rotation.js";
 import { MemoryRotationEvents } from "../../local/memory-rotation-events.js";
 import { ModelRevocationScheduler, ModelSecretStore } from "../../local/model-adapters.js";
 import { NovalaModel } from "../../local/novala-model.js";

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { AwsServiceError } from "../../lambdas/adapters/aws/errors.js";
 import { AwsRevocationScheduler, SchedulerError } from "../../lambdas/adapters/aws/revocation-scheduler.js";
 import { AwsSecretStore, SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
-import { RotationError } from "../../lambdas/core/errors.js";
+import { RotationError } from "../../lambdas/contract/errors.js";
 import { AWSCURRENT } from "../../lambdas/core/ports.js";
 
 const SECRET = "sk_live_THIS_MUST_NOT_LEAK_0123456789";

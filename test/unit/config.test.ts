@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { readNovalaClientConfig, readRevocationConfig, readRotationConfig } from "../../lambdas/core/config.js";
-import { ConfigurationError } from "../../lambdas/core/errors.js";
+import {
+  readNovalaClientConfig,
+  readRevocationConfig,
+  readRotationConfig,
+  readTelemetryConfig,
+} from "../../lambdas/contract/configuration.js";
+import { ConfigurationError } from "../../lambdas/contract/errors.js";
 
 const target = {
   REVOCATION_SCHEDULE_GROUP: "novala-revocations",
@@ -34,6 +39,35 @@ describe("the Lambdas' configuration", () => {
       expect(refusal(() => readNovalaClientConfig({ NOVALA_REQUEST_TIMEOUT_SECONDS: raw }))).toBe(
         `NOVALA_REQUEST_TIMEOUT_SECONDS must be a number of seconds from 0.1 to 120, got "${raw}"`,
       );
+  });
+
+  it("reads the rate budget and the telemetry names, and names a budget or a concurrency that is not a positive number", () => {
+    expect(readNovalaClientConfig({}).rateBudget).toBeUndefined();
+    expect(
+      readNovalaClientConfig({ NOVALA_RATE_BUDGET_PER_SECOND: "2.5", ROTATION_CONCURRENCY: " 5 " }).rateBudget,
+    ).toEqual({
+      perSecond: 2.5,
+      concurrency: 5,
+    });
+    expect(readNovalaClientConfig({ NOVALA_RATE_BUDGET_PER_SECOND: "20" }).rateBudget).toEqual({
+      perSecond: 20,
+      concurrency: 1,
+    });
+    for (const raw of ["fast", "0", "-1", "1e3"]) {
+      expect(refusal(() => readNovalaClientConfig({ NOVALA_RATE_BUDGET_PER_SECOND: raw }))).toBe(
+        `NOVALA_RATE_BUDGET_PER_SECOND must be a positive number of requests per second, got "${raw}"`,
+      );
+    }
+    for (const raw of ["many", "0", "2.5"]) {
+      expect(
+        refusal(() => readNovalaClientConfig({ NOVALA_RATE_BUDGET_PER_SECOND: "20", ROTATION_CONCURRENCY: raw })),
+      ).toBe(`ROTATION_CONCURRENCY must be a positive whole number, got "${raw}"`);
+    }
+    expect(readTelemetryConfig({})).toEqual({ serviceName: "novala-rotation", metricsNamespace: "NovalaKeyRotation" });
+    expect(readTelemetryConfig({ POWERTOOLS_SERVICE_NAME: "svc", POWERTOOLS_METRICS_NAMESPACE: "Ns" })).toEqual({
+      serviceName: "svc",
+      metricsNamespace: "Ns",
+    });
   });
 
   it("names a missing or malformed revocation target and event bus", () => {

@@ -5,24 +5,27 @@
  * refuses a RotateSecret while another version is AWSPENDING, as AWS does (moto does not).
  */
 import { describe, expect, it } from "vitest";
-import { verdict } from "../../cli/verdict.js";
 import { SecretStoreError } from "../../lambdas/adapters/aws/secret-store.js";
-import { fixFor } from "../../lambdas/core/end-rotation.js";
 import {
-  CreateAnswerRefusedError,
   CreateOutcomeUnknownError,
-  CurrentKeyUnusableError,
-  KeyClaimRefusedError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
+} from "../../lambdas/adapters/novala/errors.js";
+import type { RotationOutcome } from "../../lambdas/contract/rotation-outcome.js";
+import { fixFor } from "../../lambdas/core/end-rotation.js";
+import {
+  CreateAnswerRefusedError,
+  CurrentKeyUnusableError,
+  KeyClaimRefusedError,
   RotationEndedError,
   RotationStateError,
   SecretValueError,
 } from "../../lambdas/core/errors.js";
 import { MAX_REASON_LENGTH, runRecordedStep } from "../../lambdas/core/outcome.js";
-import type { KeyApi, RotationOutcome, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
+import type { KeyApi, RotationOutcomes, SecretStore } from "../../lambdas/core/ports.js";
 import { runRotationStep } from "../../lambdas/core/rotation.js";
+import { verdict } from "../../lambdas/core/verdict.js";
 import { Crash, crashPoint, createWorld, type World } from "../support/world.js";
 
 const CREATE = "POST /api/v1/api-keys";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { guardStep, versionWithStage } from "../../lambdas/core/guard.js";
+import { guardStep, isRotationInProgress, rotationInProgress, versionWithStage } from "../../lambdas/core/guard.js";
 import type { SecretDescription } from "../../lambdas/core/ports.js";
 
 /** DescribeSecret's answer for novala/acumatica with these versions' labels. */
@@ -52,5 +52,24 @@ describe("versionWithStage", () => {
     expect(versionWithStage(description, "AWSCURRENT")).toBe("current");
     expect(versionWithStage(description, "team-label")).toBe("previous");
     expect(versionWithStage(description, "AWSPENDING")).toBeUndefined();
+  });
+});
+
+describe("rotationInProgress: AWSPENDING on a version that is not AWSCURRENT", () => {
+  it("names the pending version while a rotation is under way, failed half-way or stuck", () => {
+    expect(rotationInProgress(described(ROTATING))).toBe("token");
+    expect(isRotationInProgress(["AWSPENDING"])).toBe(true);
+    expect(isRotationInProgress(["AWSPENDING", "team-label"])).toBe(true);
+  });
+
+  it.each([
+    ["no version is AWSPENDING", { current: ["AWSCURRENT"], previous: ["AWSPREVIOUS"] }],
+    [
+      "AWSPENDING is on AWSCURRENT's version (a finishSecret between its two moves)",
+      { token: ["AWSCURRENT", "AWSPENDING"] },
+    ],
+  ])("names none when %s", (_label, versionStages) => {
+    expect(rotationInProgress(described(versionStages))).toBeUndefined();
+    expect(Object.values(versionStages).some(isRotationInProgress)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { novalaRefusal } from "../../lambdas/core/errors.js";
+import { novalaRefusal } from "../../lambdas/adapters/novala/errors.js";
 import { checkKeyHealth } from "../../lambdas/core/health-check.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import type { KeySecret } from "../../lambdas/core/secret-value.js";

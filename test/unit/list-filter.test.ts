@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { NovalaHttpClient } from "../../lambdas/adapters/novala/http-client.js";
 import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
 import { rotationTagSuffix } from "../../lambdas/core/key-name.js";
 import { runRotationStep } from "../../lambdas/core/rotation.js";
 import type { NovalaModel } from "../../local/novala-model.js";

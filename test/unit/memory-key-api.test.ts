@@ -3,7 +3,11 @@
  * adapter. Checks that it answers as that adapter does (errors, 404 handling, paging, probes) and leaks no key.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { CreateOutcomeUnknownError, KeyUnauthorizedError, NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import {
+  CreateOutcomeUnknownError,
+  KeyUnauthorizedError,
+  NovalaUnavailableError,
+} from "../../lambdas/adapters/novala/errors.js";
 import type { CreatedNovalaKey, NovalaCredentials } from "../../lambdas/core/ports.js";
 import { NovalaModel } from "../../local/novala-model.js";
 import { ModelKeyApi } from "../support/memory-key-api.js";

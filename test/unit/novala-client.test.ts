@@ -7,22 +7,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createNetServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  CreateOutcomeUnknownError,
+  KeyUnauthorizedError,
+  NovalaHttpError,
+  NovalaUnavailableError,
+  RetryAfterAboveCapError,
+} from "../../lambdas/adapters/novala/errors.js";
+import {
   type AttemptRecord,
   MAX_RETRY_AFTER_MS,
   NovalaHttpClient,
   parseRetryAfter,
-  RetryAfterAboveCapError,
 } from "../../lambdas/adapters/novala/http-client.js";
 import { NovalaKeyApi } from "../../lambdas/adapters/novala/key-api.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import type { NovalaClientConfig } from "../../lambdas/core/config.js";
-import {
-  CreateOutcomeUnknownError,
-  HostNotAllowedError,
-  KeyUnauthorizedError,
-  NovalaHttpError,
-  NovalaUnavailableError,
-} from "../../lambdas/core/errors.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
+import type { NovalaClientConfig } from "../../lambdas/contract/configuration.js";
+import { HostNotAllowedError, InvalidInputError } from "../../lambdas/contract/errors.js";
 import type { NovalaCredentials } from "../../lambdas/core/ports.js";
 import { caught } from "../support/caught.js";
 
@@ -590,6 +590,18 @@ describe("create (POST, not idempotent)", () => {
 });
 
 describe("key calls", () => {
+  it("refuses an empty key id as invalid input (not a claim refusal), before any request", async () => {
+    const server = await startServer([json(200, { data: key("key_1") })]);
+    const { api, creds } = harness(server);
+    for (const call of [api.get(creds, ""), api.revoke(creds, "")]) {
+      const error = await caught(call);
+      expect(error).toBeInstanceOf(InvalidInputError);
+      expect(error.name).toBe("InvalidInputError");
+      expect(error.message).toBe("Novala key id is empty");
+    }
+    expect(server.requests).toHaveLength(0);
+  });
+
   it("GET 404 resolves undefined", async () => {
     const server = await startServer([json(404, { error: "Not found" })]);
     const { api, creds } = harness(server);

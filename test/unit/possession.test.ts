@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { keyClaimOf, proveClaim, reportRefusedClaim } from "../../lambdas/core/possession.js";
+import { keyMetadataOf } from "../../lambdas/core/secret-value.js";
 import { createWorld, type World } from "../support/world.js";
 
 const WHERE = "AWSPREVIOUS of secret novala/acumatica";
@@ -138,6 +139,33 @@ describe("proveClaim refuses a claim the version cannot prove", () => {
       outcome: "refused",
       reason: `its secret key does not authenticate, and Novala reports key ${bystander} active`,
     });
+  });
+});
+
+describe("keyMetadataOf reads what a stored value may show, leniently", () => {
+  it("keeps the showable fields that are strings, never a key", () => {
+    const value = JSON.stringify({
+      keyId: "key_1",
+      name: "Acumatica Integration",
+      scopes: ["pipeline", 7, "leads.lead.read"],
+      createdAt: "2026-11-27T17:00:00Z",
+      baseUrl: "https://acme.novala.ai",
+      managerSecretId: 42,
+      publishableKey: "pk_live_abcdefgh1234",
+      secretKey: "sk_live_abcdefgh1234",
+      extra: "kept by rotations, not shown",
+    });
+    expect(keyMetadataOf(value)).toEqual({
+      keyId: "key_1",
+      name: "Acumatica Integration",
+      scopes: ["pipeline", "leads.lead.read"],
+      createdAt: "2026-11-27T17:00:00Z",
+      baseUrl: "https://acme.novala.ai",
+    });
+  });
+
+  it.each([undefined, "not json", "null", "[]", '"key_1"'])("shows nothing of %s", (value) => {
+    expect(keyMetadataOf(value)).toEqual({});
   });
 });
 

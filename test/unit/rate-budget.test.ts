@@ -6,20 +6,17 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { NovalaUnavailableError, RetryAfterAboveCapError } from "../../lambdas/adapters/novala/errors.js";
+import { MAX_RETRY_AFTER_MS, NovalaHttpClient } from "../../lambdas/adapters/novala/http-client.js";
 import {
-  MAX_RETRY_AFTER_MS,
-  NovalaHttpClient,
-  RetryAfterAboveCapError,
-} from "../../lambdas/adapters/novala/http-client.js";
-import {
+  environmentPacer,
   type HoldOffAboveCap,
   MAX_HELD_OFF_ORIGINS,
   type PacerWait,
-  pacerFromEnvironment,
   RatePacer,
 } from "../../lambdas/adapters/novala/rate-budget.js";
-import { AllowedHosts } from "../../lambdas/core/allowed-hosts.js";
-import { NovalaUnavailableError } from "../../lambdas/core/errors.js";
+import { AllowedHosts } from "../../lambdas/contract/allowed-hosts.js";
+import { readNovalaClientConfig } from "../../lambdas/contract/configuration.js";
 import { type NovalaSimulator, startNovalaSimulator } from "../../local/novala-simulator.js";
 import { caught } from "../support/caught.js";
 
@@ -177,14 +174,13 @@ describe("RatePacer", () => {
     expect(origins.filter((origin) => pacer.holdOffLeft(origin) > 0)).toEqual(origins.slice(8));
   });
 
-  it("divides the environment's budget by the concurrency, and refuses a budget that is not a positive number", () => {
-    expect(pacerFromEnvironment({})).toBeUndefined();
-    expect(
-      pacerFromEnvironment({ NOVALA_RATE_BUDGET_PER_SECOND: "20", ROTATION_CONCURRENCY: "50" })?.ratePerSecond,
-    ).toBeCloseTo(0.4);
-    expect(() => pacerFromEnvironment({ NOVALA_RATE_BUDGET_PER_SECOND: "fast", ROTATION_CONCURRENCY: "5" })).toThrow(
-      /NOVALA_RATE_BUDGET_PER_SECOND \(fast\) must be a positive number/,
-    );
+  it("divides the environment's budget by the concurrency, and keeps one pacer per budget", () => {
+    const pacerOf = (env: Record<string, string>) => environmentPacer(readNovalaClientConfig(env).rateBudget);
+    expect(pacerOf({})).toBeUndefined();
+    const budget = { NOVALA_RATE_BUDGET_PER_SECOND: "20", ROTATION_CONCURRENCY: "50" };
+    expect(pacerOf(budget)?.ratePerSecond).toBeCloseTo(0.4);
+    expect(pacerOf(budget)).toBe(pacerOf(budget));
+    expect(pacerOf({ NOVALA_RATE_BUDGET_PER_SECOND: "20" })?.ratePerSecond).toBe(20);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { replacementKeyName, revocationScheduleName } from "../../lambdas/core/key-name.js";
 import { AWSPENDING, type CreatedNovalaKey } from "../../lambdas/core/ports.js";
-import { createReplacementKey, provenScopes } from "../../lambdas/core/replacement-key.js";
+import { createReplacementKey, provenScopes, revokeUnstoredKeys } from "../../lambdas/core/replacement-key.js";
 import { caught } from "../support/caught.js";
 import { CONSUMER_SCOPES, createWorld, type World } from "../support/world.js";
 
@@ -109,6 +109,20 @@ function abandonedVersion(world: World): string {
   return token;
 }
 
+/** revokeUnstoredKeys for "version-1", whose value holds `storedKeyId`. */
+async function revokeUnstored(world: World, storedKeyId: string, leftBehind?: string[]) {
+  const manager = await world.manager();
+  await revokeUnstoredKeys(
+    world.deps,
+    manager,
+    world.secretArn,
+    await world.current(),
+    "version-1",
+    storedKeyId,
+    leftBehind,
+  );
+}
+
 async function replacement(world: World, token: string, deps = world.deps) {
   return createReplacementKey(
     deps,
@@ -124,8 +138,9 @@ describe("createReplacementKey", () => {
   it("creates the key asked for: the secret's name with this rotation's tag, the proven scopes, active", async () => {
     const world = createWorld();
 
-    const created = await replacement(world, "version-1");
+    const { created, leftBehind } = await replacement(world, "version-1");
 
+    expect(leftBehind).toEqual([]);
     expect(created).toMatchObject({
       name: replacementKeyName("Acumatica Integration", world.secretArn, "version-1"),
       scopes: CONSUMER_SCOPES,
@@ -134,14 +149,28 @@ describe("createReplacementKey", () => {
     expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([created.id]);
   });
 
-  it("first revokes a key an earlier attempt with the same token created and never stored", async () => {
+  it("leaves a key minted for the same token alive and names it (a delivery still running may store it)", async () => {
     const world = createWorld();
     const leftover = world.mintedFor("version-1");
 
-    const created = await replacement(world, "version-1");
+    const { created, leftBehind } = await replacement(world, "version-1");
 
-    expect(statusOf(world, leftover.id)).toBe("revoked");
+    expect(leftBehind).toEqual([leftover.id]);
+    expect(statusOf(world, leftover.id)).toBe("active");
+    // Once the version holds a value, revokeUnstoredKeys revokes every other key minted for the token.
+    await revokeUnstored(world, created.id, leftBehind);
     expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([created.id]);
+  });
+
+  it("revokeUnstoredKeys, left nothing to go by, lists the token's keys and never revokes the stored one", async () => {
+    const world = createWorld();
+    const stored = world.mintedFor("version-1");
+    const other = world.mintedFor("version-1");
+
+    await revokeUnstored(world, stored.id);
+
+    expect(statusOf(world, other.id)).toBe("revoked");
+    expect(world.activeRotatorKeys().map((key) => key.id)).toEqual([stored.id]);
   });
 
   it("revokes the keys of abandoned versions, except one whose revocation is scheduled (its grace period)", async () => {
@@ -167,27 +196,29 @@ describe("createReplacementKey", () => {
     expect(statusOf(world, world.firstKey.id)).toBe("active");
   });
 
-  it("reconciles a create whose answer was lost: the key it made is revoked, one key is left", async () => {
+  it("reconciles a create whose answer was lost: the key it made is found by its tag and named in leftBehind", async () => {
     const world = createWorld();
     world.keys.injectFailure({ operation: "create", kind: "outcome-unknown" });
 
-    const created = await replacement(world, "version-1");
+    const { created, leftBehind } = await replacement(world, "version-1");
 
     const tagged = world.novala.keys().filter((key) => key.name === created.name);
     expect(tagged.map((key) => [key.id === created.id, key.status])).toEqual([
-      [false, "revoked"],
+      [false, "active"],
       [true, "active"],
     ]);
+    expect(leftBehind).toEqual([tagged.find((key) => key.id !== created.id)?.id]);
   });
 
-  it("gives up after three lost answers, leaving one tagged key for the retried step to find", async () => {
+  it("gives up after three lost answers, leaving the tagged keys to the step that stores the token's value", async () => {
     const world = createWorld();
     world.keys.injectFailure({ operation: "create", kind: "outcome-unknown", count: 3 });
 
     const error = await caught(replacement(world, "version-1"));
 
     expect(error.name).toBe("CreateOutcomeUnknownError");
-    expect(world.activeRotatorKeys()).toHaveLength(1);
+    // Revoking them now could revoke a key a concurrent delivery of createSecret is storing.
+    expect(world.activeRotatorKeys()).toHaveLength(3);
   });
 });
 

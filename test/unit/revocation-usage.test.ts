@@ -373,6 +373,12 @@ describe("the rule's parts", () => {
       "2026-01-01T00:00:00.000Z",
     );
     expect(retiredNoEarlierThan(versions, "missing")).toBeUndefined();
+    // Only a version that stored another key replaced the holder's: a rotation that ended before storing anything
+    // (issue 16, item 5) does not start the hard limit days before the rotation that did.
+    expect(retiredNoEarlierThan(versions, "a", (v) => v.versionId !== "b")?.toISOString()).toBe(
+      "2026-03-01T00:00:00.000Z",
+    );
+    expect(retiredNoEarlierThan(versions, "a", () => false)?.toISOString()).toBe("2026-01-01T00:00:00.000Z");
   });
 
   it("schedules the next check after the window, at least a minute ahead, never past the hard limit", () => {

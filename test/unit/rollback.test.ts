@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import { AWSCURRENT, AWSPREVIOUS } from "../../lambdas/core/ports.js";
-import { checkRollback, rollBack } from "../../lambdas/core/rollback.js";
+import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../lambdas/core/rollback.js";
+import { caught } from "../support/caught.js";
 import { createWorld, secretValue, type World } from "../support/world.js";
 
 function cancelIn(world: World) {
@@ -58,5 +59,59 @@ describe("the operator rollback (lambdas/core/rollback.ts)", () => {
     });
     expect(world.stages()).toEqual(stagesBefore);
     expect(world.novala.inspect(victim.id)?.status).toBe("active");
+  });
+});
+
+describe("the previous key's pending schedule decides between a rollback and a revocation (concurrency suite)", () => {
+  it("rollBack refuses, changing nothing, when the restored key has no pending schedule to remove", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    await world.rotate();
+    const check = await checkRollback(world.deps, world.secretArn);
+    if (check.outcome !== "ready") throw new Error(`refused: ${check.reason}`);
+    // Scheduler fired the previous key's revocation (and deleted the schedule) after the check: it may be revoking now.
+    await cancelIn(world)(check.plan.restoredScheduleName);
+    const stagesBefore = world.stages();
+
+    const error = await caught(rollBack(world.deps, check.plan, { cancelRevocation: cancelIn(world), reason: "test" }));
+
+    expect(error.name).toBe("PreconditionError");
+    expect(error.message).toMatch(/has no pending revocation schedule .* to cancel\. .* Nothing was changed/);
+    expect(world.stages()).toEqual(stagesBefore);
+    expect(world.novala.inspect(check.plan.retired.keyId)?.status).toBe("active");
+  });
+
+  it("claimAndRevokeRetiredKey revokes nothing when the key's schedule was taken first (a rollback restoring it)", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    await world.rotate();
+    const previous = world.valueAt(AWSPREVIOUS)?.keyId as string;
+
+    const outcome = await claimAndRevokeRetiredKey(
+      world.deps,
+      { secretId: world.secretArn, keyId: previous },
+      async () => "lost",
+    );
+
+    expect(outcome).toBe("claimed-elsewhere");
+    expect(world.novala.inspect(previous)?.status).toBe("active");
+  });
+
+  it("claimAndRevokeRetiredKey takes the schedule, then revokes as the revocation function does", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    await world.rotate();
+    const previous = world.valueAt(AWSPREVIOUS)?.keyId as string;
+    const taken: string[] = [];
+
+    const outcome = await claimAndRevokeRetiredKey(
+      world.deps,
+      { secretId: world.secretArn, keyId: previous },
+      async () => {
+        taken.push(previous);
+        return "taken";
+      },
+    );
+
+    expect(taken).toEqual([previous]);
+    expect(outcome).toBe("revoked");
+    expect(world.novala.inspect(previous)?.status).toBe("revoked");
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { ROTATION_STEPS } from "../../lambdas/contract/rotation-event.js";
 import {
   HealthCheckFailedError,
+  PreconditionError,
   RotationEndedError,
   RotationStateError,
   SecretValueError,
@@ -8,7 +10,8 @@ import {
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { KeyApi, SecretStore } from "../../lambdas/core/ports.js";
 import { revokeRetiredKey } from "../../lambdas/core/revocation.js";
-import { ROTATION_STEPS, runRotationStep } from "../../lambdas/core/rotation.js";
+import { runRotationStep } from "../../lambdas/core/rotation.js";
+import { caught } from "../support/caught.js";
 import { CONSUMER_SCOPES, Crash, crashPoint, createWorld, type World } from "../support/world.js";
 
 /** The Novala key a stage holds, by id. */
@@ -107,6 +110,56 @@ describe("the guard", () => {
     const before = world.keys.calls();
     for (const step of ["createSecret", "setSecret", "testSecret"] as const) await world.step(step, token);
     expect(world.keys.calls()).toEqual(before);
+  });
+});
+
+describe("a step that cannot run in the secret's state", () => {
+  /** The world's store, answering that AWSCURRENT has no value (a secret whose current value went missing). */
+  function withoutCurrentValue(world: World): SecretStore {
+    const store = world.deps.store;
+    return Object.assign(Object.create(store), {
+      getValue: (secretId: string, ref: Parameters<SecretStore["getValue"]>[1]) =>
+        ref.stage === "AWSCURRENT" ? Promise.resolve(undefined) : store.getValue(secretId, ref),
+    });
+  }
+
+  it("throws PreconditionError when AWSCURRENT has no value; AWSPENDING stays for the retry, Novala is not called", async () => {
+    const world = createWorld();
+    const token = world.startRotation();
+    const before = world.keys.calls();
+    const deps = { ...world.deps, store: withoutCurrentValue(world) };
+    for (const step of ["createSecret", "testSecret"] as const) {
+      const error = await caught(runRotationStep(deps, step, world.secretArn, token));
+      expect(error).toBeInstanceOf(PreconditionError);
+      expect(error.message).toBe(
+        step === "createSecret"
+          ? `secret ${world.secretArn} has no AWSCURRENT value`
+          : `version ${token} has no value to test; createSecret did not run`,
+      );
+    }
+    expect(world.stageOf("AWSPENDING")).toBe(token);
+    expect(world.keys.calls()).toEqual(before);
+    expect(world.telemetry.count("RotationsEnded")).toBe(0);
+  });
+
+  it("throws PreconditionError when finishSecret runs for a version createSecret never filled", async () => {
+    const world = createWorld();
+    const token = world.startRotation();
+    const error = await caught(world.step("finishSecret", token));
+    expect(error).toBeInstanceOf(PreconditionError);
+    expect(error.message).toBe(`version ${token} has no value to promote; createSecret did not run`);
+    expect(world.stageOf("AWSPENDING")).toBe(token);
+  });
+
+  it("fails a revocation whose secret has no AWSCURRENT value (counted; Scheduler retries), revoking nothing", async () => {
+    const world = createWorld({ graceSeconds: 3600 });
+    await world.rotate();
+    const deps = { ...world.deps, store: withoutCurrentValue(world) };
+    const error = await caught(revokeRetiredKey(deps, { secretId: world.secretArn, keyId: world.firstKey.id }));
+    expect(error).toBeInstanceOf(PreconditionError);
+    expect(error.message).toBe(`secret ${world.secretArn} has no AWSCURRENT value`);
+    expect(world.telemetry.count("RevocationsFailed")).toBe(1);
+    expect(world.novala.inspect(world.firstKey.id)?.status).toBe("active");
   });
 });
 
@@ -294,7 +347,7 @@ describe("testSecret", () => {
     const keys: KeyApi = Object.assign(Object.create(world.keys), {
       probe: async (caller: never, scope: string) => {
         if (scope === "pipeline") {
-          const { NovalaHttpError } = await import("../../lambdas/core/errors.js");
+          const { NovalaHttpError } = await import("../../lambdas/adapters/novala/errors.js");
           throw new NovalaHttpError(403, "GET /api/v1/pipeline/deals", "Forbidden");
         }
         return world.keys.probe(caller, scope);

@@ -6,7 +6,8 @@
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { afterEach, describe, expect, it } from "vitest";
 import { AwsSecretStore } from "../../lambdas/adapters/aws/secret-store.js";
-import { ROTATION_STEPS, runRotationStep } from "../../lambdas/core/rotation.js";
+import { ROTATION_STEPS } from "../../lambdas/contract/rotation-event.js";
+import { runRotationStep } from "../../lambdas/core/rotation.js";
 import { type SecretsManagerServer, startSecretsManagerServer } from "../../local/secrets-manager-server.js";
 import { Crash, crashPoint, createWorld } from "../support/world.js";
 

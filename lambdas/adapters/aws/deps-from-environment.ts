@@ -2,38 +2,43 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { NovalaClientConfig, RevocationConfig, RotationConfig } from "../../core/config.js";
+import {
+  type NovalaClientConfig,
+  type RevocationConfig,
+  type RotationConfig,
+  readAwsSdkSettings,
+} from "../../contract/configuration.js";
+import { ConfigurationError } from "../../contract/errors.js";
 import type { RotationDeps } from "../../core/context.js";
-import { ConfigurationError } from "../../core/errors.js";
 import type { KeyApi, RevocationScheduler, RotationEvents, Telemetry } from "../../core/ports.js";
 import { systemClock } from "../../core/ports.js";
 import type { DueRevocationDeps } from "../../core/revocation-usage.js";
 import { createNovalaKeyApi } from "../novala/key-api.js";
-import { pacerFromEnvironment } from "../novala/rate-budget.js";
+import { environmentPacer } from "../novala/rate-budget.js";
+import { overdueRuleSecretIds } from "./overdue-rule.js";
 import { AwsRevocationScheduler } from "./revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "./rotation-events.js";
 import { SecretTagRotationOutcomes } from "./rotation-outcomes.js";
 import { AwsSecretStore } from "./secret-store.js";
 
-/**
- * Builds the real adapters for a Lambda invocation. Clients are made once per execution environment and reused across
- * invocations (connection reuse); they are rebuilt only when the configuration they depend on changes, which in
- * practice happens only in tests that point the same process at different endpoints.
- */
 let cached:
   | { fingerprint: string; secrets: SecretsManagerClient; scheduler: SchedulerClient; events: EventBridgeClient }
   | undefined;
 let cachedKeys: { fingerprint: string; keys: KeyApi } | undefined;
+/**
+ * The telemetry of the invocation in progress: the cached Novala client counts its rate-limit metrics there (an
+ * execution environment runs one invocation at a time).
+ */
+let invocationTelemetry: Telemetry | undefined;
+const rateMetrics: Pick<Telemetry, "metric"> = { metric: (...args) => invocationTelemetry?.metric(...args) };
 
+/**
+ * The AWS clients of this execution environment: made once and reused across invocations (connection reuse), made anew
+ * only when the AWS SDK's variables change (readAwsSdkSettings), which in practice happens only in tests that point
+ * the same process at different endpoints.
+ */
 function awsClients() {
-  const env = process.env;
-  const fingerprint = [
-    env.AWS_REGION,
-    env.AWS_ENDPOINT_URL,
-    env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
-    env.AWS_ENDPOINT_URL_SCHEDULER,
-    env.AWS_ENDPOINT_URL_EVENTBRIDGE,
-  ].join("|");
+  const fingerprint = JSON.stringify(readAwsSdkSettings(process.env));
   if (cached?.fingerprint !== fingerprint) {
     cached = {
       fingerprint,
@@ -45,17 +50,23 @@ function awsClients() {
   return cached;
 }
 
-function keyApi(config: NovalaClientConfig): KeyApi {
-  const pacer = pacerFromEnvironment();
-  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec, rate: pacer?.ratePerSecond });
+/**
+ * The Novala client of this execution environment for `config`, paced by its rate budget; kept like the clients. It
+ * counts its rate-limit metrics on the telemetry of the invocation in progress.
+ */
+function keyApi(config: NovalaClientConfig, telemetry: Telemetry): KeyApi {
+  invocationTelemetry = telemetry;
+  const pacer = environmentPacer(config.rateBudget);
+  const fingerprint = JSON.stringify({ ...config, allowedHosts: config.allowedHosts.spec });
   if (cachedKeys?.fingerprint !== fingerprint) {
-    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, pacer ? { pacer } : {}) };
+    cachedKeys = { fingerprint, keys: createNovalaKeyApi(config, { metrics: rateMetrics, ...(pacer && { pacer }) }) };
   }
   return cachedKeys.keys;
 }
 
+/** The rotation function's adapters for one invocation, over clients kept across invocations. */
 export function rotationDepsFromEnvironment(config: RotationConfig, telemetry: Telemetry): RotationDeps {
-  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config));
+  return rotationDepsWith(config, telemetry, awsClients(), keyApi(config, telemetry));
 }
 
 /**
@@ -104,12 +115,17 @@ export function overdueCheckDepsFromEnvironment(telemetry: Telemetry) {
   return { store: new AwsSecretStore(awsClients().secrets), telemetry, clock: systemClock };
 }
 
+/** The deployment's secrets, from the overdue check's own rule (./overdue-rule.ts). */
+export function overdueRuleSecretIdsFromEnvironment(ruleName: string, functionArn?: string): Promise<string[]> {
+  return overdueRuleSecretIds(awsClients().events, ruleName, functionArn);
+}
+
 /** The revocation function's adapters: it reads, revokes, and reschedules itself when a consumer needs the key. */
 export function revocationDepsFromEnvironment(config: RevocationConfig, telemetry: Telemetry): DueRevocationDeps {
   const clients = awsClients();
   return {
     store: new AwsSecretStore(clients.secrets),
-    keys: keyApi(config),
+    keys: keyApi(config, telemetry),
     scheduler: new AwsRevocationScheduler(clients.scheduler, config.revocation),
     events: rotationEventsOn(clients.events, config.eventBus),
     telemetry,

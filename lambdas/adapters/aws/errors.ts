@@ -1,8 +1,5 @@
-/**
- * The error every AWS adapter raises: which operation failed on what, and the service's own name for the failure, as
- * fields callers test (never by comparing `name`).
- */
-import { RotationError } from "../../core/errors.js";
+/** The error every AWS adapter raises: the failed operation and the service's own name for the failure, as fields. */
+import { RotationError } from "../../contract/errors.js";
 
 export interface AwsFailure {
   /** The API operation that failed, e.g. "GetSecretValue". */

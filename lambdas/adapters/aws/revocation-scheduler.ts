@@ -7,17 +7,11 @@ import {
   ResourceNotFoundException,
   type SchedulerClient,
 } from "@aws-sdk/client-scheduler";
-import type { RevocationTarget } from "../../core/config.js";
+import type { RevocationTarget } from "../../contract/configuration.js";
+import type { RevocationRequest } from "../../contract/revocation-request.js";
 import { isScheduleOrPostponement } from "../../core/key-name.js";
-import type { RevocationRequest, RevocationScheduler } from "../../core/ports.js";
+import type { RevocationScheduler } from "../../core/ports.js";
 import { AwsServiceError, awsFailure, awsFailureMessage } from "./errors.js";
-
-/**
- * The RevocationScheduler over EventBridge Scheduler: one one-time `at()` schedule per retired key, whose target is
- * the revocation Lambda with the RevocationRequest as input. The schedule's name is deterministic (the caller derives
- * it from secret and key), so a retried finishSecret meets ConflictException and reports "exists" instead of making a
- * second schedule. The CreateSchedule input is built by a pure function shared with the local model adapter.
- */
 
 /**
  * Retry policy for delivering the revocation event to the Lambda. Scheduler invokes a Lambda target asynchronously,
@@ -61,6 +55,12 @@ export function buildRevocationScheduleInput(
   };
 }
 
+/**
+ * The RevocationScheduler over EventBridge Scheduler: one one-time `at()` schedule per retired key, whose target is
+ * the revocation Lambda with the RevocationRequest as input. The schedule's name is deterministic (the caller derives
+ * it from secret and key), so a retried finishSecret meets ConflictException and reports "exists" instead of making a
+ * second schedule. The CreateSchedule input is built by a pure function shared with the local model adapter.
+ */
 export class AwsRevocationScheduler implements RevocationScheduler {
   constructor(
     private readonly client: SchedulerClient,

@@ -51,6 +51,7 @@ export class EventBridgeRotationEvents implements RotationEvents {
 /** Version 1 of the detail: the fields of KeyRotated, KeyRotationRolledBack or KeyRevocationPostponed, ids only. */
 export const ROTATION_EVENT_SCHEMA_VERSION = 1;
 
+/** The PutEvents entry of one event. Pure: the AWS and the in-memory adapters both use it. */
 export function rotationEventEntry(
   eventBus: string,
   detailType: typeof KEY_ROTATED | typeof KEY_ROTATION_ROLLED_BACK | typeof KEY_REVOCATION_POSTPONED,

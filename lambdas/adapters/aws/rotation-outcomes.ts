@@ -1,7 +1,7 @@
 /** The RotationOutcomes port as tags on the rotated secret. */
 import { type SecretsManagerClient, TagResourceCommand } from "@aws-sdk/client-secrets-manager";
-import { outcomeTags } from "../../contract/rotation-outcome.js";
-import type { RotationOutcome, RotationOutcomes } from "../../core/ports.js";
+import { outcomeTags, type RotationOutcome } from "../../contract/rotation-outcome.js";
+import type { RotationOutcomes } from "../../core/ports.js";
 import { storeError } from "./secret-store.js";
 
 /** RotationOutcomes as two tags on the rotated secret (lambdas/contract/rotation-outcome.ts). */

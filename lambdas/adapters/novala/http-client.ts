@@ -1,34 +1,24 @@
-/**
- * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
- * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
- * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
- * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
- * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
- * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
- * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
- * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
- * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
- * never a body.
- *
- * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
- * internal copy (which changes with the runtime's minor version under a deployed function).
- */
+/** The one way this project talks HTTP to Novala: undici, the allow-list, timeouts, retries, capped answers. */
 import { Agent, type Dispatcher } from "undici";
-import type { NovalaClientConfig } from "../../core/config.js";
+import type { NovalaClientConfig } from "../../contract/configuration.js";
+import { RotationError } from "../../contract/errors.js";
+import { SecretValueError } from "../../core/errors.js";
+import type { Telemetry } from "../../core/ports.js";
+import { redact, redactSecrets } from "../../core/redact.js";
 import {
   CreateOutcomeUnknownError,
   NovalaAnswerTooLargeError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
-  RotationError,
-  SecretValueError,
-} from "../../core/errors.js";
-import { redact, redactSecrets } from "../../core/redact.js";
-import type { HoldOffAboveCap, RequestPacer } from "./rate-budget.js";
+  RetryAfterAboveCapError,
+} from "./errors.js";
+import type { RequestPacer } from "./rate-budget.js";
 
+/** The methods Novala's key API uses. */
 export type HttpMethod = "GET" | "POST" | "DELETE";
 
+/** One Novala call, as the key API asks it of the client. */
 export interface NovalaRequest {
   method: HttpMethod;
   /** The tenant's base URL; only its origin is used. */
@@ -44,6 +34,7 @@ export interface NovalaRequest {
   expect?: readonly number[];
 }
 
+/** An expected answer. */
 export interface NovalaResponse {
   status: number;
   /** The parsed JSON body; undefined for an empty body. */
@@ -64,6 +55,7 @@ export interface AttemptRecord {
   durationMs: number;
 }
 
+/** The client's clock, randomness, pacer and hooks: tests, benchmarks and the Lambdas' rate budget set them. */
 export interface NovalaHttpClientOptions {
   /** Waits between attempts. Default: setTimeout. */
   sleep?: (ms: number) => Promise<void>;
@@ -85,8 +77,14 @@ export interface NovalaHttpClientOptions {
   dispatcher?: Dispatcher;
   /** Paces every attempt and, after a 429, holds back the calls to that origin (the rate budget, ./rate-budget.ts). */
   pacer?: RequestPacer;
+  /**
+   * Where the rate budget's effect is counted: NovalaRateLimited for every 429 answered, RateBudgetWait (ms) for each
+   * attempt that waited for its slot of the budget or for its origin's hold-off.
+   */
+  metrics?: Pick<Telemetry, "metric">;
 }
 
+/** Full-jitter backoff: the first ceiling, doubled per attempt up to the cap. */
 export const DEFAULT_BACKOFF_BASE_MS = 200;
 export const DEFAULT_BACKOFF_CAP_MS = 10_000;
 /**
@@ -136,6 +134,21 @@ type AttemptResult =
   | { kind: "too-large"; status: number; announced: boolean }
   | { kind: "failure"; code: string; detail: string; notSent: boolean };
 
+/**
+ * The one way this project talks HTTP to Novala: JSON over undici, allow-list checked before every request, no
+ * redirects, a connect and a total timeout per attempt, and retries of 429/5xx/network errors with capped exponential
+ * backoff and full jitter inside a retry budget. A `Retry-After` is honoured up to MAX_RETRY_AFTER_MS; a longer one
+ * fails the call at once (RetryAfterAboveCapError), since it would hold the Lambda until its timeout. Novala documents
+ * no idempotency keys, so a POST is retried only when it certainly did not take effect (429, or the connection never
+ * opened); any other failure after sending throws CreateOutcomeUnknownError and leaves reconciliation to the caller.
+ * An answer is read as a stream and refused past MAX_ANSWER_BYTES (at once when its content-length announces more),
+ * so an allowed host cannot exhaust the Lambda's memory. Error messages carry statuses, operation names and Novala's
+ * error text only when it is short plain text with nothing of the bearer token or of any key in it (see errorText),
+ * never a body.
+ *
+ * The undici is the npm package at the version this project pins and tests, bundled into each Lambda, not Node's
+ * internal copy (which changes with the runtime's minor version under a deployed function).
+ */
 export class NovalaHttpClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
@@ -167,7 +180,7 @@ export class NovalaHttpClient {
   }
 
   /**
-   * Sends `req`, retrying as the module comment describes. Resolves for an expected status; throws NovalaHttpError for
+   * Sends `req`, retrying as the class comment describes. Resolves for an expected status; throws NovalaHttpError for
    * any other non-retryable answer (including a redirect), NovalaUnavailableError when retries run out,
    * CreateOutcomeUnknownError for a POST that may have taken effect, HostNotAllowedError before sending anything.
    */
@@ -182,8 +195,11 @@ export class NovalaHttpClient {
     // True while every failure so far was a 429: the longer rate-limit budget applies.
     let onlyRateLimited = true;
     for (let attempt = 1; ; attempt++) {
+      const asked = this.now();
       const heldOff = await this.options.pacer?.acquire(origin, MAX_RETRY_AFTER_MS);
-      if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff);
+      const pacedMs = Math.round(this.now() - asked);
+      if (pacedMs > 0) this.options.metrics?.metric("RateBudgetWait", pacedMs, "Milliseconds");
+      if (heldOff) throw RetryAfterAboveCapError.heldOff(operation, heldOff, MAX_RETRY_AFTER_MS);
       const attemptStarted = this.now();
       const result = await this.attempt(req, url);
       this.options.onAttempt?.({
@@ -214,12 +230,13 @@ export class NovalaHttpClient {
           );
         }
         lastStatus = status;
-        if (status !== 429) onlyRateLimited = false;
+        if (status === 429) this.options.metrics?.metric("NovalaRateLimited");
+        else onlyRateLimited = false;
         retryAfterMs = parseRetryAfter(result.headers["retry-after"]);
         if (retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS) {
           // Later calls to this origin fail at once too, without asking it again; other origins are not touched.
           if (status === 429) this.options.pacer?.holdOff(origin, retryAfterMs);
-          throw RetryAfterAboveCapError.answered(operation, origin, status, retryAfterMs);
+          throw RetryAfterAboveCapError.answered(operation, origin, status, retryAfterMs, MAX_RETRY_AFTER_MS);
         }
         failure = `answered ${status}: ${message}`;
       } else {
@@ -478,54 +495,3 @@ const HTTP_DATE = [
   new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`),
   ASCTIME,
 ];
-
-/**
- * A `Retry-After` above MAX_RETRY_AFTER_MS, or a call to an origin still held off by one: the call fails at once
- * instead of waiting. A NovalaUnavailableError, so the core treats it as transient (the step fails and is retried
- * later; nothing is rolled back). The message names the origin, the wait asked for and the cap; nothing of a key.
- */
-export class RetryAfterAboveCapError extends NovalaUnavailableError {
-  override name = "RetryAfterAboveCapError";
-
-  private constructor(
-    operation: string,
-    message: string,
-    /** scheme://host:port of the URL called (redacted, as in the message). */
-    readonly origin: string,
-    /** The wait the server asked for, in ms (may be Infinity). */
-    readonly retryAfterMs: number,
-    lastStatus?: number,
-  ) {
-    super(operation, message, lastStatus);
-  }
-
-  /** The answer to this call asked for more than the cap. */
-  static answered(operation: string, origin: string, status: number, retryAfterMs: number): RetryAfterAboveCapError {
-    const where = redact(origin);
-    return new RetryAfterAboveCapError(
-      operation,
-      `${where} answered ${status} with Retry-After ${formatWait(retryAfterMs)}, above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      where,
-      retryAfterMs,
-      status,
-    );
-  }
-
-  /** An earlier 429 of this origin asked for more than the cap, and more than the cap of it is left. */
-  static heldOff(operation: string, held: HoldOffAboveCap): RetryAfterAboveCapError {
-    const where = redact(held.origin);
-    return new RetryAfterAboveCapError(
-      operation,
-      `${where} is held off for ${formatWait(held.leftMs)} more (it answered 429 with Retry-After ${formatWait(held.askedMs)}), above the cap of ${formatWait(MAX_RETRY_AFTER_MS)}; not waiting: the call fails now, to be retried later`,
-      where,
-      held.askedMs,
-      429,
-    );
-  }
-}
-
-/** "86400 s"; a wait no server means (past 10^9 s, about 32 years, or Infinity) reads "more than 10^9 s". */
-function formatWait(ms: number): string {
-  const seconds = Math.ceil(ms / 1000);
-  return seconds > 1e9 ? "more than 10^9 s" : `${seconds} s`;
-}

@@ -1,13 +1,8 @@
-/**
- * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
- * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
- * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
- * Response shapes are checked by the zod schemas below, just enough that the rotation never acts on a half-read key; a
- * shape error names the field and never echoes the body, which may hold a secret key.
- */
+/** Novala's key-management endpoints (docs/novala-key-api.md) behind the KeyApi port. */
 import * as z from "zod/mini";
-import type { NovalaClientConfig } from "../../core/config.js";
-import { CreateOutcomeUnknownError, KeyClaimRefusedError, NovalaHttpError } from "../../core/errors.js";
+import type { NovalaClientConfig } from "../../contract/configuration.js";
+import { InvalidInputError } from "../../contract/errors.js";
+import { KEY_ID_PATTERN } from "../../contract/key-shapes.js";
 import {
   type CreatedNovalaKey,
   type KeyApi,
@@ -16,7 +11,7 @@ import {
   type NovalaCredentials,
   type NovalaKey,
 } from "../../core/ports.js";
-import { KEY_ID_PATTERN } from "../../core/secret-value.js";
+import { CreateOutcomeUnknownError, NovalaHttpError } from "./errors.js";
 import { NovalaHttpClient, type NovalaHttpClientOptions } from "./http-client.js";
 
 const KEYS_PATH = "/api/v1/api-keys";
@@ -71,6 +66,13 @@ export const SCOPE_PROBES: Readonly<Record<string, string>> = {
   "bookings.read": "/api/bookings/resources?limit=1",
 };
 
+/**
+ * Novala's key-management contract (docs/novala-key-api.md) behind the KeyApi port. Novala publishes no such
+ * endpoints, so the paths, bodies and status meanings are assumed; every one of them lives in this file so that a
+ * different real contract changes only this file. Transport, retries and secrecy rules live in http-client.ts.
+ * Response shapes are checked by the zod schemas below, just enough that the rotation never acts on a half-read key; a
+ * shape error names the field and never echoes the body, which may hold a secret key.
+ */
 export class NovalaKeyApi implements KeyApi {
   constructor(private readonly http: NovalaHttpClient) {}
 
@@ -200,7 +202,7 @@ function at(credentials: NovalaCredentials): { baseUrl: string; bearer: string }
 }
 
 function keyPath(keyId: string): string {
-  if (keyId.length === 0) throw new KeyClaimRefusedError("Novala key id is empty");
+  if (keyId.length === 0) throw new InvalidInputError("Novala key id is empty");
   return `${KEYS_PATH}/${encodeURIComponent(keyId)}`;
 }
 

@@ -1,17 +1,7 @@
-/**
- * The rate budget of rotation (docs/design.md, "A rate budget for rotation"): the construct gives the functions a
- * number of Novala requests per second per tenant that rotation may use, and how many rotations may run at once; each
- * execution environment paces its own calls at budget ÷ concurrency, so that all of them together stay within the
- * budget without talking to each other.
- *
- * A 429 holds back the calls of the environment to the origin that answered it (scheme://host:port, one Novala
- * tenant) until its `Retry-After` has passed, instead of each call backing off on its own clock. The hold-off is
- * applied after the budget has given the call its slot, and only to that origin: a host that answers
- * `Retry-After: 86400` holds back its own calls, never another tenant's. A caller never waits out more than the cap it
- * names; a longer hold-off is answered to it instead, and it fails the call.
- */
-import { ENV } from "../../contract/environment.js";
+/** The rate budget of rotation: a pacer per execution environment, with a hold-off per origin after a 429. */
+import type { RateBudget } from "../../contract/configuration.js";
 
+/** Test and benchmark hooks of a pacer: its clock, its sleep, its randomness, a view of its waits. */
 export interface PacerOptions {
   /** Milliseconds. Default: performance.now. */
   now?: () => number;
@@ -59,8 +49,20 @@ export const MAX_HELD_OFF_ORIGINS = 32;
 const HOLD_OFF_RESOLUTION_MS = 1;
 
 /**
+ * The rate budget of rotation (docs/design.md, "A rate budget for rotation"): the construct gives the functions a
+ * number of Novala requests per second per tenant that rotation may use, and how many rotations may run at once; each
+ * execution environment paces its own calls at budget ÷ concurrency with this pacer, so that all of them together stay
+ * within the budget without talking to each other.
+ *
  * A token bucket of one token refilled at `ratePerSecond`: calls are spaced 1 ÷ rate apart, in the order asked; and
- * a "not before" per origin, set by 429s.
+ * a "not before" per origin (scheme://host:port, one Novala tenant), set by 429s. The hold-off is applied after the
+ * budget has given the call its slot, and only to that origin: a host that answers `Retry-After: 86400` holds back its
+ * own calls, never another tenant's. A caller never waits out more than the cap it names; a longer hold-off is
+ * answered to it instead, and it fails the call.
+ *
+ * @example
+ * const pacer = new RatePacer(20 / 50); // a budget of 20/s shared by 50 rotations
+ * const heldOff = await pacer.acquire("https://acme.novala.ai", 30_000); // undefined: send now
  */
 export class RatePacer implements RequestPacer {
   readonly intervalMs: number;
@@ -140,30 +142,17 @@ export class RatePacer implements RequestPacer {
   }
 }
 
-/** Novala's documented rate limit per tenant (docs/novala-key-api.md). */
-export const NOVALA_TENANT_LIMIT_PER_SECOND = 50;
-
 /**
- * The pacer of one execution environment: budget ÷ concurrency from the environment, made once and kept across
- * invocations (a warm environment goes on from where the last invocation left it, hold-offs included: they are per
- * origin and capped, so one tenant's cannot hold back the next invocation's). Undefined when no budget is set (a
- * function deployed before the budget existed, a local run): calls are then not paced.
+ * The pacer of this execution environment for `budget` (budget ÷ concurrency), made once and kept across invocations:
+ * a warm environment goes on from where the last invocation left it, hold-offs included (they are per origin and
+ * capped, so one tenant's cannot hold back the next invocation's). Undefined without a budget (a function deployed
+ * before the budget existed, a local run): calls are then not paced.
  */
-let environmentPacer: { key: string; pacer: RatePacer } | undefined;
-
-export function pacerFromEnvironment(env: Record<string, string | undefined> = process.env): RatePacer | undefined {
-  const budget = env[ENV.rateBudget];
-  if (budget === undefined || budget.trim() === "") return undefined;
-  const concurrency = env[ENV.rotationConcurrency] ?? "1";
-  const key = `${budget}/${concurrency}`;
-  if (environmentPacer?.key !== key) {
-    const rate = Number(budget) / Number(concurrency);
-    if (!Number.isFinite(rate) || rate <= 0 || !Number.isInteger(Number(concurrency))) {
-      throw new Error(
-        `${ENV.rateBudget} (${budget}) must be a positive number and ${ENV.rotationConcurrency} (${concurrency}) a positive whole number`,
-      );
-    }
-    environmentPacer = { key, pacer: new RatePacer(rate) };
-  }
-  return environmentPacer.pacer;
+export function environmentPacer(budget: RateBudget | undefined): RatePacer | undefined {
+  if (budget === undefined) return undefined;
+  const key = `${budget.perSecond}/${budget.concurrency}`;
+  if (sharedPacer?.key !== key) sharedPacer = { key, pacer: new RatePacer(budget.perSecond / budget.concurrency) };
+  return sharedPacer.pacer;
 }
+
+let sharedPacer: { key: string; pacer: RatePacer } | undefined;

@@ -1,12 +1,14 @@
 /** Telemetry for the Lambdas over Powertools Logger and Metrics, with their middleware. */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { ENV, METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
-import type { MetricName, Telemetry } from "../../core/ports.js";
+import type { TelemetryConfig } from "../../contract/configuration.js";
+import { METRICS_NAMESPACE, METRICS_SERVICE } from "../../contract/environment.js";
+import type { MetricName } from "../../contract/metrics.js";
+import type { MetricUnit, Telemetry } from "../../core/ports.js";
 import { redact } from "../../core/redact.js";
 
 /**
@@ -18,11 +20,12 @@ export class PowertoolsTelemetry implements Telemetry {
   readonly logger: Logger;
   readonly metrics: Metrics;
 
-  constructor() {
-    const serviceName = process.env[ENV.serviceName] ?? METRICS_SERVICE;
+  /** `config`: readTelemetryConfig's (the handlers pass their environment's); by default the contract's names. */
+  constructor(config: TelemetryConfig = { serviceName: METRICS_SERVICE, metricsNamespace: METRICS_NAMESPACE }) {
+    const { serviceName, metricsNamespace } = config;
     this.logger = new Logger({ serviceName });
     this.metrics = new Metrics({
-      namespace: process.env[ENV.metricsNamespace] ?? METRICS_NAMESPACE,
+      namespace: metricsNamespace,
       serviceName,
       logger: metricsWarnings(this.logger),
     });
@@ -40,8 +43,9 @@ export class PowertoolsTelemetry implements Telemetry {
   error(message: string, fields?: Record<string, unknown>): void {
     this.logger.error(redact(message), redactFields(fields) ?? {});
   }
-  metric(name: MetricName, value = 1, unit: "Count" | "Milliseconds" = "Count"): void {
-    this.metrics.addMetric(name, unit === "Count" ? MetricUnit.Count : MetricUnit.Milliseconds, value);
+  metric(name: MetricName, value = 1, unit: MetricUnit = "Count"): void {
+    // The port's units are CloudWatch's own names, which Powertools takes as they are.
+    this.metrics.addMetric(name, unit, value);
   }
 
   /** The keys every log line of this invocation carries (withTelemetry resets them after it). */

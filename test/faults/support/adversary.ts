@@ -21,9 +21,9 @@
  * - `tokens`: the ClientRequestToken it passes when it (instead of the schedule) starts the scenario's rotations.
  */
 import fc from "fast-check";
-import type { RevocationRequest } from "../../../lambdas/core/ports.js";
+import type { RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
-import { parseRevocationRequest } from "../../../lambdas/core/revocation.js";
 import type { Neighbours, World } from "../../support/world.js";
 
 /** Whose key id a forged value or event names. */

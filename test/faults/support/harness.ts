@@ -68,25 +68,28 @@
  */
 
 import { SecretStoreError } from "../../../lambdas/adapters/aws/secret-store.js";
-import { parseRevocationRequest } from "../../../lambdas/contract/revocation-request.js";
-import { abortRotation } from "../../../lambdas/core/abort.js";
 import {
   CreateOutcomeUnknownError,
-  HealthCheckFailedError,
   NovalaHttpError,
   NovalaUnavailableError,
   novalaRefusal,
-  RotationEndedError,
-} from "../../../lambdas/core/errors.js";
-import { carriesRotationTag, isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
-import type { KeyApi, RevocationRequest, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
+} from "../../../lambdas/adapters/novala/errors.js";
+import { parseRevocationRequest, type RevocationRequest } from "../../../lambdas/contract/revocation-request.js";
+import { ROTATION_STEPS, type RotationStep } from "../../../lambdas/contract/rotation-event.js";
+import { abortRotation } from "../../../lambdas/core/abort.js";
+import { HealthCheckFailedError, RotationEndedError } from "../../../lambdas/core/errors.js";
+import { isScheduleOrPostponement, rotationTag } from "../../../lambdas/core/key-name.js";
+import type { KeyApi, RevocationScheduler, SecretStore } from "../../../lambdas/core/ports.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { CLOCK_SKEW_MS, MIN_CHECK_DELAY_MS, runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, type RollbackOutcome, rollBack } from "../../../lambdas/core/rollback.js";
-import { ROTATION_STEPS, type RotationStep, runRotationStep } from "../../../lambdas/core/rotation.js";
-import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
-import { BASE_URL, createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
+import { runRotationStep } from "../../../lambdas/core/rotation.js";
+import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { type Adversary, AdversaryActor, type AdversaryStage, type AdversaryStats } from "./adversary.js";
+import { InvariantViolation, WorldInvariants } from "./invariants.js";
+import { pendingRevocations, reconcileTenant } from "./operators.js";
+
+export { InvariantViolation };
 
 export type FaultKind = "error" | "lost" | "crash-before" | "crash-after";
 export const FAULT_KINDS: readonly FaultKind[] = ["error", "lost", "crash-before", "crash-after"];
@@ -162,10 +165,6 @@ export class Crash extends Error {
   override name = "Crash";
 }
 
-export class InvariantViolation extends Error {
-  override name = "InvariantViolation";
-}
-
 /** Bounded replay of Secrets Manager: attempts per step in one round, and rounds (whole-rotation retries). */
 export const STEP_ATTEMPTS = 3;
 export const ROTATION_ROUNDS = 6;
@@ -196,7 +195,11 @@ export class FaultHarness implements AdversaryStage {
   /** Every error message a Lambda invocation threw (scanned for key material). */
   readonly thrown: string[] = [];
   /** Number of CreateSchedule calls that took effect, per key id. */
-  readonly schedulesCreated = new Map<string, number>();
+  get schedulesCreated(): Map<string, number> {
+    return this.invariants.schedulesCreated;
+  }
+  /** The invariants' definitions (support/invariants.ts); this harness says when each applies. */
+  readonly invariants: WorldInvariants;
   /** Keys an operator rolled back from: allowed to stay live while AWSPREVIOUS holds them (the refusal is alarmed). */
   readonly rolledBackFrom = new Set<string>();
   /** Tokens of rotations Secrets Manager abandoned (manual put-secret-value). */
@@ -237,12 +240,6 @@ export class FaultHarness implements AdversaryStage {
   private readonly healthBase: KeyApi;
   private readonly firstSecretKey: string;
   readonly actor: AdversaryActor;
-  /** Status of every key on the tenant when the scenario starts: all but the first key are outside the lineage. */
-  private readonly setupStatus = new Map<string, string>();
-  /** What each key outside the lineage is, for messages. */
-  private readonly foreign = new Map<string, string>();
-  /** Keys an operator made by hand and put into the secret (lineage members the rotator did not mint). */
-  private readonly manualKeys = new Set<string>();
   /** Tokens of the rotations in progress (an adversary's extra rotation nests inside the scenario's). */
   private readonly activeTokens: string[] = [];
 
@@ -255,31 +252,13 @@ export class FaultHarness implements AdversaryStage {
       neighbours: true,
       hardLimitSeconds: FAULT_HARD_LIMIT_SECONDS,
     });
-    for (const key of this.world.novala.keys()) this.setupStatus.set(key.id, key.status);
-    const n = this.world.neighbours;
-    if (n) {
-      this.foreign.set(n.managerKey.id, "the manager key");
-      this.foreign.set(n.victimKey.id, "the victim secret's current, rotator-made key");
-      this.foreign.set(n.victimOldKey.id, "the victim secret's old key");
-      this.foreign.set(n.bystanderKey.id, "the bystander secret's key");
-    }
+    this.invariants = new WorldInvariants(this.world, () => this.describeCalls());
     this.actor = new AdversaryActor(this, scenario.adversary);
     this.world.novala.setPropagationDelayMs(scenario.propagationMs);
     this.faults = new Map(scenario.faults.map((fault) => [fault.at, fault]));
     this.firstKeyId = this.world.firstKey.id;
     this.firstSecretKey = this.world.firstKey.secretKey;
     this.healthBase = this.healthFaulty(this.world.deps.keys);
-    const model = this.world.schedulerModel;
-    const create = model.createSchedule.bind(model);
-    model.createSchedule = (input) => {
-      const out = create(input);
-      const keyId = (JSON.parse(input.Target?.Input ?? "{}") as RevocationRequest).keyId;
-      // A postponement is the same revocation, rescheduled under a new name: invariant 5 counts retirements.
-      if (!/-p\d+$/.test(input.Name ?? "")) {
-        this.schedulesCreated.set(keyId, (this.schedulesCreated.get(keyId) ?? 0) + 1);
-      }
-      return out;
-    };
   }
 
   /**
@@ -419,7 +398,7 @@ export class FaultHarness implements AdversaryStage {
   // ---- invariants ----
 
   private fail(message: string): never {
-    throw new InvariantViolation(`${message}\n  calls: ${this.describeCalls()}`);
+    return this.invariants.fail(message);
   }
 
   describeCalls(): string {
@@ -430,11 +409,7 @@ export class FaultHarness implements AdversaryStage {
   }
 
   private currentValue() {
-    const out = this.world.secretsManager.getSecretValue({ SecretId: this.world.secretArn, VersionStage: AWSCURRENT });
-    return {
-      versionId: out.VersionId,
-      ...(JSON.parse(out.SecretString ?? "{}") as { keyId: string; secretKey: string }),
-    };
+    return this.invariants.currentValue();
   }
 
   private valueOf(stage: string): { keyId?: string } | undefined {
@@ -462,94 +437,24 @@ export class FaultHarness implements AdversaryStage {
       }
       this.lastCurrentKey = current.keyId;
     }
-    if (!this.actor.ownsCurrent(current.versionId)) {
-      const status = this.world.novala.inspect(current.keyId)?.status;
-      if (status !== "active") {
-        this.fail(`invariant 1: AWSCURRENT holds ${current.keyId}, which is ${status} (${where})`);
-      }
-      if (!this.world.novala.authenticate(current.secretKey).ok) {
-        this.fail(`invariant 1: the key in AWSCURRENT (${current.keyId}) does not authenticate at Novala (${where})`);
-      }
-    }
-    const liveByTag = new Map<string, string[]>();
-    for (const key of this.world.novala.keys()) {
-      if (key.status !== "active" || !carriesRotationTag(key.name)) continue;
-      const tag = key.name.slice(-24);
-      liveByTag.set(tag, [...(liveByTag.get(tag) ?? []), key.id]);
-    }
-    for (const [tag, ids] of liveByTag) {
-      if (ids.length > 1) this.fail(`invariant 5: two live replacement keys for token tag ${tag}: ${ids} (${where})`);
-    }
-    this.checkLineage(where);
+    if (!this.actor.ownsCurrent(current.versionId)) this.invariants.checkCurrentKeyWorks(where, current);
+    this.invariants.checkOneLiveKeyPerTag(where);
+    this.invariants.checkLineage(where);
   }
 
-  /** The lineage tags of the rotated secret: one per version it has (labelled or not), by version id. */
-  private readonly tagsByVersion = new Map<string, string>();
-  private lineageTags(): Set<string> {
-    const versions = this.world.secretsManager.listSecretVersionIds({
-      SecretId: this.world.secretArn,
-      IncludeDeprecated: true,
-    }).Versions;
-    for (const { VersionId: versionId } of versions) {
-      if (!this.tagsByVersion.has(versionId)) {
-        this.tagsByVersion.set(versionId, rotationTag(this.world.secretArn, versionId));
-      }
-    }
-    return new Set(this.tagsByVersion.values());
-  }
-
-  /**
-   * Invariants 6 and 7. The lineage of the rotated secret is its first key, the keys an operator put into it by hand,
-   * and every key the rotator minted for it (whose name carries the tag of one of its versions). 6: no key outside the
-   * lineage ever changes status (the manager key and the other teams' keys stay active, the revoked one revoked). 7:
-   * every key minted since the start belongs to the lineage and holds no scope the first key does not hold (so never
-   * api_keys.manage for a consumer of a manager).
-   */
+  /** Invariants 6 and 7 (support/invariants.ts). */
   checkLineage(where: string): void {
-    let tags: Set<string> | undefined;
-    const firstScopes = this.world.firstKey.scopes;
-    for (const key of this.world.novala.keys()) {
-      const before = this.setupStatus.get(key.id);
-      if (before !== undefined) {
-        if (key.id !== this.firstKeyId && key.status !== before) {
-          this.fail(
-            `invariant 6: ${this.foreign.get(key.id) ?? "a key"} (${key.id}), outside the rotated secret's lineage, went from ${before} to ${key.status} (${where})`,
-          );
-        }
-        continue;
-      }
-      if (this.manualKeys.has(key.id)) continue;
-      tags ??= this.lineageTags();
-      if (!carriesRotationTag(key.name) || !tags.has(key.name.slice(-24))) {
-        this.fail(`invariant 7: key ${key.id} was minted without the rotated secret's lineage tag (${where})`);
-      }
-      const beyond = key.scopes.filter((scope) => !firstScopes.includes(scope));
-      if (beyond.length > 0) {
-        this.fail(
-          `invariant 7: key ${key.id} was minted with [${beyond}], beyond the first key's scopes [${firstScopes}] (${where})`,
-        );
-      }
-    }
+    this.invariants.checkLineage(where);
   }
 
   /** Keys outside the lineage whose status is not what it was at the start (0 unless invariant 6 broke). */
   foreignKeysChanged(): number {
-    return this.world.novala
-      .keys()
-      .filter((key) => key.id !== this.firstKeyId && this.setupStatus.has(key.id))
-      .filter((key) => key.status !== this.setupStatus.get(key.id)).length;
+    return this.invariants.foreignKeysChanged();
   }
 
   /** Enabled revocation schedules, by key id. */
   pendingRevocations(): Map<string, number> {
-    const pending = new Map<string, number>();
-    for (const summary of this.world.schedulerModel.listSchedules({ GroupName: "novala-revocations" }).Schedules) {
-      const schedule = this.world.schedulerModel.getSchedule({ Name: summary.Name, GroupName: summary.GroupName });
-      if (schedule.State !== "ENABLED") continue;
-      const keyId = (JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest).keyId;
-      pending.set(keyId, (pending.get(keyId) ?? 0) + 1);
-    }
-    return pending;
+    return pendingRevocations(this.world);
   }
 
   /**
@@ -565,13 +470,10 @@ export class FaultHarness implements AdversaryStage {
    * gave up on once they had left every label: the operator's reconcile must find them (runScenario checks it does).
    */
   checkNoStrandedKeys(where: string, inProgressToken?: string): { abandonedKeys: string[]; givenUpKeys: string[] } {
-    for (const [keyId, count] of this.schedulesCreated) {
-      if (count > 1) this.fail(`invariant 5: ${count} revocation schedules were created for key ${keyId} (${where})`);
-    }
+    this.invariants.checkOneSchedulePerKey(where);
     // The adversary can strand its own keys (moving labels off them, overwriting the values that name them): they
     // are of its lineage and scopes (invariants 6 and 7), and the next rotation's createSecret revokes what it can prove.
     if (this.actor.disturbed) return { abandonedKeys: [], givenUpKeys: [] };
-    const lineageTags = this.lineageTags();
     const current = this.valueOf(AWSCURRENT)?.keyId;
     const pendingKey = inProgressToken ? this.valueOf(AWSPENDING)?.keyId : undefined;
     const previous = this.valueOf(AWSPREVIOUS)?.keyId;
@@ -580,13 +482,7 @@ export class FaultHarness implements AdversaryStage {
     const inProgressTag = inProgressToken ? rotationTag(this.world.secretArn, inProgressToken) : undefined;
     const abandonedKeys: string[] = [];
     const givenUpKeys: string[] = [];
-    for (const key of this.world.novala.keys()) {
-      if (key.status !== "active") continue;
-      const tagged = carriesRotationTag(key.name);
-      const untaggedLineage = key.id === this.firstKeyId || this.manualKeys.has(key.id);
-      if (!tagged && !untaggedLineage) continue;
-      const tag = tagged ? key.name.slice(-24) : undefined;
-      if (tag && !lineageTags.has(tag)) continue;
+    for (const { key, tag } of this.invariants.activeLineageKeys()) {
       if (key.id === current || (pendingKey && key.id === pendingKey) || revocations.has(key.id)) continue;
       // A crash between create and PutSecretValue in a rotation still in progress: the retry will revoke it.
       if (tag && inProgressTag === tag) continue;
@@ -612,16 +508,7 @@ export class FaultHarness implements AdversaryStage {
 
   /** Invariant 4: no key material Novala ever issued in any log line, metric or thrown error message. */
   checkNoLeaks(): void {
-    const haystacks = [this.world.telemetry.text(), ...this.thrown];
-    for (const material of this.world.novala.issuedKeyMaterial()) {
-      for (const text of haystacks) {
-        if (text.includes(material)) {
-          this.fail(
-            `invariant 4: key material …${material.slice(-4)} appears in: ${text.replace(material, "<KEY>").slice(0, 300)}`,
-          );
-        }
-      }
-    }
+    this.invariants.checkNoLeaks(this.thrown);
   }
 
   // ---- Secrets Manager, Scheduler and operators ----
@@ -832,7 +719,7 @@ export class FaultHarness implements AdversaryStage {
       name: "Acumatica Integration (manual)",
       scopes: this.world.firstKey.scopes,
     });
-    this.manualKeys.add(manual.id);
+    this.invariants.addManualKey(manual.id);
     if (typeof current.keyId === "string") this.manualPutFrom.add(current.keyId);
     this.world.secretsManager.putSecretValue({
       SecretId: this.world.secretArn,
@@ -980,6 +867,7 @@ export class FaultHarness implements AdversaryStage {
       for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
         this.during = "revocation";
         const active = new Set(this.activeKeys());
+        const linesBefore = this.world.telemetry.lines.length;
         try {
           const ports = this.process();
           const done = await runDueRevocation(givesUp ? { ...ports, keys: novalaUnreachable() } : ports, input);
@@ -999,6 +887,9 @@ export class FaultHarness implements AdversaryStage {
         } catch (error) {
           if (error instanceof InvariantViolation) throw error;
           this.thrown.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+          // A process that died after acting returned no outcome: the hard limit's alarm is the error line (and the
+          // RevocationHardLimitReached metric) it wrote before revoking or keeping, which a crash cannot take back.
+          if (this.loggedHardLimit(input.keyId, linesBefore)) this.hardLimitReached.add(input.keyId);
           this.checkRevocationUsage(active, `after a failed attempt of revocation schedule ${schedule.Name}`);
           if (attempt === REVOCATION_ATTEMPTS) {
             // Scheduler gives up: the event goes to the dead-letter queue (alarmed) and the schedule is deleted.
@@ -1012,6 +903,13 @@ export class FaultHarness implements AdversaryStage {
       this.checkBetweenCalls(`after revocation schedule ${schedule.Name} fired`);
     }
     return outcomes;
+  }
+
+  /** Whether the due revocation logged reaching `keyId`'s hard limit since line `from` of the world's telemetry. */
+  private loggedHardLimit(keyId: string, from: number): boolean {
+    return this.world.telemetry.lines
+      .slice(from)
+      .some((line) => line.level === "error" && line.fields?.keyId === keyId && line.message.includes("hard limit"));
   }
 
   private activeKeys(): string[] {
@@ -1078,26 +976,8 @@ export class FaultHarness implements AdversaryStage {
    * Its calls are not fault points (it is a later, separate run) but the invariants are checked after it.
    */
   async reconcile(): Promise<{ revoked: string[] }> {
-    const n = this.world.neighbours;
-    if (!n) throw new Error("reconcile needs the tenant's manager key (neighbours)");
-    const deps = this.world.deps;
-    const arns = [this.world.secretArn, n.managerSecretArn, n.victimSecretArn, n.bystanderSecretArn];
-    const secrets = await Promise.all(arns.map((arn) => readSecretVersions(deps.store, arn)));
-    const manager = { baseUrl: BASE_URL, bearer: n.managerKey.secretKey, keyId: n.managerKey.id, managed: true };
-    const pending = this.pendingRevocations();
-    const verdict = classifyUnheldKeys({
-      secrets,
-      keys: await deps.keys.list(manager),
-      scheduled: (keyId) => pending.has(keyId),
-      now: this.world.clock.now().getTime(),
-      minAgeMs: 0,
-      graceMs: 0,
-    });
-    const revoked: string[] = [];
-    for (const candidate of verdict.candidates) {
-      const result = await revokeStrandedKey(deps, manager, candidate);
-      if (result.outcome === "revoked") revoked.push(candidate.key.id);
-    }
+    const pending = new Set(this.pendingRevocations().keys());
+    const revoked = await reconcileTenant(this.world, this.world.deps, () => pending, { minAgeMs: 0, graceMs: 0 });
     this.reconciled += revoked.length;
     this.checkBetweenCalls("after the operator's reconcile --revoke");
     return { revoked };

@@ -3,7 +3,9 @@
  * exactly as Secrets Manager sends it), configured by the environment the parent passes. The parent SIGKILLs it at a
  * crash point (while the Novala simulator holds a request), so no cleanup code of the handler ever runs.
  */
-import { handler, type RotationEvent } from "../../../lambdas/rotation/index.js";
+
+import type { RotationEvent } from "../../../lambdas/contract/rotation-event.js";
+import { handler } from "../../../lambdas/rotation/index.js";
 
 const event = JSON.parse(process.argv[2] ?? "{}") as RotationEvent;
 process.stderr.write("run-step: invoking\n");

@@ -1,24 +1,30 @@
-/** Both Lambdas' configuration, read and checked from environment variables. */
+/** The one reader of the Lambdas' environment: every variable, checked, into typed configuration. */
 import * as z from "zod/mini";
+import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
 import {
   type AtHardLimit,
   atHardLimitProblem,
   DEFAULT_AT_HARD_LIMIT,
   ENV,
   hardLimitBelowGraceProblem,
+  METRICS_NAMESPACE,
+  METRICS_SERVICE,
   parseAllowedHosts,
   SCHEDULE_GROUP_NAME,
   SECONDS,
   type SecondsSetting,
   secondsProblem,
-} from "../contract/environment.js";
-import { type AllowedHosts, DEFAULT_ALLOWED_HOSTS } from "./allowed-hosts.js";
+} from "./environment.js";
 import { ConfigurationError } from "./errors.js";
+import { NO_MANAGER_SECRET, SECRET_ARN } from "./manager-secret.js";
 
 /**
- * Configuration of both Lambdas, from environment variables only (plus the AWS SDK's own: region, credentials,
- * AWS_ENDPOINT_URL*), whose names, defaults and limits are the contract's (lambdas/contract/environment.ts). Read once
- * per invocation, before any side effect; a bad value throws a ConfigurationError that names the variable.
+ * The Novala client's configuration, which both functions (and the command line) read. Every variable of the Lambdas
+ * is read here and nowhere else, from the environment the caller passes (the handlers and adapters pass
+ * `process.env`, the command line a deployed function's), with the contract's names, defaults and limits
+ * (lambdas/contract/environment.ts). Read once per invocation, before any side effect; a bad value throws a
+ * ConfigurationError that names the variable. The AWS SDK reads its own variables (region, credentials,
+ * AWS_ENDPOINT_URL*) itself.
  */
 export interface NovalaClientConfig {
   allowedHosts: AllowedHosts;
@@ -28,8 +34,27 @@ export interface NovalaClientConfig {
   requestTimeoutMs: number;
   /** How long one Novala operation may spend retrying 429, 5xx and network errors. */
   retryBudgetMs: number;
+  /** How fast one execution environment may call Novala; none: calls are not paced (a local run, an old deployment). */
+  rateBudget?: RateBudget;
 }
 
+/**
+ * The rate budget of rotation (docs/design.md, "A rate budget for rotation"): Novala requests per second per tenant
+ * that rotation may use, and how many rotations may run at once. Each execution environment paces its calls at
+ * `perSecond ÷ concurrency`.
+ */
+export interface RateBudget {
+  perSecond: number;
+  concurrency: number;
+}
+
+/** The Powertools service name and metric namespace both functions log and publish under. */
+export interface TelemetryConfig {
+  serviceName: string;
+  metricsNamespace: string;
+}
+
+/** Where revocation schedules go: the Scheduler group, the target, the role Scheduler assumes, the dead-letter queue. */
 export interface RevocationTarget {
   scheduleGroup: string;
   functionArn: string;
@@ -48,8 +73,17 @@ export interface UsageConfig {
   atHardLimit: AtHardLimit;
 }
 
+/**
+ * The deployment's manager secret (MANAGER_SECRET_ARN): a value's `managerSecretId` must name it, and it is the secret
+ * read (lambdas/core/context.ts). null: the deployment has none, so a value that names one is refused. Undefined (a
+ * local run, a caller that builds its own configuration): the secret the value names is read.
+ */
+export interface ManagerConfig {
+  managerSecretArn?: string | null;
+}
+
 /** The revocation function's configuration. */
-export interface RevocationConfig extends NovalaClientConfig {
+export interface RevocationConfig extends NovalaClientConfig, ManagerConfig {
   usage: UsageConfig;
   /** Where a postponed revocation is scheduled: the same group, role and queue as finishSecret's, its own ARN. */
   revocation: RevocationTarget;
@@ -57,7 +91,8 @@ export interface RevocationConfig extends NovalaClientConfig {
   eventBus?: string;
 }
 
-export interface RotationConfig extends NovalaClientConfig {
+/** The rotation function's configuration. */
+export interface RotationConfig extends NovalaClientConfig, ManagerConfig {
   /** 0: finishSecret revokes the old key; otherwise a schedule does, this many seconds later. */
   graceSeconds: number;
   /**
@@ -70,20 +105,51 @@ export interface RotationConfig extends NovalaClientConfig {
   eventBus?: string;
   /** The usage rule of due revocations, which the revocation function applies (the CLI reads it from here). */
   usage: UsageConfig;
+  /** The daily overdue check's rule, whose target input lists the deployment's secrets; none: the event's list. */
+  overdueCheckRule?: string;
 }
 
 type Env = Record<string, string | undefined>;
 
-export function readNovalaClientConfig(env: Env = process.env): NovalaClientConfig {
+/** The Novala client's configuration from `env` (both functions, and the command line's own calls). */
+export function readNovalaClientConfig(env: Env): NovalaClientConfig {
+  const rateBudget = readRateBudget(env);
   return {
     allowedHosts: readAllowedHosts(env),
     connectTimeoutMs: readSeconds(env, SECONDS.connectTimeout) * 1000,
     requestTimeoutMs: readSeconds(env, SECONDS.requestTimeout) * 1000,
     retryBudgetMs: readSeconds(env, SECONDS.retryBudget) * 1000,
+    ...(rateBudget && { rateBudget }),
   };
 }
 
-export function readUsageConfig(env: Env = process.env): UsageConfig {
+/** The service name and namespace the construct sets (POWERTOOLS_*), or the contract's when they are unset. */
+export function readTelemetryConfig(env: Env): TelemetryConfig {
+  return {
+    serviceName: optional(env, ENV.serviceName) ?? METRICS_SERVICE,
+    metricsNamespace: optional(env, ENV.metricsNamespace) ?? METRICS_NAMESPACE,
+  };
+}
+
+/**
+ * The AWS SDK's own variables, which the SDK reads itself. The adapters keep their clients across invocations and make
+ * new ones when these change (tests point one process at several endpoints).
+ */
+export const AWS_SDK_VARIABLES = [
+  "AWS_REGION",
+  "AWS_ENDPOINT_URL",
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  "AWS_ENDPOINT_URL_SCHEDULER",
+  "AWS_ENDPOINT_URL_EVENTBRIDGE",
+] as const;
+
+/** The values of {@link AWS_SDK_VARIABLES}, as the SDK will read them. */
+export function readAwsSdkSettings(env: Env): Partial<Record<(typeof AWS_SDK_VARIABLES)[number], string>> {
+  return Object.fromEntries(AWS_SDK_VARIABLES.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
+}
+
+/** How a due revocation treats a key still in use, from `env` (both functions carry it). */
+export function readUsageConfig(env: Env): UsageConfig {
   const atHardLimit = optional(env, ENV.atHardLimit) ?? DEFAULT_AT_HARD_LIMIT;
   const problem = atHardLimitProblem(atHardLimit);
   if (problem) throw new ConfigurationError(`${ENV.atHardLimit} ${problem}`);
@@ -99,7 +165,7 @@ export function readUsageConfig(env: Env = process.env): UsageConfig {
  * (invokedFunctionArn): the target of the schedules it makes when it postpones a revocation. Outside Lambda (the local
  * run, tests) REVOCATION_FUNCTION_ARN stands in for it; the construct never sets that on this function.
  */
-export function readRevocationConfig(env: Env = process.env, ownArn?: string): RevocationConfig {
+export function readRevocationConfig(env: Env, ownArn?: string): RevocationConfig {
   const eventBus = optional(env, ENV.eventBus);
   const deadLetterQueueArn = optional(env, ENV.deadLetterQueueArn);
   const functionArn = ownArn ?? optional(env, ENV.revocationFunctionArn);
@@ -120,12 +186,23 @@ export function readRevocationConfig(env: Env = process.env, ownArn?: string): R
       }),
     },
     ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
+    ...readManagerConfig(env),
   };
 }
 
-export function readRotationConfig(env: Env = process.env): RotationConfig {
+/** The deployment's manager secret (MANAGER_SECRET_ARN) from `env`: both functions carry it. */
+export function readManagerConfig(env: Env): ManagerConfig {
+  const value = optional(env, ENV.managerSecret);
+  if (value === undefined) return {};
+  if (value === NO_MANAGER_SECRET) return { managerSecretArn: null };
+  return { managerSecretArn: checkPattern(ENV.managerSecret, value, SECRET_ARN) };
+}
+
+/** The rotation function's configuration from `env`: its own, or a deployed function's that the command line reads. */
+export function readRotationConfig(env: Env): RotationConfig {
   const graceSeconds = readSeconds(env, SECONDS.gracePeriod);
   const eventBus = optional(env, ENV.eventBus);
+  const overdueCheckRule = optional(env, ENV.overdueCheckRule);
   const usage = readUsageConfig(env);
   const belowGrace = hardLimitBelowGraceProblem(usage.hardLimitMs / 1000, graceSeconds);
   if (belowGrace) throw new ConfigurationError(`${ENV.hardLimit} ${belowGrace}`);
@@ -135,6 +212,8 @@ export function readRotationConfig(env: Env = process.env): RotationConfig {
     healthCheckDeadlineMs: readSeconds(env, SECONDS.healthCheckDeadline) * 1000,
     ...(eventBus && { eventBus: checkPattern(ENV.eventBus, eventBus, EVENT_BUS) }),
     usage,
+    ...readManagerConfig(env),
+    ...(overdueCheckRule && { overdueCheckRule: checkPattern(ENV.overdueCheckRule, overdueCheckRule, RULE_NAME) }),
   };
   const targetNamed = [ENV.scheduleGroup, ENV.revocationFunctionArn, ENV.schedulerRoleArn].every(
     (name) => optional(env, name) !== undefined,
@@ -165,6 +244,9 @@ export function unqualifiedFunctionArn(arn: string): string {
   return arn.split(":").slice(0, 7).join(":");
 }
 
+/** An EventBridge rule's name. */
+const RULE_NAME = /^[.\-_A-Za-z0-9]{1,64}$/;
+
 /** An event bus name, or the ARN of one (PutEvents takes either). */
 const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[A-Za-z0-9._\-/]{1,256}$/;
 
@@ -181,6 +263,25 @@ function readAllowedHosts(env: Env): AllowedHosts {
   } catch (error) {
     throw new ConfigurationError(`${ENV.allowedHosts}: ${(error as Error).message}`);
   }
+}
+
+/** NOVALA_RATE_BUDGET_PER_SECOND and ROTATION_CONCURRENCY (1 when unset); no budget when the first is unset. */
+function readRateBudget(env: Env): RateBudget | undefined {
+  const perSecond = optional(env, ENV.rateBudget);
+  if (perSecond === undefined) return undefined;
+  const concurrency = optional(env, ENV.rotationConcurrency) ?? "1";
+  return {
+    perSecond: parseVariable(
+      z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/)), z.transform(Number)).check(z.positive()),
+      perSecond,
+      `${ENV.rateBudget} must be a positive number of requests per second, got "${perSecond}"`,
+    ),
+    concurrency: parseVariable(
+      z.pipe(z.string().check(z.regex(/^\d+$/)), z.transform(Number)).check(z.positive()),
+      concurrency,
+      `${ENV.rotationConcurrency} must be a positive whole number, got "${concurrency}"`,
+    ),
+  };
 }
 
 function readSeconds(env: Env, setting: SecondsSetting): number {

@@ -1,13 +1,7 @@
 /** NOVALA_ALLOWED_HOSTS: the hosts a key may be sent to, and the check of each URL. */
 import { HostNotAllowedError } from "./errors.js";
 
-/**
- * NOVALA_ALLOWED_HOSTS: comma-separated host patterns. `*.novala.ai` matches exactly one label in front of
- * `.novala.ai` (a tenant); any other pattern matches its host exactly. A pattern may end in `:port`.
- * Keys go over https to a matching host, on port 443 unless the pattern names another port; plain http only to a
- * loopback host listed exactly (local runs and tests), on the port the pattern names or, without one, any port (a
- * simulator listens on a free port).
- */
+/** NOVALA_ALLOWED_HOSTS when it is unset: any tenant of novala.ai, over https on port 443. */
 export const DEFAULT_ALLOWED_HOSTS = "*.novala.ai";
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -19,6 +13,19 @@ interface HostPattern {
   port?: string;
 }
 
+/**
+ * The hosts a key may be sent to, from NOVALA_ALLOWED_HOSTS: comma-separated host patterns (their grammar is checked by
+ * parseAllowedHosts, lambdas/contract/environment.ts). `*.novala.ai` matches exactly one label in front of
+ * `.novala.ai` (a tenant); any other pattern matches its host exactly. A pattern may end in `:port`. Keys go over
+ * https to a matching host, on port 443 unless the pattern names another port; plain http only to a loopback host
+ * listed exactly (local runs and tests), on the port the pattern names or, without one, any port (a simulator listens
+ * on a free port).
+ *
+ * @example
+ * const hosts = new AllowedHosts("*.novala.ai,127.0.0.1");
+ * hosts.isAllowed("https://acme.novala.ai"); // true
+ * hosts.check("https://evil.example"); // throws HostNotAllowedError
+ */
 export class AllowedHosts {
   private readonly patterns: HostPattern[];
 
