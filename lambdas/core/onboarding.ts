@@ -4,9 +4,10 @@
  * command renders. The tenant's master key (a key that holds api_keys.manage) is stored only where the deployment says
  * a manager lives, or where the operator explicitly names the secret self-managed.
  */
+
+import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import { keyNameProblem } from "./key-name-rule.js";
 import type { NovalaKey } from "./ports.js";
-import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 
 /** The two halves of a pair as the operator gave them. */
 export interface KeyPair {
