@@ -8,6 +8,7 @@ import {
   PreconditionError,
   SecretValueError,
 } from "../lambdas/core/errors.js";
+import { AWSPENDING } from "../lambdas/core/ports.js";
 import { pendingRotation } from "../lambdas/core/verdict.js";
 import { describeSecret, labelledVersions } from "./aws.js";
 import { formatDuration } from "./duration.js";
@@ -180,7 +181,7 @@ async function abortSecret(
     () =>
       say(
         `${name}: waiting for Novala to revoke the keys minted for rotation ${token} (gives up after ` +
-          `${formatDuration(limitMs)}; AWSPENDING goes only once they are revoked)`,
+          `${formatDuration(limitMs)})`,
       ),
     SAY_WAITING_AFTER_MS,
   );
@@ -194,31 +195,43 @@ async function abortSecret(
       detail: outcome,
     };
   } catch (error) {
-    return { ...row, reason: failureReason(error, name, token) };
+    const stays = await session.aws.store
+      .describe(arn)
+      .then((description) => description.versionStages[token]?.includes(AWSPENDING) ?? false)
+      .catch(() => true);
+    return { ...row, reason: failureReason(error, name, token, stays) };
   } finally {
     clearTimeout(waiting);
   }
 }
 
-/** A failed abort: the cause, what it left (nothing half-done: AWSPENDING stays), and the next step. */
-function failureReason(error: unknown, name: string, token: string): string {
-  const stays = `AWSPENDING stays on version ${token} (it goes only once the keys minted for it are revoked)`;
+/**
+ * A failed abort: the cause, what it left, and the next step. The core removes AWSPENDING first (so that no step of
+ * the rotation can promote a key the abort revokes), then sweeps the keys minted for it: when Novala fails, the
+ * rotation is ended but its keys are unchecked, and `abort --token` sweeps them once Novala answers (the secret's next
+ * rotation also revokes them by their lineage tag). When AWSPENDING is still there, nothing was done.
+ */
+function failureReason(error: unknown, name: string, token: string, pendingStays: boolean): string {
+  const again = pendingStays
+    ? `AWSPENDING stays on version ${token}: nothing was done. Run \`novala-rotation abort ${name}\``
+    : `AWSPENDING was removed (the rotation is ended), but the keys minted for it were not checked. Run ` +
+      `\`novala-rotation abort ${name} --token ${token}\` to sweep them`;
   if (error instanceof KeyApiUnavailableError) {
     return (
-      `Novala could not be reached or kept failing (${errorMessage(error)}): ${stays}. Run ` +
-      `\`novala-rotation abort ${name}\` again once Novala answers (--timeout gives it longer)`
+      `Novala could not be reached or kept failing (${errorMessage(error)}): ${again} once Novala answers ` +
+      "(--timeout gives it longer)"
     );
   }
   if (error instanceof KeyApiRefusalError) {
     return (
-      `Novala refused (${errorMessage(error)}): ${stays}. If the manager key no longer works, put a working pair in ` +
-      `with \`novala-rotation put-key\` on the manager secret, then abort again`
+      `Novala refused (${errorMessage(error)}): ${again} once a working manager pair is in (\`novala-rotation ` +
+      "put-key <manager secret> --self-managed`)"
     );
   }
   if (error instanceof SecretValueError) {
-    return `${errorMessage(error)}: ${stays}. Put a valid pair in with \`novala-rotation put-key ${name}\`, then abort again`;
+    return `${errorMessage(error)}: ${again} once a valid pair is in (\`novala-rotation put-key ${name}\`)`;
   }
-  return `${errorMessage(error)}: ${stays}. Run \`novala-rotation abort ${name}\` again once the cause is fixed`;
+  return `${errorMessage(error)}: ${again} once the cause is fixed`;
 }
 
 function render(session: Session, outcome: AbortOutcome, secretId: string): void {

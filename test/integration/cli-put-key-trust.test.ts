@@ -217,16 +217,17 @@ describe.skipIf(skipMoto)(
 
       it("refuses a function a stack deployed that does not carry the rotation function's mark of that stack", async () => {
         // CloudFormation's tags alone: a stack made it, but not as a novala-rotation deployment's rotation function.
-        await registerMotoFunction(world.moto.endpoint, UNMARKED_FUNCTION, rotationEnvironment(ENVIRONMENT), {
+        const other = "arn:aws:lambda:us-east-1:123456789012:function:other-stacks-function";
+        await registerMotoFunction(world.moto.endpoint, other, rotationEnvironment(ENVIRONMENT), {
           "aws:cloudformation:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/other/0f4a2b30",
           "aws:cloudformation:stack-name": "other",
           "novala-rotation:deployment": "novala-test/NovalaKeyRotation",
           "novala-rotation:function": "rotation",
         });
-        const run = await cli(["rotate", "novala/acumatica", "--lambda-arn", UNMARKED_FUNCTION, "--run-steps"]);
+        const run = await cli(["rotate", "novala/acumatica", "--lambda-arn", other, "--run-steps"]);
         expect(run.code).toBe(1);
         expect(run.stderr).toContain(
-          `refusing rotation function ${UNMARKED_FUNCTION}: stack other deployed it, but it does not carry the rotation function's mark of that stack`,
+          `refusing rotation function ${other}: stack other deployed it, but it does not carry the rotation function's mark of that stack`,
         );
         expect(world.keyWrites()).toEqual([]);
       });

@@ -73,8 +73,10 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation revoke-due: due revoca
     );
   }
 
-  function rowOf(run: CliRun): string {
-    return run.stdout.split("\n").find((line) => line.includes("novala/acumatica")) ?? "";
+  /** The due revocations revoke-due reports for `secret` (--json: the text's table wraps long details). */
+  function dueOf(run: CliRun, secret = "novala/acumatica") {
+    const report = JSON.parse(run.stdout) as { results: { secret: string; outcome: string; due: unknown[] }[] };
+    return report.results.find((row) => row.secret === secret);
   }
 
   it("a due schedule: runs it as the revocation function would (revoked), removes it; a schedule not due is left alone", async () => {
@@ -83,18 +85,28 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation revoke-due: due revoca
     const name = revocationScheduleName(arn, consumer.id);
     expect(await schedules()).toEqual([name]);
 
-    const early = await cli(["revoke-due", "novala/acumatica"]);
+    const early = await cli(["revoke-due", "novala/acumatica", "--json"]);
     expect(early.code, early.stderr).toBe(0);
-    expect(rowOf(early)).toMatch(/│ not due +│ due .*: left to Scheduler \(revoke revokes it now\)/);
+    expect(dueOf(early)?.due).toEqual([
+      expect.objectContaining({
+        keyId: consumer.id,
+        schedule: name,
+        outcome: "not due",
+        detail: expect.stringMatching(/^due .*: left to Scheduler \(revoke revokes it now\)$/),
+      }),
+    ]);
     expect(world.status(consumer.id)).toBe("active");
     expect(await schedules()).toEqual([name]);
 
     await makeDue(name);
-    const run = await cli(["revoke-due", "novala/acumatica"]);
+    const text = await cli(["revoke-due", "novala/acumatica", "--schedule-group", TEST_SCHEDULE_GROUP]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`│ novala/acumatica │ ${consumer.id} │ ${name} │ revoked +│`));
+    expect(text.stdout).toContain("1 revoked");
+    expect(world.status(consumer.id)).toBe("revoked");
+    const run = await cli(["revoke-due", "novala/acumatica", "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    expect(rowOf(run)).toContain(`│ ${consumer.id} │ ${name} │ revoked │`);
-    expect(rowOf(run)).toContain("no consumer used it within the quiet window");
-    expect(rowOf(run)).toContain("schedule removed");
+    expect(dueOf(run)?.due).toEqual([expect.objectContaining({ keyId: consumer.id, outcome: "already revoked" })]);
     expect(world.status(consumer.id)).toBe("revoked");
     expect(await schedules()).toEqual([]);
     // The key AWSCURRENT holds is untouched; the manager key too.
@@ -152,10 +164,15 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation revoke-due: due revoca
     await world.scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
     expect(world.status(legacy.id)).toBe("active");
 
-    const run = await cli(["revoke-due", "novala/legacy"]);
+    const run = await cli(["revoke-due", "novala/legacy", "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    const row = run.stdout.split("\n").find((line) => line.includes("novala/legacy")) ?? "";
-    expect(row).toContain(`│ ${legacy.id} │ (no schedule) │ revoked │ AWSPREVIOUS's key, no schedule (lost`);
+    expect(dueOf(run, "novala/legacy")?.due).toEqual([
+      expect.objectContaining({
+        keyId: legacy.id,
+        outcome: "revoked",
+        detail: expect.stringMatching(/^AWSPREVIOUS's key, no schedule \(lost/),
+      }),
+    ]);
     expect(world.status(legacy.id)).toBe("revoked");
     expect(world.status(manager.id)).toBe("active");
 
@@ -171,11 +188,18 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation revoke-due: due revoca
     const name = revocationScheduleName(arn, consumer.id);
     await world.scheduler.send(new DeleteScheduleCommand({ GroupName: TEST_SCHEDULE_GROUP, Name: name }));
 
-    const run = await cli(["revoke-due", "novala/acumatica"]);
+    const run = await cli(["revoke-due", "novala/acumatica", "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    expect(rowOf(run)).toMatch(
-      /│ scheduled +│ AWSPREVIOUS's key, no schedule: not due until .*; its revocation schedule is back/,
-    );
+    expect(dueOf(run)?.due).toEqual([
+      expect.objectContaining({
+        keyId: consumer.id,
+        outcome: "scheduled",
+        newSchedule: name,
+        detail: expect.stringMatching(
+          /^AWSPREVIOUS's key, no schedule: not due until .*; its revocation schedule is back$/,
+        ),
+      }),
+    ]);
     expect(world.status(consumer.id)).toBe("active");
     expect(await schedules()).toEqual([name]);
   });
@@ -187,13 +211,16 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation revoke-due: due revoca
     await makeDue(name);
     await world.novala.stop();
 
-    const run = await cli(["revoke-due", "--prefix", "novala/"]);
+    const run = await cli(["revoke-due", "--prefix", "novala/", "--json"]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("2 secret(s) match --prefix novala/");
-    expect(rowOf(run)).toMatch(
-      /│ failed +│ .*Novala .*the schedule stays: run revoke-due again once the cause is fixed/,
-    );
-    expect(run.stdout).toMatch(/│ novala\/manager +│ - +│ - +│ not rotated +│ it has no rotation function/);
+    expect(dueOf(run)?.due).toEqual([
+      expect.objectContaining({
+        outcome: "failed",
+        detail: expect.stringMatching(/Novala .*the schedule stays: run revoke-due again once the cause is fixed$/),
+      }),
+    ]);
+    expect(dueOf(run, "novala/manager")).toMatchObject({ outcome: "not rotated", due: [] });
     expect(await schedules()).toEqual([name]);
   });
 

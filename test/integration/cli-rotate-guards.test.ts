@@ -89,7 +89,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
       world.novala.model.revoke(manager.secretKey, manager.id);
       await expectRefusal(
         "novala/acumatica",
-        /the manager key key_\w+ \(manager secret .*novala\/manager.*\) answers 401 at Novala.*`novala-rotation put-key .*novala\/manager/,
+        /the manager key key_\w+ of manager secret .*novala\/manager.* answers 401 at Novala.*`novala-rotation put-key .*novala\/manager --self-managed`/,
       );
     });
 
@@ -177,7 +177,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
     expect(await stuck(names)).toEqual([]);
   });
 
-  it("abort on a dead Novala: bounded by --timeout, says the cause and the next step, leaves AWSPENDING (exit 1)", async () => {
+  it("abort on a dead Novala: bounded by --timeout, ends the rotations, says what is unchecked and the next step (exit 1)", async () => {
     await world.deployRotationFunction(0);
     const names = await fleet();
     world.novala.injectFault({ match: "POST /api/v1/api-keys", kind: "status", status: 503, count: 10_000 });
@@ -187,14 +187,31 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
     await world.novala.stop();
 
     const started = Date.now();
-    const run = await cli(["abort", "--prefix", "novala/fleet/", "--force", "--timeout", "3s", "--concurrency", "10"]);
+    const run = await cli([
+      "abort",
+      "--prefix",
+      "novala/fleet/",
+      "--force",
+      "--timeout",
+      "3s",
+      "--concurrency",
+      "10",
+      "--json",
+    ]);
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(
-      /│ failed +│ .*Novala could not be reached or kept failing .*AWSPENDING stays on version .*Run `novala-rotation abort novala\/fleet\/s\d\d` again once Novala answers/,
-    );
+    const failed = JSON.parse(run.stdout).results.filter((row: { outcome: string }) => row.outcome === "failed");
+    expect(failed.map((row: { secret: string }) => row.secret).sort()).toEqual([...left].sort());
+    for (const row of failed) {
+      expect(row.reason).toMatch(
+        new RegExp(
+          `^Novala could not be reached or kept failing .*AWSPENDING was removed \\(the rotation is ended\\), but the keys minted for it were not checked\\. Run \`novala-rotation abort ${row.secret} --token ${row.token}\` to sweep them once Novala answers`,
+        ),
+      );
+    }
     expect(run.stderr).toMatch(/waiting for Novala to revoke the keys minted for rotation .* \(gives up after 3 s/);
-    expect((await stuck(names)).sort()).toEqual(left.sort());
+    // The rotations are ended (AWSPENDING goes first, so no step can promote a key the abort revokes).
+    expect(await stuck(names)).toEqual([]);
   });
 
   it("--dry-run lists what it would rotate, follow, skip or refuse, and why; it starts nothing", async () => {
@@ -214,13 +231,23 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: rotate's truth, the b
       ["novala/fleet/fresh", "novala/fleet/rotated", "novala/fleet/broken"].map((name) => world.stagesOf(name)),
     );
 
-    const run = await cli(["rotate", "--prefix", "novala/fleet/", "--dry-run", ...HERE]);
+    const run = await cli(["rotate", "--prefix", "novala/fleet/", "--dry-run", ...HERE, "--json"]);
     expect(run.code, run.stderr).toBe(0);
-    const row = (name: string) => run.stdout.split("\n").find((line) => line.includes(`novala/fleet/${name} `)) ?? "";
-    expect(row("fresh")).toMatch(/│ rotate +│ - +│/);
-    expect(row("rotated")).toMatch(/│ skip +│ rotated at .*within --skip-rotated-within 1 h/);
-    expect(row("broken")).toMatch(/│ refuse +│ .*field "name" is missing.*put-key novala\/fleet\/broken/);
-    expect(run.stdout).toContain("(dry run: nothing was started)");
+    const report = JSON.parse(run.stdout);
+    expect(report.dryRun).toBe(true);
+    const row = (name: string) =>
+      report.results.find((entry: { secret: string }) => entry.secret === `novala/fleet/${name}`);
+    expect(row("fresh")).toMatchObject({ outcome: "would rotate" });
+    expect(row("rotated")).toMatchObject({
+      outcome: "would skip",
+      reason: expect.stringMatching(/^rotated at .*within --skip-rotated-within 1 h$/),
+    });
+    expect(row("broken")).toMatchObject({
+      outcome: "would refuse",
+      reason: expect.stringMatching(/field "name" is missing.*put-key novala\/fleet\/broken/),
+    });
+    const text = await cli(["rotate", "--prefix", "novala/fleet/", "--dry-run", ...HERE]);
+    expect(text.stdout).toContain("1 would refuse, 1 would rotate, 1 would skip (dry run: nothing was started)");
     expect(world.keyWrites().length).toBe(writes);
     const after = await Promise.all(
       ["novala/fleet/fresh", "novala/fleet/rotated", "novala/fleet/broken"].map((name) => world.stagesOf(name)),
