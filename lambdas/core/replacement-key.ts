@@ -22,7 +22,7 @@ import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
  * neither can a retry fix.
  */
 export async function provenScopes(
-  deps: Pick<RotationDeps, "keys" | "telemetry">,
+  deps: RotationDeps,
   secretArn: string,
   current: ParsedKeySecret,
   manager: ManagerCredentials,
@@ -78,7 +78,7 @@ export async function provenScopes(
 
 /** Logs and counts a refused claim, and returns the error that fails the step. */
 function refuse(
-  deps: Pick<RotationDeps, "telemetry">,
+  deps: RotationDeps,
   message: string,
   fields: Record<string, unknown>,
   Refusal: typeof KeyClaimRefusedError = KeyClaimRefusedError,
