@@ -327,7 +327,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
       expectNoKeyMaterial(checked, world.novala.model.issuedKeyMaterial());
       expect(checked.code).toBe(1);
       expect(checked.stderr).toMatch(
-        /refusing to rotate novala\/acumatica: secret novala\/acumatica AWSCURRENT: field "baseUrl" names a host outside NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\).*\. Allow its host in NOVALA_ALLOWED_HOSTS \(allowedHosts\), or put the right pair in with `novala-rotation put-key novala\/acumatica`\. Nothing was changed/,
+        /refusing to rotate novala\/acumatica: field "baseUrl" of AWSCURRENT names a host outside the rotation function's NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\)\. Allow its host in NOVALA_ALLOWED_HOSTS \(allowedHosts\), or put the right pair in with `novala-rotation put-key novala\/acumatica`\. Nothing was changed/,
       );
       expect(Object.keys(await world.stagesOf(arn))).toHaveLength(1);
       expect(world.novala.requestLog()).toEqual([]);
