@@ -83,7 +83,8 @@ async function fleetOn(
   const managerArn = (
     await client.send(
       new CreateSecretCommand({
-        Name: `${prefix}manager-of-the-fleet`,
+        // Outside the prefix: the selection is the consumers.
+        Name: `novala/managers/${prefix.split("/")[1]}`,
         SecretString: secretValueFor(novala.url, manager),
       }),
     )
