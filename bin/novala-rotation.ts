@@ -28,6 +28,12 @@ function addAwsOptions(command: Command): Command {
     )
     .option("--region <region>", "AWS region (default: AWS_REGION or the profile's region)")
     .option("--endpoint-url <url>", "a Secrets Manager and Scheduler endpoint instead of AWS (moto, for example)")
+    .addOption(
+      new Option(
+        "--stack <name>",
+        "the CloudFormation stack of the deployment: act only through a rotation function it deployed",
+      ).env("NOVALA_ROTATION_STACK"),
+    )
     .option("--debug", "show stack traces and the rotation core's log lines")
     .hook("preAction", async (_command, action) => {
       const { profile } = action.opts<{ profile?: string }>();
@@ -57,6 +63,14 @@ function positiveInteger(raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < 1) {
     throw new InvalidArgumentError(`expected a whole number of at least 1, got "${raw}"`);
+  }
+  return value;
+}
+
+function wholeNumber(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(`expected a whole number (0 or more), got "${raw}"`);
   }
   return value;
 }
@@ -175,7 +189,20 @@ export function buildProgram(): Command {
       .argument("<secret-id>", "the secret's name or ARN")
       .option("--base-url <url>", "the tenant's Novala URL (default: the one the secret already holds)")
       .option("--manager-secret <id>", "the secret holding the manager key that rotates this one (managerSecretId)")
-      .option("--self-managed", "drop managerSecretId: the key rotates itself (needs api_keys.manage)")
+      .option(
+        "--self-managed",
+        "the secret rotates itself: drop managerSecretId (a key with api_keys.manage goes only into the deployment's manager secret or a secret named so)",
+      )
+      .option(
+        "--lambda-arn <arn>",
+        "the rotation function whose deployment names the manager secret (default: the one configured on the secret)",
+      )
+      .option("--wait", "wait for Novala to accept a pair that is too new to work yet (see --wait-timeout)")
+      .addOption(
+        new Option("--wait-timeout <duration>", "with --wait: give up after this long")
+          .argParser(durationOption(1000, 3_600_000))
+          .default(120_000, "2m"),
+      )
       .option("--create", "create the secret when it does not exist")
       .option("--description <text>", "the description of a secret made with --create")
       .option("--kms-key-id <id>", "the KMS key of a secret made with --create")
@@ -208,7 +235,18 @@ export function buildProgram(): Command {
           "with a selection: skip a secret rotated successfully within this long (default: 1h; 0s: none)",
         ).argParser(durationOption(0, 365 * 86_400_000)),
       )
+      .addOption(
+        new Option(
+          "--stop-after-failures <n>",
+          "with a selection: stop starting rotations after this many failures in a row (default 3; 0: never); Novala unreachable stops at once",
+        ).argParser(wholeNumber),
+      )
+      .option(
+        "--dry-run",
+        "with a selection: list what it would rotate, follow, skip or refuse, and why; start nothing",
+      )
       .option("--no-wait", "return once the rotation has started")
+      .option("--skip-check", "start without first checking that the current key (and its manager key) works at Novala")
       .addOption(runStepsOption())
       .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
       .option(
@@ -256,8 +294,11 @@ export function buildProgram(): Command {
       )
       .action(
         action(async (secretId: string | undefined, options: import("../cli/leak.js").LeakOptions) => {
-          const { leak, leakUsageProblem } = await import("../cli/leak.js");
-          const problem = leakUsageProblem(secretId, options);
+          const [{ leak }, { selectionUsageProblem }] = await Promise.all([
+            import("../cli/leak.js"),
+            import("../cli/selection.js"),
+          ]);
+          const problem = selectionUsageProblem(secretId, options);
           if (problem) throw new CliError(problem, EXIT.usage);
           return leak(secretId, options);
         }),
@@ -287,18 +328,65 @@ export function buildProgram(): Command {
   );
 
   program.addCommand(
-    awsCommand("abort")
-      .description(
-        "end a stuck or failed rotation: revoke the keys minted for it (proven), remove AWSPENDING; AWSCURRENT stays",
+    addSelectionOptions(
+      awsCommand("revoke-due")
+        .description(
+          "run a secret's due (or overdue) revocations now, as the revocation function runs them when their schedule fires",
+        )
+        .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
+      "run the due revocations of",
+    )
+      .option("--lambda-arn <arn>", "the rotation function (default: the one configured on the secret)")
+      .addOption(scheduleGroupOption())
+      .addOption(jsonOption())
+      .addHelpText(
+        "after",
+        "\nA schedule whose time has come runs through the revocation function's rule (proven; while a consumer still\n" +
+          "uses the key it is postponed: a new schedule, up to the hard limit), and is then removed, as Scheduler removes\n" +
+          "a schedule once it has fired. AWSPREVIOUS's key whose schedule was lost (the dead-letter alarm: Scheduler gave\n" +
+          "up and deleted it) is run when due, or its schedule is put back. Nothing is revoked before its time: `revoke`\n" +
+          "does that. For endpoints whose Scheduler never fires (moto) and the dead-letter runbook (docs/operations.md).",
       )
-      .argument("<secret-id>", "the secret's name or ARN")
+      .action(
+        action(async (secretId: string | undefined, options: import("../cli/revoke-due.js").RevokeDueOptions) => {
+          const [{ revokeDue }, { selectionUsageProblem }] = await Promise.all([
+            import("../cli/revoke-due.js"),
+            import("../cli/selection.js"),
+          ]);
+          const problem = selectionUsageProblem(secretId, options);
+          if (problem) throw new CliError(problem, EXIT.usage);
+          return revokeDue(secretId, options);
+        }),
+      ),
+  );
+
+  program.addCommand(
+    addSelectionOptions(
+      awsCommand("abort")
+        .description(
+          "end a stuck or failed rotation: revoke the keys minted for it (proven), remove AWSPENDING; AWSCURRENT stays",
+        )
+        .argument("[secret-id]", "the secret's name or ARN (or select many with --prefix, --tag or --all)"),
+      "end the stuck rotations of",
+    )
       .option("--token <version-id>", "the rotation to end (default: the version that is AWSPENDING)")
       .option("--force", "also end a rotation that looks in progress (a step may still be running)")
+      .addOption(
+        new Option("--timeout <duration>", "give Novala this long in all for each secret's keys")
+          .argParser(durationOption(1000, 600_000))
+          .default(20_000, "20s"),
+      )
       .addOption(jsonOption())
-      .addHelpText("after", "\nWhen to wait and when to abort: docs/operations.md.")
+      .addHelpText(
+        "after",
+        "\nWith a selection, secrets with no rotation in progress are left alone and counted; progress goes to stderr.\n" +
+          "When to wait and when to abort: docs/operations.md.",
+      )
       .action(
-        action(async (secretId: string, options: import("../cli/abort.js").AbortOptions) => {
-          const { abort } = await import("../cli/abort.js");
+        action(async (secretId: string | undefined, options: import("../cli/abort.js").AbortOptions) => {
+          const { abort, abortUsageProblem } = await import("../cli/abort.js");
+          const problem = abortUsageProblem(secretId, options);
+          if (problem) throw new CliError(problem, EXIT.usage);
           return abort(secretId, options);
         }),
       ),

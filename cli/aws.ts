@@ -1,3 +1,4 @@
+import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import {
@@ -31,6 +32,8 @@ export interface AwsOptions {
   profile?: string;
   region?: string;
   endpointUrl?: string;
+  /** --stack: the stack whose rotation function the command may act through (cli/deployment.ts, verifyDeployment). */
+  stack?: string;
 }
 
 export interface Aws {
@@ -40,7 +43,11 @@ export interface Aws {
   lambda: LambdaClient;
   /** Publishes rollback's Key Rotation Rolled Back event. */
   events: EventBridgeClient;
+  /** Lists the expected stack's resources (verifyDeployment), when the function carries no stack tag. */
+  cloudformation: CloudFormationClient;
   store: AwsSecretStore;
+  /** The stack named by --stack (or NOVALA_ROTATION_STACK): the only one whose rotation function is trusted. */
+  expectedStack?: string;
   destroy(): void;
 }
 
@@ -54,14 +61,18 @@ export function createAws(options: AwsOptions): Aws {
   const scheduler = new SchedulerClient(config);
   const lambda = new LambdaClient(config);
   const events = new EventBridgeClient(config);
+  const cloudformation = new CloudFormationClient(config);
+  const expectedStack = options.stack ?? (process.env.NOVALA_ROTATION_STACK?.trim() || undefined);
   return {
     secrets,
     scheduler,
     lambda,
     events,
+    cloudformation,
     store: new AwsSecretStore(secrets),
+    ...(expectedStack && { expectedStack }),
     destroy() {
-      for (const client of [secrets, scheduler, lambda, events]) client.destroy();
+      for (const client of [secrets, scheduler, lambda, events, cloudformation]) client.destroy();
     },
   };
 }

@@ -3,6 +3,7 @@ import { KEY_ROTATED } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
+import { keyMetadataOf } from "../lambdas/core/secret-value.js";
 import { describeSecret, revocationSchedules } from "./aws.js";
 import { confirmOrRefuse } from "./confirm.js";
 import { type Deployment, findDeployment } from "./deployment.js";
@@ -18,12 +19,11 @@ import {
   Progress,
   type SelectedRow,
   type SelectionOptions,
-  selectionUsageProblem,
   selectSecrets,
   untilAborted,
   type WorkContext,
 } from "./selection.js";
-import { keyMetadata, type Session, withSession } from "./session.js";
+import { type Session, withSession } from "./session.js";
 
 /**
  * `leak <secret-id>` or `leak --prefix | --tag | --all`: the answer to a leaked key. Each secret is rotated now (started,
@@ -72,14 +72,6 @@ export interface LeakReport {
 }
 
 /** The checks that need both the argument and the options (commander checks each alone). */
-export function leakUsageProblem(secretId: string | undefined, options: LeakOptions): string | undefined {
-  const problem = selectionUsageProblem(secretId, options);
-  if (problem) return problem;
-  if (!isMassSelection(options) && options.concurrency !== undefined) {
-    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
-  }
-  return undefined;
-}
 
 export function leak(secretId: string | undefined, options: LeakOptions): Promise<number> {
   return withSession(options, (session) => run(session, secretId, options));
@@ -265,7 +257,7 @@ async function managersLast(
   for (const entry of selected) {
     try {
       const current = await session.aws.store.getValue(entry.ARN as string, { stage: AWSCURRENT });
-      const manager = keyMetadata(current?.value).managerSecretId;
+      const manager = keyMetadataOf(current?.value).managerSecretId;
       if (manager) named.add(manager);
     } catch {
       // Unreadable here: its rotation reports why.

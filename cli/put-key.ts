@@ -1,22 +1,37 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { KeyUnauthorizedError, NovalaHttpError } from "../lambdas/adapters/novala/errors.js";
 import { HostNotAllowedError } from "../lambdas/contract/errors.js";
+import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../lambdas/contract/key-shapes.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import {
+  introspectionProblem,
+  type KeyPair,
+  keyPairProblem,
+  namesSecret,
+  type OnboardingDecision,
+  onboardingDecision,
+} from "../lambdas/core/onboarding.js";
 import type { NovalaCredentials, NovalaKey } from "../lambdas/core/ports.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
-import { parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
+import { lenientFields, parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
+import { type Deployment, deploymentIfAny } from "./deployment.js";
+import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { type CommonOptions, maskedKey, type Session, withSession } from "./session.js";
 
 /**
- * `put-key <secret-id>`: onboarding. Reads a key pair (standard input, or a prompt that does not echo), checks the
- * prefixes, introspects the pair at Novala (GET /api-keys/self with each key) for id, name, scopes and creation time,
- * and writes the secret value of docs/design.md as the new AWSCURRENT, keeping any extra fields the secret held.
- * A secret that holds another key that still works is not overwritten without --force. Only the last four characters
- * of either key are ever printed.
+ * `put-key <secret-id>`: onboarding. Gathers the key pair (standard input, or a prompt that does not echo), Novala's
+ * answers about it (GET /api-keys/self with each key: id, name, scopes, creation time; with --wait until the pair has
+ * propagated), the secret as it is and its deployment (the rotation function's configuration names the manager
+ * secrets); lambdas/core/onboarding.ts decides whether this pair may go into this secret (the tenant's master key only
+ * into the deployment's manager secret, or a secret named self-managed with --self-managed); then writes the secret
+ * value of docs/design.md as the new AWSCURRENT, keeping any extra fields the secret held. A secret that holds another
+ * key that still works is not overwritten without --force. Every refusal comes before any write. Only the last four
+ * characters of either key are ever printed.
  */
 export interface PutKeyOptions extends CommonOptions {
   baseUrl?: string;
@@ -26,43 +41,64 @@ export interface PutKeyOptions extends CommonOptions {
   description?: string;
   kmsKeyId?: string;
   force?: boolean;
+  /** Wait for Novala to accept a pair that is too new to work yet, at most this long (--wait, --wait-timeout). */
+  wait?: boolean;
+  waitTimeout?: number;
+  /** The rotation function whose deployment names the manager secrets (default: the secret's own). */
+  lambdaArn?: string;
 }
 
-interface KeyPair {
+export const DEFAULT_WAIT_TIMEOUT_MS = 120_000;
+const WAIT_INTERVAL_MS = 2_000;
+const MAX_INPUT_BYTES = 64 * 1024;
+
+/** What put-key did: the text and the --json document are both made from it (never a key but the last four). */
+export interface PutKeyReport {
+  secretId: string;
+  arn?: string;
+  outcome: "created" | "updated" | "unchanged";
+  versionId?: string;
+  keyId: string;
+  name: string;
+  scopes: string[];
+  createdAt: string;
   publishableKey: string;
   secretKey: string;
+  managerSecretId: string | null;
+  /** Whether the deployment names this secret as its manager; null when no deployment was found. */
+  deploymentManager: boolean | null;
+  warnings: string[];
+  replacedKeyId?: string;
+  replacedKeyStatus?: "active" | "revoked" | "unknown" | "unchecked";
+  replacedKeyError?: string;
 }
-
-const PUBLISHABLE = /^pk_(live|test)_[A-Za-z0-9]+$/;
-const SECRET = /^sk_(live|test)_[A-Za-z0-9]+$/;
-const MAX_INPUT_BYTES = 64 * 1024;
-const MANAGE_SCOPE = "api_keys.manage";
 
 export function putKey(secretId: string, options: PutKeyOptions): Promise<number> {
   return withSession(options, (session) => run(session, secretId, options));
 }
 
 async function run(session: Session, secretId: string, options: PutKeyOptions): Promise<number> {
-  const { out } = session;
-  const c = out.color;
   if (options.managerSecret && options.selfManaged) {
     throw new CliError("--manager-secret and --self-managed exclude each other", EXIT.usage);
   }
 
-  // The secret as it is: whether it exists, and the value (and key) it holds now.
+  // Gather: the secret as it is (whether it exists, the value and key it holds now) and its deployment.
   let arn: string | undefined;
+  let rotationLambdaArn: string | undefined;
   let existing: { value: string; raw: Record<string, unknown> } | undefined;
   try {
     const described = await describeSecret(session.aws, secretId);
     arn = described.ARN as string;
+    rotationLambdaArn = described.RotationLambdaARN;
     const stored = await session.aws.store.getValue(arn, { stage: AWSCURRENT });
-    if (stored) existing = { value: stored.value, raw: jsonObject(stored.value) ?? {} };
+    if (stored) existing = { value: stored.value, raw: lenientFields(stored.value) ?? {} };
   } catch (error) {
     if (!isNotFound(error)) throw error;
     if (!options.create) throw new CliError(`secret ${secretId} does not exist (add --create to create it)`);
   }
+  const deployment = await deploymentOf(session, secretId, rotationLambdaArn, options);
 
-  const baseUrl = options.baseUrl ?? text(existing?.raw.baseUrl);
+  const baseUrl = options.baseUrl ?? textField(existing?.raw, "baseUrl");
   if (!baseUrl) throw new CliError("--base-url is required: the secret holds no baseUrl yet", EXIT.usage);
   try {
     session.config.allowedHosts.check(baseUrl);
@@ -72,9 +108,42 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
   }
 
   const pair = await readKeyPair();
-  const key = await introspect(session, baseUrl, pair);
+  const key = await introspect(session, baseUrl, pair, options);
 
-  const heldKeyId = text(existing?.raw.keyId);
+  // Decide: the core's onboarding rules, on the value as it will be.
+  const value: Record<string, unknown> = {
+    ...existing?.raw,
+    ...JSON.parse(secretValueFor(baseUrl, { ...key, ...pair })),
+  };
+  if (options.managerSecret) value.managerSecretId = options.managerSecret;
+  if (options.selfManaged) delete value.managerSecretId;
+  const managerSecretId = typeof value.managerSecretId === "string" ? value.managerSecretId : undefined;
+  const managers = deployment?.managerSecretArns;
+  const target = arn ?? secretId;
+  const decision: OnboardingDecision = onboardingDecision(key, {
+    secretName: secretId,
+    ...(managerSecretId && { managerSecretId }),
+    isDeploymentManager: managers?.some((manager) => namesSecret(target, manager)) ?? false,
+    ...(managers && { deploymentManagers: managers }),
+    ...(managerSecretId &&
+      managers?.length && {
+        managerIsTheDeployments: managers.some((manager) => namesSecret(managerSecretId, manager)),
+      }),
+    selfManagedFlag: options.selfManaged === true,
+  });
+  if (!decision.accepted) throw new CliError(`refusing to store the pair in ${secretId}: ${decision.refusal}`);
+
+  const json = JSON.stringify(value);
+  const parsed = parseKeySecret(json, `secret ${secretId}`, session.config.allowedHosts);
+  if (parsed.secret.managerSecretId) {
+    try {
+      await session.managerCredentials(arn ?? secretId, parsed);
+    } catch (error) {
+      throw new CliError(`managerSecretId ${parsed.secret.managerSecretId}: ${errorMessage(error)}`);
+    }
+  }
+
+  const heldKeyId = textField(existing?.raw, "keyId");
   const replacing = heldKeyId !== undefined && heldKeyId !== key.id ? heldKeyId : undefined;
   if (replacing && !options.force) {
     const works = await heldKeyWorks(session, existing?.raw ?? {});
@@ -86,29 +155,6 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
       );
     }
   }
-
-  // Extra fields of an existing value are kept, as rotation keeps them.
-  const value: Record<string, unknown> = {
-    ...existing?.raw,
-    ...JSON.parse(secretValueFor(baseUrl, { ...key, ...pair })),
-  };
-  if (options.managerSecret) value.managerSecretId = options.managerSecret;
-  if (options.selfManaged) delete value.managerSecretId;
-  const json = JSON.stringify(value);
-  const parsed = parseKeySecret(json, `secret ${secretId}`, session.config.allowedHosts);
-  if (parsed.secret.managerSecretId) {
-    try {
-      await session.managerCredentials(arn ?? secretId, parsed);
-    } catch (error) {
-      throw new CliError(`managerSecretId ${parsed.secret.managerSecretId}: ${errorMessage(error)}`);
-    }
-  } else if (!key.scopes.includes(MANAGE_SCOPE)) {
-    out.warn(
-      `key ${key.id} is self-managed but lacks ${MANAGE_SCOPE}: it cannot rotate itself; ` +
-        "name a manager secret with --manager-secret",
-    );
-  }
-
   // Asked before the write: the manager credentials come from the value as it will be.
   let manage: NovalaCredentials | undefined;
   if (replacing) {
@@ -117,10 +163,11 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
   }
   const replacedStatus = replacing
     ? await replacedKeyStatus(session, existing?.raw ?? {}, replacing, manage)
-    : "active";
+    : undefined;
 
+  // Act: one write, or none when the secret already holds exactly this value.
   let versionId: string | undefined;
-  let outcome: "created" | "updated" | "unchanged";
+  let outcome: PutKeyReport["outcome"];
   if (existing?.value === json) {
     outcome = "unchanged";
   } else if (arn === undefined) {
@@ -148,11 +195,11 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     outcome = "updated";
   }
 
-  out.data({
+  return render(session, {
     secretId,
-    arn,
+    ...(arn && { arn }),
     outcome,
-    versionId,
+    ...(versionId && { versionId }),
     keyId: key.id,
     name: key.name,
     scopes: key.scopes,
@@ -160,40 +207,75 @@ async function run(session: Session, secretId: string, options: PutKeyOptions): 
     publishableKey: maskedKey(pair.publishableKey),
     secretKey: maskedKey(pair.secretKey),
     managerSecretId: parsed.secret.managerSecretId ?? null,
+    deploymentManager: managers === undefined ? null : managers.some((manager) => namesSecret(target, manager)),
+    warnings: decision.warnings,
     ...(replacing && {
       replacedKeyId: replacing,
       replacedKeyStatus: typeof replacedStatus === "string" ? replacedStatus : "unchecked",
+      ...(typeof replacedStatus === "object" && { replacedKeyError: replacedStatus.error }),
     }),
   });
+}
+
+/**
+ * The deployment that names the manager secrets: the secret's rotation function, or --lambda-arn (a new secret, or a
+ * manager secret no function rotates). Undefined when neither names one, or it cannot be read (then a manage-scoped key
+ * needs --self-managed); a function that is not the deployment's is refused (cli/deployment.ts).
+ */
+async function deploymentOf(
+  session: Session,
+  secretId: string,
+  rotationLambdaArn: string | undefined,
+  options: PutKeyOptions,
+): Promise<Deployment | undefined> {
+  const functionArn = options.lambdaArn ?? rotationLambdaArn;
+  if (!functionArn) return undefined;
+  return deploymentIfAny(session.aws, { Name: secretId, RotationLambdaARN: functionArn }, {});
+}
+
+function render(session: Session, report: PutKeyReport): number {
+  const { out } = session;
+  const c = out.color;
+  out.data(report);
+  for (const warning of report.warnings) out.warn(warning);
   out.line(
-    outcome === "unchanged"
-      ? `Secret ${secretId} already holds key ${key.id} with this metadata: nothing written.`
-      : `${c.green("Stored")} key ${key.id} "${key.name}" in ${outcome === "created" ? "the new secret" : "secret"} ` +
-          `${secretId} as AWSCURRENT${versionId ? ` (version ${versionId})` : ""}.`,
+    report.outcome === "unchanged"
+      ? `Secret ${report.secretId} already holds key ${report.keyId} with this metadata: nothing written.`
+      : `${c.green("Stored")} key ${report.keyId} "${report.name}" in ${report.outcome === "created" ? "the new secret" : "secret"} ` +
+          `${report.secretId} as AWSCURRENT${report.versionId ? ` (version ${report.versionId})` : ""}.`,
   );
   out.fields(
     [
-      ["scopes", key.scopes.join(", ")],
-      ["key created", key.createdAt],
-      ["publishable key", maskedKey(pair.publishableKey)],
-      ["secret key", maskedKey(pair.secretKey)],
-      ["rotated by", parsed.secret.managerSecretId ? `manager secret ${parsed.secret.managerSecretId}` : "itself"],
+      ["scopes", report.scopes.join(", ")],
+      ["key created", report.createdAt],
+      ["publishable key", report.publishableKey],
+      ["secret key", report.secretKey],
+      [
+        "rotated by",
+        report.managerSecretId
+          ? `manager secret ${report.managerSecretId}`
+          : report.deploymentManager
+            ? "itself (the deployment's manager secret)"
+            : "itself",
+      ],
     ],
     2,
   );
-  if (replacing) {
-    const before = `the key it held before, ${replacing},`;
-    if (replacedStatus === "active") {
+  if (report.replacedKeyId) {
+    const before = `the key it held before, ${report.replacedKeyId},`;
+    if (report.replacedKeyStatus === "active") {
       out.line(`  ${c.yellow("!")} ${before} is still active at Novala: revoke it once no consumer uses it.`);
-    } else if (replacedStatus === "revoked" || replacedStatus === "unknown") {
-      out.line(`  ${before} is ${replacedStatus === "revoked" ? "already revoked at" : "unknown to"} Novala.`);
+    } else if (report.replacedKeyStatus === "revoked" || report.replacedKeyStatus === "unknown") {
+      out.line(
+        `  ${before} is ${report.replacedKeyStatus === "revoked" ? "already revoked at" : "unknown to"} Novala.`,
+      );
     } else {
       out.line(
-        `  ${c.yellow("!")} ${before} could not be checked at Novala (${replacedStatus.error}): revoke it there if it is still active.`,
+        `  ${c.yellow("!")} ${before} could not be checked at Novala (${report.replacedKeyError}): revoke it there if it is still active.`,
       );
     }
   }
-  return 0;
+  return EXIT.ok;
 }
 
 /**
@@ -206,10 +288,10 @@ async function replacedKeyStatus(
   keyId: string,
   manage: NovalaCredentials | undefined,
 ): Promise<"active" | "revoked" | "unknown" | { error: string }> {
-  const baseUrl = text(raw.baseUrl);
-  const secretKey = text(raw.secretKey);
+  const baseUrl = textField(raw, "baseUrl");
+  const secretKey = textField(raw, "secretKey");
   try {
-    if (baseUrl && secretKey && SECRET.test(secretKey) && session.config.allowedHosts.isAllowed(baseUrl)) {
+    if (baseUrl && secretKey && SECRET_KEY_PATTERN.test(secretKey) && session.config.allowedHosts.isAllowed(baseUrl)) {
       try {
         const self = await session.keys.self({ baseUrl, bearer: secretKey });
         if (self.id === keyId) return self.status;
@@ -233,23 +315,26 @@ async function readKeyPair(): Promise<KeyPair> {
     const publishableKey = await password(
       {
         message: "Publishable key (pk_live_… or pk_test_…):",
-        validate: (v) => PUBLISHABLE.test(v.trim()) || "a publishable key starts with pk_live_ or pk_test_",
+        validate: (v) => PUBLISHABLE_KEY_PATTERN.test(v.trim()) || "a publishable key starts with pk_live_ or pk_test_",
       },
       context,
     );
     const secretKey = await password(
       {
         message: "Secret key (sk_live_… or sk_test_…):",
-        validate: (v) => SECRET.test(v.trim()) || "a secret key starts with sk_live_ or sk_test_",
+        validate: (v) => SECRET_KEY_PATTERN.test(v.trim()) || "a secret key starts with sk_live_ or sk_test_",
       },
       context,
     );
     return checkPair({ publishableKey: publishableKey.trim(), secretKey: secretKey.trim() });
   }
   const input = await readStdin();
-  const object = input.trimStart().startsWith("{") ? jsonObject(input) : undefined;
+  const object = input.trimStart().startsWith("{") ? lenientFields(input) : undefined;
   if (object) {
-    return checkPair({ publishableKey: text(object.publishableKey) ?? "", secretKey: text(object.secretKey) ?? "" });
+    return checkPair({
+      publishableKey: textField(object, "publishableKey") ?? "",
+      secretKey: textField(object, "secretKey") ?? "",
+    });
   }
   const words = input.split(/[\s,;]+/).filter((word) => word.length > 0);
   const publishable = words.filter((word) => word.startsWith("pk_"));
@@ -267,11 +352,8 @@ async function readKeyPair(): Promise<KeyPair> {
 }
 
 function checkPair(pair: KeyPair): KeyPair {
-  const publishableMode = pair.publishableKey.match(PUBLISHABLE)?.[1];
-  const secretMode = pair.secretKey.match(SECRET)?.[1];
-  if (!publishableMode) throw new CliError("the publishable key must start with pk_live_ or pk_test_");
-  if (!secretMode) throw new CliError("the secret key must start with sk_live_ or sk_test_");
-  if (publishableMode !== secretMode) throw new CliError("the publishable and the secret key mix live and test mode");
+  const problem = keyPairProblem(pair);
+  if (problem) throw new CliError(problem);
   return pair;
 }
 
@@ -289,35 +371,74 @@ async function readStdin(): Promise<string> {
   return input;
 }
 
-/** GET /api-keys/self with each key: both must answer, for the same active key. */
-async function introspect(session: Session, baseUrl: string, pair: KeyPair): Promise<NovalaKey> {
-  const ask = async (bearer: string, which: string) => {
+/**
+ * GET /api-keys/self with each key: both must answer, for one active key whose name may be stored (the core's
+ * introspectionProblem). A new pair answers 401 until Novala has propagated it: with --wait, asked again every 2 s until
+ * --wait-timeout, with a line on stderr; without, refused with the hint.
+ */
+async function introspect(
+  session: Session,
+  baseUrl: string,
+  pair: KeyPair,
+  options: PutKeyOptions,
+): Promise<NovalaKey> {
+  const deadline = Date.now() + (options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_MS);
+  let said = false;
+  for (;;) {
     try {
-      return await session.keys.self({ baseUrl, bearer });
+      const bySecret = await ask(session, baseUrl, pair.secretKey, "secret");
+      const byPublishable = await ask(session, baseUrl, pair.publishableKey, "publishable");
+      const problem = introspectionProblem(bySecret, byPublishable, pair.publishableKey);
+      if (problem) throw new CliError(problem);
+      return bySecret;
     } catch (error) {
-      if (error instanceof KeyUnauthorizedError) {
+      if (!(error instanceof NotAcceptedYet)) throw error;
+      const which = error.which;
+      if (!options.wait) {
         throw new CliError(
-          `Novala rejects the ${which} key (401): it is invalid or revoked, or too new to work yet (try again in 30 s)`,
+          `Novala rejects the ${which} key (401): it is invalid or revoked, or too new to work yet (add --wait to ` +
+            "wait for Novala to accept it)",
         );
       }
-      throw error;
+      if (Date.now() >= deadline) {
+        throw new CliError(
+          `Novala still rejects the ${which} key (401) after ${formatDuration(options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_MS)}: ` +
+            "it is invalid or revoked (a new pair propagates within seconds); check the pair in Novala's dashboard",
+        );
+      }
+      if (!said) {
+        process.stderr.write(
+          `put-key: Novala does not accept the ${which} key yet (401): waiting for it to propagate ` +
+            `(at most ${formatDuration(options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT_MS)})…\n`,
+        );
+        said = true;
+      }
+      await sleep(Math.min(WAIT_INTERVAL_MS, Math.max(0, deadline - Date.now())));
     }
-  };
-  const bySecret = await ask(pair.secretKey, "secret");
-  const byPublishable = await ask(pair.publishableKey, "publishable");
-  if (byPublishable.id !== bySecret.id || bySecret.publishableKey !== pair.publishableKey) {
-    throw new CliError(
-      `the keys are not one pair: the secret key is ${bySecret.id}, the publishable key belongs to ${byPublishable.id}`,
-    );
   }
-  if (bySecret.status !== "active") throw new CliError(`key ${bySecret.id} is ${bySecret.status} at Novala`);
-  return bySecret;
+}
+
+/** Novala answered 401 for one half of the pair (`which`: "secret" or "publishable"). */
+class NotAcceptedYet extends Error {
+  constructor(readonly which: string) {
+    super(`Novala rejects the ${which} key (401)`);
+  }
+}
+
+/** GET /api-keys/self with one key; a 401 comes back as NotAcceptedYet. */
+async function ask(session: Session, baseUrl: string, bearer: string, which: string): Promise<NovalaKey> {
+  try {
+    return await session.keys.self({ baseUrl, bearer });
+  } catch (error) {
+    if (error instanceof KeyUnauthorizedError) throw new NotAcceptedYet(which);
+    throw error;
+  }
 }
 
 /** Whether the key a secret holds still authenticates at Novala: true, false, or the reason it cannot be told. */
 async function heldKeyWorks(session: Session, raw: Record<string, unknown>): Promise<boolean | { error: string }> {
-  const baseUrl = text(raw.baseUrl);
-  const secretKey = text(raw.secretKey);
+  const baseUrl = textField(raw, "baseUrl");
+  const secretKey = textField(raw, "secretKey");
   if (!baseUrl || !secretKey || !session.config.allowedHosts.isAllowed(baseUrl)) return false;
   try {
     const key = await session.keys.self({ baseUrl, bearer: secretKey });
@@ -337,17 +458,8 @@ async function send<T>(operation: string, secretId: string, call: () => Promise<
   }
 }
 
-function jsonObject(value: string): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(value);
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function text(value: unknown): string | undefined {
+/** A field of a lenient read that is a non-empty string. */
+function textField(fields: Record<string, unknown> | undefined, field: string): string | undefined {
+  const value = fields?.[field];
   return typeof value === "string" && value.length > 0 ? value : undefined;
 }

@@ -5,6 +5,7 @@ import { errorMessage } from "../lambdas/core/errors.js";
 import { carriesRotationTag } from "../lambdas/core/key-name.js";
 import { AWSCURRENT } from "../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../lambdas/core/possession.js";
+import { keyMetadataOf } from "../lambdas/core/secret-value.js";
 import {
   classifyUnheldKeys,
   type LeftAloneReason,
@@ -19,7 +20,7 @@ import { readRotationFunction } from "./deployment.js";
 import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatTime } from "./output.js";
-import { type CommonOptions, keyMetadata, type Session, withSession } from "./session.js";
+import { type CommonOptions, type Session, withSession } from "./session.js";
 
 /**
  * `reconcile --manager-secret <id> [--revoke]`: the keys nothing else will revoke. The rule is the core's
@@ -54,8 +55,6 @@ export function reconcile(options: ReconcileOptions): Promise<number> {
 }
 
 async function run(session: Session, options: ReconcileOptions): Promise<number> {
-  const { out } = session;
-  const c = out.color;
   const managerDescription = await describeSecret(session.aws, options.managerSecret);
   const managerArn = managerDescription.ARN as string;
   const managerName = managerDescription.Name as string;
@@ -110,7 +109,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     try {
       // Every version with its value: the labelled ones hold keys, the unlabelled ones name retired keys.
       const secret = await readSecretVersions(session.aws.store, arn, name);
-      const current = keyMetadata(secret.versions.find((version) => version.stages.includes(AWSCURRENT))?.value);
+      const current = keyMetadataOf(secret.versions.find((version) => version.stages.includes(AWSCURRENT))?.value);
       const related =
         isExplicit ||
         (current.managerSecretId !== undefined && managerIds.has(current.managerSecretId)) ||
@@ -163,7 +162,6 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   const leftAlone = verdict.leftAlone.map(({ key, reason }) => ({ key, reason: leftAloneText(reason, options.grace) }));
   const tooYoung = verdict.youngerThanMinAge;
 
-  for (const problem of unreadable) out.warn(`could not read secret ${problem}`);
   const actions = new Map<string, string>();
   let failed = 0;
   if (options.revoke && stranded.length > 0) {
@@ -180,10 +178,11 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
   const dryRunAction = (candidate: StrandedCandidate) =>
     candidate.attribution.by === "value" ? "would revoke once proven" : "would revoke";
 
-  out.data({
+  const report: ReconcileReport = {
     managerSecret: managerArn,
     tenant,
     scheduleGroups: [...groups],
+    revocationSchedules: schedules.length,
     dryRun: !options.revoke,
     secretsConsidered: considered,
     unreadableSecrets: unreadable,
@@ -192,6 +191,7 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
     heldBySecrets: verdict.heldBySecrets,
     scheduledForRevocation: verdict.scheduledForRevocation,
     youngerThanMinAge: tooYoung,
+    minAgeMs: options.minAge,
     graceMs: options.grace,
     leftAlone: leftAlone.map(({ key, reason }) => ({
       keyId: key.id,
@@ -207,67 +207,113 @@ async function run(session: Session, options: ReconcileOptions): Promise<number>
       createdAt: candidate.key.createdAt,
       lastUsedAt: candidate.key.lastUsedAt ?? null,
       foundBy: foundByText(candidate),
+      attributedBy: candidate.attribution.by,
       secret: candidate.attribution.secretName,
       versionId: candidate.attribution.versionId,
       action: actions.get(candidate.key.id) ?? (options.revoke ? "none" : dryRunAction(candidate)),
     })),
-  });
+    failed,
+  };
+  return render(session, report);
+}
 
+/** What reconcile found and did: the text and the --json document are both made from it. */
+export interface ReconcileReport {
+  managerSecret: string;
+  tenant: string;
+  scheduleGroups: string[];
+  revocationSchedules: number;
+  dryRun: boolean;
+  secretsConsidered: string[];
+  unreadableSecrets: string[];
+  taggedActiveKeys: number;
+  keysConsidered: number;
+  heldBySecrets: number;
+  scheduledForRevocation: number;
+  youngerThanMinAge: number;
+  minAgeMs: number;
+  graceMs: number;
+  leftAlone: { keyId: string; name: string; createdAt: string; lastUsedAt: string | null; reason: string }[];
+  stranded: {
+    keyId: string;
+    name: string;
+    scopes: string[];
+    createdAt: string;
+    lastUsedAt: string | null;
+    foundBy: string;
+    /** By its lineage tag, or by a retired version's value (revoked only once that version proves it). */
+    attributedBy: StrandedCandidate["attribution"]["by"];
+    secret: string;
+    versionId: string;
+    action: string;
+  }[];
+  /** How many revocations failed (--revoke). */
+  failed: number;
+}
+
+function render(session: Session, report: ReconcileReport): number {
+  const { out } = session;
+  const c = out.color;
+  const { stranded, leftAlone } = report;
+  const tooYoung = report.youngerThanMinAge;
+  const { failed, ...document } = report;
+  out.data(document);
+  for (const problem of report.unreadableSecrets) out.warn(`could not read secret ${problem}`);
   out.line(
-    `Novala tenant ${tenant}: ${tagged.length} active key(s) carry the rotator's tag, ` +
-      `${verdict.considered} active key(s) are tagged or named by a retired version; ` +
-      `${considered.length} secret(s) and ${schedules.length} revocation schedule(s) considered.`,
+    `Novala tenant ${report.tenant}: ${report.taggedActiveKeys} active key(s) carry the rotator's tag, ` +
+      `${report.keysConsidered} active key(s) are tagged or named by a retired version; ` +
+      `${report.secretsConsidered.length} secret(s) and ${report.revocationSchedules} revocation schedule(s) considered.`,
   );
   if (stranded.length === 0) {
     out.line(
       c.green("No stranded keys.") +
-        (tooYoung > 0 ? ` ${tooYoung} unheld key(s) younger than ${formatDuration(options.minAge)} left alone.` : ""),
+        (tooYoung > 0 ? ` ${tooYoung} unheld key(s) younger than ${formatDuration(report.minAgeMs)} left alone.` : ""),
     );
   } else {
     out.table(
-      ["Key id", "Name", "Found by", "Scopes", "Created", "Last used", options.revoke ? "Action" : "Dry run"],
-      stranded.map((candidate) => [
-        candidate.key.id,
-        candidate.key.name,
-        foundByText(candidate),
-        candidate.key.scopes.join(", "),
-        formatTime(candidate.key.createdAt),
-        candidate.key.lastUsedAt ? formatTime(candidate.key.lastUsedAt) : "never",
-        actions.get(candidate.key.id) ?? dryRunAction(candidate),
+      ["Key id", "Name", "Found by", "Scopes", "Created", "Last used", report.dryRun ? "Dry run" : "Action"],
+      stranded.map((row) => [
+        row.keyId,
+        row.name,
+        row.foundBy,
+        row.scopes.join(", "),
+        formatTime(row.createdAt),
+        row.lastUsedAt ? formatTime(row.lastUsedAt) : "never",
+        row.action,
       ]),
     );
-    if (!options.revoke) {
+    if (report.dryRun) {
       out.line(`${stranded.length} stranded key(s). Add --revoke to revoke them.`);
-      if (stranded.some((candidate) => candidate.attribution.by === "value")) {
+      if (stranded.some((row) => row.attributedBy === "value")) {
         out.line(
           "A key named by a retired version is revoked only once that version's secret key proves it (--revoke " +
             "proves it first; a dry run does not, since Novala counts the proof as a use).",
         );
       }
     }
-    if (tooYoung > 0) out.line(`${tooYoung} unheld key(s) younger than ${formatDuration(options.minAge)} left alone.`);
+    if (tooYoung > 0) out.line(`${tooYoung} unheld key(s) younger than ${formatDuration(report.minAgeMs)} left alone.`);
   }
   if (leftAlone.length > 0) {
     out.line(`${leftAlone.length} unheld key(s) left alone (not ours to revoke, or still in use):`);
     out.table(
       ["Key id", "Name", "Created", "Last used", "Why left alone"],
-      leftAlone.map(({ key, reason }) => [
-        key.id,
-        key.name,
-        formatTime(key.createdAt),
-        key.lastUsedAt ? formatTime(key.lastUsedAt) : "never",
-        reason,
+      leftAlone.map((row) => [
+        row.keyId,
+        row.name,
+        formatTime(row.createdAt),
+        row.lastUsedAt ? formatTime(row.lastUsedAt) : "never",
+        row.reason,
       ]),
     );
   }
-  if (unreadable.length > 0) {
+  if (report.unreadableSecrets.length > 0) {
     out.line(
-      `Not seen: ${unreadable.length} secret(s) could not be read (warnings above); ` +
+      `Not seen: ${report.unreadableSecrets.length} secret(s) could not be read (warnings above); ` +
         "keys they made are not attributable here and were left alone.",
     );
   }
   if (failed > 0) throw new CliError(`${failed} of ${stranded.length} stranded key(s) could not be revoked`);
-  return 0;
+  return EXIT.ok;
 }
 
 /** Why the rule left a key alone, in words. */

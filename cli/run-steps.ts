@@ -4,6 +4,7 @@ import { AllowedHosts } from "../lambdas/contract/allowed-hosts.js";
 import { type RotationConfig, readRotationConfig } from "../lambdas/contract/configuration.js";
 import type { RotationStep } from "../lambdas/contract/rotation-event.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import type { Telemetry } from "../lambdas/core/ports.js";
 import { runRotationStep } from "../lambdas/core/rotation.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
 import { CliError } from "./errors.js";
@@ -23,6 +24,7 @@ export async function runStepsHere(
   token: string,
   functionArn: string | undefined,
   onStep: (step: RotationStep, note: string) => void,
+  telemetry: Telemetry = session.deps.telemetry,
 ): Promise<void> {
   const { variables, source } = await stepEnvironment(session, functionArn);
   let config: RotationConfig;
@@ -34,7 +36,7 @@ export async function runStepsHere(
   config.allowedHosts = new BothAllowedHosts(config.allowedHosts, session.config.allowedHosts);
   const keys = createNovalaKeyApi(config);
   const { secrets, scheduler, events } = session.aws;
-  const deps = rotationDepsWith(config, session.deps.telemetry, { secrets, scheduler, events }, keys);
+  const deps = rotationDepsWith(config, telemetry, { secrets, scheduler, events }, keys);
   try {
     await driveSteps(
       secrets,
@@ -66,7 +68,7 @@ async function stepEnvironment(
 }
 
 /** A host is allowed only when both lists allow it: the deployed function's and this machine's. */
-class BothAllowedHosts extends AllowedHosts {
+export class BothAllowedHosts extends AllowedHosts {
   constructor(
     deployed: AllowedHosts,
     private readonly local: AllowedHosts,

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import {
   DescribeSecretCommand,
   RotateSecretCommand,
+  type RotationRulesType,
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
@@ -26,25 +27,38 @@ export interface DriveOptions {
   onStep?: (step: RotationStep) => void;
 }
 
-/** RotateSecret, as the console or `aws secretsmanager rotate-secret` calls it. Resolves the rotation token. */
+/** What RotateSecret is asked besides the secret: the rotation function and the schedule to set with it. */
+export interface StartOptions extends Pick<DriveOptions, "token" | "rotateImmediately"> {
+  /** The rotation function (default LOCAL_ROTATION_LAMBDA_ARN). */
+  lambdaArn?: string;
+  /** The rotation schedule to set (default every 30 days); "unchanged": leave the secret's as it is. */
+  rules?: RotationRulesType | "unchanged";
+}
+
+/**
+ * RotateSecret, as the console or `aws secretsmanager rotate-secret` calls it, and as `novala-rotation rotate` starts a
+ * rotation: the one starter. Resolves the rotation token. moto cannot run a Lambda: it makes the AWSPENDING version and
+ * then answers "Resource not found for ARN"; when that version is there, the rotation has started as far as Secrets
+ * Manager goes. The function is always named: moto treats a RotateSecret without one as "no function".
+ */
 export async function startRotation(
   client: SecretsManagerClient,
   secretId: string,
-  options: Pick<DriveOptions, "token" | "rotateImmediately"> = {},
+  options: StartOptions = {},
 ): Promise<string> {
   const token = options.token ?? randomUUID();
+  const rules = options.rules ?? { AutomaticallyAfterDays: 30 };
   try {
     await client.send(
       new RotateSecretCommand({
         SecretId: secretId,
         ClientRequestToken: token,
-        RotationLambdaARN: LOCAL_ROTATION_LAMBDA_ARN,
-        RotationRules: { AutomaticallyAfterDays: 30 },
+        RotationLambdaARN: options.lambdaArn ?? LOCAL_ROTATION_LAMBDA_ARN,
+        ...(rules !== "unchanged" && { RotationRules: rules }),
         RotateImmediately: options.rotateImmediately ?? true,
       }),
     );
   } catch (error) {
-    // moto cannot find (or run) the Lambda; it has made the AWSPENDING version before it says so.
     if (!(error instanceof Error && /Resource not found for ARN/.test(error.message))) throw error;
     const described = await client.send(new DescribeSecretCommand({ SecretId: secretId }));
     if (!described.VersionIdsToStages?.[token]?.includes(AWSPENDING)) throw error;

@@ -41,6 +41,9 @@ export function selectionUsageProblem(secretId: string | undefined, options: Sel
   if (options.all && (options.prefix !== undefined || options.tag?.length)) {
     return "--all selects every secret the rotation function rotates: leave out --prefix and --tag";
   }
+  if (!mass && options.concurrency !== undefined) {
+    return "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret";
+  }
   return undefined;
 }
 
@@ -122,16 +125,39 @@ export interface SelectedRow {
 
 /** What a worker is given for one secret. */
 export interface WorkContext {
-  /** Aborts on the second Ctrl-C: stop following (a rotation cannot be stopped from here). */
+  /** Aborts on the second Ctrl-C: stop following (a rotation cannot be stopped from here). One signal per secret. */
   signal: AbortSignal;
   /** Call when real work starts (not for a secret that is skipped): the progress counts it as running. */
   started(): void;
 }
 
+/** How the pool stops early, and what a Ctrl-C says about the work in flight. */
+export interface PoolOptions<Row> {
+  /** After each finished row: a reason to stop starting secrets (mass rotation's breaker), or undefined. */
+  stopWhen?: (row: Row) => string | undefined;
+  /** What one secret's work is, for messages: "rotation" (default), "abort", "revocation". */
+  noun?: string;
+  /**
+   * Whether the work runs in this process (--run-steps): once it is no longer followed, it stops with the process.
+   * Otherwise it goes on in Secrets Manager (or the rotation function) whatever this process does.
+   */
+  runsHere?: boolean;
+}
+
+/** What the pool did: a row per secret (in the order given), and why it stopped early, if it did. */
+export interface PoolResult<Row> {
+  rows: Row[];
+  /** Ctrl-C was pressed. */
+  interrupted: boolean;
+  /** The breaker stopped starting secrets: why, and the secrets in flight at that moment (followed to their end). */
+  stopped?: { reason: string; inFlight: string[] };
+}
+
 /**
  * Runs `work` for each selected secret, at most `concurrency` at a time, in the order given. The first Ctrl-C stops
- * starting secrets (their rows stay as `notStarted` made them), the second aborts the context's signal. `work` must
- * not throw: it reports its failure in its row.
+ * starting secrets (their rows stay as `notStarted` made them) and says which are still in flight; the second aborts
+ * their signals and says what goes on without this process. `options.stopWhen` stops starting secrets the same way
+ * (the breaker). `work` must not throw: it reports its failure in its row.
  */
 export async function forEachSelected<Row extends SelectedRow>(
   selected: SecretListEntry[],
@@ -139,40 +165,79 @@ export async function forEachSelected<Row extends SelectedRow>(
   progress: Progress,
   notStarted: (entry: SecretListEntry) => Row,
   work: (entry: SecretListEntry, context: WorkContext) => Promise<Row>,
-): Promise<{ rows: Row[]; interrupted: boolean }> {
+  options: PoolOptions<Row> = {},
+): Promise<PoolResult<Row>> {
   const rows = selected.map(notStarted);
+  const noun = options.noun ?? "rotation";
   let stopStarting = false;
-  const stopFollowing = new AbortController();
+  let stopped: PoolResult<Row>["stopped"];
+  let next = 0;
+  /** The secrets whose work is running, with the controller that stops following each. */
+  const inFlight = new Map<string, AbortController>();
+  const names = () => [...inFlight.keys()];
   let interrupts = 0;
   const onSigint = () => {
     interrupts += 1;
+    const running = names();
     if (interrupts === 1) {
       stopStarting = true;
+      const notYet = selected.length - next;
       progress.note(
-        "interrupted: no more secrets are started; waiting for those in flight (Ctrl-C again to stop following)",
+        `interrupted: ${notYet} secret(s) not started. ` +
+          (running.length === 0
+            ? "Nothing is in flight."
+            : `Still in flight, followed to their end: ${running.join(", ")} (Ctrl-C again to stop following them)`),
       );
     } else {
-      stopFollowing.abort();
+      for (const controller of inFlight.values()) controller.abort();
+      progress.note(
+        running.length === 0
+          ? "stopped: nothing is in flight"
+          : options.runsHere
+            ? `stopped ${running.join(", ")} mid-way: their steps ran in this process, so nothing runs on once it ` +
+              "exits; each keeps AWSPENDING (a stuck rotation): end them with novala-rotation abort, or rotate " +
+              "them again with --run-steps"
+            : `stopped following ${running.join(", ")}: their ${noun}s go on without this process ` +
+              "(novala-rotation status <secret> shows each)",
+      );
     }
   };
   process.on("SIGINT", onSigint);
 
   const one = async (index: number) => {
+    const entry = selected[index] as SecretListEntry;
+    const name = entry.Name ?? entry.ARN ?? String(index);
     const begun = Date.now();
     let running = false;
-    const row = await work(selected[index] as SecretListEntry, {
-      signal: stopFollowing.signal,
-      started: () => {
-        running = true;
-        progress.started();
-      },
-    });
+    const controller = new AbortController();
+    inFlight.set(name, controller);
+    let row: Row;
+    try {
+      row = await work(entry, {
+        signal: controller.signal,
+        started: () => {
+          running = true;
+          progress.started();
+        },
+      });
+    } finally {
+      inFlight.delete(name);
+    }
     row.elapsedMs = Date.now() - begun;
     rows[index] = row;
     progress.done(row, running);
+    const reason = stopStarting ? undefined : options.stopWhen?.(row);
+    if (reason) {
+      stopStarting = true;
+      stopped = { reason, inFlight: names() };
+      const running = stopped.inFlight;
+      progress.note(
+        `stopped: ${reason}. No more secrets are started (${selected.length - next} left as they are)` +
+          (running.length > 0 ? `; in flight, followed to their end: ${running.join(", ")}` : "; nothing is in flight"),
+      );
+    }
   };
   // A pool of `concurrency` workers taking the next secret: at most that many are in flight.
-  let next = 0;
   const worker = async () => {
     while (!stopStarting && next < selected.length) await one(next++);
   };
@@ -182,7 +247,7 @@ export async function forEachSelected<Row extends SelectedRow>(
     process.off("SIGINT", onSigint);
   }
   progress.end();
-  return { rows, interrupted: interrupts > 0 };
+  return { rows, interrupted: interrupts > 0, ...(stopped && { stopped }) };
 }
 
 /** Resolves `work`'s result, or "aborted" as soon as `signal` aborts (steps run here cannot be stopped). */

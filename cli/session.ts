@@ -6,7 +6,7 @@ import { BaseUrlNotAllowedError, errorMessage } from "../lambdas/core/errors.js"
 import type { Telemetry } from "../lambdas/core/ports.js";
 import type { ManagerCredentials } from "../lambdas/core/possession.js";
 import { lastFour } from "../lambdas/core/redact.js";
-import { type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
+import { type KeyMetadata, keyMetadataOf, type ParsedKeySecret, parseKeySecret } from "../lambdas/core/secret-value.js";
 import { type Aws, type AwsOptions, createAws, type LabelledVersion } from "./aws.js";
 import { Output } from "./output.js";
 
@@ -25,6 +25,7 @@ export class Session {
   private novalaConfig?: NovalaClientConfig;
   private keyApi?: NovalaKeyApi;
   private keyApiOptions: NovalaHttpClientOptions = {};
+  private readonly boundedKeyApis = new Map<number, NovalaKeyApi>();
 
   constructor(readonly options: CommonOptions) {
     this.out = new Output(Boolean(options.json));
@@ -57,6 +58,40 @@ export class Session {
     this.keyApiOptions = { rateLimitBudgetMs: 0 };
   }
 
+  /**
+   * A second key API whose every call gives up within `totalMs` in all (connect, request and retries; no waits for a
+   * rate limit), for a check that must not hang on a dead Novala (rotate's pre-check, abort). The session's own
+   * client keeps its budgets.
+   */
+  boundedKeys(totalMs: number): NovalaKeyApi {
+    let keys = this.boundedKeyApis.get(totalMs);
+    if (!keys) {
+      const base = this.config;
+      keys = createNovalaKeyApi(
+        {
+          ...base,
+          connectTimeoutMs: Math.min(base.connectTimeoutMs, totalMs),
+          requestTimeoutMs: Math.min(base.requestTimeoutMs, totalMs),
+          retryBudgetMs: Math.min(base.retryBudgetMs, totalMs),
+        },
+        { rateLimitBudgetMs: 0 },
+      );
+      this.boundedKeyApis.set(totalMs, keys);
+    }
+    return keys;
+  }
+
+  /** A Telemetry that shows the core's log lines only with --debug (a command that reports the outcome itself). */
+  get debugTelemetry(): Telemetry {
+    const shown = quietTelemetry(this);
+    const debug = this.options.debug === true;
+    return {
+      ...shown,
+      warn: (message, fields) => debug && shown.warn(message, fields),
+      error: (message, fields) => debug && shown.error(message, fields),
+    };
+  }
+
   /** What lambdas/core's readKeySecret, managerCredentials and revokeRetiredKey need. */
   get deps() {
     return { store: this.aws.store, keys: this.keys, config: this.config, telemetry: quietTelemetry(this) };
@@ -70,6 +105,7 @@ export class Session {
   async close(): Promise<void> {
     this.aws.destroy();
     await this.keyApi?.close();
+    for (const keys of this.boundedKeyApis.values()) await keys.close();
   }
 }
 
@@ -87,7 +123,8 @@ export async function withSession(options: CommonOptions, body: (session: Sessio
 function quietTelemetry(session: Session): Telemetry {
   const show = (level: string, message: string, fields?: Record<string, unknown>) => {
     const detail = fields ? ` ${JSON.stringify(fields)}` : "";
-    session.out.warn(`${level}: ${message}${detail}`);
+    // Output.warn already says "warning:"; other levels say theirs.
+    session.out.warn(`${level === "warn" ? "" : `${level}: `}${message}${detail}`);
   };
   return {
     debug: (message, fields) => session.options.debug && show("debug", message, fields),
@@ -96,38 +133,6 @@ function quietTelemetry(session: Session): Telemetry {
     error: (message, fields) => show("error", message, fields),
     metric: () => {},
   };
-}
-
-/** The metadata of a stored value that may be shown: never publishableKey or secretKey. */
-export interface KeyMetadata {
-  keyId?: string;
-  name?: string;
-  scopes?: string[];
-  createdAt?: string;
-  baseUrl?: string;
-  managerSecretId?: string;
-}
-
-/** Reads the showable fields of a value leniently (an old version need not pass today's validation to be shown). */
-export function keyMetadata(value: string | undefined): KeyMetadata {
-  if (value === undefined) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return {};
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
-  const record = parsed as Record<string, unknown>;
-  const text = (field: string) => (typeof record[field] === "string" ? (record[field] as string) : undefined);
-  const scopes = Array.isArray(record.scopes) ? record.scopes.filter((s): s is string => typeof s === "string") : [];
-  const meta: KeyMetadata = {};
-  for (const field of ["keyId", "name", "createdAt", "baseUrl", "managerSecretId"] as const) {
-    const fieldValue = text(field);
-    if (fieldValue !== undefined) meta[field] = fieldValue;
-  }
-  if (Array.isArray(record.scopes)) meta.scopes = scopes;
-  return meta;
 }
 
 /** One labelled version with what its value says. `parsed` (which holds the keys) is for calls, never for output. */
@@ -159,7 +164,7 @@ export async function readVersions(
         reads.push({ ...version, meta: {}, problem: "no value yet" });
         continue;
       }
-      const meta = keyMetadata(stored.value);
+      const meta = keyMetadataOf(stored.value);
       try {
         const parsed = parseKeySecret(stored.value, `secret ${secretName} ${stage}`, session.config.allowedHosts);
         reads.push({ ...version, meta, parsed });

@@ -36,13 +36,16 @@ export interface FailingSecret {
  */
 export function fixFor(error: unknown, secret: FailingSecret): string | undefined {
   // The key that creates and revokes: the manager key, or a self-managed secret's own.
-  const signer = secret.managerSecretId ? shortSecretId(secret.managerSecretId, secret.arn) : secret.name;
+  // It holds api_keys.manage, so put-key takes its pair only into a secret named self-managed (core/onboarding.ts).
+  const signer = `${secret.managerSecretId ? shortSecretId(secret.managerSecretId, secret.arn) : secret.name} --self-managed`;
+  /** The secret whose value failed: the manager secret once the rotated secret's own value was read. */
+  const broken = secret.currentRead && secret.managerSecretId ? signer : secret.name;
   if (error instanceof CurrentKeyUnusableError) return error.fix;
   if (error instanceof BaseUrlNotAllowedError) {
-    return `Allow its host in NOVALA_ALLOWED_HOSTS (allowedHosts), or put the right pair in with \`novala-rotation put-key ${secret.currentRead ? signer : secret.name}\``;
+    return `Allow its host in NOVALA_ALLOWED_HOSTS (allowedHosts), or put the right pair in with \`novala-rotation put-key ${broken}\``;
   }
   if (error instanceof SecretValueError) {
-    return `Put a valid pair in with \`novala-rotation put-key ${secret.currentRead ? signer : secret.name}\`, then rotate again`;
+    return `Put a valid pair in with \`novala-rotation put-key ${broken}\`, then rotate again`;
   }
   if (error instanceof CreateAnswerRefusedError) {
     return "Check the tenant's Novala host and its status, then rotate again";

@@ -30,8 +30,10 @@ export async function provenScopes(
 ): Promise<string[]> {
   const { keyId, secretKey, scopes } = current.secret;
   const where = `AWSCURRENT of secret ${secretArn}`;
-  const fix = (secretId: string) =>
-    `Put the pair that works in with \`novala-rotation put-key ${secretId}\` and rotate again`;
+  // The key that signs (a manager's, or a self-managed secret's own) holds api_keys.manage: put-key takes it only into a
+  // secret named self-managed (lambdas/core/onboarding.ts).
+  const fix = (secretId: string, signs: boolean) =>
+    `Put the pair that works in with \`novala-rotation put-key ${secretId}${signs ? " --self-managed" : ""}\` and rotate again`;
   let proof: Awaited<ReturnType<typeof proveClaim>>;
   try {
     proof = await proveClaim(deps, manager, { keyId, secretKey, where });
@@ -43,18 +45,18 @@ export async function provenScopes(
       ? new CurrentKeyUnusableError(
           `the manager key ${manager.keyId} (manager secret ${manager.secretId}) answers 401 at Novala: ` +
             "it was revoked or rotated outside this rotator",
-          fix(manager.secretId ?? "<manager secret>"),
+          fix(manager.secretId ?? "<manager secret>", true),
         )
       : new CurrentKeyUnusableError(
           `the current key ${keyId} of self-managed secret ${secretArn} answers 401 at Novala: it was revoked or ` +
             "rotated outside this rotator (for example in Novala's dashboard)",
-          fix(secretArn),
+          fix(secretArn, true),
         );
   }
   if (proof.outcome === "gone") {
     throw new CurrentKeyUnusableError(
       `the current key ${keyId} is ${proof.status} at Novala: it was rotated or revoked outside this rotator`,
-      fix(secretArn),
+      fix(secretArn, !manager.managed),
     );
   }
   if (proof.outcome === "refused")

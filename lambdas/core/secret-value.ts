@@ -3,6 +3,7 @@ import * as z from "zod/mini";
 import type { AllowedHosts } from "../contract/allowed-hosts.js";
 import { KEY_ID_PATTERN, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../contract/key-shapes.js";
 import { BaseUrlNotAllowedError, SecretValueError } from "./errors.js";
+import { keyNameProblem } from "./key-name-rule.js";
 
 const nonEmpty = z.string().check(z.minLength(1));
 
@@ -59,6 +60,8 @@ export function parseKeySecret(value: string, label: string, allowedHosts: Allow
   if (!KEY_ID_PATTERN.test(secret.keyId)) {
     throw new SecretValueError(`${label}: field "keyId" must be "key_" followed by 1 to 64 letters or digits`);
   }
+  const nameProblem = keyNameProblem(secret.name);
+  if (nameProblem) throw new SecretValueError(`${label}: field "name" ${nameProblem}`);
   const publishableMode = secret.publishableKey.match(PUBLISHABLE_KEY_PATTERN)?.[1];
   if (!publishableMode) {
     throw new SecretValueError(`${label}: field "publishableKey" must start with pk_live_ or pk_test_`);

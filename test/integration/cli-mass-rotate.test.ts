@@ -93,6 +93,8 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation rotate --prefix: mass 
     expect(allAndPrefix.code).toBe(2);
     expect(allAndPrefix.stderr).toContain("--all selects every secret the rotation function rotates");
     expect(concurrencyAlone.code).toBe(2);
-    expect(concurrencyAlone.stderr).toContain("--concurrency and --skip-rotated-within apply to a selection");
+    expect(concurrencyAlone.stderr).toContain(
+      "--concurrency applies to a selection (--prefix, --tag, --all), not to one secret",
+    );
   });
 });

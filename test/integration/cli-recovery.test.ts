@@ -322,7 +322,17 @@ describe.skipIf(skipMoto)(motoSuiteTitle("novala-rotation: recovering from what 
 
     it("sends keys only to hosts the deployed function allows, even when this machine allows more", async () => {
       await deploy(0, ["*.novala.ai"]);
-      const run = await cli(["rotate", "novala/acumatica", ...FIRST_ROTATION_HERE]);
+      // rotate's check of the current key sends it only where the deployed function would: refused, nothing started.
+      const checked = await cli(["rotate", "novala/acumatica", ...FIRST_ROTATION_HERE]);
+      expectNoKeyMaterial(checked, world.novala.model.issuedKeyMaterial());
+      expect(checked.code).toBe(1);
+      expect(checked.stderr).toMatch(
+        /refusing to rotate novala\/acumatica: field "baseUrl" of AWSCURRENT names a host outside the rotation function's NOVALA_ALLOWED_HOSTS \(\*\.novala\.ai\)\. Allow its host in NOVALA_ALLOWED_HOSTS \(allowedHosts\), or put the right pair in with `novala-rotation put-key novala\/acumatica`\. Nothing was changed/,
+      );
+      expect(Object.keys(await world.stagesOf(arn))).toHaveLength(1);
+      expect(world.novala.requestLog()).toEqual([]);
+      // Started anyway, the steps run here still send nothing: the rotation ends at createSecret.
+      const run = await cli(["rotate", "novala/acumatica", ...FIRST_ROTATION_HERE, "--skip-check"]);
       expectNoKeyMaterial(run, world.novala.model.issuedKeyMaterial());
       expect(run.code).toBe(1);
       // A retry cannot fix it: the rotation ended (no abort needed), and the reason names both ways out.

@@ -254,11 +254,14 @@ describe.skipIf(skipMoto)(
         // biome-ignore lint/suspicious/noControlCharactersInRegex: no control character but newline and tab.
         expect(`${run.stdout}${run.stderr}`).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
       }
+      // The core refuses a name with control characters (lambdas/core/key-name-rule.ts): the worst finding; the stuck
+      // rotation, whose reason carries the same text, follows.
       expect(firstLine(single)).toMatch(
-        /^Verdict {2}rotation stuck since .* at createSecret \(last failed .*\): boom healthy$/,
+        /^Verdict {2}AWSCURRENT's value is unusable: field "name" holds control characters: /,
       );
+      expect(single.stdout).toMatch(/rotation stuck since .* at createSecret \(last failed .*\): boom healthy/);
       expect(single.stdout).toContain("│ Acumatica healthy │");
-      expect(fleet.stdout).toMatch(/│ novala\/hostile │ rotation stuck since .*: boom healthy/);
+      expect(fleet.stdout).toMatch(/│ novala\/hostile │ AWSCURRENT's value is unusable: field "name" holds control/);
       // --json keeps the text exact, escaped as JSON escapes it.
       const report = JSON.parse(json.stdout);
       expect(report.versions.find((version: { stages: string[] }) => version.stages.includes("AWSCURRENT")).name).toBe(

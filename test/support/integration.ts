@@ -47,7 +47,12 @@ export interface Integration {
    */
   deployRotationFunction(
     graceSeconds: number,
-    options?: { allowedHosts?: string[]; rotationConcurrency?: number },
+    options?: {
+      allowedHosts?: string[];
+      rotationConcurrency?: number;
+      /** Variables added to the construct's (a setting the contract does not write yet, a usage rule). */
+      extraEnvironment?: Record<string, string>;
+    },
   ): Promise<void>;
   /** A one-time revocation schedule in the test group, as finishSecret (or a postponed check) makes one, due at `due`. */
   createRevocationSchedule(
@@ -106,6 +111,7 @@ export function useMotoAndSimulator(baseEnvironment: Record<string, string> = {}
       revocationFunctionArn: TEST_REVOCATION_FUNCTION_ARN,
       schedulerRoleArn: TEST_SCHEDULER_ROLE_ARN,
     });
+    Object.assign(environment, options.extraEnvironment);
     it.setEnvironment(environment);
     await registerMotoFunction(it.moto.endpoint, LOCAL_ROTATION_LAMBDA_ARN, environment);
     if (graceSeconds > 0) {

@@ -25,6 +25,7 @@ import {
   TEST_REVOCATION_FUNCTION_ARN,
   TEST_SCHEDULE_GROUP,
   TEST_SCHEDULER_ROLE_ARN,
+  TEST_STACK_ID,
 } from "./fake-aws.js";
 
 export {
@@ -35,6 +36,7 @@ export {
   TEST_REVOCATION_FUNCTION_ARN,
   TEST_SCHEDULE_GROUP,
   TEST_SCHEDULER_ROLE_ARN,
+  TEST_STACK_ID,
 } from "./fake-aws.js";
 
 export const MOTO_HINT = 'moto_server is not on PATH: pip install "moto[server]"';
@@ -143,12 +145,20 @@ export function schedulerClientFor(
 /**
  * Registers a Lambda function in moto with `environment`, as a deploy would (or updates the environment of one that is
  * there). moto stores a function without Docker; only invoking it needs Docker, and nothing here invokes it. Its role
- * must exist in moto's IAM, which is made first.
+ * must exist in moto's IAM, which is made first. `tags` default to the mark CloudFormation puts on a stack's function
+ * (CloudFormation's stack tags and the construct's mark, which the command line checks: cli/deployment.ts); `{}` makes
+ * a function no stack deployed.
  */
 export async function registerMotoFunction(
   endpoint: string,
   functionArn: string,
   environment: Record<string, string>,
+  tags: Record<string, string> = {
+    "aws:cloudformation:stack-id": TEST_STACK_ID,
+    "aws:cloudformation:stack-name": "novala-test",
+    "novala-rotation:deployment": "novala-test/NovalaKeyRotation",
+    "novala-rotation:function": "rotation",
+  },
 ): Promise<void> {
   const roleName = "novala-test-lambda-role";
   await createMotoRole(endpoint, roleName, "lambda.amazonaws.com");
@@ -164,6 +174,7 @@ export async function registerMotoFunction(
         // An empty zip archive: moto keeps the code, nothing runs it.
         Code: { ZipFile: Uint8Array.from([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]) },
         Environment: { Variables: environment },
+        Tags: tags,
       }),
     );
   } catch (error) {

@@ -32,19 +32,24 @@ export function runCli(
   return runProcess(
     process.execPath,
     [entry ?? "bin/novala-rotation.js", ...args, ...(endpoint ? ["--endpoint-url", endpoint] : [])],
-    {
-      PATH: process.env.PATH as string,
-      HOME: process.env.HOME as string,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
-      AWS_REGION: TEST_REGION,
-      AWS_CONFIG_FILE: "/dev/null",
-      AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      NOVALA_ALLOWED_HOSTS: "127.0.0.1",
-    },
+    cliEnvironment(),
     rest,
   );
+}
+
+/** The environment runCli gives the command line: dummy AWS credentials, no shared config, Novala on loopback only. */
+export function cliEnvironment(): Record<string, string> {
+  return {
+    PATH: process.env.PATH as string,
+    HOME: process.env.HOME as string,
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: TEST_REGION,
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    NOVALA_ALLOWED_HOSTS: "127.0.0.1",
+  };
 }
 
 /**

@@ -98,11 +98,11 @@ describe("a failure a retry cannot fix ends the rotation", () => {
     [409, /answered 409: key limit reached\. Revoke unused keys or raise the tenant's key limit at Novala/],
     [
       401,
-      /answered 401: .*Put a key that works and holds api_keys\.manage in with `novala-rotation put-key novala\/manager`/,
+      /answered 401: .*Put a key that works and holds api_keys\.manage in with `novala-rotation put-key novala\/manager --self-managed`/,
     ],
     [
       403,
-      /answered 403: .*Put a key that works and holds api_keys\.manage in with `novala-rotation put-key novala\/manager`/,
+      /answered 403: .*Put a key that works and holds api_keys\.manage in with `novala-rotation put-key novala\/manager --self-managed`/,
     ],
     [400, /answered 400: .*Check the secret's name and scopes against Novala's rules/],
     [422, /answered 422: .*Check the secret's name and scopes/],
@@ -121,7 +121,7 @@ describe("a failure a retry cannot fix ends the rotation", () => {
   it("a self-managed secret's create answered 403 names put-key of the secret itself", async () => {
     const world = createWorld({ managed: false });
     const { token, error } = await createSecretWith(world, createAnswered(world, 403));
-    expectEnded(world, token, error, /`novala-rotation put-key novala\/acumatica`/);
+    expectEnded(world, token, error, /`novala-rotation put-key novala\/acumatica --self-managed`/);
   });
 
   it("a create answer with other scopes than asked: the key it made is revoked first, then AWSPENDING removed", async () => {
@@ -162,7 +162,12 @@ describe("a failure a retry cannot fix ends the rotation", () => {
     const world = createWorld();
     putCurrent(world, world.managerSecretArn as string, '{"keyId": 1}');
     const { token, error } = await createSecretWith(world);
-    expectEnded(world, token, error, /Put a valid pair in with `novala-rotation put-key novala\/manager`/);
+    expectEnded(
+      world,
+      token,
+      error,
+      /Put a valid pair in with `novala-rotation put-key novala\/manager --self-managed`/,
+    );
     expect(error?.cause).toBeInstanceOf(SecretValueError);
   });
 
@@ -385,14 +390,18 @@ describe("which failures a retry cannot fix", () => {
   it("names the secret whose value is broken: the rotated one before AWSCURRENT was read, the manager's after", () => {
     const broken = new SecretValueError("x");
     expect(fixFor(broken, { ...secret, currentRead: false })).toContain("put-key novala/x`");
-    expect(fixFor(broken, read)).toContain("put-key novala/manager`");
+    expect(fixFor(broken, read)).toContain("put-key novala/manager --self-managed`");
   });
 
   it("names a manager secret by its name when its ARN is in the rotated secret's account and region, else in full", () => {
     const refused = novalaRefusal(403, CREATE, "Forbidden");
     const sameAccount = "arn:aws:secretsmanager:us-east-1:123456789012:secret:novala/manager-Xy12Zw";
     const otherAccount = "arn:aws:secretsmanager:us-east-1:210987654321:secret:novala/manager-Xy12Zw";
-    expect(fixFor(refused, { ...read, managerSecretId: sameAccount })).toContain("put-key novala/manager`");
-    expect(fixFor(refused, { ...read, managerSecretId: otherAccount })).toContain(`put-key ${otherAccount}\``);
+    expect(fixFor(refused, { ...read, managerSecretId: sameAccount })).toContain(
+      "put-key novala/manager --self-managed`",
+    );
+    expect(fixFor(refused, { ...read, managerSecretId: otherAccount })).toContain(
+      `put-key ${otherAccount} --self-managed\``,
+    );
   });
 });

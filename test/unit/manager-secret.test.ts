@@ -177,7 +177,7 @@ describe("a rotation under a deployment that names its manager", () => {
     expect((error as RotationEndedError).cause).toBeInstanceOf(CurrentKeyUnusableError);
     expect(error.message).toContain(`(manager secret ${deploymentManager}) answers 401`);
     expect((error as RotationEndedError).fix).toBe(
-      `Put the pair that works in with \`novala-rotation put-key ${deploymentManager}\` and rotate again`,
+      `Put the pair that works in with \`novala-rotation put-key ${deploymentManager} --self-managed\` and rotate again`,
     );
   });
 });

@@ -87,7 +87,7 @@ describe("provenScopes on a dead key names the put-key command that fixes it", (
 
     expect(error.message).toContain(`the current key ${world.firstKey.id} of self-managed secret ${world.secretArn}`);
     expect(error.message).toContain("answers 401 at Novala");
-    expect(error.message).toContain(`\`novala-rotation put-key ${world.secretArn}\``);
+    expect(error.message).toContain(`\`novala-rotation put-key ${world.secretArn} --self-managed\``);
   });
 
   it("the manager key, when Novala must be asked about the consumer's key with it", async () => {
@@ -101,7 +101,7 @@ describe("provenScopes on a dead key names the put-key command that fixes it", (
       `the manager key ${world.managerKey?.id} (manager secret ${world.managerSecretArn})`,
     );
     expect(error.message).toContain("answers 401 at Novala");
-    expect(error.message).toContain(`\`novala-rotation put-key ${world.managerSecretArn}\``);
+    expect(error.message).toContain(`\`novala-rotation put-key ${world.managerSecretArn} --self-managed\``);
   });
 });
 

@@ -113,7 +113,7 @@ export function rotationDepsWith(
 }
 
 /** The events port on `eventBus`; with no bus configured (a local run, a test) nothing is published. */
-function rotationEventsOn(client: EventBridgeClient, eventBus: string | undefined): RotationEvents {
+export function rotationEventsOn(client: EventBridgeClient, eventBus: string | undefined): RotationEvents {
   return eventBus
     ? new EventBridgeRotationEvents(client, eventBus)
     : { keyRotated: async () => {}, rotationRolledBack: async () => {}, keyRevocationPostponed: async () => {} };

@@ -40,7 +40,7 @@ describe.skipIf(skipMoto)(motoSuiteTitle("a key rotated in Novala's dashboard"),
     expect((await env.valueAt(arn, "AWSCURRENT")).keyId).toBe(old.id);
     expect(Object.values(await env.stagesOf(arn)).flat()).not.toContain("AWSPENDING");
 
-    const put = await runCli(["put-key", "novala/self"], {
+    const put = await runCli(["put-key", "novala/self", "--self-managed"], {
       endpoint: env.moto.endpoint,
       input: `${fresh.publishableKey} ${fresh.secretKey}`,
     });
