@@ -11,7 +11,7 @@ import {
 } from "./errors.js";
 import { hasRotationTag, replacementKeyName, revocationScheduleName, rotationTagSuffix } from "./key-name.js";
 import { stepOutcome } from "./outcome.js";
-import { AWSCURRENT, type CreatedNovalaKey, type NovalaKey, type SecretDescription } from "./ports.js";
+import { AWSCURRENT, AWSPREVIOUS, type CreatedNovalaKey, type NovalaKey, type SecretDescription } from "./ports.js";
 import { type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
 import { type ParsedKeySecret, sameScopes } from "./secret-value.js";
 
@@ -144,9 +144,12 @@ const CREATE_ATTEMPTS = 3;
  * - "abandoned": another token is marked and its rotation did not finish (finishSecret clears the mark; a token that
  *   is AWSCURRENT finished even if that record was lost): an abandoned or ended rotation may have left keys, found by
  *   the tags of the secret's unlabelled versions;
- * - "none": no create was attempted since the last rotation finished: nothing to look for, no list.
+ * - "unsure": the secret carries no creating tag at all but was rotated before (a version is AWSPREVIOUS): rotated
+ *   before the marks existed, or its tag was removed; both of the above are looked for, as before the marks;
+ * - "none": no create was attempted since the last rotation finished (the mark was cleared, names a token that is
+ *   AWSCURRENT, or the secret was never rotated): nothing to look for, no list.
  */
-export type Leftovers = "none" | "this-token" | "abandoned";
+export type Leftovers = "none" | "this-token" | "abandoned" | "unsure";
 
 /** The leftovers `token`'s createSecret must look for, by the creating mark DescribeSecret returned. */
 export function leftoversToCheck(
@@ -155,8 +158,17 @@ export function leftoversToCheck(
 ): Leftovers {
   const creating = description.marks?.creating;
   if (creating === token) return "this-token";
-  if (!creating || description.versionStages[creating]?.includes(AWSCURRENT)) return "none";
+  if (creating === undefined) {
+    const rotatedBefore = Object.values(description.versionStages).some((stages) => stages.includes(AWSPREVIOUS));
+    return rotatedBefore ? "unsure" : "none";
+  }
+  if (creating === "" || description.versionStages[creating]?.includes(AWSCURRENT)) return "none";
   return "abandoned";
+}
+
+/** Whether `leftovers` says an earlier attempt of the token itself may have made a key (its keys are listed). */
+export function mayHaveTokenKeys(leftovers: Leftovers): boolean {
+  return leftovers === "this-token" || leftovers === "unsure";
 }
 
 /**
@@ -179,13 +191,15 @@ export async function createReplacementKey(
   token: string,
   leftovers: Leftovers,
 ): Promise<{ created: CreatedNovalaKey; leftBehind: string[] }> {
-  if (leftovers === "abandoned") await revokeAbandonedKeys(deps, manager, secretArn, current, token);
+  if (leftovers === "abandoned" || leftovers === "unsure") {
+    await revokeAbandonedKeys(deps, manager, secretArn, current, token);
+  }
   if (leftovers !== "this-token") {
     const outcome = stepOutcome(deps, "createSecret", token);
     await deps.store.record(secretArn, { outcome, marks: { creating: token } });
   }
   const leftBehind = new Set<string>();
-  let look = leftovers === "this-token";
+  let look = mayHaveTokenKeys(leftovers);
   for (let attempt = 1; ; attempt++) {
     if (look) for (const keyId of await tokenKeys(deps, manager, secretArn, current, token)) leftBehind.add(keyId);
     const asked = { name: replacementKeyName(current.secret.name, secretArn, token), scopes };

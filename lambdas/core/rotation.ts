@@ -9,7 +9,13 @@ import { untaggedName } from "./key-name.js";
 import { clearedMarks, recordBestEffort, recordStepFailure, stepOutcome } from "./outcome.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS, type SecretDescription } from "./ports.js";
 import { keyClaimOf, type ManagerCredentials, proveClaim, reportRefusedClaim } from "./possession.js";
-import { createReplacementKey, leftoversToCheck, provenScopes, revokeUnstoredKeys } from "./replacement-key.js";
+import {
+  createReplacementKey,
+  leftoversToCheck,
+  mayHaveTokenKeys,
+  provenScopes,
+  revokeUnstoredKeys,
+} from "./replacement-key.js";
 import { lazyManager, retireOldKey, retireOutgoingPreviousKey } from "./retire.js";
 import { announceKeyRotated, announceRolledBack, type Promoted } from "./rotation-events.js";
 
@@ -64,7 +70,7 @@ export async function runRotationStep(
 async function createSecret(deps: RotationDeps, description: SecretDescription, token: string): Promise<void> {
   const secretArn = description.arn;
   const leftovers = leftoversToCheck(description, token);
-  if (leftovers === "this-token") {
+  if (mayHaveTokenKeys(leftovers)) {
     const stored = await deps.store.getValue(secretArn, { stage: AWSPENDING, versionId: token });
     if (stored) {
       deps.telemetry.info("createSecret: the pending version already has a value");

@@ -294,10 +294,14 @@ describe("the creating mark (issue 20: a clean rotation lists nothing)", () => {
     expect(seen.lists).toBe(0);
   });
 
-  it("leftoversToCheck: the token itself, another unfinished token, none, or a finished one", () => {
+  it("leftoversToCheck: the token itself, another unfinished token, none, a finished one, or unsure", () => {
     const check = (creating: string | undefined, stages: Record<string, string[]> = {}) =>
       leftoversToCheck({ marks: creating === undefined ? {} : { creating }, versionStages: stages }, "t2");
-    expect(check(undefined)).toBe("none");
+    // No tag at all: a secret never rotated has nothing to look for; one rotated before the marks (or whose tag was
+    // removed) is looked at as before them.
+    expect(check(undefined, { t0: ["AWSCURRENT"], t2: ["AWSPENDING"] })).toBe("none");
+    expect(check(undefined, { t0: ["AWSPREVIOUS"], t1: ["AWSCURRENT"], t2: ["AWSPENDING"] })).toBe("unsure");
+    expect(check("", { t0: ["AWSPREVIOUS"], t1: ["AWSCURRENT"] })).toBe("none");
     expect(check("")).toBe("none");
     expect(check("t2")).toBe("this-token");
     expect(check("t1")).toBe("abandoned");
