@@ -383,6 +383,16 @@ describe("process death at every point between two side effects (exhaustive)", (
       points.add(`${call.during}: ${call.call}`);
     }
     expect(trace.length).toBeGreaterThan(5);
+    // The creating mark is a crash point of its own, before the create: a crash after it (between the mark and the
+    // create) and one after the create (between the create and the store) are both among those just run.
+    const order = [...points];
+    if (order.includes("createSecret: keys.create")) {
+      expect(order.indexOf("createSecret: store.record")).toBeGreaterThanOrEqual(0);
+      expect(order.indexOf("createSecret: store.record")).toBeLessThan(order.indexOf("createSecret: keys.create"));
+      expect(order.indexOf("createSecret: keys.create")).toBeLessThan(
+        order.indexOf("createSecret: store.putPendingValue"),
+      );
+    }
     console.info(`crash points (${_label}): ${trace.length} calls × before/after; ${[...points].join(" | ")}`);
   });
 });

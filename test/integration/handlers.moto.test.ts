@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { beforeEach, describe, expect, it } from "vitest";
 import { driveSteps, rotateLikeSecretsManager, startRotation } from "../../cli/secrets-manager-driver.js";
-import { outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
+import { marksFromTags, outcomeFromTags } from "../../lambdas/contract/rotation-outcome.js";
 import { revocationScheduleName } from "../../lambdas/core/key-name.js";
 import type { CreatedNovalaKey } from "../../lambdas/core/ports.js";
 import { secretValueFor } from "../../lambdas/core/secret-value.js";
@@ -93,6 +93,29 @@ describe.skipIf(skipMoto)(motoSuiteTitle("rotation and revocation handlers again
     expect((await valueAt(secretArn, "AWSPREVIOUS")).keyId).toBe(consumer.id);
     expect(status(consumer.id)).toBe("revoked");
     expect(status(current.keyId)).toBe("active");
+  });
+
+  it("writes the rotation's marks as tags on the secret and clears them; a clean rotation reads no key list", async () => {
+    const { secretArn } = await givenSecret();
+    const marks = async () =>
+      marksFromTags((await fx.secrets.send(new DescribeSecretCommand({ SecretId: secretArn }))).Tags);
+    await rotateLikeSecretsManager(fx.secrets, rotationHandler, secretArn);
+    expect(await marks()).toEqual({ creating: "", tested: "" });
+    // Step by step, as Secrets Manager invokes them, on a second rotation.
+    const seen: Record<string, unknown> = {};
+    const second = await startRotation(fx.secrets, secretArn);
+    for (const step of ["createSecret", "setSecret", "testSecret", "finishSecret"] as const) {
+      await rotationHandler({ Step: step, SecretId: secretArn, ClientRequestToken: second });
+      seen[step] = await marks();
+    }
+
+    expect(seen).toEqual({
+      createSecret: { creating: second, tested: "" },
+      setSecret: { creating: second, tested: "" },
+      testSecret: { creating: second, tested: second },
+      finishSecret: { creating: "", tested: "" },
+    });
+    expect(fx.novala.requestLog().filter((entry) => entry.route === "GET /api/v1/api-keys")).toEqual([]);
   });
 
   it("rotates a self-managed key, which creates and revokes its own replacement", async () => {
