@@ -77,7 +77,7 @@ export class NovalaKeyRotation extends Construct {
   public readonly overdueCheckRule: events.Rule;
   /**
    * The alarms, by name: RotationErrors, RevocationErrors, RotationsEnded, RevocationsRefused, KeyClaimsRefused,
-   * RevocationsFailed, DeadLetters, RotationOverdue, RotationEventsFailed, RevocationHardLimitReached.
+   * PromotionsRefused, RevocationsFailed, DeadLetters, RotationOverdue, RotationEventsFailed, RevocationHardLimitReached.
    */
   public readonly alarms: Record<string, cloudwatch.Alarm>;
 

@@ -165,6 +165,12 @@ export function createAlerts(
       "A secret's value or a revocation event named a Novala key it could not prove it holds (see docs/security.md): " +
         "nothing was minted or revoked for it; find who wrote that secret version",
     ),
+    PromotionsRefused: alarm(
+      "PromotionsRefused",
+      customMetric("PromotionsRefused"),
+      "finishSecret refused to promote a version no testSecret passed (someone invoked the rotation function " +
+        "directly, or changed the secret's tested mark): nothing was promoted or revoked; see docs/operations.md",
+    ),
     RevocationsFailed: alarm(
       "RevocationsFailed",
       customMetric("RevocationsFailed"),

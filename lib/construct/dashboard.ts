@@ -57,9 +57,12 @@ export function createDashboard(scope: Construct, alarmArns: string[]): cloudwat
     }),
   );
   dashboard.addWidgets(
-    graph("Refused claims (a value or event naming a key, or manager, it cannot prove)", {
+    graph("Refused claims (a value or event naming a key, or manager, it cannot prove) and promotions (untested)", {
       width: 8,
-      left: counts([["KeyClaimsRefused", "refused claims"]]),
+      left: counts([
+        ["KeyClaimsRefused", "refused claims"],
+        ["PromotionsRefused", "refused promotions"],
+      ]),
     }),
     graph("Retired keys still in use at their hard limit", {
       width: 8,

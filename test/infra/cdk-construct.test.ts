@@ -434,7 +434,12 @@ describe("with the defaults", () => {
           Resource: [secretNameArn("-??????"), FULL_ARN],
           Condition: {
             "ForAllValues:StringEquals": {
-              "aws:TagKeys": ["novala-rotation:last-outcome", "novala-rotation:last-reason"],
+              "aws:TagKeys": [
+                "novala-rotation:last-outcome",
+                "novala-rotation:last-reason",
+                "novala-rotation:creating",
+                "novala-rotation:tested",
+              ],
             },
             Null: { "aws:TagKeys": "false" },
           },
@@ -632,7 +637,7 @@ describe("with the defaults", () => {
     });
     defaults.template.resourceCountIs("AWS::SNS::Subscription", 0);
 
-    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 10);
+    defaults.template.resourceCountIs("AWS::CloudWatch::Alarm", 11);
     const alarms = defaults.template.findResources("AWS::CloudWatch::Alarm");
     for (const alarm of Object.values(alarms)) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -656,6 +661,7 @@ describe("with the defaults", () => {
       "RotationsEnded",
       "RevocationsRefused",
       "KeyClaimsRefused",
+      "PromotionsRefused",
       "RevocationsFailed",
       "RotationEventsFailed",
     ];

@@ -118,6 +118,7 @@ describe("the dashboard", () => {
       "RevocationsRefused",
       // refused claims, health-check latency, rate-budget waits and 429s, the hard limit
       "KeyClaimsRefused",
+      "PromotionsRefused",
       "HealthCheckLatency",
       "RateBudgetWait",
       "NovalaRateLimited",
