@@ -17,9 +17,8 @@
  *   (throttled: nothing done) and is recorded failed, so that `abort` without --force may end it while Secrets
  *   Manager's retry runs.
  * - revocation: EventBridge Scheduler fires the due revocation schedules and deletes them (ActionAfterCompletion
- *   DELETE, once the target is invoked), then the revocation function runs its due path (lambdas/core/revocation-usage.ts
- *   runDueRevocation, which proves the key and may postpone it, retried on error as Lambda retries an asynchronous
- *   invocation).
+ *   DELETE, once the target is invoked), then the revocation function runs (lambdas/core/revocation.ts
+ *   revokeRetiredKey, retried on error as Lambda retries an asynchronous invocation).
  * - overdue: the daily overdue check (lambdas/core/overdue.ts) of the rotated secret.
  * - abort: `novala-rotation abort` (cli/abort.ts): the outcome tags, findAbortableToken, and without --force the
  *   CLI's precondition (lambdas/core/verdict.ts pendingRotation: a rotation that looks in progress, no step recorded as failing
@@ -78,9 +77,8 @@
  *
  * Invariant 3 ("a rotation ends rotated or untouched") is the sequential suite's: two actors may legitimately make a
  * rotation fail (an abort ends it; a rollback moves AWSCURRENT under it), so only its safety halves hold here (1, 2).
- * ACTORS.revocation runs the revocation function's due path (runDueRevocation, which may postpone). Issue 16's
- * invariant 8 is the sequential suite's (support/harness.ts): it needs a consumer whose uses it records, which no actor
- * here plays yet; adding one, and the invariant to AT_EVERY_CALL, is the next step.
+ * Issue 16's invariant 8 and the revocation function's due path (runDueRevocation, which may postpone) are the next
+ * step: ACTORS.revocation calls it, and the invariant joins AT_EVERY_CALL or AT_THE_END (below), a few lines each.
  */
 import type fc from "fast-check";
 import { NovalaUnavailableError } from "../../../lambdas/adapters/novala/errors.js";
@@ -95,7 +93,7 @@ import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyClaimOf } from "../../../lambdas/core/possession.js";
-import { runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
+import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
 import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
 import { runRotationStep } from "../../../lambdas/core/rotation.js";
 import { pendingRotation, type VersionFacts } from "../../../lambdas/core/verdict.js";
@@ -561,7 +559,7 @@ async function fireDueRevocations(h: RaceHarness, actor: string): Promise<string
     let outcome = "failed";
     for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
       try {
-        outcome = (await runDueRevocation(h.ports(actor, "revocation"), input)).outcome;
+        outcome = await revokeRetiredKey(h.ports(actor, "revocation"), input);
         break;
       } catch (error) {
         h.thrown.push(`${(error as Error).name}: ${errorMessage(error)}`);
