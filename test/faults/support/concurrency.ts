@@ -14,7 +14,7 @@
  *   progress: the actor drives that version's token instead. Two rotation actors are a second RotateSecret while one is
  *   in flight. Options: `retry`, Secrets Manager's retry of that step delivered while the first delivery still runs
  *   (same token, concurrently: the actor "retry"); `failFirst`, the step's first attempt fails at its first call
- *   (throttled: nothing done) and is recorded failed, so that `abort` without --force may end it while Secrets
+ *   after the guard's DescribeSecret (throttled: nothing done) and is recorded failed, so that `abort` without --force may end it while Secrets
  *   Manager's retry runs.
  * - revocation: EventBridge Scheduler fires the due revocation schedules and deletes them (ActionAfterCompletion
  *   DELETE, once the target is invoked), then the revocation function runs (lambdas/core/revocation.ts
@@ -344,6 +344,9 @@ export class RaceHarness {
   ): RotationDeps {
     const deps = this.world.deps;
     let first = true;
+    // A failing first attempt fails at its first call after the guard's DescribeSecret: a step that passed the guard
+    // records its failure (lambdas/core/rotation.ts), one refused before it records nothing.
+    let failPending = invocation?.failFirst ?? false;
     const wrap = <T extends object>(target: T, port: string): T =>
       new Proxy(target, {
         get: (object, property) => {
@@ -356,7 +359,8 @@ export class RaceHarness {
               async () => {
                 const step = invocation && this.steps.get(invocation.id);
                 if (step) step.started = true;
-                if (invocation?.failFirst && first) {
+                if (failPending && !(port === "store" && property === "describe")) {
+                  failPending = false;
                   first = false;
                   throw new NovalaUnavailableError(
                     String(property),
