@@ -97,8 +97,6 @@ function isFailure(outcome: string): boolean {
   return outcome === "failed" || outcome === "rolled back" || outcome === "refused" || outcome === "left to do";
 }
 
-export { isMassSelection };
-
 /** The checks that need both the argument and the options (commander checks each alone). */
 export function massUsageProblem(secretId: string | undefined, options: MassRotateOptions): string | undefined {
   const problem = selectionUsageProblem(secretId, options);
