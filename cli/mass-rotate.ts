@@ -3,12 +3,12 @@ import {
   type DescribeSecretCommandOutput,
   type SecretListEntry,
 } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import { formatTime } from "../lambdas/core/verdict.js";
 import { deploymentIfAny } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import { checkCurrentKey, inProgressToken, type RotateOptions, type RotationReport, rotateSecret } from "./rotate.js";
 import {
   chooseConcurrency,

@@ -14,7 +14,8 @@ import {
   secondsProblem,
 } from "../lambdas/contract/environment.js";
 import { isCron, scheduleProblem } from "../lambdas/contract/schedule.js";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "./novala-key-rotation.js";
+import type { NovalaKeyRotationProps } from "./construct/props.js";
+import { NovalaKeyRotation } from "./novala-key-rotation.js";
 
 /** What the app deploys: secrets by name or ARN, and the construct's settings in plain values. */
 export interface NovalaRotationStackProps extends StackProps {
