@@ -311,11 +311,11 @@ export function rotationOverdue(schedule: RotationScheduleState, now: Date): str
   const windowMs = parseWindow(schedule.window) ?? DEFAULT_WINDOW_MS;
   const { nextRotation, lastRotated } = schedule;
   if (nextRotation && now.getTime() > nextRotation.getTime() + windowMs) {
-    return `the rotation due by ${nextRotation.toISOString()} has not happened`;
+    return `the rotation due by ${formatTime(nextRotation)} has not happened`;
   }
   const intervalMs = rotationInterval(schedule.automaticallyAfterDays, schedule.scheduleExpression);
   if (lastRotated && intervalMs !== undefined && now.getTime() > lastRotated.getTime() + intervalMs + windowMs) {
-    return `last rotated ${lastRotated.toISOString()}, longer ago than its schedule plus the window`;
+    return `last rotated ${formatTime(lastRotated)}, longer ago than its schedule plus the window`;
   }
   return undefined;
 }
