@@ -260,7 +260,10 @@ export function buildProgram(): Command {
       .addOption(jsonOption())
       .action(
         action(async (secretId: string | undefined, options: import("../cli/mass-rotate.js").MassRotateOptions) => {
-          const { isMassSelection, massRotate, massUsageProblem } = await import("../cli/mass-rotate.js");
+          const [{ massRotate, massUsageProblem }, { isMassSelection }] = await Promise.all([
+            import("../cli/mass-rotate.js"),
+            import("../cli/selection.js"),
+          ]);
           const problem = massUsageProblem(secretId, options);
           if (problem) throw new CliError(problem, EXIT.usage);
           if (isMassSelection(options)) return massRotate(options);

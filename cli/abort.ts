@@ -1,4 +1,5 @@
 import type { SecretListEntry } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { type AbortOutcome, abortRotation, findAbortableToken } from "../lambdas/core/abort.js";
 import {
@@ -9,11 +10,9 @@ import {
   SecretValueError,
 } from "../lambdas/core/errors.js";
 import { AWSPENDING } from "../lambdas/core/ports.js";
-import { pendingRotation } from "../lambdas/core/verdict.js";
+import { formatTime, pendingRotation } from "../lambdas/core/verdict.js";
 import { describeSecret, labelledVersions } from "./aws.js";
-import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import {
   chooseConcurrency,
   countOutcomes,

@@ -133,32 +133,6 @@ export async function labelledVersions(aws: Aws, secretArn: string): Promise<Lab
   return versions.sort((a, b) => stageRank(a.stages) - stageRank(b.stages));
 }
 
-/**
- * Every version of a secret, the unlabelled (deprecated) ones too: a rotation that was abandoned or rolled back leaves
- * its version without labels, and the keys it made carry that version's tag.
- */
-export async function allVersions(aws: Aws, secretArn: string): Promise<LabelledVersion[]> {
-  const versions: LabelledVersion[] = [];
-  try {
-    for await (const page of paginateListSecretVersionIds(
-      { client: aws.secrets },
-      { SecretId: secretArn, IncludeDeprecated: true },
-    )) {
-      for (const version of page.Versions ?? []) {
-        if (!version.VersionId) continue;
-        versions.push({
-          versionId: version.VersionId,
-          stages: [...(version.VersionStages ?? [])],
-          ...(version.CreatedDate && { createdDate: version.CreatedDate }),
-        });
-      }
-    }
-  } catch (error) {
-    throw storeError("ListSecretVersionIds", secretArn, error);
-  }
-  return versions.sort((a, b) => stageRank(a.stages) - stageRank(b.stages));
-}
-
 const STAGE_ORDER = ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"];
 
 function stageRank(stages: string[]): number {

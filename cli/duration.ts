@@ -5,8 +5,6 @@ import { durationProblem, formatDuration, parseDurationMs as parseShared } from 
  * Durations on the command line: the project's one grammar (lambdas/contract/duration.ts), a whole number and a unit
  * ("500ms", "90s", "15m", "24h", "7d"), shared with the CDK app's context keys. Parsed to milliseconds.
  */
-export { formatDuration };
-
 export function parseDurationMs(raw: string): number {
   const problem = durationProblem(raw);
   if (problem) throw new InvalidArgumentError(problem);

@@ -1,9 +1,8 @@
 import type { SecretListEntry } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { errorMessage } from "../lambdas/core/errors.js";
-import { type Health, notReadVerdict, SEVERITY } from "../lambdas/core/verdict.js";
-import { formatDuration } from "./duration.js";
+import { formatTime, type Health, notReadVerdict, SEVERITY } from "../lambdas/core/verdict.js";
 import { EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import { DEFAULT_CHECK_TIMEOUT_MS, gatherSecret, newGatherShared } from "./secret-health.js";
 import {
   DEFAULT_MASS_CONCURRENCY,

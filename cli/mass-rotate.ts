@@ -3,12 +3,12 @@ import {
   type DescribeSecretCommandOutput,
   type SecretListEntry,
 } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
+import { formatTime } from "../lambdas/core/verdict.js";
 import { deploymentIfAny } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import { checkCurrentKey, inProgressToken, type RotateOptions, type RotationReport, rotateSecret } from "./rotate.js";
 import {
   chooseConcurrency,
@@ -96,8 +96,6 @@ export class Breaker {
 function isFailure(outcome: string): boolean {
   return outcome === "failed" || outcome === "rolled back" || outcome === "refused" || outcome === "left to do";
 }
-
-export { isMassSelection };
 
 /** The checks that need both the argument and the options (commander checks each alone). */
 export function massUsageProblem(secretId: string | undefined, options: MassRotateOptions): string | undefined {

@@ -229,9 +229,6 @@ export function createColors(enabled: boolean): Colors {
   };
 }
 
-/** "2026-11-27 17:00:00Z" from a Date or an ISO string; "" for nothing (the verdict's texts use the same). */
-export { formatTime } from "../lambdas/core/verdict.js";
-
 /** The ISO form for --json; undefined for nothing. */
 export function isoTime(value: Date | string | null | undefined): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CreateSecretCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
 import { KeyUnauthorizedError, NovalaHttpError } from "../lambdas/adapters/novala/errors.js";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { HostNotAllowedError } from "../lambdas/contract/errors.js";
 import { MANAGE_SCOPE, PUBLISHABLE_KEY_PATTERN, SECRET_KEY_PATTERN } from "../lambdas/contract/key-shapes.js";
 import { errorMessage } from "../lambdas/core/errors.js";
@@ -19,7 +20,6 @@ import { AWSCURRENT } from "../lambdas/core/ports.js";
 import { lenientFields, parseKeySecret, secretValueFor } from "../lambdas/core/secret-value.js";
 import { describeSecret, isNotFound } from "./aws.js";
 import { type Deployment, deploymentIfAny } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { type CommonOptions, maskedKey, type Session, withSession } from "./session.js";
 

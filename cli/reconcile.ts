@@ -1,5 +1,6 @@
 import { paginateListSecrets } from "@aws-sdk/client-secrets-manager";
 import { storeError } from "../lambdas/adapters/aws/secret-store.js";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { readKeySecret } from "../lambdas/core/context.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { carriesRotationTag } from "../lambdas/core/key-name.js";
@@ -15,11 +16,10 @@ import {
   type StrandedCandidate,
   type StrandedRevocation,
 } from "../lambdas/core/stranded.js";
+import { formatTime } from "../lambdas/core/verdict.js";
 import { describeSecret, revocationSchedules } from "./aws.js";
 import { readRotationFunction } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
 
 /**

@@ -28,10 +28,11 @@ import {
   type DueRevocationOutcome,
   runDueRevocation,
 } from "../lambdas/core/revocation-usage.js";
+import { formatTime } from "../lambdas/core/verdict.js";
 import { type Aws, deleteSchedule, describeSecret, revocationSchedules } from "./aws.js";
 import { type Deployment, findDeployment } from "./deployment.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatTime, isoTime } from "./output.js";
+import { isoTime } from "./output.js";
 import { revokeRetiredKeyNow } from "./retired-key.js";
 import { BothAllowedHosts } from "./run-steps.js";
 import {

@@ -2,16 +2,16 @@ import type { Target } from "@aws-sdk/client-scheduler";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { EventBridgeRotationEvents } from "../lambdas/adapters/aws/rotation-events.js";
 import type { RevocationTarget } from "../lambdas/contract/configuration.js";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { ENV, KEY_ROTATION_ROLLED_BACK } from "../lambdas/contract/environment.js";
 import { revocationSchedulePrefix } from "../lambdas/core/key-name.js";
 import { systemClock } from "../lambdas/core/ports.js";
 import { checkRollback, type RollbackActions, type RollbackOutcome, rollBack } from "../lambdas/core/rollback.js";
+import { formatTime } from "../lambdas/core/verdict.js";
 import { deleteRevocationSchedules, describeSecret, getRevocationSchedule, revocationSchedules } from "./aws.js";
 import { confirmOrRefuse } from "./confirm.js";
 import { type Deployment, findDeployment } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatTime } from "./output.js";
 import { refusalRecorder } from "./retired-key.js";
 import { type CommonOptions, type Session, withSession } from "./session.js";
 

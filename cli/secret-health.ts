@@ -1,4 +1,5 @@
 import type { DescribeSecretCommandOutput } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import type { RotationOutcome } from "../lambdas/contract/rotation-outcome.js";
 import { outcomeFromTags } from "../lambdas/contract/rotation-outcome.js";
 import { errorMessage } from "../lambdas/core/errors.js";
@@ -17,7 +18,6 @@ import {
 } from "./aws.js";
 import { type Asked, askNovala, type CurrentKeyShared, gatherCurrentKey, newCurrentKeyShared } from "./current-key.js";
 import { type Deployment, findDeployment } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { readVersions, type Session, type VersionRead } from "./session.js";
 
 /**

@@ -1,8 +1,8 @@
 import { type Filter, paginateListSecrets, type SecretListEntry } from "@aws-sdk/client-secrets-manager";
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { ENV } from "../lambdas/contract/environment.js";
 import { errorMessage } from "../lambdas/core/errors.js";
 import { readRotationFunctionEnvironment } from "./deployment.js";
-import { formatDuration } from "./duration.js";
 import { CliError, EXIT } from "./errors.js";
 import { sanitize } from "./output.js";
 import type { Session } from "./session.js";

@@ -1,10 +1,10 @@
+import { formatDuration } from "../lambdas/contract/duration.js";
 import { sameScopes } from "../lambdas/core/secret-value.js";
 import type { PendingRotation, Verdict } from "../lambdas/core/verdict.js";
-import { pendingRotation } from "../lambdas/core/verdict.js";
+import { formatTime, pendingRotation } from "../lambdas/core/verdict.js";
 import { scheduleTime } from "./aws.js";
-import { formatDuration } from "./duration.js";
 import { EXIT } from "./errors.js";
-import { formatTime, isoTime } from "./output.js";
+import { isoTime } from "./output.js";
 import { DEFAULT_CHECK_TIMEOUT_MS, gatherSecret, judgeSecret, type SecretFacts, viewOfKey } from "./secret-health.js";
 import type { CommonOptions, Session } from "./session.js";
 import { withSession } from "./session.js";

@@ -15,8 +15,6 @@ import { Construct } from "constructs";
 import { DEPLOYMENT_TAG, deploymentMark, FUNCTION_TAG } from "../lambdas/contract/deployment-mark.js";
 import {
   defaultScheduleGroupName,
-  METRICS_NAMESPACE,
-  METRICS_SERVICE,
   revocationEnvironment,
   rotationEnvironment,
 } from "../lambdas/contract/environment.js";
@@ -39,9 +37,6 @@ import {
   seconds,
   validate,
 } from "./construct/props.js";
-
-/** Powertools metrics: the namespace and the `service` dimension that both Lambdas publish under (the contract's). */
-export { METRICS_NAMESPACE, METRICS_SERVICE, type NovalaKeyRotationProps, NovalaKeyRotationPropsError };
 
 /**
  * Rotates Novala API keys held in Secrets Manager: the rotation function and its schedule on each secret, the

@@ -14,40 +14,35 @@ import {
   secondsProblem,
 } from "../lambdas/contract/environment.js";
 import { isCron, scheduleProblem } from "../lambdas/contract/schedule.js";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "./novala-key-rotation.js";
+import type { NovalaKeyRotationProps } from "./construct/props.js";
+import { NovalaKeyRotation } from "./novala-key-rotation.js";
+
+/** The construct's settings the app passes through unchanged (docs and defaults: {@link NovalaKeyRotationProps}). */
+const PASSED_THROUGH = [
+  "rotateManagerSecret",
+  "scheduleExpression",
+  "rotationWindow",
+  "rotateImmediatelyOnUpdate",
+  "gracePeriod",
+  "revocationQuietWindow",
+  "revocationHardLimit",
+  "atRevocationHardLimit",
+  "alertEmail",
+  "allowedHosts",
+  "healthCheckDeadline",
+  "scheduleGroupName",
+] as const satisfies readonly (keyof NovalaKeyRotationProps)[];
 
 /** What the app deploys: secrets by name or ARN, and the construct's settings in plain values. */
-export interface NovalaRotationStackProps extends StackProps {
+export interface NovalaRotationStackProps
+  extends StackProps,
+    Pick<NovalaKeyRotationProps, (typeof PASSED_THROUGH)[number]> {
   /** Names or ARNs of the secrets to rotate. */
   readonly secrets: string[];
   /** Name or ARN of the manager secret. @default - none (self-managed keys) */
   readonly managerSecret?: string;
-  /** Rotate the manager secret too (it is self-managed). @default false */
-  readonly rotateManagerSecret?: boolean;
   /** ARN of the customer-managed KMS key of the secrets. @default - AWS-managed key */
   readonly kmsKeyArn?: string;
-  /** @default "rate(30 days)" */
-  readonly scheduleExpression?: string;
-  /** @default - none (required with cron()) */
-  readonly rotationWindow?: Duration;
-  /** @default false */
-  readonly rotateImmediatelyOnUpdate?: boolean;
-  /** @default Duration.hours(24) */
-  readonly gracePeriod?: Duration;
-  /** @default Duration.hours(1) */
-  readonly revocationQuietWindow?: Duration;
-  /** @default Duration.days(7) */
-  readonly revocationHardLimit?: Duration;
-  /** @default "revoke" */
-  readonly atRevocationHardLimit?: AtHardLimit;
-  /** @default - no e-mail subscription */
-  readonly alertEmail?: string;
-  /** @default ["*.novala.ai"] */
-  readonly allowedHosts?: string[];
-  /** @default Duration.seconds(60) */
-  readonly healthCheckDeadline?: Duration;
-  /** @default `<stack name>-revocations` */
-  readonly scheduleGroupName?: string;
 }
 
 /** One {@link NovalaKeyRotation} over existing secrets, named or referenced by ARN. */
@@ -60,24 +55,14 @@ export class NovalaRotationStack extends Stack {
       ...props,
     });
     const encryptionKey = props.kmsKeyArn ? kms.Key.fromKeyArn(this, "SecretsKey", props.kmsKeyArn) : undefined;
+    const settings = Object.fromEntries(
+      PASSED_THROUGH.filter((key) => props[key] !== undefined).map((key) => [key, props[key]]),
+    ) as Pick<NovalaKeyRotationProps, (typeof PASSED_THROUGH)[number]>;
     const rotationProps: NovalaKeyRotationProps = {
       secrets: props.secrets.map((ref, index) => importSecret(this, `Secret${index}`, ref)),
       ...(props.managerSecret && { managerSecret: importSecret(this, "ManagerSecret", props.managerSecret) }),
-      ...(props.rotateManagerSecret && { rotateManagerSecret: true }),
       ...(encryptionKey && { encryptionKey }),
-      ...(props.scheduleExpression && { scheduleExpression: props.scheduleExpression }),
-      ...(props.rotationWindow && { rotationWindow: props.rotationWindow }),
-      ...(props.rotateImmediatelyOnUpdate !== undefined && {
-        rotateImmediatelyOnUpdate: props.rotateImmediatelyOnUpdate,
-      }),
-      ...(props.gracePeriod && { gracePeriod: props.gracePeriod }),
-      ...(props.revocationQuietWindow && { revocationQuietWindow: props.revocationQuietWindow }),
-      ...(props.revocationHardLimit && { revocationHardLimit: props.revocationHardLimit }),
-      ...(props.atRevocationHardLimit && { atRevocationHardLimit: props.atRevocationHardLimit }),
-      ...(props.alertEmail && { alertEmail: props.alertEmail }),
-      ...(props.allowedHosts && { allowedHosts: props.allowedHosts }),
-      ...(props.healthCheckDeadline && { healthCheckDeadline: props.healthCheckDeadline }),
-      ...(props.scheduleGroupName && { scheduleGroupName: props.scheduleGroupName }),
+      ...settings,
     };
     this.rotation = new NovalaKeyRotation(this, "NovalaKeyRotation", rotationProps);
 

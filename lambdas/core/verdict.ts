@@ -7,8 +7,9 @@
  */
 import { ROTATION_STEPS } from "../contract/rotation-event.js";
 import type { RotationOutcome } from "../contract/rotation-outcome.js";
+import { isRotationInProgress } from "./guard.js";
 import type { NovalaKey, RotationScheduleState } from "./ports.js";
-import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "./ports.js";
+import { AWSCURRENT, AWSPREVIOUS } from "./ports.js";
 
 /** A rotation whose AWSPENDING version is older than this, with no step recorded as failing, is called stuck. */
 export const STUCK_AFTER_MS = 60 * 60_000;
@@ -188,7 +189,7 @@ export interface PendingRotation {
 
 /** The version AWSPENDING marks when it is not AWSCURRENT: a rotation under way (or stuck). */
 export function pendingVersion<V extends Pick<VersionFacts, "stages">>(versions: readonly V[]): V | undefined {
-  return versions.find((v) => v.stages.includes(AWSPENDING) && !v.stages.includes(AWSCURRENT));
+  return versions.find((v) => isRotationInProgress(v.stages));
 }
 
 /** The rotation AWSPENDING marks on a version other than AWSCURRENT, and whether it is moving or stuck. */
@@ -310,11 +311,11 @@ export function rotationOverdue(schedule: RotationScheduleState, now: Date): str
   const windowMs = parseWindow(schedule.window) ?? DEFAULT_WINDOW_MS;
   const { nextRotation, lastRotated } = schedule;
   if (nextRotation && now.getTime() > nextRotation.getTime() + windowMs) {
-    return `the rotation due by ${nextRotation.toISOString()} has not happened`;
+    return `the rotation due by ${formatTime(nextRotation)} has not happened`;
   }
   const intervalMs = rotationInterval(schedule.automaticallyAfterDays, schedule.scheduleExpression);
   if (lastRotated && intervalMs !== undefined && now.getTime() > lastRotated.getTime() + intervalMs + windowMs) {
-    return `last rotated ${lastRotated.toISOString()}, longer ago than its schedule plus the window`;
+    return `last rotated ${formatTime(lastRotated)}, longer ago than its schedule plus the window`;
   }
   return undefined;
 }

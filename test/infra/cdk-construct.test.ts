@@ -26,8 +26,9 @@ import {
   rotationEnvironment,
   SECONDS,
 } from "../../lambdas/contract/environment.js";
+import type { NovalaKeyRotationProps } from "../../lib/construct/props.js";
 import { AtRevocationHardLimit, NovalaKeyRotationPropsError } from "../../lib/index.js";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
+import { NovalaKeyRotation } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, stackPropsFromContext } from "../../lib/novala-rotation-stack.js";
 import { nonBuiltinImports, OPTIONAL_SDK_MODULES } from "../support/bundle-imports.js";
 

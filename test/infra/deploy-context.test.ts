@@ -17,7 +17,8 @@ import { App, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
+import type { NovalaKeyRotationProps } from "../../lib/construct/props.js";
+import { NovalaKeyRotation } from "../../lib/novala-key-rotation.js";
 import { NovalaRotationStack, unknownContextKeys } from "../../lib/novala-rotation-stack.js";
 import { recordChildOutput } from "../support/child-output.js";
 import {

@@ -11,7 +11,8 @@ import * as kms from "aws-cdk-lib/aws-kms";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sns from "aws-cdk-lib/aws-sns";
 import { describe, expect, it } from "vitest";
-import { NovalaKeyRotation, type NovalaKeyRotationProps } from "../../lib/novala-key-rotation.js";
+import type { NovalaKeyRotationProps } from "../../lib/construct/props.js";
+import { NovalaKeyRotation } from "../../lib/novala-key-rotation.js";
 
 const ACCOUNT = "111122223333";
 const REGION = "eu-west-1";
