@@ -17,8 +17,9 @@
  *   after the guard's DescribeSecret (throttled: nothing done) and is recorded failed, so that `abort` without --force may end it while Secrets
  *   Manager's retry runs.
  * - revocation: EventBridge Scheduler fires the due revocation schedules and deletes them (ActionAfterCompletion
- *   DELETE, once the target is invoked), then the revocation function runs (lambdas/core/revocation.ts
- *   revokeRetiredKey, retried on error as Lambda retries an asynchronous invocation).
+ *   DELETE, once the target is invoked), then the revocation function runs its due path
+ *   (lambdas/core/revocation-usage.ts runDueRevocation: proves the key, postpones it while a consumer used it within the
+ *   quiet window), retried on error as Lambda retries an asynchronous invocation.
  * - overdue: the daily overdue check (lambdas/core/overdue.ts) of the rotated secret.
  * - abort: `novala-rotation abort` (cli/abort.ts): the outcome tags, findAbortableToken, and without --force the
  *   CLI's precondition (lambdas/core/verdict.ts pendingRotation: a rotation that looks in progress, no step recorded as failing
@@ -93,7 +94,7 @@ import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyClaimOf } from "../../../lambdas/core/possession.js";
-import { revokeRetiredKey } from "../../../lambdas/core/revocation.js";
+import { runDueRevocation } from "../../../lambdas/core/revocation-usage.js";
 import { checkRollback, claimAndRevokeRetiredKey, rollBack } from "../../../lambdas/core/rollback.js";
 import { runRotationStep } from "../../../lambdas/core/rotation.js";
 import { pendingRotation, type VersionFacts } from "../../../lambdas/core/verdict.js";
@@ -504,6 +505,12 @@ export class RaceHarness {
     }
     this.world.clock.advance(this.scenario.graceSeconds * 1000 + 1000);
     await fireDueRevocations(this, "settle");
+    // A due revocation postpones a key used within the quiet window (an actor's proof of it, a rollback's): the quiet
+    // windows run out, and the postponements fire, until none is pending (the hard limit bounds them).
+    for (let round = 0; round < POSTPONEMENT_ROUNDS && pendingRevocations(this.world).size > 0; round++) {
+      this.world.clock.advance(this.world.config.usage.quietWindowMs + 60_000);
+      await fireDueRevocations(this, "settle");
+    }
     const ports = this.ports("settle", "reconcile");
     const reconciled = await reconcileTenant(this.world, ports, () => new Set(pendingRevocations(this.world).keys()), {
       minAgeMs: 0,
@@ -515,6 +522,9 @@ export class RaceHarness {
     return { settledAborts, reconciled };
   }
 }
+
+/** The settle phase's rounds of quiet windows: more than a hard limit's worth of postponements never happens here. */
+const POSTPONEMENT_ROUNDS = 20;
 
 /** Lets every queued microtask run (each actor reaches its next scheduling point). */
 function flush(): Promise<void> {
@@ -563,7 +573,7 @@ async function fireDueRevocations(h: RaceHarness, actor: string): Promise<string
     let outcome = "failed";
     for (let attempt = 1; attempt <= REVOCATION_ATTEMPTS; attempt++) {
       try {
-        outcome = await revokeRetiredKey(h.ports(actor, "revocation"), input);
+        outcome = (await runDueRevocation(h.ports(actor, "revocation"), input)).outcome;
         break;
       } catch (error) {
         h.thrown.push(`${(error as Error).name}: ${errorMessage(error)}`);
