@@ -1,5 +1,4 @@
 /** Retiring the key a promotion replaced: a revocation schedule after the grace period, or at once. */
-import { KEY_ID_PATTERN } from "../contract/key-shapes.js";
 import { managerCredentials, type RotationDeps } from "./context.js";
 import { revocationScheduleName } from "./key-name.js";
 import { AWSPREVIOUS, type StoredValue } from "./ports.js";
@@ -47,7 +46,7 @@ export async function retireOldKey(
     deps.telemetry.info("AWSPREVIOUS holds the current key; nothing to retire", { keyId: claim.keyId });
     return;
   }
-  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId);
+  await retireClaimedKey(deps, secretArn, token, await manager(), claim, previous.versionId);
 }
 
 /**
@@ -71,9 +70,7 @@ export async function retireOutgoingPreviousKey(
   const claim = previous && previous.versionId !== token ? previousClaim(secretArn, previous) : undefined;
   if (!previous || !claim || claim.keyId === keys.pendingKeyId) return;
   if (keys.outgoingKeyId === undefined || keys.outgoingKeyId === claim.keyId) return;
-  // Usually the key was retired by the rotation that made it AWSPREVIOUS, and revoked when its schedule fell due:
-  // Novala's record says so in one call, which does not use the key.
-  await retireClaimedKey(deps, secretArn, token, manager, claim, previous.versionId, { askNovalaFirst: true });
+  await retireClaimedKey(deps, secretArn, token, await manager(), claim, previous.versionId);
 }
 
 function previousClaim(secretArn: string, previous: StoredValue | undefined): KeyClaim | undefined {
@@ -81,24 +78,17 @@ function previousClaim(secretArn: string, previous: StoredValue | undefined): Ke
 }
 
 /**
- * Retires `claim`'s key: revokes it now (grace 0), after proving it, or makes sure its one-time revocation schedule
- * exists. A schedule is made without a proof: it acts on nothing by itself, and the revocation function proves the
- * key when the schedule falls due, before it revokes or postpones anything (proveRetiredHolding: the retired version
- * must hold the key and prove it), so a claim a writer of the secret forged is refused then (RevocationsRefused,
- * alarmed) rather than now; proving it here too would cost a Novala call per rotation and use the key after the
- * watermark its schedule carries (docs/security.md). A key whose revocation is already scheduled (or postponed:
- * key-name.ts) is left to that schedule. `askNovalaFirst`: a key that may be long revoked (AWSPREVIOUS's, whose
- * schedule fired) is looked up first (GET /api-keys/{id}, with the manager's credentials), and left alone when revoked
- * or unknown.
+ * Proves `claim`, then revokes the key now (grace 0) or makes sure its one-time revocation schedule exists. A key whose
+ * revocation is already scheduled (or postponed: key-name.ts) is left to that schedule, unproven: a proof would use the
+ * key after the watermark its schedule carries, and read as a consumer's use when the revocation falls due.
  */
 async function retireClaimedKey(
   deps: RotationDeps,
   secretArn: string,
   token: string,
-  manager: () => Promise<ManagerCredentials>,
+  manager: ManagerCredentials,
   claim: KeyClaim,
   versionId: string,
-  options: { askNovalaFirst?: boolean } = {},
 ): Promise<void> {
   const keyId = claim.keyId;
   const name = revocationScheduleName(secretArn, keyId);
@@ -107,20 +97,26 @@ async function retireClaimedKey(
     deps.telemetry.info("the old key's revocation is already scheduled", { keyId, schedule: name });
     return;
   }
-  if (options.askNovalaFirst && KEY_ID_PATTERN.test(keyId)) {
-    const record = await deps.keys.get(await manager(), keyId);
-    if (record?.status !== "active") {
-      deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
-        keyId,
-        status: record?.status ?? "unknown",
-      });
-      return;
-    }
+  const proof = await proveClaim(deps, manager, claim);
+  if (proof.outcome === "gone") {
+    deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
+      keyId,
+      status: proof.status,
+    });
+    return;
   }
-  if (!scheduling) return revokeNow(deps, await manager(), claim);
-  // The rotator's own uses of the key (createSecret's proof of it, a self-managed key's own calls) all came before this
-  // moment: Novala's lastUsedAt up to now is the rotator's or predates the promotion, never a consumer that kept the
-  // key after it (lambdas/core/revocation-usage.ts).
+  if (proof.outcome === "refused") {
+    // The promotion stands (the new key is proven and healthy); only the claimed key is left alone, loudly.
+    reportRefusedClaim(deps, `refused to retire key ${keyId} named by ${claim.where}: ${proof.reason}`, { keyId });
+    return;
+  }
+  if (!scheduling) {
+    const outcome = await deps.keys.revoke(manager, keyId);
+    if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
+    deps.telemetry.info("revoked the old key", { keyId, outcome });
+    return;
+  }
+  // The proof just used the key (GET /api-keys/self): Novala's lastUsedAt up to now is the rotator's own.
   const rotatorUsedAt = deps.clock.now();
   const revokeAt = new Date(rotatorUsedAt.getTime() + deps.config.graceSeconds * 1000);
   const outcome = await deps.scheduler.ensureScheduled(name, revokeAt, {
@@ -138,25 +134,4 @@ async function retireClaimedKey(
     revokeAfter: revokeAt.toISOString(),
     outcome,
   });
-}
-
-/** Grace 0: proves `claim`, then revokes its key at once. A claim Novala does not prove is left alone, loudly. */
-async function revokeNow(deps: RotationDeps, manager: ManagerCredentials, claim: KeyClaim): Promise<void> {
-  const keyId = claim.keyId;
-  const proof = await proveClaim(deps, manager, claim);
-  if (proof.outcome === "gone") {
-    deps.telemetry.info("the retired key is already gone at Novala; nothing to retire", {
-      keyId,
-      status: proof.status,
-    });
-    return;
-  }
-  if (proof.outcome === "refused") {
-    // The promotion stands (the new key is proven and healthy); only the claimed key is left alone, loudly.
-    reportRefusedClaim(deps, `refused to retire key ${keyId} named by ${claim.where}: ${proof.reason}`, { keyId });
-    return;
-  }
-  const outcome = await deps.keys.revoke(manager, keyId);
-  if (outcome === "revoked") deps.telemetry.metric("KeysRevoked");
-  deps.telemetry.info("revoked the old key", { keyId, outcome });
 }

@@ -113,7 +113,7 @@ describe("the alert topic and its key admit AWS services only for this account a
   it("lets CloudWatch in only for the construct's own alarms, each by its ARN", () => {
     const { resources } = build();
     const alarmNames = ofType(resources, "AWS::CloudWatch::Alarm").map((alarm) => String(alarm.Properties.AlarmName));
-    expect(alarmNames).toHaveLength(10);
+    expect(alarmNames).toHaveLength(11);
     for (const name of alarmNames) expect(name).toMatch(/^AlertStack-Rotation-[0-9A-F]{8}-\w+$/);
     for (const { statement } of serviceStatements(resources).filter((s) => s.service === "cloudwatch.amazonaws.com")) {
       expect(sourceArns(statement).map(arn).sort()).toEqual(

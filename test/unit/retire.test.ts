@@ -64,8 +64,7 @@ describe("retireOldKey: the key a promotion moved to AWSPREVIOUS", () => {
           versionId: previous?.versionId,
           rotationToken: token,
           revokeAfter: "2026-11-27T18:00:00.000Z",
-          // The watermark: the retirement's time, after every use the rotator made of the key, which the due
-          // revocation does not count as a consumer's.
+          // The watermark: the rotator's own proof with the key, which the due revocation does not count as a use.
           rotatorUsedAt: "2026-11-27T17:00:00.000Z",
         },
       },
@@ -85,41 +84,14 @@ describe("retireOldKey: the key a promotion moved to AWSPREVIOUS", () => {
     expect(world.telemetry.count("RevocationsScheduled")).toBe(1);
   });
 
-  it("with a grace period is scheduled without a Novala call: the revocation function proves it when due", async () => {
+  it("already revoked at Novala: nothing is revoked or scheduled", async () => {
     const { world, retire } = await afterPromotion({ graceSeconds: HOUR });
+    world.novala.forceRevoke(world.firstKey.id);
 
     await retire();
 
-    expect(world.keys.calls()).toEqual({ self: 0, get: 0, create: 0, list: 0, revoke: 0, probe: 0 });
-    expect(schedules(world)).toHaveLength(1);
-  });
-
-  it("already revoked at Novala, grace 0: nothing is revoked; with a grace, its due revocation finds it gone", async () => {
-    const now = await afterPromotion({ graceSeconds: 0 });
-    now.world.novala.forceRevoke(now.world.firstKey.id);
-    await now.retire();
-    expect(now.world.keys.calls().revoke).toBe(0);
-
-    const later = await afterPromotion({ graceSeconds: HOUR });
-    later.world.novala.forceRevoke(later.world.firstKey.id);
-    await later.retire();
-    later.world.clock.advance((HOUR + 60) * 1000);
-    expect(await later.world.fireDueRevocations()).toEqual(["already-revoked"]);
-    expect(later.world.keys.calls().revoke).toBe(0);
-  });
-
-  it("with a grace, a forged AWSPREVIOUS naming another team's key is scheduled, and refused when due", async () => {
-    const { world, retire, neighbours } = await afterPromotion({ graceSeconds: HOUR }, (world) =>
-      world.putKey(world.firstKey, [AWSPREVIOUS], { keyId: world.neighbours?.victimKey.id }),
-    );
-    const victim = neighbours.victimKey.id;
-
-    await retire();
-    world.clock.advance((HOUR + 60) * 1000);
-
-    expect(await world.fireDueRevocations()).toEqual(["refused"]);
-    expect(statusOf(world, victim)).toBe("active");
-    expect(world.telemetry.count("RevocationsRefused")).toBe(1);
+    expect(schedules(world)).toEqual([]);
+    expect(world.keys.calls().revoke).toBe(0);
   });
 
   it("refuses, and counts, an AWSPREVIOUS that names another team's key with a secret key of its own", async () => {
