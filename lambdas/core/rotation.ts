@@ -2,7 +2,13 @@
 import type { RotationStep } from "../contract/rotation-event.js";
 import { managerCredentials, type RotationDeps, readKeySecret, requireCurrent, withManagerRefresh } from "./context.js";
 import { endIfRetryCannotFix } from "./end-rotation.js";
-import { HealthCheckFailedError, PreconditionError, RotationRolledBackError, UntestedVersionError } from "./errors.js";
+import {
+  HealthCheckFailedError,
+  isUnauthorized,
+  PreconditionError,
+  RotationRolledBackError,
+  UntestedVersionError,
+} from "./errors.js";
 import { guardStep, versionWithStage } from "./guard.js";
 import { checkKeyHealth } from "./health-check.js";
 import { untaggedName } from "./key-name.js";
@@ -113,21 +119,23 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
     // leave this attempt's key live, tagged with the AWSCURRENT version (which reconcile leaves alone).
     const stored = await deps.store.getValue(secretArn, { versionId: token }).catch(() => null);
     const storedKeyId = stored ? keyClaimOf(stored.value)?.keyId : undefined;
-    if (stored && storedKeyId === created.id) {
-      return revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
-    }
+    const revokeOthers = (acting: ManagerCredentials) =>
+      revokeUnstoredKeys(deps, acting, secretArn, current, token, storedKeyId, leftBehind);
+    if (stored && storedKeyId === created.id) return withOwnCurrentKey(deps, secretArn, manager, revokeOthers);
     if (stored !== null) {
-      await deps.keys.revoke(manager, created.id);
+      await withOwnCurrentKey(deps, secretArn, manager, (acting) => deps.keys.revoke(acting, created.id));
       deps.telemetry.warn("revoked the new key that could not be stored", { keyId: created.id });
     }
     // Another attempt stored its key: the keys left behind go, never the stored one (it may be promoted by now).
-    if (stored) await revokeUnstoredKeys(deps, manager, secretArn, current, token, storedKeyId, leftBehind);
+    if (stored) await withOwnCurrentKey(deps, secretArn, manager, revokeOthers);
     throw error;
   }
   // Only now, the token's version holding this key for good, are the other keys minted for the token revoked. Race
   // (concurrency suite: "rotation ∥ retry of createSecret"): revoked before the create, they included the key a
   // delivery of this step still running had stored, which testSecret and finishSecret then promoted.
-  await revokeUnstoredKeys(deps, manager, secretArn, current, token, created.id, leftBehind);
+  await withOwnCurrentKey(deps, secretArn, manager, (acting) =>
+    revokeUnstoredKeys(deps, acting, secretArn, current, token, created.id, leftBehind),
+  );
   // A retry's outcome (the mark was there: no record before its create); a first attempt recorded it with the mark.
   if (leftovers === "this-token") {
     await recordBestEffort(deps, secretArn, { outcome: stepOutcome(deps, "createSecret", token) });
@@ -137,6 +145,33 @@ async function createSecret(deps: RotationDeps, description: SecretDescription, 
     keyId: created.id,
     scopes,
   });
+}
+
+/**
+ * Runs `act` (revoking keys minted for this token) with `manager`, and once more with the key AWSCURRENT holds now when
+ * a self-managed secret's own key answers 401 and AWSCURRENT has moved on: another delivery of this rotation finished
+ * meanwhile, promoted its key and revoked the old one (grace 0), whose bearer this step still held. Without it the key
+ * this step minted stayed active, tagged with the AWSCURRENT version, which reconcile leaves alone (concurrency suite:
+ * "rotation ∥ rotation ∥ rotation, grace 0"). Only the credentials change: the keys acted on are proven as before.
+ */
+async function withOwnCurrentKey<T>(
+  deps: RotationDeps,
+  secretArn: string,
+  manager: ManagerCredentials,
+  act: (acting: ManagerCredentials) => Promise<T>,
+): Promise<T> {
+  try {
+    return await act(manager);
+  } catch (error) {
+    if (manager.managed || !isUnauthorized(error)) throw error;
+    const current = await requireCurrent(deps, secretArn);
+    if (current.secret.keyId === manager.keyId) throw error;
+    deps.telemetry.warn("the secret's own key was revoked meanwhile (its rotation finished): using AWSCURRENT's key", {
+      keyId: manager.keyId,
+      currentKeyId: current.secret.keyId,
+    });
+    return act(await managerCredentials(deps, secretArn, current));
+  }
 }
 
 /**

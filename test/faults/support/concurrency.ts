@@ -90,7 +90,7 @@ import { outcomeFromTags, type RotationOutcome } from "../../../lambdas/contract
 import { abortRotation, findAbortableToken } from "../../../lambdas/core/abort.js";
 import type { RotationDeps } from "../../../lambdas/core/context.js";
 import { errorMessage, PreconditionError } from "../../../lambdas/core/errors.js";
-import { revocationScheduleName } from "../../../lambdas/core/key-name.js";
+import { isScheduleOrPostponement, revocationScheduleName } from "../../../lambdas/core/key-name.js";
 import { checkRotationsOverdue } from "../../../lambdas/core/overdue.js";
 import { AWSCURRENT, AWSPENDING, AWSPREVIOUS } from "../../../lambdas/core/ports.js";
 import { keyClaimOf } from "../../../lambdas/core/possession.js";
@@ -533,11 +533,38 @@ function flush(): Promise<void> {
 
 type Check = (h: RaceHarness, where: string) => void;
 
+/**
+ * The pending revocation schedules per key, where a key's base schedule and one postponement of it count once: the
+ * known benign race "revocation postponing ∥ rotation re-scheduling the outgoing previous key" (docs/security.md, "What
+ * is left"). The revocation function postpones the key (its schedule fired and deleted itself) while a rotation, having
+ * found no schedule, schedules it anew: two schedules, each of which proves the key and waits for its consumers; the
+ * first that finds it unused revokes it, the other finds it revoked. Any other pair, or three, still counts in full.
+ */
+function pendingRevocationChains(h: RaceHarness): Map<string, number> {
+  const names = new Map<string, string[]>();
+  for (const summary of h.world.schedulerModel.listSchedules({ GroupName: SCHEDULE_GROUP }).Schedules) {
+    const schedule = h.world.schedulerModel.getSchedule({ Name: summary.Name, GroupName: summary.GroupName });
+    if (schedule.State !== "ENABLED") continue;
+    const keyId = (JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest).keyId;
+    names.set(keyId, [...(names.get(keyId) ?? []), schedule.Name ?? ""]);
+  }
+  const pending = new Map<string, number>();
+  for (const [keyId, keyNames] of names) {
+    const base = revocationScheduleName(h.secretArn, keyId);
+    const merged =
+      keyNames.length === 2 &&
+      keyNames.includes(base) &&
+      keyNames.some((name) => name !== base && isScheduleOrPostponement(name, base));
+    pending.set(keyId, merged ? 1 : keyNames.length);
+  }
+  return pending;
+}
+
 /** The invariants after every call (support/invariants.ts says what each means). */
 export const AT_EVERY_CALL: Check[] = [
   (h, where) => h.invariants.checkCurrentKeyWorks(where),
   (h, where) => h.invariants.checkOneLiveKeyPerTag(where, (keyId) => h.mintedByRunningInvocation(keyId)),
-  (h, where) => h.invariants.checkOnePendingSchedulePerKey(where, pendingRevocations(h.world)),
+  (h, where) => h.invariants.checkOnePendingSchedulePerKey(where, pendingRevocationChains(h)),
   (h, where) => h.invariants.checkLineage(where),
 ];
 
