@@ -15,6 +15,7 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import type { InitializeMiddleware, MetadataBearer } from "@smithy/types";
 import { driveSteps, startRotation } from "../cli/secrets-manager-driver.js";
+import { TimedManagerSecretCache } from "../lambdas/adapters/aws/manager-cache.js";
 import { AwsRevocationScheduler } from "../lambdas/adapters/aws/revocation-scheduler.js";
 import { AwsSecretStore } from "../lambdas/adapters/aws/secret-store.js";
 import { createNovalaKeyApi } from "../lambdas/adapters/novala/key-api.js";
@@ -123,6 +124,8 @@ export async function runDemo(options: DemoOptions): Promise<{ ok: boolean; secr
     telemetry,
     clock: systemClock,
     config,
+    // As a warm rotation function: the manager secret read once per window, not once per step.
+    managerCache: new TimedManagerSecretCache(),
   };
 
   const suffix = randomBytes(3).toString("hex");
