@@ -101,7 +101,7 @@ import { pendingRotation, type VersionFacts } from "../../../lambdas/core/verdic
 import { createWorld, SCHEDULE_GROUP, type World } from "../../support/world.js";
 import { seededRandom } from "./harness.js";
 import { InvariantViolation, WorldInvariants } from "./invariants.js";
-import { pendingRevocations, reconcileTenant } from "./operators.js";
+import { pendingRevocationSchedules, pendingRevocations, reconcileTenant } from "./operators.js";
 
 export { InvariantViolation };
 
@@ -541,21 +541,14 @@ type Check = (h: RaceHarness, where: string) => void;
  * first that finds it unused revokes it, the other finds it revoked. Any other pair, or three, still counts in full.
  */
 function pendingRevocationChains(h: RaceHarness): Map<string, number> {
-  const names = new Map<string, string[]>();
-  for (const summary of h.world.schedulerModel.listSchedules({ GroupName: SCHEDULE_GROUP }).Schedules) {
-    const schedule = h.world.schedulerModel.getSchedule({ Name: summary.Name, GroupName: summary.GroupName });
-    if (schedule.State !== "ENABLED") continue;
-    const keyId = (JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest).keyId;
-    names.set(keyId, [...(names.get(keyId) ?? []), schedule.Name ?? ""]);
-  }
   const pending = new Map<string, number>();
-  for (const [keyId, keyNames] of names) {
+  for (const [keyId, names] of pendingRevocationSchedules(h.world)) {
     const base = revocationScheduleName(h.secretArn, keyId);
     const merged =
-      keyNames.length === 2 &&
-      keyNames.includes(base) &&
-      keyNames.some((name) => name !== base && isScheduleOrPostponement(name, base));
-    pending.set(keyId, merged ? 1 : keyNames.length);
+      names.length === 2 &&
+      names.includes(base) &&
+      names.some((name) => name !== base && isScheduleOrPostponement(name, base));
+    pending.set(keyId, merged ? 1 : names.length);
   }
   return pending;
 }

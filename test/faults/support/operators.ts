@@ -9,16 +9,21 @@ import type { RotationDeps } from "../../../lambdas/core/context.js";
 import { classifyUnheldKeys, readSecretVersions, revokeStrandedKey } from "../../../lambdas/core/stranded.js";
 import { BASE_URL, SCHEDULE_GROUP, type World } from "../../support/world.js";
 
-/** Enabled revocation schedules, by the key id they revoke (and how many name it). */
-export function pendingRevocations(world: World): Map<string, number> {
-  const pending = new Map<string, number>();
+/** Enabled revocation schedules, by the key id they revoke: the names of its schedules. */
+export function pendingRevocationSchedules(world: World): Map<string, string[]> {
+  const pending = new Map<string, string[]>();
   for (const summary of world.schedulerModel.listSchedules({ GroupName: SCHEDULE_GROUP }).Schedules) {
     const schedule = world.schedulerModel.getSchedule({ Name: summary.Name, GroupName: summary.GroupName });
     if (schedule.State !== "ENABLED") continue;
     const keyId = (JSON.parse(schedule.Target?.Input ?? "{}") as RevocationRequest).keyId;
-    pending.set(keyId, (pending.get(keyId) ?? 0) + 1);
+    pending.set(keyId, [...(pending.get(keyId) ?? []), schedule.Name ?? ""]);
   }
   return pending;
+}
+
+/** Enabled revocation schedules, by the key id they revoke (and how many name it). */
+export function pendingRevocations(world: World): Map<string, number> {
+  return new Map([...pendingRevocationSchedules(world)].map(([keyId, names]) => [keyId, names.length]));
 }
 
 /**
