@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { parseRevocationRequest } from "../../lambdas/contract/revocation-request.js";
 
+/** The message parseRevocationRequest refuses `event` with, or "accepted". */
+function refusal(event: unknown): string {
+  try {
+    parseRevocationRequest(event);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return "accepted";
+}
+
 describe("the revocation event", () => {
   const request = {
     secretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:novala/acme-AbCdEf",
@@ -34,14 +44,6 @@ describe("the revocation event", () => {
   });
 
   it("refuses a watermark that is not an ISO 8601 UTC time, and a count that is not a whole number in range", () => {
-    const refusal = (event: unknown) => {
-      try {
-        parseRevocationRequest(event);
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return "accepted";
-    };
     for (const rotatorUsedAt of ["yesterday", "2026-11-28", "2026-11-28T17:00:00+01:00", "2026-13-40T99:00:00Z", 1]) {
       expect(refusal({ ...request, rotatorUsedAt }), String(rotatorUsedAt)).toBe(
         'revocation event field "rotatorUsedAt" is not an ISO 8601 UTC time',
@@ -66,14 +68,6 @@ describe("the revocation event", () => {
   });
 
   it("names the field that is wrong, without echoing its value", () => {
-    const refusal = (event: unknown) => {
-      try {
-        parseRevocationRequest(event);
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return "accepted";
-    };
     expect(refusal({ keyId: request.keyId })).toBe('revocation event field "secretId" is missing or not a string');
     expect(refusal({ secretId: request.secretId, keyId: "" })).toBe(
       'revocation event field "keyId" is missing or not a string',
